@@ -1,0 +1,90 @@
+# postern - see README.md.
+#
+#   make          build bin/posternd and bin/postern (installs missing libraries)
+#   make run      build, then run posternd in the foreground on its defaults
+#   make test     AddressSanitizer + UBSan build, every unit and integration
+#                 test; ends with "N passed, N failed"
+#   make bench    release build, benchmarks against Postfix (tests/bench/)
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+PKGS	 = lmdb libcares openssl
+
+WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wshadow -Wcast-qual -Wformat=2
+BASE	 = -std=c17 -D_GNU_SOURCE -g $(WARN) -Ismtp -Iqueue -Irunner \
+	   -Ibounce -Ietrn -Itools
+# pkg-config runs only after deps has installed what it reports on.
+PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
+PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
+
+SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
+	     smtp/smtp_addr.c
+QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
+	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
+	     queue/queue_read.c
+TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c \
+	     tools/cmd_util.c
+LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(TOOLS_SRC)
+UNIT_TESTS = test_smtp_addr test_conf test_queue
+HDRS	   = $(wildcard */*.h tests/unit/*.h)
+
+# Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).
+REL_CFLAGS  = $(BASE) -O2
+ASAN_CFLAGS = $(BASE) -O1 -fno-omit-frame-pointer \
+	      -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+REL_OBJ	 = $(LIB_SRC:%.c=build/rel/%.o)
+ASAN_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
+
+.PHONY: all deps test-deps run test bench install clean unit asan
+all: deps bin/postern
+
+deps:
+	@sh tools/install-deps.sh build
+
+test-deps:
+	@sh tools/install-deps.sh test
+
+build/rel/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+
+bin/postern: $(REL_OBJ) build/rel/tools/postern.o
+	@mkdir -p bin
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+
+build/asan/bin/postern: $(ASAN_OBJ) build/asan/tools/postern.o
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+
+build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
+	    $(PKGLIBS)
+
+asan: build/asan/bin/postern $(UNIT_TESTS:%=build/asan/unit/%)
+
+run: all
+	@echo "postern: posternd arrives with the receive issue; bin/postern is built"
+
+test: test-deps
+	@$(MAKE) --no-print-directory asan
+	@sh tests/run.sh build/asan
+
+bench: test-deps all
+	@sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -m 755 bin/postern $(DESTDIR)$(PREFIX)/bin/postern
+	ln -sf postern $(DESTDIR)$(PREFIX)/sbin/sendmail.postern
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,369 @@
+/*
+ * queue.h - the transactional LMDB queue.
+ *
+ * This folder owns everything stored: messages, their bodies, their
+ * recipients with state and history, and the two indexes that keep every
+ * lookup away from a full scan. It knows nothing of SMTP or configuration:
+ * callers decide policy (which recipients start held, when to retry) and
+ * the queue records it, atomically. Like LMDB it never logs and never
+ * exits; every call returns 0 or a negative QUEUE_E_* code, and the text of
+ * the last failure is in queue_errmsg().
+ *
+ * One LMDB environment in the queue directory, with named databases and
+ * big-endian integer keys so that byte order is time order:
+ *
+ *	meta	"version" -> u32; "seq" -> u64 (last id or claim token);
+ *		"msgs", "rcpts" -> u64 live counts
+ *	msg	id(8) -> envelope record (sender, arrival, size, flags,
+ *		ENVID, client, counts)
+ *	body	id(8) chunk#(4) -> up to QUEUE_CHUNK_SIZE bytes
+ *	rcpt	id(8) index(4) -> recipient record (address, ORCPT, NOTIFY,
+ *		state, attempts, due time, claim token, last reply, history)
+ *	due	time(8) id(8) index(4) -> empty: the one timer index. A
+ *		recipient has at most one entry, at rcpt.due; what it means
+ *		follows from the state: queued/deferred -> try delivery;
+ *		active -> the lease has run out; held for its site -> the
+ *		hold has expired.
+ *	bydom	reversed domain ("org.example") -> id(8) index(4), dupsort:
+ *		every recipient not yet final, by destination. Reversed so
+ *		that a domain and its subdomains ("org.example.*") are one
+ *		key range (ETRN @domain).
+ *
+ * Queue ids are microsecond arrival stamps made unique by the "seq"
+ * counter (taken in the write transaction, so unique across processes),
+ * printed as 11 characters of Crockford base32: they sort by arrival.
+ *
+ * Durability: every change is one write transaction, committed with
+ * LMDB's default fsync. Group commit (queue_gc_*) lets many threads finish
+ * their enqueues in one transaction and one fsync; each caller returns only
+ * after that commit.
+ *
+ * Claims: queue_claim_due() moves due recipients to "active" with a lease
+ * (their due key moves to now + lease) and a claim token; a result is
+ * recorded only while the token still matches, so two runners never
+ * deliver the same recipient at once and a runner that died is forgotten
+ * when its lease runs out (at-least-once, never lost).
+ *
+ * Processes: open the queue after fork(); an LMDB environment must not be
+ * used across fork. Within a process, one struct queue may be shared by
+ * threads (MDB_NOTLS); write transactions are serialised by LMDB.
+ */
+#ifndef QUEUE_H
+#define QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct queue;
+struct queue_gc;
+
+#define QUEUE_SCHEMA_VERSION	1
+#define QUEUE_CHUNK_SIZE	(256 * 1024)
+#define QUEUE_ID_LEN		11
+#define QUEUE_ADDR_MAX		256	/* RFC 5321 §4.5.3.1.3 */
+#define QUEUE_ENVID_MAX		100	/* RFC 3461 §4.4 */
+#define QUEUE_ORCPT_MAX		500	/* RFC 3461 §4.2 */
+#define QUEUE_CLIENT_MAX	300
+#define QUEUE_STATUS_MAX	15	/* "x.yyy.zzz" */
+#define QUEUE_REPLY_MAX		400	/* cleaned peer text, as logged */
+#define QUEUE_HIST_MAX		8	/* attempts kept per recipient */
+#define QUEUE_HIST_TEXT_MAX	160
+
+enum {
+	QUEUE_OK	= 0,
+	QUEUE_E_SYS	= -1,	/* a system call failed; see queue_errmsg() */
+	QUEUE_E_NOENT	= -2,	/* no such queue, message or recipient */
+	QUEUE_E_VERSION	= -3,	/* the queue has another schema version */
+	QUEUE_E_FULL	= -4,	/* map full or disk full: try again later */
+	QUEUE_E_STALE	= -5,	/* the claim is no longer ours */
+	QUEUE_E_INVAL	= -6,	/* bad argument */
+	QUEUE_E_LMDB	= -7,	/* any other LMDB failure */
+	QUEUE_E_CORRUPT	= -8,	/* a record failed to decode */
+	QUEUE_E_PERM	= -9,	/* queue directory not accessible */
+};
+
+/* Open flags. */
+enum {
+	QUEUE_CREATE	= 0x01,	/* create the directory and schema if missing */
+	QUEUE_RDONLY	= 0x02,	/* tools that only look */
+};
+
+/* Message flags. */
+enum {
+	QMSG_F_8BITMIME	= 0x01,
+	QMSG_F_SMTPUTF8	= 0x02,
+	QMSG_F_RET_FULL	= 0x04,
+	QMSG_F_RET_HDRS	= 0x08,
+	QMSG_F_DSN	= 0x10,	/* this message is a bounce we made */
+};
+
+/* Recipient states, as `postern queue --json` prints them. */
+enum qrcpt_state {
+	QRCPT_QUEUED	= 0,	/* due, never tried */
+	QRCPT_ACTIVE	= 1,	/* claimed by a runner */
+	QRCPT_DEFERRED	= 2,	/* tried, waiting for its next try */
+	QRCPT_HELD	= 3,	/* held by an operator or for its site */
+	QRCPT_DELIVERED	= 4,	/* final */
+	QRCPT_FAILED	= 5,	/* final */
+};
+
+/* Recipient flags. */
+enum {
+	QRCPT_F_SITE	= 0x01,	/* a held domain's: waits for its site */
+	QRCPT_F_OPHOLD	= 0x02,	/* held by an operator until released */
+};
+
+/* NOTIFY bits (RFC 3461 §4.1); 0 means NOTIFY was absent. */
+enum {
+	QRCPT_NOTIFY_NEVER	= 0x01,
+	QRCPT_NOTIFY_SUCCESS	= 0x02,
+	QRCPT_NOTIFY_FAILURE	= 0x04,
+	QRCPT_NOTIFY_DELAY	= 0x08,
+};
+
+struct qmsg {
+	uint64_t	id;
+	int64_t		arrival;	/* Unix seconds */
+	uint64_t	size;		/* body bytes, as stored */
+	uint32_t	nrcpt;		/* recipients, final ones included */
+	uint32_t	nlive;		/* recipients not yet final */
+	uint32_t	nchunks;
+	uint32_t	flags;		/* QMSG_F_* */
+	char		sender[QUEUE_ADDR_MAX + 1];	/* "" for <> */
+	char		envid[QUEUE_ENVID_MAX + 1];	/* as received (xtext) */
+	char		client[QUEUE_CLIENT_MAX + 1];	/* "name[addr]" */
+};
+
+struct qhist {
+	int64_t	when;
+	char	status[QUEUE_STATUS_MAX + 1];
+	char	text[QUEUE_HIST_TEXT_MAX + 1];
+};
+
+struct qrcpt {
+	uint64_t	id;
+	uint32_t	idx;
+	uint8_t		state;		/* enum qrcpt_state */
+	uint8_t		flags;		/* QRCPT_F_* */
+	uint8_t		notify;		/* QRCPT_NOTIFY_* */
+	uint32_t	attempts;
+	int64_t		due;		/* its due key's time; 0 = none */
+	int64_t		last_try;
+	uint64_t	claim;		/* token while active */
+	uint8_t		prev_state;	/* before a claim or an operator hold */
+	int64_t		saved_due;	/* due before an operator hold */
+	char		addr[QUEUE_ADDR_MAX + 1];
+	char		orcpt[QUEUE_ORCPT_MAX + 1];	/* "type;xtext" or "" */
+	char		status[QUEUE_STATUS_MAX + 1];	/* last x.y.z, or "" */
+	char		reply[QUEUE_REPLY_MAX + 1];	/* last reply, cleaned */
+	uint32_t	nhist;
+	struct qhist	hist[QUEUE_HIST_MAX];		/* oldest first */
+};
+
+/*
+ * A message to enqueue. The caller fills msg.sender, msg.envid,
+ * msg.client, msg.flags and msg.arrival (0 = now), body/bodylen, and for
+ * each recipient addr, orcpt, notify, state (QRCPT_QUEUED or QRCPT_HELD)
+ * with flags, and due (0 = now for queued; for held, when the hold
+ * expires, or 0 for none). The queue fills msg.id and the counts.
+ */
+struct qnew {
+	struct qmsg	 msg;
+	const void	*body;
+	size_t		 bodylen;
+	struct qrcpt	*rcpt;
+	size_t		 nrcpt;
+	int		 rc;		/* out: this message's result */
+};
+
+/* What a claimed item is for. */
+enum qclaim_kind {
+	QCLAIM_DELIVER	= 0,	/* try to deliver it */
+	QCLAIM_EXPIRE	= 1,	/* held for its site past its hold: fail it */
+};
+
+struct qclaim {
+	uint64_t	id;
+	uint32_t	idx;
+	uint64_t	token;
+	uint8_t		kind;	/* enum qclaim_kind */
+	char		domain[QUEUE_ADDR_MAX + 1];	/* lower case */
+};
+
+enum qresult_kind {
+	QRESULT_DELIVERED,
+	QRESULT_DEFERRED,
+	QRESULT_FAILED,
+	QRESULT_HELD,		/* back to waiting for its site (held domain) */
+};
+
+struct qresult {
+	uint64_t	id;
+	uint32_t	idx;
+	uint64_t	token;
+	uint8_t		kind;		/* enum qresult_kind */
+	int64_t		when;		/* time of the attempt */
+	int64_t		next_try;	/* deferred: when; held: hold expiry */
+	bool		attempted;	/* counts as an attempt (attempts++) */
+	char		status[QUEUE_STATUS_MAX + 1];
+	char		reply[QUEUE_REPLY_MAX + 1];
+	int		rc;		/* out: 0 or QUEUE_E_STALE */
+};
+
+/* Which recipients an operator command touches. */
+struct qsel {
+	const uint64_t	*ids;		/* these messages, or */
+	size_t		 nids;
+	const char	*domain;	/* recipients for this domain, or */
+	bool		 subdomains;	/* ... and its subdomains, or */
+	bool		 all;		/* every recipient */
+};
+
+/* ------------------------------------------------------------------ */
+/* queue_env.c */
+
+/*
+ * queue_open - open (QUEUE_CREATE: create) the queue in dir, with a map
+ * of at most mapsize bytes (the queue's size limit; the file grows as
+ * needed). Runs mdb_reader_check(). On failure returns a negative code and
+ * writes the reason into err. Blocks only on disk I/O.
+ */
+int	queue_open(const char *dir, int flags, uint64_t mapsize,
+	    struct queue **, char *err, size_t errsz);
+void	queue_close(struct queue *);
+const char *queue_strerror(int);
+/* queue_errmsg - the detail of the last failure in this queue handle. */
+const char *queue_errmsg(const struct queue *);
+/* queue_reader_check - clear reader slots of dead processes. */
+int	queue_reader_check(struct queue *, int *cleared);
+const char *queue_dir(const struct queue *);
+
+/* ------------------------------------------------------------------ */
+/* queue_key.c */
+
+/* queue_id_format - 11 characters and a NUL into buf. */
+void	queue_id_format(uint64_t, char buf[QUEUE_ID_LEN + 1]);
+/* queue_id_parse - 0, or QUEUE_E_INVAL. Case-insensitive. */
+int	queue_id_parse(const char *, uint64_t *);
+/* queue_domain_of - the lower-cased domain of addr into buf ("" if none). */
+void	queue_domain_of(const char *addr, char *buf, size_t bufsz);
+const char *queue_state_name(int state);
+
+/* ------------------------------------------------------------------ */
+/* queue_txn.c: enqueue and group commit */
+
+/* queue_enqueue - store one message, its recipients and index entries in
+ * one transaction; on return 0 the message is on disk (fsync'd). */
+int	queue_enqueue(struct queue *, struct qnew *);
+/* queue_enqueue_batch - the same for n messages in one transaction. All
+ * are stored or none; each qnew's rc says so. */
+int	queue_enqueue_batch(struct queue *, struct qnew **, size_t n);
+
+/*
+ * Group commit for threads sharing a queue handle: queue_gc_enqueue()
+ * blocks until a transaction holding this message (and whatever other
+ * threads handed in meanwhile, at most `max_batch`) has committed. The
+ * first waiting thread commits for all (leader/follower); no thread of its
+ * own. Returns the message's result.
+ */
+struct queue_gc *queue_gc_new(struct queue *, size_t max_batch);
+void	queue_gc_free(struct queue_gc *);
+int	queue_gc_enqueue(struct queue_gc *, struct qnew *);
+
+/* ------------------------------------------------------------------ */
+/* queue_claim.c */
+
+/*
+ * queue_claim_due - in one write transaction claim up to max recipients
+ * whose due time is <= now, in due order: each becomes active with a new
+ * token and its due key moves to now + lease (lease >= 1).
+ * *n gets the number claimed. A recipient whose lease ran out is
+ * claimed again (its runner died).
+ */
+int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
+	    struct qclaim *out, size_t max, size_t *n);
+/* queue_next_due - the earliest due time (0 when nothing is timed). */
+int	queue_next_due(struct queue *, int64_t *when);
+/* queue_renew - push the leases of still-held claims to `until`. */
+int	queue_renew(struct queue *, const struct qclaim *, size_t n,
+	    int64_t until);
+/* queue_unclaim - hand claims back (their runner died): due at `when`,
+ * state as before the claim. Stale claims are skipped. */
+int	queue_unclaim(struct queue *, const struct qclaim *, size_t n,
+	    int64_t when);
+/* queue_record - record results in one transaction; a result whose token
+ * no longer matches gets rc QUEUE_E_STALE and changes nothing. A
+ * recipient that becomes final leaves both indexes; the last one of a
+ * message removes the message. */
+int	queue_record(struct queue *, struct qresult *, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* queue_ops.c: operator changes; *count gets the recipients changed. */
+
+int	queue_hold(struct queue *, const struct qsel *, size_t *count);
+int	queue_release(struct queue *, const struct qsel *, size_t *count);
+/* queue_requeue - due now, attempts and backoff reset. */
+int	queue_requeue(struct queue *, const struct qsel *, size_t *count);
+/* queue_flush - due now; with `held`, recipients held for their site too
+ * (an operator's flush or an ETRN); never those an operator held. */
+int	queue_flush(struct queue *, const struct qsel *, bool held,
+	    int64_t now, size_t *count);
+/* queue_delete - remove recipients (by ids: whole messages). */
+int	queue_delete(struct queue *, const struct qsel *, size_t *count);
+
+/* ------------------------------------------------------------------ */
+/* queue_read.c: reading, for listing, show, delivery and stats. */
+
+/* queue_get - the envelope and every recipient; *rcpt is malloc'd (free
+ * it) with *n entries. QUEUE_E_NOENT when there is no such message. */
+int	queue_get(struct queue *, uint64_t id, struct qmsg *,
+	    struct qrcpt **rcpt, size_t *n);
+/* queue_body_chunk - copy chunk `chunk` of message id into buf (at least
+ * QUEUE_CHUNK_SIZE bytes); *len gets its length. */
+int	queue_body_chunk(struct queue *, uint64_t id, uint32_t chunk,
+	    void *buf, size_t *len);
+
+/* queue_walk - call fn for each message in id (= arrival) order, or only
+ * for those with a recipient in `domain` (NULL: all). fn returns 0 to go
+ * on, anything else to stop (that value is returned). Messages are read
+ * in bounded read transactions, so a long walk does not pin old pages. */
+typedef int queue_walk_fn(void *arg, const struct qmsg *,
+	    const struct qrcpt *, size_t n);
+int	queue_walk(struct queue *, const char *domain, queue_walk_fn *,
+	    void *arg);
+
+/* queue_domain_count - live recipients for domain (and its subdomains). */
+int	queue_domain_count(struct queue *, const char *domain,
+	    bool subdomains, size_t *count);
+
+/* Queue shape, like Postfix's qshape: live recipients by destination
+ * domain and age. Bucket upper bounds in minutes: 5 10 20 40 80 160 320,
+ * and a last bucket for older. */
+#define QUEUE_AGE_BUCKETS	8
+struct qshape_dom {
+	char		domain[QUEUE_ADDR_MAX + 1];
+	uint64_t	total;
+	uint64_t	bucket[QUEUE_AGE_BUCKETS];
+	uint64_t	deferred;
+	uint64_t	held;
+};
+struct qshape_reason {
+	char		text[QUEUE_STATUS_MAX + 1 + 80];
+	uint64_t	count;
+};
+struct qshape {
+	struct qshape_dom	*dom;	/* sorted by total, largest first */
+	size_t			 ndom;
+	uint64_t		 msgs;
+	uint64_t		 rcpts;
+	uint64_t		 bucket[QUEUE_AGE_BUCKETS];
+	int64_t			 oldest;	/* arrival; 0 if empty */
+	struct qshape_reason	*reason;	/* deferral reasons, by count */
+	size_t			 nreason;
+};
+extern const int queue_age_bucket_min[QUEUE_AGE_BUCKETS];
+int	queue_shape(struct queue *, int64_t now, struct qshape *);
+void	queue_shape_free(struct qshape *);
+
+#endif

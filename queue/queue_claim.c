@@ -1,0 +1,306 @@
+/*
+ * queue_claim.c - claims, leases and delivery results.
+ *
+ * A claim is the write transaction that turns due recipients "active":
+ * each gets the claim's token and its due key moves to now + lease. Only a
+ * result carrying the same token is recorded, so a runner that died (its
+ * lease ran out, the recipient was claimed again) cannot overwrite the
+ * newer runner's result, and no recipient is delivered by two runners at
+ * once while a lease holds. The due walk is a range read from the start of
+ * the index: finding work never scans the queue.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_int.h"
+
+/* How many due keys one claim looks at before giving up on this round
+ * (stray or skipped entries must not make a claim unbounded). */
+#define QUEUE_CLAIM_SCAN_MAX	65536
+
+struct queue_claim_key {
+	int64_t		t;
+	uint64_t	id;
+	uint32_t	idx;
+};
+
+int
+queue_claim_due(struct queue *q, int64_t now, int64_t lease,
+    struct qclaim *out, size_t max, size_t *n)
+{
+	struct queue_claim_key	*keys = NULL;
+	struct qrcpt		 r;
+	MDB_txn			*txn = NULL;
+	MDB_cursor		*cur = NULL;
+	MDB_val			 k, v;
+	uint64_t		 token;
+	size_t			 nkeys = 0, i, scanned = 0;
+	int			 rc, mrc;
+
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if (lease < 1)
+		lease = 1;
+	if ((keys = calloc(max, sizeof(*keys))) == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		goto fail;
+	if ((mrc = mdb_cursor_open(txn, q->due, &cur)) != 0) {
+		rc = queue_lmdb(q, mrc, "due cursor");
+		goto fail;
+	}
+	/* First collect, then change: no cursor is live while we write. */
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	    mrc == 0 && nkeys < max && scanned < QUEUE_CLAIM_SCAN_MAX;
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), scanned++) {
+		if (k.mv_size != QUEUE_KEY_DUE) {
+			rc = queue_fail(q, QUEUE_E_CORRUPT, "due key size");
+			goto fail;
+		}
+		keys[nkeys].t = (int64_t)queue_be64_get(k.mv_data);
+		if (keys[nkeys].t > now)
+			break;
+		keys[nkeys].id = queue_be64_get((uint8_t *)k.mv_data + 8);
+		keys[nkeys].idx = queue_be32_get((uint8_t *)k.mv_data + 16);
+		nkeys++;
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND) {
+		rc = queue_lmdb(q, mrc, "due walk");
+		goto fail;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (nkeys == 0) {
+		mdb_txn_abort(txn);
+		free(keys);
+		return 0;
+	}
+	if ((rc = queue_txn_seq(q, txn, &token)) != 0)
+		goto fail;
+	for (i = 0; i < nkeys; i++) {
+		struct qclaim	*c;
+		uint8_t		 kb[QUEUE_KEY_DUE];
+
+		rc = queue_rec_get_rcpt(q, txn, keys[i].id, keys[i].idx, &r);
+		if (rc != 0 || r.due != keys[i].t ||
+		    r.state == QRCPT_DELIVERED || r.state == QRCPT_FAILED ||
+		    (r.flags & QRCPT_F_OPHOLD)) {
+			/* A stray key (its recipient moved on): drop it. */
+			if (rc != 0 && rc != QUEUE_E_NOENT)
+				goto fail;
+			queue_key_due(kb, keys[i].t, keys[i].id, keys[i].idx);
+			k.mv_data = kb;
+			k.mv_size = sizeof(kb);
+			(void)mdb_del(txn, q->due, &k, NULL);
+			if (rc == 0 && r.due == keys[i].t) {
+				r.due = 0;
+				if ((rc = queue_rec_put_rcpt(q, txn, &r, 0)) != 0)
+					goto fail;
+			}
+			rc = 0;
+			continue;
+		}
+		c = &out[(*n)++];
+		c->id = r.id;
+		c->idx = r.idx;
+		c->token = token;
+		c->kind = (r.state == QRCPT_HELD) ? QCLAIM_EXPIRE :
+		    QCLAIM_DELIVER;
+		queue_domain_of(r.addr, c->domain, sizeof(c->domain));
+		if (r.state != QRCPT_ACTIVE)
+			r.prev_state = r.state;
+		r.state = QRCPT_ACTIVE;
+		r.claim = token;
+		if ((rc = queue_rec_due_set(q, txn, &r, now + lease)) != 0 ||
+		    (rc = queue_rec_put_rcpt(q, txn, &r, 0)) != 0)
+			goto fail;
+	}
+	free(keys);
+	if ((rc = queue_txn_commit(q, txn)) != 0)
+		*n = 0;
+	return rc;
+fail:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	free(keys);
+	*n = 0;
+	return rc;
+}
+
+int
+queue_next_due(struct queue *q, int64_t *when)
+{
+	MDB_txn		*txn;
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	int		 rc, mrc;
+
+	*when = 0;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, q->due, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return queue_lmdb(q, mrc, "due cursor");
+	}
+	mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (mrc == 0 && k.mv_size == QUEUE_KEY_DUE)
+		*when = (int64_t)queue_be64_get(k.mv_data);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		return queue_lmdb(q, mrc, "due walk");
+	return 0;
+}
+
+/* queue_claim_each - run fn on each recipient of claims whose token still
+ * matches, in one write transaction. */
+static int
+queue_claim_each(struct queue *q, const struct qclaim *c, size_t n,
+    int64_t arg, int (*fn)(struct queue *, MDB_txn *, struct qrcpt *,
+    int64_t))
+{
+	struct qrcpt	r;
+	MDB_txn		*txn;
+	size_t		 i;
+	int		 rc;
+
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		rc = queue_rec_get_rcpt(q, txn, c[i].id, c[i].idx, &r);
+		if (rc == QUEUE_E_NOENT)
+			continue;
+		if (rc != 0)
+			goto fail;
+		if (r.state != QRCPT_ACTIVE || r.claim != c[i].token)
+			continue;
+		if ((rc = fn(q, txn, &r, arg)) != 0)
+			goto fail;
+	}
+	return queue_txn_commit(q, txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int
+queue_claim_renew1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t until)
+{
+	int	rc;
+
+	if ((rc = queue_rec_due_set(q, txn, r, until)) != 0)
+		return rc;
+	return queue_rec_put_rcpt(q, txn, r, 0);
+}
+
+int
+queue_renew(struct queue *q, const struct qclaim *c, size_t n, int64_t until)
+{
+	return queue_claim_each(q, c, n, until, queue_claim_renew1);
+}
+
+static int
+queue_claim_unclaim1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t when)
+{
+	int	rc;
+
+	r->state = r->prev_state;
+	r->claim = 0;
+	if (r->state == QRCPT_ACTIVE)
+		r->state = r->attempts > 0 ? QRCPT_DEFERRED : QRCPT_QUEUED;
+	if (r->flags & QRCPT_F_OPHOLD) {
+		/* Held while it was out: it stays held now it is back. */
+		r->saved_due = when;
+		r->prev_state = r->state;
+		r->state = QRCPT_HELD;
+		when = 0;
+	}
+	/* An expiring site hold that came back still expires now. */
+	if ((rc = queue_rec_due_set(q, txn, r, when)) != 0)
+		return rc;
+	return queue_rec_put_rcpt(q, txn, r, 0);
+}
+
+int
+queue_unclaim(struct queue *q, const struct qclaim *c, size_t n, int64_t when)
+{
+	return queue_claim_each(q, c, n, when, queue_claim_unclaim1);
+}
+
+static int
+queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
+{
+	struct qrcpt	r;
+	int		rc;
+
+	res->rc = 0;
+	rc = queue_rec_get_rcpt(q, txn, res->id, res->idx, &r);
+	if (rc == QUEUE_E_NOENT || (rc == 0 && (r.state != QRCPT_ACTIVE ||
+	    r.claim != res->token))) {
+		res->rc = QUEUE_E_STALE;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	r.claim = 0;
+	r.last_try = res->when;
+	if (res->attempted)
+		r.attempts++;
+	snprintf(r.status, sizeof(r.status), "%s", res->status);
+	snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
+	if (res->attempted || res->kind == QRESULT_FAILED)
+		queue_rec_hist_add(&r, res->when, res->status, res->reply);
+	switch (res->kind) {
+	case QRESULT_DELIVERED:
+		r.state = QRCPT_DELIVERED;
+		return queue_rec_final(q, txn, &r);
+	case QRESULT_FAILED:
+		r.state = QRCPT_FAILED;
+		return queue_rec_final(q, txn, &r);
+	case QRESULT_DEFERRED:
+		r.state = QRCPT_DEFERRED;
+		if (res->next_try == 0)		/* never lose its timer */
+			res->next_try = res->when;
+		break;
+	case QRESULT_HELD:
+		r.state = QRCPT_HELD;
+		r.flags |= QRCPT_F_SITE;
+		break;
+	default:
+		return queue_fail(q, QUEUE_E_INVAL, "result kind %d", res->kind);
+	}
+	if (r.flags & QRCPT_F_OPHOLD) {
+		/* An operator held it while it was out: hold it now. */
+		r.prev_state = r.state;
+		r.saved_due = res->next_try;
+		r.state = QRCPT_HELD;
+		rc = queue_rec_due_set(q, txn, &r, 0);
+	} else
+		rc = queue_rec_due_set(q, txn, &r, res->next_try);
+	if (rc != 0)
+		return rc;
+	return queue_rec_put_rcpt(q, txn, &r, 0);
+}
+
+int
+queue_record(struct queue *q, struct qresult *res, size_t n)
+{
+	MDB_txn	*txn;
+	size_t	 i;
+	int	 rc;
+
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if ((rc = queue_claim_record1(q, txn, &res[i])) != 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+	return queue_txn_commit(q, txn);
+}

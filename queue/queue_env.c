@@ -1,0 +1,317 @@
+/*
+ * queue_env.c - open the LMDB environment, check its schema, map errors.
+ *
+ * The map size is the queue's size limit: LMDB reserves address space and
+ * the file grows only as pages are written, so a large map costs nothing
+ * until used. MDB_MAP_FULL and ENOSPC both become QUEUE_E_FULL, a
+ * temporary error: the failed transaction is aborted and nothing committed
+ * before it is touched.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue_int.h"
+
+static const char *queue_env_dbnames[] = {
+	"meta", "msg", "body", "rcpt", "due", "bydom",
+};
+
+int
+queue_fail(struct queue *q, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (q != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(q->errmsg, sizeof(q->errmsg), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int
+queue_lmdb(struct queue *q, int rc, const char *what)
+{
+	int	code;
+
+	switch (rc) {
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+	case ENOSPC:
+	case EDQUOT:
+		code = QUEUE_E_FULL;
+		break;
+	case MDB_NOTFOUND:
+	case ENOENT:
+		code = QUEUE_E_NOENT;
+		break;
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		code = QUEUE_E_VERSION;
+		break;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		code = QUEUE_E_PERM;
+		break;
+	default:
+		code = rc > 0 ? QUEUE_E_SYS : QUEUE_E_LMDB;
+	}
+	return queue_fail(q, code, "%s: %s", what, mdb_strerror(rc));
+}
+
+int64_t
+queue_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t
+queue_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int
+queue_txn_begin(struct queue *q, unsigned flags, MDB_txn **txn)
+{
+	int	rc;
+
+	if ((rc = mdb_txn_begin(q->env, NULL, flags, txn)) != 0) {
+		*txn = NULL;
+		return queue_lmdb(q, rc, "begin transaction");
+	}
+	return 0;
+}
+
+int
+queue_txn_commit(struct queue *q, MDB_txn *txn)
+{
+	int	rc;
+
+	/* mdb_txn_commit frees the transaction even when it fails. */
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return queue_lmdb(q, rc, "commit");
+	return 0;
+}
+
+/* queue_env_mkdirs - mkdir -p, for QUEUE_CREATE. */
+static int
+queue_env_mkdirs(const char *dir)
+{
+	char	path[4096];
+	char	*p;
+
+	if (strlen(dir) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, strlen(dir) + 1);
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+queue_env_schema(struct queue *q)
+{
+	MDB_txn		*txn = NULL;
+	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->body, &q->rcpt,
+			    &q->due, &q->bydom };
+	MDB_val		 k, v;
+	unsigned	 i, dflags;
+	uint8_t		 ver[4];
+	int		 rc, mrc;
+	bool		 rdonly = (q->flags & QUEUE_RDONLY) != 0;
+
+	if ((rc = queue_txn_begin(q, rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+		return rc;
+	for (i = 0; i < 6; i++) {
+		dflags = rdonly ? 0 : MDB_CREATE;
+		if (i == 5)
+			dflags |= MDB_DUPSORT | MDB_DUPFIXED;
+		if ((mrc = mdb_dbi_open(txn, queue_env_dbnames[i], dflags,
+		    dbis[i])) != 0) {
+			mdb_txn_abort(txn);
+			if (mrc == MDB_NOTFOUND)
+				return queue_fail(q, QUEUE_E_NOENT,
+				    "%s: not a postern queue (no %s database)",
+				    q->dir, queue_env_dbnames[i]);
+			return queue_lmdb(q, mrc, "open database");
+		}
+	}
+	k.mv_data = (void *)"version";
+	k.mv_size = 7;
+	mrc = mdb_get(txn, q->meta, &k, &v);
+	if (mrc == MDB_NOTFOUND && !rdonly) {
+		queue_be32_put(ver, QUEUE_SCHEMA_VERSION);
+		v.mv_data = ver;
+		v.mv_size = 4;
+		if ((mrc = mdb_put(txn, q->meta, &k, &v, 0)) != 0) {
+			mdb_txn_abort(txn);
+			return queue_lmdb(q, mrc, "write schema version");
+		}
+		return queue_txn_commit(q, txn);
+	}
+	if (mrc != 0) {
+		mdb_txn_abort(txn);
+		if (mrc == MDB_NOTFOUND)
+			return queue_fail(q, QUEUE_E_NOENT,
+			    "%s: not a postern queue (no schema version)",
+			    q->dir);
+		return queue_lmdb(q, mrc, "read schema version");
+	}
+	if (v.mv_size != 4 ||
+	    queue_be32_get(v.mv_data) != QUEUE_SCHEMA_VERSION) {
+		uint32_t have = v.mv_size == 4 ? queue_be32_get(v.mv_data) : 0;
+
+		mdb_txn_abort(txn);
+		return queue_fail(q, QUEUE_E_VERSION,
+		    "%s: queue schema version %u, this program needs %u",
+		    q->dir, have, QUEUE_SCHEMA_VERSION);
+	}
+	if (rdonly) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	return queue_txn_commit(q, txn);
+}
+
+int
+queue_open(const char *dir, int flags, uint64_t mapsize, struct queue **qp,
+    char *err, size_t errsz)
+{
+	struct queue	*q;
+	struct stat	 st;
+	unsigned	 eflags = MDB_NOTLS;
+	int		 rc, mrc, dead;
+
+	*qp = NULL;
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errsz, "queue_open: out of memory");
+		return QUEUE_E_SYS;
+	}
+	q->flags = flags;
+	if ((size_t)snprintf(q->dir, sizeof(q->dir), "%s", dir) >=
+	    sizeof(q->dir)) {
+		rc = queue_fail(q, QUEUE_E_INVAL, "%s: path too long", dir);
+		goto fail;
+	}
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT || !(flags & QUEUE_CREATE)) {
+			rc = queue_fail(q, errno == ENOENT ? QUEUE_E_NOENT :
+			    QUEUE_E_SYS, "queue directory %s: %s", dir,
+			    strerror(errno));
+			goto fail;
+		}
+		if (queue_env_mkdirs(dir) == -1) {
+			rc = queue_fail(q, errno == EACCES ? QUEUE_E_PERM :
+			    QUEUE_E_SYS, "create queue directory %s: %s", dir,
+			    strerror(errno));
+			goto fail;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		rc = queue_fail(q, QUEUE_E_INVAL,
+		    "queue directory %s: not a directory", dir);
+		goto fail;
+	}
+	if (access(dir, (flags & QUEUE_RDONLY) ? R_OK | X_OK :
+	    R_OK | W_OK | X_OK) == -1) {
+		rc = queue_fail(q, QUEUE_E_PERM, "queue directory %s: %s",
+		    dir, strerror(errno));
+		goto fail;
+	}
+	if ((mrc = mdb_env_create(&q->env)) != 0 ||
+	    (mrc = mdb_env_set_maxdbs(q->env, 8)) != 0 ||
+	    (mrc = mdb_env_set_maxreaders(q->env, 1024)) != 0 ||
+	    (mrc = mdb_env_set_mapsize(q->env, (size_t)mapsize)) != 0) {
+		rc = queue_lmdb(q, mrc, "create environment");
+		goto fail;
+	}
+	if (flags & QUEUE_RDONLY)
+		eflags |= MDB_RDONLY;
+	if ((mrc = mdb_env_open(q->env, dir, eflags, 0600)) != 0) {
+		rc = queue_lmdb(q, mrc, dir);
+		if (mrc == ENOENT)
+			queue_fail(q, rc, "%s: not a postern queue (no data.mdb)",
+			    dir);
+		goto fail;
+	}
+	(void)mdb_reader_check(q->env, &dead);
+	if ((rc = queue_env_schema(q)) != 0)
+		goto fail;
+	*qp = q;
+	return 0;
+fail:
+	snprintf(err, errsz, "%s", q->errmsg);
+	queue_close(q);
+	return rc;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->env != NULL)
+		mdb_env_close(q->env);
+	free(q);
+}
+
+const char *
+queue_errmsg(const struct queue *q)
+{
+	return q->errmsg;
+}
+
+const char *
+queue_dir(const struct queue *q)
+{
+	return q->dir;
+}
+
+int
+queue_reader_check(struct queue *q, int *cleared)
+{
+	int	mrc, dead = 0;
+
+	if ((mrc = mdb_reader_check(q->env, &dead)) != 0)
+		return queue_lmdb(q, mrc, "reader check");
+	if (cleared != NULL)
+		*cleared = dead;
+	return 0;
+}
+
+const char *
+queue_strerror(int code)
+{
+	switch (code) {
+	case QUEUE_OK:		return "ok";
+	case QUEUE_E_SYS:	return "system error";
+	case QUEUE_E_NOENT:	return "not found";
+	case QUEUE_E_VERSION:	return "wrong queue schema version";
+	case QUEUE_E_FULL:	return "queue or disk full";
+	case QUEUE_E_STALE:	return "claim no longer held";
+	case QUEUE_E_INVAL:	return "invalid argument";
+	case QUEUE_E_LMDB:	return "database error";
+	case QUEUE_E_CORRUPT:	return "corrupt record";
+	case QUEUE_E_PERM:	return "permission denied";
+	}
+	return "unknown queue error";
+}

@@ -1,0 +1,78 @@
+/*
+ * queue_int.h - what the files of queue/ share and nobody else sees.
+ */
+#ifndef QUEUE_INT_H
+#define QUEUE_INT_H
+
+#include <lmdb.h>
+#include <stdarg.h>
+
+#include "queue.h"
+
+struct queue {
+	MDB_env		*env;
+	MDB_dbi		 meta, msg, body, rcpt, due, bydom;
+	int		 flags;
+	char		 dir[4096];
+	char		 errmsg[512];	/* last failure; racy across threads */
+};
+
+/* Key sizes. */
+#define QUEUE_KEY_RCPT	12	/* id(8) idx(4) */
+#define QUEUE_KEY_BODY	12	/* id(8) chunk(4) */
+#define QUEUE_KEY_DUE	20	/* time(8) id(8) idx(4) */
+/* Operator changes are applied in transactions of at most this many
+ * recipients, so flushing a million stays inside LMDB's dirty-page limit. */
+#define QUEUE_OPS_TXN_MAX	4096
+
+/* queue_env.c */
+int	queue_fail(struct queue *, int code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	queue_lmdb(struct queue *, int mdbrc, const char *what);
+int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
+int	queue_txn_commit(struct queue *, MDB_txn *);
+int64_t	queue_now(void);
+/* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
+int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
+int64_t	queue_now_us(void);
+
+/* queue_key.c */
+void	queue_be64_put(uint8_t *, uint64_t);
+uint64_t queue_be64_get(const uint8_t *);
+void	queue_be32_put(uint8_t *, uint32_t);
+uint32_t queue_be32_get(const uint8_t *);
+void	queue_key_rcpt(uint8_t k[QUEUE_KEY_RCPT], uint64_t id, uint32_t idx);
+void	queue_key_due(uint8_t k[QUEUE_KEY_DUE], int64_t t, uint64_t id,
+	    uint32_t idx);
+/* queue_key_dom - reversed lower-case domain ("org.example"); returns its
+ * length, or 0 when it does not fit. */
+size_t	queue_key_dom(const char *domain, char *buf, size_t bufsz);
+void	queue_key_dom_decode(const char *key, size_t len, char *buf,
+	    size_t bufsz);
+
+/* queue_rec.c: records and the index entries that follow them */
+int	queue_rec_get_msg(struct queue *, MDB_txn *, uint64_t id,
+	    struct qmsg *);
+int	queue_rec_put_msg(struct queue *, MDB_txn *, const struct qmsg *,
+	    unsigned putflags);
+int	queue_rec_get_rcpt(struct queue *, MDB_txn *, uint64_t id,
+	    uint32_t idx, struct qrcpt *);
+int	queue_rec_put_rcpt(struct queue *, MDB_txn *, const struct qrcpt *,
+	    unsigned putflags);
+int	queue_rec_due_set(struct queue *, MDB_txn *, struct qrcpt *,
+	    int64_t due);
+int	queue_rec_bydom(struct queue *, MDB_txn *, const struct qrcpt *,
+	    bool add);
+int	queue_rec_counter(struct queue *, MDB_txn *, const char *name,
+	    int64_t delta);
+int	queue_rec_get_u64(struct queue *, MDB_txn *, const char *name,
+	    uint64_t *);
+/* queue_rec_final - the recipient reached a final state (already set in
+ * r): drop its index entries and, when it was the message's last, the
+ * whole message. */
+int	queue_rec_final(struct queue *, MDB_txn *, struct qrcpt *);
+int	queue_rec_delete_msg(struct queue *, MDB_txn *, uint64_t id);
+void	queue_rec_hist_add(struct qrcpt *, int64_t when, const char *status,
+	    const char *text);
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * queue_ops.c - what operators do: hold, release, requeue, flush, delete.
+ *
+ * A selection (ids, a domain with or without its subdomains, or all) is
+ * first resolved to (id, index) pairs in a read transaction, then changed
+ * in write transactions of at most QUEUE_OPS_TXN_MAX recipients: a domain
+ * comes from its bydom range (never a scan); "all" walks the recipients.
+ * Each change is idempotent, so splitting a large one over transactions
+ * is safe; a recipient that moved on meanwhile is simply skipped.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_int.h"
+
+struct queue_ops_set {
+	uint8_t	(*v)[QUEUE_KEY_RCPT];
+	size_t	  n, cap;
+	bool	  whole;	/* selected by message id */
+};
+
+static int
+queue_ops_add(struct queue *q, struct queue_ops_set *s, const void *key)
+{
+	if (s->n == s->cap) {
+		size_t	ncap = s->cap ? s->cap * 2 : 1024;
+		void	*nv = realloc(s->v, ncap * sizeof(*s->v));
+
+		if (nv == NULL)
+			return queue_fail(q, QUEUE_E_SYS, "out of memory");
+		s->v = nv;
+		s->cap = ncap;
+	}
+	memcpy(s->v[s->n++], key, QUEUE_KEY_RCPT);
+	return 0;
+}
+
+/* queue_ops_dom_range - call add for each bydom entry of domain (and,
+ * with sub, every key below it). Shared with queue_read.c. */
+int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
+	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
+	    const MDB_val *), void *arg);
+
+int
+queue_ops_dom_walk(struct queue *q, MDB_txn *txn, const char *domain,
+    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
+    const MDB_val *), void *arg)
+{
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	char		 key[QUEUE_ADDR_MAX + 2];
+	size_t		 klen;
+	int		 mrc, rc = 0;
+
+	if ((klen = queue_key_dom(domain, key, sizeof(key) - 1)) == 0)
+		return queue_fail(q, QUEUE_E_INVAL, "bad domain \"%s\"", domain);
+	if ((mrc = mdb_cursor_open(txn, q->bydom, &cur)) != 0)
+		return queue_lmdb(q, mrc, "domain cursor");
+	k.mv_data = key;
+	k.mv_size = klen;
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		bool exact = k.mv_size == klen &&
+		    memcmp(k.mv_data, key, klen) == 0;
+		bool below = sub && k.mv_size > klen &&
+		    memcmp(k.mv_data, key, klen) == 0 &&
+		    ((char *)k.mv_data)[klen] == '.';
+
+		if (!exact && !below) {
+			/* Keys between "org.example" and "org.example." sort
+			 * (e.g. "org.example-x"): skip them, stop past. */
+			if (sub && k.mv_size > klen &&
+			    memcmp(k.mv_data, key, klen) == 0)
+				continue;
+			break;
+		}
+		if ((rc = fn(q, arg, &k, &v)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = queue_lmdb(q, mrc, "domain walk");
+	return rc;
+}
+
+static int
+queue_ops_dom_add(struct queue *q, void *arg, const MDB_val *k,
+    const MDB_val *v)
+{
+	(void)k;
+	if (v->mv_size != QUEUE_KEY_RCPT)
+		return queue_fail(q, QUEUE_E_CORRUPT, "domain index entry");
+	return queue_ops_add(q, arg, v->mv_data);
+}
+
+static int
+queue_ops_select(struct queue *q, const struct qsel *sel,
+    struct queue_ops_set *s)
+{
+	MDB_txn		*txn;
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	struct qmsg	 m;
+	uint8_t		 kb[QUEUE_KEY_RCPT];
+	size_t		 i;
+	uint32_t	 j;
+	int		 rc = 0, mrc;
+
+	memset(s, 0, sizeof(*s));
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if (sel->nids > 0) {
+		s->whole = true;
+		for (i = 0; i < sel->nids && rc == 0; i++) {
+			char	idbuf[QUEUE_ID_LEN + 1];
+
+			if ((rc = queue_rec_get_msg(q, txn, sel->ids[i],
+			    &m)) != 0) {
+				queue_id_format(sel->ids[i], idbuf);
+				if (rc == QUEUE_E_NOENT)
+					queue_fail(q, rc, "%s: no such message",
+					    idbuf);
+				break;
+			}
+			for (j = 0; j < m.nrcpt && rc == 0; j++) {
+				queue_key_rcpt(kb, m.id, j);
+				rc = queue_ops_add(q, s, kb);
+			}
+		}
+	} else if (sel->domain != NULL) {
+		rc = queue_ops_dom_walk(q, txn, sel->domain, sel->subdomains,
+		    queue_ops_dom_add, s);
+	} else if (sel->all) {
+		if ((mrc = mdb_cursor_open(txn, q->rcpt, &cur)) != 0) {
+			rc = queue_lmdb(q, mrc, "recipient cursor");
+		} else {
+			for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			    mrc == 0 && rc == 0;
+			    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+				if (k.mv_size == QUEUE_KEY_RCPT)
+					rc = queue_ops_add(q, s, k.mv_data);
+			mdb_cursor_close(cur);
+		}
+	} else
+		rc = queue_fail(q, QUEUE_E_INVAL, "empty selection");
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		free(s->v);
+		s->v = NULL;
+	}
+	return rc;
+}
+
+/* An op changes one recipient; returns 1 if it changed it, 0 if not, or
+ * a negative error. */
+typedef int queue_ops_fn(struct queue *, MDB_txn *, struct qrcpt *,
+    int64_t now, bool flag);
+
+static int
+queue_ops_apply(struct queue *q, const struct qsel *sel, queue_ops_fn *fn,
+    int64_t now, bool flag, size_t *count)
+{
+	struct queue_ops_set	 s;
+	struct qrcpt		 r;
+	MDB_txn			*txn = NULL;
+	size_t			 i, intxn = 0;
+	int			 rc;
+
+	*count = 0;
+	if ((rc = queue_ops_select(q, sel, &s)) != 0)
+		return rc;
+	for (i = 0; i < s.n; i++) {
+		if (txn == NULL && (rc = queue_txn_begin(q, 0, &txn)) != 0)
+			goto fail;
+		rc = queue_rec_get_rcpt(q, txn, queue_be64_get(s.v[i]),
+		    queue_be32_get(s.v[i] + 8), &r);
+		if (rc == QUEUE_E_NOENT)
+			continue;	/* its message went meanwhile */
+		if (rc != 0)
+			goto fail;
+		if (r.state == QRCPT_DELIVERED || r.state == QRCPT_FAILED)
+			continue;
+		if ((rc = fn(q, txn, &r, now, flag)) < 0)
+			goto fail;
+		*count += (size_t)rc;
+		if (++intxn == QUEUE_OPS_TXN_MAX) {
+			rc = queue_txn_commit(q, txn);
+			txn = NULL;
+			intxn = 0;
+			if (rc != 0)
+				goto fail;
+		}
+	}
+	rc = txn != NULL ? queue_txn_commit(q, txn) : 0;
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	free(s.v);
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	free(s.v);
+	return rc;
+}
+
+static int
+queue_ops_put(struct queue *q, MDB_txn *txn, struct qrcpt *r, int64_t due)
+{
+	int	rc;
+
+	if ((rc = queue_rec_due_set(q, txn, r, due)) != 0 ||
+	    (rc = queue_rec_put_rcpt(q, txn, r, 0)) != 0)
+		return rc;
+	return 1;
+}
+
+static int
+queue_ops_hold1(struct queue *q, MDB_txn *txn, struct qrcpt *r, int64_t now,
+    bool flag)
+{
+	(void)now;
+	(void)flag;
+	if (r->flags & QRCPT_F_OPHOLD)
+		return 0;
+	r->flags |= QRCPT_F_OPHOLD;
+	if (r->state == QRCPT_ACTIVE) {
+		/* Out for delivery: its result will find it held. */
+		return queue_ops_put(q, txn, r, r->due);
+	}
+	r->prev_state = r->state;
+	r->saved_due = r->due;
+	r->state = QRCPT_HELD;
+	return queue_ops_put(q, txn, r, 0);
+}
+
+int
+queue_hold(struct queue *q, const struct qsel *sel, size_t *count)
+{
+	return queue_ops_apply(q, sel, queue_ops_hold1, queue_now(), false,
+	    count);
+}
+
+static int
+queue_ops_release1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t now, bool flag)
+{
+	(void)flag;
+	if (!(r->flags & QRCPT_F_OPHOLD))
+		return 0;
+	r->flags &= ~QRCPT_F_OPHOLD;
+	if (r->state == QRCPT_ACTIVE)
+		return queue_ops_put(q, txn, r, r->due);
+	r->state = r->prev_state;
+	if (r->state == QRCPT_HELD && (r->flags & QRCPT_F_SITE))
+		/* Back to waiting for its site, with its hold expiry. */
+		return queue_ops_put(q, txn, r, r->saved_due);
+	if (r->state != QRCPT_DEFERRED)
+		r->state = QRCPT_QUEUED;
+	return queue_ops_put(q, txn, r, now);
+}
+
+int
+queue_release(struct queue *q, const struct qsel *sel, size_t *count)
+{
+	return queue_ops_apply(q, sel, queue_ops_release1, queue_now(), false,
+	    count);
+}
+
+static int
+queue_ops_requeue1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t now, bool flag)
+{
+	(void)flag;
+	if (r->state == QRCPT_ACTIVE)
+		return 0;
+	r->attempts = 0;
+	r->flags &= ~QRCPT_F_OPHOLD;
+	if (r->state == QRCPT_HELD && r->prev_state == QRCPT_HELD &&
+	    (r->flags & QRCPT_F_SITE)) {
+		r->state = QRCPT_HELD;
+		return queue_ops_put(q, txn, r, r->saved_due);
+	}
+	if (r->state == QRCPT_HELD && (r->flags & QRCPT_F_SITE))
+		return queue_ops_put(q, txn, r, r->due);
+	r->state = QRCPT_QUEUED;
+	return queue_ops_put(q, txn, r, now);
+}
+
+int
+queue_requeue(struct queue *q, const struct qsel *sel, size_t *count)
+{
+	return queue_ops_apply(q, sel, queue_ops_requeue1, queue_now(), false,
+	    count);
+}
+
+static int
+queue_ops_flush1(struct queue *q, MDB_txn *txn, struct qrcpt *r, int64_t now,
+    bool held)
+{
+	if (r->flags & QRCPT_F_OPHOLD)
+		return 0;
+	switch (r->state) {
+	case QRCPT_QUEUED:
+	case QRCPT_DEFERRED:
+		if (r->due != 0 && r->due <= now)
+			return 0;	/* already due */
+		return queue_ops_put(q, txn, r, now);
+	case QRCPT_HELD:
+		if (!held)
+			return 0;
+		r->saved_due = r->due;	/* its hold expiry, for later */
+		r->state = r->attempts > 0 ? QRCPT_DEFERRED : QRCPT_QUEUED;
+		return queue_ops_put(q, txn, r, now);
+	}
+	return 0;			/* active: already on its way */
+}
+
+int
+queue_flush(struct queue *q, const struct qsel *sel, bool held, int64_t now,
+    size_t *count)
+{
+	return queue_ops_apply(q, sel, queue_ops_flush1, now, held, count);
+}
+
+static int
+queue_ops_delete1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t now, bool flag)
+{
+	int	rc;
+
+	(void)flag;
+	r->state = QRCPT_FAILED;
+	r->claim = 0;
+	queue_rec_hist_add(r, now, "5.0.0", "deleted by the operator");
+	if ((rc = queue_rec_final(q, txn, r)) != 0)
+		return rc;
+	return 1;
+}
+
+int
+queue_delete(struct queue *q, const struct qsel *sel, size_t *count)
+{
+	return queue_ops_apply(q, sel, queue_ops_delete1, queue_now(), false,
+	    count);
+}

@@ -1,0 +1,242 @@
+/*
+ * queue_txn.c - enqueue, one message or a batch in one transaction, and
+ * group commit for threads.
+ *
+ * The cost of a durable enqueue is the commit's fsync, not the writes, so
+ * group commit is the whole game: messages that finish together share one
+ * transaction and one fsync. queue_gc_enqueue() is leader/follower: the
+ * first thread to arrive while no commit is running takes every waiting
+ * message (up to max_batch), commits them, wakes their threads and goes
+ * on while more are waiting; the others sleep until their message is in a
+ * committed transaction. Nobody returns before the commit did.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_int.h"
+
+/* queue_txn_next_seq - the next id or token: unique across processes
+ * because it is taken inside the write transaction. Ids are microsecond
+ * stamps so they sort by arrival; the counter breaks ties. */
+static int
+queue_txn_next_seq(struct queue *q, MDB_txn *txn, uint64_t *seq)
+{
+	MDB_val		k, v;
+	uint64_t	last, now;
+	uint8_t		b[8];
+	int		rc;
+
+	if ((rc = queue_rec_get_u64(q, txn, "seq", &last)) != 0)
+		return rc;
+	now = (uint64_t)queue_now_us();
+	*seq = now > last ? now : last + 1;
+	queue_be64_put(b, *seq);
+	k.mv_data = (void *)"seq";
+	k.mv_size = 3;
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((rc = mdb_put(txn, q->meta, &k, &v, 0)) != 0)
+		return queue_lmdb(q, rc, "write sequence");
+	return 0;
+}
+
+int
+queue_txn_seq(struct queue *q, MDB_txn *txn, uint64_t *seq)
+{
+	return queue_txn_next_seq(q, txn, seq);
+}
+
+static int
+queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
+{
+	struct qmsg	*m = &n->msg;
+	const uint8_t	*body = n->body;
+	uint8_t		 kb[QUEUE_KEY_BODY];
+	MDB_val		 k, v;
+	size_t		 off, i;
+	uint32_t	 chunk;
+	int		 rc;
+
+	if (n->nrcpt == 0 || n->nrcpt > UINT32_MAX)
+		return queue_fail(q, QUEUE_E_INVAL, "message without recipients");
+	if ((rc = queue_txn_next_seq(q, txn, &m->id)) != 0)
+		return rc;
+	if (m->arrival == 0)
+		m->arrival = now;
+	m->size = n->bodylen;
+	m->nrcpt = (uint32_t)n->nrcpt;
+	m->nlive = m->nrcpt;
+	m->nchunks = (uint32_t)((n->bodylen + QUEUE_CHUNK_SIZE - 1) /
+	    QUEUE_CHUNK_SIZE);
+	/* Ids only grow, so every key of this message sorts last: append. */
+	if ((rc = queue_rec_put_msg(q, txn, m, MDB_APPEND)) != 0)
+		return rc;
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	for (off = 0, chunk = 0; off < n->bodylen; chunk++) {
+		size_t len = n->bodylen - off;
+
+		if (len > QUEUE_CHUNK_SIZE)
+			len = QUEUE_CHUNK_SIZE;
+		queue_key_rcpt(kb, m->id, chunk);
+		v.mv_data = (void *)(body + off);
+		v.mv_size = len;
+		if ((rc = mdb_put(txn, q->body, &k, &v, MDB_APPEND)) != 0)
+			return queue_lmdb(q, rc, "write body");
+		off += len;
+	}
+	for (i = 0; i < n->nrcpt; i++) {
+		struct qrcpt	*r = &n->rcpt[i];
+		int64_t		 due = r->due;
+
+		r->id = m->id;
+		r->idx = (uint32_t)i;
+		r->due = 0;
+		r->attempts = 0;
+		r->claim = 0;
+		r->nhist = 0;
+		r->flags &= QRCPT_F_SITE | QRCPT_F_OPHOLD;
+		if (r->state != QRCPT_HELD)
+			r->state = QRCPT_QUEUED;
+		if (r->state == QRCPT_QUEUED && due == 0)
+			due = now;
+		if (r->flags & QRCPT_F_OPHOLD)
+			due = 0;
+		if ((rc = queue_rec_due_set(q, txn, r, due)) != 0 ||
+		    (rc = queue_rec_bydom(q, txn, r, true)) != 0 ||
+		    (rc = queue_rec_put_rcpt(q, txn, r, MDB_APPEND)) != 0)
+			return rc;
+	}
+	if ((rc = queue_rec_counter(q, txn, "msgs", 1)) != 0 ||
+	    (rc = queue_rec_counter(q, txn, "rcpts", (int64_t)n->nrcpt)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+queue_enqueue_batch(struct queue *q, struct qnew **v, size_t n)
+{
+	MDB_txn	*txn = NULL;
+	int64_t	 now = queue_now();
+	size_t	 i;
+	int	 rc;
+
+	if (q->flags & QUEUE_RDONLY)
+		return queue_fail(q, QUEUE_E_INVAL, "queue opened read-only");
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		goto done;
+	for (i = 0; i < n; i++)
+		if ((rc = queue_txn_put_one(q, txn, v[i], now)) != 0) {
+			mdb_txn_abort(txn);
+			goto done;
+		}
+	rc = queue_txn_commit(q, txn);
+done:
+	for (i = 0; i < n; i++) {
+		v[i]->rc = rc;
+		if (rc != 0)
+			v[i]->msg.id = 0;
+	}
+	return rc;
+}
+
+int
+queue_enqueue(struct queue *q, struct qnew *n)
+{
+	return queue_enqueue_batch(q, &n, 1);
+}
+
+struct queue_gc_item {
+	struct qnew		*n;
+	struct queue_gc_item	*next;
+	bool			 done;
+};
+
+struct queue_gc {
+	struct queue		*q;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct queue_gc_item	*head, **tailp;
+	bool			 leader;
+	size_t			 max_batch;
+};
+
+struct queue_gc *
+queue_gc_new(struct queue *q, size_t max_batch)
+{
+	struct queue_gc	*gc;
+
+	if ((gc = calloc(1, sizeof(*gc))) == NULL)
+		return NULL;
+	gc->q = q;
+	gc->max_batch = max_batch == 0 ? 256 : max_batch;
+	gc->tailp = &gc->head;
+	pthread_mutex_init(&gc->mu, NULL);
+	pthread_cond_init(&gc->cv, NULL);
+	return gc;
+}
+
+void
+queue_gc_free(struct queue_gc *gc)
+{
+	if (gc == NULL)
+		return;
+	pthread_mutex_destroy(&gc->mu);
+	pthread_cond_destroy(&gc->cv);
+	free(gc);
+}
+
+/* queue_gc_commit - one batch; if it fails as a whole, try each message
+ * alone so that one bad message does not fail the others. */
+static void
+queue_gc_commit(struct queue_gc *gc, struct qnew **v, size_t n)
+{
+	size_t	i;
+
+	if (queue_enqueue_batch(gc->q, v, n) == 0 || n == 1)
+		return;
+	for (i = 0; i < n; i++)
+		(void)queue_enqueue(gc->q, v[i]);
+}
+
+int
+queue_gc_enqueue(struct queue_gc *gc, struct qnew *n)
+{
+	struct queue_gc_item	 me = { n, NULL, false }, *it, *batch;
+	struct qnew		**v;
+	size_t			 cnt;
+
+	if ((v = calloc(gc->max_batch, sizeof(*v))) == NULL)
+		return queue_fail(gc->q, QUEUE_E_SYS, "out of memory");
+	pthread_mutex_lock(&gc->mu);
+	*gc->tailp = &me;
+	gc->tailp = &me.next;
+	while (!me.done) {
+		if (gc->leader) {
+			pthread_cond_wait(&gc->cv, &gc->mu);
+			continue;
+		}
+		/* Lead: take what is waiting, commit it outside the lock. */
+		gc->leader = true;
+		batch = gc->head;
+		for (cnt = 0, it = batch; it != NULL && cnt < gc->max_batch;
+		    it = it->next)
+			v[cnt++] = it->n;
+		gc->head = it;
+		if (gc->head == NULL)
+			gc->tailp = &gc->head;
+		pthread_mutex_unlock(&gc->mu);
+
+		queue_gc_commit(gc, v, cnt);
+
+		pthread_mutex_lock(&gc->mu);
+		for (it = batch; cnt-- > 0; it = it->next)
+			it->done = true;
+		gc->leader = false;
+		pthread_cond_broadcast(&gc->cv);
+	}
+	pthread_mutex_unlock(&gc->mu);
+	free(v);
+	return n->rc;
+}

@@ -1,0 +1,259 @@
+/*
+ * smtp.h - what both ends of SMTP share, and the program-side basics.
+ *
+ * This folder owns the pieces every program links and the queue never
+ * does: allocation that is fatal on OOM (xalloc.c), growable strings
+ * (sbuf.c), bounded copies (strl.c), logging in the one line format
+ * operators grep (log.c), the configuration file (conf.c), and the syntax
+ * of addresses and domains (smtp_addr.c). Line I/O over TCP/TLS, reply
+ * parsing and dot-stuffing join it with the SMTP server and client.
+ *
+ * Data flow: a program calls conf_load() once (and again on SIGHUP), then
+ * log_init() with its role; everything it reads from a peer goes through
+ * smtp_addr_parse() and friends before it reaches the queue.
+ *
+ * Errors: functions return 0 or a negative code; programs decide what to
+ * do with it. Only fatal(), xmalloc() and friends end the process.
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* xalloc.c - allocation that ends the process on OOM. */
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+
+/* ------------------------------------------------------------------ */
+/* sbuf.c - growable byte strings; always NUL-terminated. */
+
+struct sbuf {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+};
+
+struct sbuf *sbuf_new(void);
+/* sbuf_free - free and return NULL, so that p = sbuf_free(p). NULL is fine. */
+struct sbuf *sbuf_free(struct sbuf *);
+void	 sbuf_reset(struct sbuf *);
+void	 sbuf_catn(struct sbuf *, const void *, size_t);
+void	 sbuf_cat(struct sbuf *, const char *);
+void	 sbuf_catc(struct sbuf *, int);
+void	 sbuf_catf(struct sbuf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 sbuf_vcatf(struct sbuf *, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+/* sbuf_json_str - append s as a JSON string literal, quotes included. */
+void	 sbuf_json_str(struct sbuf *, const char *);
+#define sbuf_str(b)	((b)->s)
+#define sbuf_len(b)	((b)->len)
+
+/* ------------------------------------------------------------------ */
+/* strl.c - bounded copies; they return false when the result was cut. */
+
+bool	strl_copy(char *, const char *, size_t);
+bool	strl_cat(char *, const char *, size_t);
+bool	bsnprintf(char *, size_t, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* strl_lower - lower-case ASCII letters in place; returns its argument. */
+char	*strl_lower(char *);
+/* strl_clean - copy peer text for a log line: CR, LF and control bytes
+ * become spaces, at most `max` bytes are kept. Returns dst. */
+char	*strl_clean(char *dst, size_t dstsz, const char *src, size_t max);
+
+/* ------------------------------------------------------------------ */
+/* log.c - one line per event: "postern/<role>[pid]: <qid>: k=v, ...". */
+
+enum log_dest {
+	LOG_DEST_STDERR,
+	LOG_DEST_SYSLOG,
+	LOG_DEST_NONE,		/* tools run from a terminal: quiet */
+};
+
+/* log_init - name the process ("queue", "smtpd", "runner", ...) and choose
+ * where lines go. May be called again (after fork, or on reload). */
+void	log_init(const char *role, enum log_dest);
+const char *log_role(void);
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* log_warn - appends ": strerror(errno)". */
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_panic(const char *, ...) __attribute__((format(printf, 1, 2),
+	    noreturn));
+/* fatal - for start-up and configuration errors only: logs, exits 1. */
+void	fatal(const char *, ...) __attribute__((format(printf, 1, 2),
+	    noreturn));
+void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2),
+	    noreturn));
+
+/* ------------------------------------------------------------------ */
+/* conf.c - the configuration file: "key = value", '#' comments. */
+
+#define CONF_DEFAULT_FILE	"etc/postern.conf"
+
+/* A network in CIDR form, IPv4 or IPv6 (v4 stored as v4-mapped v6). */
+struct conf_net {
+	uint8_t	 addr[16];
+	int	 prefix;		/* 0..128, in the v6 sense */
+};
+
+/* A listening or connecting address: 127.0.0.1:2525, [::1]:2525. */
+struct conf_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 text[64];	/* as written, normalised */
+};
+
+struct conf_list {
+	char	**v;
+	size_t	  n;
+};
+
+enum conf_tls {
+	CONF_TLS_NONE,
+	CONF_TLS_MAY,
+	CONF_TLS_ENCRYPT,
+	CONF_TLS_DANE,
+};
+
+struct conf {
+	char			*file;		/* NULL: embedded defaults only */
+	char			*myhostname;
+	struct conf_list	 my_names;
+	char			*queue_dir;
+	uint64_t		 queue_map_size;
+	struct conf_addr	*listen;
+	size_t			 nlisten;
+	struct conf_addr	*odmr_listen;
+	size_t			 nodmr_listen;
+	struct conf_list	 relay_domains;
+	struct conf_list	 hold_domains;
+	struct conf_net		*mynetworks;
+	size_t			 nmynetworks;
+	char			*users_file;
+	char			*routes_file;
+	char			*relay_recipients;
+	char			*relayhost;
+	char			*relayhost_auth_file;
+	struct conf_list	 dns_servers;
+	int			 smtp_port;
+	char			*tls_cert_file;
+	char			*tls_key_file;
+	char			*tls_ca_file;
+	enum conf_tls		 smtp_tls;
+	bool			 auth_plaintext;
+	int			 workers;
+	int			 dest_concurrency;
+	time_t			 min_backoff;
+	time_t			 max_backoff;
+	time_t			 max_queue_lifetime;
+	time_t			 hold_lifetime;
+	time_t			 delay_warning;
+	time_t			 lease_time;
+	time_t			 connection_reuse_time;
+	uint64_t		 message_size_limit;
+	int			 max_recipients;
+	int			 max_connections;
+	int			 max_connections_per_ip;
+	int			 max_errors;
+	int			 max_received_headers;
+	int			 line_length_limit;
+	int			 command_length_limit;
+	time_t			 command_timeout;
+	time_t			 data_timeout;
+	char			*etrn_policy;
+	bool			 turn_enable;
+	struct conf_addr	*metrics_listen;
+	size_t			 nmetrics_listen;
+	enum log_dest		 log;
+	char			*user;
+};
+
+/* conf_load - read `file` (NULL: embedded defaults only) into a new conf.
+ * On error returns NULL and writes "file:line: key: why" into err. */
+struct conf *conf_load(const char *file, char *err, size_t errsz);
+void	 conf_free(struct conf *);
+/* conf_keys - the names of every key, NULL-terminated (for docs, tests). */
+const char *const *conf_keys(void);
+/* conf_dump - print every key and its value as "key = value" lines. */
+void	 conf_dump(const struct conf *, struct sbuf *);
+
+/* Value parsers, shared with the command line; 0 or -1. */
+int	conf_parse_duration(const char *, time_t *);
+int	conf_parse_size(const char *, uint64_t *);
+int	conf_parse_net(const char *, struct conf_net *);
+int	conf_parse_addr(const char *, int defport, struct conf_addr *);
+/* conf_net_match - is the address (sockaddr v4 or v6) inside one of the
+ * networks? */
+bool	conf_net_match(const struct conf_net *, size_t,
+	    const struct sockaddr *);
+/* conf_domain_in - is domain (any case) in the list? A list entry
+ * ".example.org" matches every subdomain of example.org. */
+bool	conf_domain_in(const struct conf_list *, const char *domain);
+
+/* ------------------------------------------------------------------ */
+/* smtp_addr.c - RFC 5321 §4.1.2 mailbox and domain syntax. */
+
+#define SMTP_LOCAL_MAX		64	/* RFC 5321 §4.5.3.1.1 */
+#define SMTP_DOMAIN_MAX		255	/* §4.5.3.1.2 */
+#define SMTP_PATH_MAX		256	/* §4.5.3.1.3, with the < > */
+
+enum {
+	SMTP_ADDR_UTF8		= 0x01,	/* SMTPUTF8: UTF-8 local part, U-labels */
+	SMTP_ADDR_NULL_OK	= 0x02,	/* "<>" is accepted (reverse-path) */
+	SMTP_ADDR_BARE_OK	= 0x04,	/* angle brackets optional (tools) */
+	SMTP_ADDR_POSTMASTER_OK	= 0x08,	/* "<Postmaster>" with no domain */
+};
+
+enum {
+	SMTP_ADDR_OK		= 0,
+	SMTP_ADDR_E_SYNTAX	= -1,	/* not a path at all */
+	SMTP_ADDR_E_LOCAL	= -2,	/* bad local part */
+	SMTP_ADDR_E_DOMAIN	= -3,	/* bad domain or address literal */
+	SMTP_ADDR_E_LONG	= -4,	/* over a §4.5.3.1 limit */
+	SMTP_ADDR_E_UTF8	= -5,	/* 8-bit without SMTP_ADDR_UTF8, or bad UTF-8 */
+	SMTP_ADDR_E_NULL	= -6,	/* "<>" where it is not allowed */
+};
+
+struct smtp_addr {
+	char	addr[SMTP_PATH_MAX + 1];	/* local@domain; "" for <> */
+	size_t	local_len;		/* bytes of the local part in addr */
+	bool	utf8;			/* has bytes >= 0x80 */
+};
+
+/*
+ * smtp_addr_parse - parse a path at s (len bytes, not NUL-terminated
+ * necessarily): "<" [A-d-l ":"] Mailbox ">" (source route accepted and
+ * dropped, RFC 5321 §4.1.2, App. F.2), "<>" with SMTP_ADDR_NULL_OK, or a
+ * bare mailbox with SMTP_ADDR_BARE_OK. The local part is kept exactly as
+ * sent (case and quoting preserved). On success *end (if not NULL) points
+ * just past the path, so the caller can parse ESMTP parameters after it.
+ * Returns SMTP_ADDR_OK or a negative SMTP_ADDR_E_* code.
+ */
+int	smtp_addr_parse(const char *s, size_t len, int flags,
+	    struct smtp_addr *out, const char **end);
+const char *smtp_addr_strerror(int);
+/* smtp_addr_domain - the domain part of a parsed address ("" for <>). */
+const char *smtp_addr_domain(const struct smtp_addr *);
+/*
+ * smtp_domain_valid - is d (NUL-terminated) a domain per RFC 5321 §4.1.2
+ * (LDH labels, no leading/trailing hyphen, label <= 63, total <= 255), or,
+ * with SMTP_ADDR_UTF8, a domain whose labels may also be UTF-8 (U-labels,
+ * valid UTF-8 only)? Address literals are not domains here.
+ */
+bool	smtp_domain_valid(const char *d, int flags);
+/* smtp_addr_literal_valid - "[192.0.2.1]" or "[IPv6:...]". */
+bool	smtp_addr_literal_valid(const char *lit, size_t len);
+
+#endif

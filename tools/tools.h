@@ -1,0 +1,66 @@
+/*
+ * tools.h - the `postern` command: one binary for operators and sites.
+ *
+ * postern.c holds main() and the command table; each cmd_*.c implements a
+ * family of commands as `int cmd_NAME(struct tools_ctx *, int argc,
+ * char **argv)` returning the process exit status: 0 done, 1 a runtime
+ * failure (queue, network), 2 bad input (an option, an address, a queue
+ * id), and nothing queued in that case. Commands that change the queue do
+ * one short write and never hold a transaction while they print.
+ */
+#ifndef TOOLS_H
+#define TOOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue.h"
+#include "smtp.h"
+
+#define TOOLS_EXIT_OK		0
+#define TOOLS_EXIT_FAIL		1
+#define TOOLS_EXIT_USAGE	2
+
+struct tools_ctx {
+	struct conf	*conf;
+	const char	*conf_file;	/* as given with -c, or NULL */
+	const char	*progname;
+};
+
+/* cmd_util.c */
+/* tools_open_queue - open conf's queue or print why and return NULL. */
+struct queue *tools_open_queue(struct tools_ctx *, int flags);
+/* tools_usage_error - print "postern CMD: msg" and return 2. */
+int	tools_usage(const char *cmd, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	tools_fail(const char *cmd, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* tools_sel_parse - IDs, --domain D (@D: and its subdomains), --all.
+ * The ids array is malloc'd into sel->ids. Returns 0 or 2 (printed). */
+int	tools_sel_parse(const char *cmd, int argc, char **argv,
+	    struct qsel *, bool allow_all, bool *dry_run);
+void	tools_sel_free(struct qsel *);
+/* tools_time - "2026-11-22 11:30:50" local time into buf. */
+const char *tools_time(int64_t t, char *buf, size_t bufsz);
+/* tools_rcpt_init - state of a new recipient: held for its site when its
+ * domain is in hold_domains, else queued now. */
+void	tools_rcpt_init(const struct conf *, struct qrcpt *, int64_t now);
+
+/* cmd_enqueue.c */
+int	cmd_enqueue(struct tools_ctx *, int, char **);
+int	cmd_sendmail(struct tools_ctx *, int, char **);
+
+/* cmd_queue.c */
+int	cmd_queue(struct tools_ctx *, int, char **);
+int	cmd_show(struct tools_ctx *, int, char **);
+int	cmd_stats(struct tools_ctx *, int, char **);
+
+/* cmd_admin.c */
+int	cmd_hold(struct tools_ctx *, int, char **);
+int	cmd_release(struct tools_ctx *, int, char **);
+int	cmd_delete(struct tools_ctx *, int, char **);
+int	cmd_requeue(struct tools_ctx *, int, char **);
+int	cmd_flush(struct tools_ctx *, int, char **);
+int	cmd_check(struct tools_ctx *, int, char **);
+
+#endif
