@@ -186,10 +186,8 @@ queue_env_schema(struct queue *q)
 		    "%s: queue schema version %u, this program needs %u",
 		    q->dir, have, QUEUE_SCHEMA_VERSION);
 	}
-	if (rdonly) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
+	/* Even read-only: dbi handles opened in a transaction that is
+	 * aborted are closed with it. */
 	return queue_txn_commit(q, txn);
 }
 

@@ -295,8 +295,9 @@ queue_shape_reason(struct qshape *s, const struct qrcpt *r)
 	char	text[sizeof(s->reason[0].text)];
 	size_t	i;
 
-	snprintf(text, sizeof(text), "%s %.*s", r->status[0] ? r->status :
-	    "-", 80, r->reply);
+	if (snprintf(text, sizeof(text), "%s %.*s", r->status[0] ? r->status :
+	    "-", 80, r->reply) < 0)
+		return;
 	for (i = 0; i < s->nreason; i++)
 		if (strcmp(s->reason[i].text, text) == 0) {
 			s->reason[i].count++;

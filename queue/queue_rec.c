@@ -366,10 +366,14 @@ queue_rec_get_u64(struct queue *q, MDB_txn *txn, const char *name,
     uint64_t *val)
 {
 	MDB_val	k, v;
+	char	kb[32];
 	int	rc;
 
-	k.mv_data = (void *)name;
 	k.mv_size = strlen(name);
+	if (k.mv_size >= sizeof(kb))
+		return queue_fail(q, QUEUE_E_INVAL, "counter name %s", name);
+	memcpy(kb, name, k.mv_size);
+	k.mv_data = kb;
 	*val = 0;
 	rc = mdb_get(txn, q->meta, &k, &v);
 	if (rc == MDB_NOTFOUND)
@@ -389,14 +393,16 @@ queue_rec_counter(struct queue *q, MDB_txn *txn, const char *name,
 	MDB_val		k, v;
 	uint64_t	cur;
 	uint8_t		b[8];
+	char		kb[32];
 	int		rc;
 
 	if ((rc = queue_rec_get_u64(q, txn, name, &cur)) != 0)
 		return rc;
 	cur = (delta < 0 && (uint64_t)-delta > cur) ? 0 : cur + (uint64_t)delta;
 	queue_be64_put(b, cur);
-	k.mv_data = (void *)name;
-	k.mv_size = strlen(name);
+	k.mv_size = strlen(name);	/* checked by queue_rec_get_u64 */
+	memcpy(kb, name, k.mv_size);
+	k.mv_data = kb;
 	v.mv_data = b;
 	v.mv_size = 8;
 	if ((rc = mdb_put(txn, q->meta, &k, &v, 0)) != 0)

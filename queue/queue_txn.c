@@ -80,7 +80,7 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 		if (len > QUEUE_CHUNK_SIZE)
 			len = QUEUE_CHUNK_SIZE;
 		queue_key_rcpt(kb, m->id, chunk);
-		v.mv_data = (void *)(body + off);
+		v.mv_data = (void *)(uintptr_t)(body + off);	/* LMDB only reads it */
 		v.mv_size = len;
 		if ((rc = mdb_put(txn, q->body, &k, &v, MDB_APPEND)) != 0)
 			return queue_lmdb(q, rc, "write body");

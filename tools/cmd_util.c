@@ -117,7 +117,7 @@ usage_one:
 void
 tools_sel_free(struct qsel *sel)
 {
-	free((void *)sel->ids);
+	free((void *)(uintptr_t)sel->ids);	/* ours: tools_sel_parse made it */
 	sel->ids = NULL;
 }
 

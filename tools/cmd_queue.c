@@ -1,0 +1,371 @@
+/*
+ * cmd_queue.c - looking at the queue: `queue` (like mailq, or JSON Lines),
+ * `show` (one message: envelope, recipients with history, headers, or
+ * --raw the stored message) and `stats` (the queue's shape, like qshape).
+ *
+ * All of them read in MDB_RDONLY transactions through queue_walk(), which
+ * never holds a transaction while we print.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tools.h"
+
+struct queue_list_ctx {
+	bool		json;
+	struct sbuf	*out;
+	size_t		msgs, rcpts;
+	int64_t		now;
+};
+
+static void
+queue_json_msg(struct sbuf *b, const struct qmsg *m, const struct qrcpt *r,
+    size_t n)
+{
+	char	id[QUEUE_ID_LEN + 1];
+	size_t	i;
+
+	queue_id_format(m->id, id);
+	sbuf_cat(b, "{\"id\":");
+	sbuf_json_str(b, id);
+	sbuf_cat(b, ",\"sender\":");
+	sbuf_json_str(b, m->sender);
+	sbuf_catf(b, ",\"arrival\":%lld,\"size\":%llu,\"recipients\":[",
+	    (long long)m->arrival, (unsigned long long)m->size);
+	for (i = 0; i < n; i++) {
+		sbuf_cat(b, i ? ",{\"address\":" : "{\"address\":");
+		sbuf_json_str(b, r[i].addr);
+		sbuf_cat(b, ",\"state\":");
+		sbuf_json_str(b, queue_state_name(r[i].state));
+		sbuf_catf(b, ",\"attempts\":%u,\"next_try\":%lld,"
+		    "\"last_reply\":", r[i].attempts,
+		    (long long)(r[i].state == QRCPT_HELD ? 0 : r[i].due));
+		sbuf_json_str(b, r[i].reply);
+		sbuf_catc(b, '}');
+	}
+	sbuf_cat(b, "]}\n");
+}
+
+static const char *
+queue_size_text(uint64_t size, char *buf, size_t bufsz)
+{
+	if (size < 10000)
+		bsnprintf(buf, bufsz, "%llu", (unsigned long long)size);
+	else if (size < 10000 * 1024)
+		bsnprintf(buf, bufsz, "%lluK",
+		    (unsigned long long)(size + 1023) / 1024);
+	else
+		bsnprintf(buf, bufsz, "%lluM",
+		    (unsigned long long)(size + 1048575) / 1048576);
+	return buf;
+}
+
+static int
+queue_list1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
+{
+	struct queue_list_ctx	*c = arg;
+	char			 id[QUEUE_ID_LEN + 1], t[32], sz[16];
+	size_t			 i;
+
+	c->msgs++;
+	sbuf_reset(c->out);
+	if (c->json) {
+		queue_json_msg(c->out, m, r, n);
+	} else {
+		queue_id_format(m->id, id);
+		sbuf_catf(c->out, "%s %6s  %s  <%s>\n", id,
+		    queue_size_text(m->size, sz, sizeof(sz)),
+		    tools_time(m->arrival, t, sizeof(t)), m->sender);
+		for (i = 0; i < n; i++) {
+			sbuf_catf(c->out, "    %-9s <%s>", queue_state_name(
+			    r[i].state), r[i].addr);
+			if (r[i].attempts > 0)
+				sbuf_catf(c->out, " attempts=%u", r[i].attempts);
+			if ((r[i].state == QRCPT_DEFERRED ||
+			    r[i].state == QRCPT_QUEUED) && r[i].due > c->now)
+				sbuf_catf(c->out, " next=%s", tools_time(
+				    r[i].due, t, sizeof(t)));
+			if (r[i].reply[0] != '\0')
+				sbuf_catf(c->out, "\n              (%s)",
+				    r[i].reply);
+			sbuf_catc(c->out, '\n');
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (r[i].state != QRCPT_DELIVERED && r[i].state != QRCPT_FAILED)
+			c->rcpts++;
+	fwrite(sbuf_str(c->out), 1, sbuf_len(c->out), stdout);
+	return ferror(stdout) ? 1 : 0;
+}
+
+int
+cmd_queue(struct tools_ctx *ctx, int argc, char **argv)
+{
+	struct queue_list_ctx	 c;
+	struct queue		*q;
+	const char		*domain = NULL;
+	int			 i, rc;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c.json = true;
+		else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc) {
+			domain = argv[++i];
+			if (!smtp_domain_valid(domain, SMTP_ADDR_UTF8) &&
+			    !smtp_addr_literal_valid(domain, strlen(domain)))
+				return tools_usage("queue", "bad domain \"%s\"",
+				    domain);
+		} else
+			return tools_usage("queue", "unknown argument \"%s\"",
+			    argv[i]);
+	}
+	if ((q = tools_open_queue(ctx, QUEUE_RDONLY)) == NULL)
+		return TOOLS_EXIT_FAIL;
+	c.out = sbuf_new();
+	c.now = (int64_t)time(NULL);
+	rc = queue_walk(q, domain, queue_list1, &c);
+	if (rc == 1)
+		rc = tools_fail("queue", "write error");
+	else if (rc != 0)
+		rc = tools_fail("queue", "%s", queue_errmsg(q));
+	else if (!c.json) {
+		if (c.msgs == 0)
+			printf("Mail queue is empty\n");
+		else
+			printf("-- %zu message%s, %zu recipient%s\n", c.msgs,
+			    c.msgs == 1 ? "" : "s", c.rcpts,
+			    c.rcpts == 1 ? "" : "s");
+	}
+	sbuf_free(c.out);
+	queue_close(q);
+	return rc;
+}
+
+/* show_body - write the stored message; with headers_only, up to the
+ * first empty line. */
+static int
+show_body(struct queue *q, const struct qmsg *m, bool headers_only)
+{
+	char		*buf = xmalloc(QUEUE_CHUNK_SIZE);
+	size_t		 len, i;
+	uint32_t	 c;
+	int		 rc = 0, nl = 0;
+
+	for (c = 0; c < m->nchunks && rc == 0; c++) {
+		if ((rc = queue_body_chunk(q, m->id, c, buf, &len)) != 0)
+			break;
+		if (!headers_only) {
+			fwrite(buf, 1, len, stdout);
+			continue;
+		}
+		/* Stop after "\r\n\r\n"; print with local line ends. */
+		for (i = 0; i < len; i++) {
+			if (buf[i] == '\r')
+				continue;
+			if (buf[i] == '\n') {
+				if (++nl == 2)
+					goto done;
+			} else
+				nl = 0;
+			putchar(buf[i]);
+		}
+	}
+done:
+	free(buf);
+	return rc;
+}
+
+int
+cmd_show(struct tools_ctx *ctx, int argc, char **argv)
+{
+	struct queue	*q;
+	struct qmsg	 m;
+	struct qrcpt	*r = NULL;
+	uint64_t	 id = 0;
+	size_t		 n, i;
+	uint32_t	 h;
+	char		 t[32], idbuf[QUEUE_ID_LEN + 1];
+	bool		 raw = false, have = false;
+	int		 a, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--raw") == 0)
+			raw = true;
+		else if (!have && queue_id_parse(argv[a], &id) == 0)
+			have = true;
+		else
+			return tools_usage("show", "bad argument \"%s\"",
+			    argv[a]);
+	}
+	if (!have)
+		return tools_usage("show", "give a queue ID");
+	if ((q = tools_open_queue(ctx, QUEUE_RDONLY)) == NULL)
+		return TOOLS_EXIT_FAIL;
+	queue_id_format(id, idbuf);
+	if ((rc = queue_get(q, id, &m, &r, &n)) != 0) {
+		rc = rc == QUEUE_E_NOENT ?
+		    tools_fail("show", "%s: no such message", idbuf) :
+		    tools_fail("show", "%s: %s", idbuf, queue_errmsg(q));
+		queue_close(q);
+		return rc;
+	}
+	if (raw) {
+		rc = show_body(q, &m, false);
+		goto out;
+	}
+	printf("id: %s\nsender: <%s>\narrival: %s\nsize: %llu\nclient: %s\n",
+	    idbuf, m.sender, tools_time(m.arrival, t, sizeof(t)),
+	    (unsigned long long)m.size, m.client);
+	printf("flags:%s%s%s%s%s\n", m.flags & QMSG_F_8BITMIME ? " 8BITMIME" :
+	    "", m.flags & QMSG_F_SMTPUTF8 ? " SMTPUTF8" : "",
+	    m.flags & QMSG_F_RET_FULL ? " RET=FULL" : "",
+	    m.flags & QMSG_F_RET_HDRS ? " RET=HDRS" : "",
+	    m.flags & QMSG_F_DSN ? " DSN" : "");
+	if (m.envid[0] != '\0')
+		printf("envid: %s\n", m.envid);
+	for (i = 0; i < n; i++) {
+		printf("recipient: <%s> state=%s attempts=%u", r[i].addr,
+		    queue_state_name(r[i].state), r[i].attempts);
+		if (r[i].state != QRCPT_HELD && r[i].due != 0)
+			printf(" next=%s", tools_time(r[i].due, t, sizeof(t)));
+		if (r[i].flags & QRCPT_F_SITE)
+			printf(" site-hold");
+		if (r[i].flags & QRCPT_F_OPHOLD)
+			printf(" operator-hold");
+		if (r[i].notify != 0)
+			printf(" notify=%s%s%s%s",
+			    r[i].notify & QRCPT_NOTIFY_NEVER ? "NEVER" : "",
+			    r[i].notify & QRCPT_NOTIFY_SUCCESS ? "SUCCESS," : "",
+			    r[i].notify & QRCPT_NOTIFY_FAILURE ? "FAILURE," : "",
+			    r[i].notify & QRCPT_NOTIFY_DELAY ? "DELAY" : "");
+		if (r[i].orcpt[0] != '\0')
+			printf(" orcpt=%s", r[i].orcpt);
+		putchar('\n');
+		for (h = 0; h < r[i].nhist; h++)
+			printf("    %s %s %s\n", tools_time(r[i].hist[h].when,
+			    t, sizeof(t)), r[i].hist[h].status,
+			    r[i].hist[h].text);
+	}
+	printf("\n");
+	rc = show_body(q, &m, true);
+out:
+	if (rc != 0)
+		rc = tools_fail("show", "%s: %s", idbuf, queue_errmsg(q));
+	free(r);
+	queue_close(q);
+	return rc;
+}
+
+static void
+stats_json(const struct qshape *s, int64_t now)
+{
+	struct sbuf	*b = sbuf_new();
+	size_t		 i;
+	int		 k;
+
+	sbuf_catf(b, "{\"time\":%lld,\"messages\":%llu,\"recipients\":%llu,"
+	    "\"oldest\":%lld,\"buckets_min\":[", (long long)now,
+	    (unsigned long long)s->msgs, (unsigned long long)s->rcpts,
+	    (long long)s->oldest);
+	for (k = 0; k < QUEUE_AGE_BUCKETS - 1; k++)
+		sbuf_catf(b, "%s%d", k ? "," : "", queue_age_bucket_min[k]);
+	sbuf_cat(b, "],\"total\":[");
+	for (k = 0; k < QUEUE_AGE_BUCKETS; k++)
+		sbuf_catf(b, "%s%llu", k ? "," : "",
+		    (unsigned long long)s->bucket[k]);
+	sbuf_cat(b, "],\"domains\":[");
+	for (i = 0; i < s->ndom; i++) {
+		sbuf_cat(b, i ? ",{\"domain\":" : "{\"domain\":");
+		sbuf_json_str(b, s->dom[i].domain);
+		sbuf_catf(b, ",\"total\":%llu,\"deferred\":%llu,\"held\":%llu,"
+		    "\"buckets\":[", (unsigned long long)s->dom[i].total,
+		    (unsigned long long)s->dom[i].deferred,
+		    (unsigned long long)s->dom[i].held);
+		for (k = 0; k < QUEUE_AGE_BUCKETS; k++)
+			sbuf_catf(b, "%s%llu", k ? "," : "",
+			    (unsigned long long)s->dom[i].bucket[k]);
+		sbuf_cat(b, "]}");
+	}
+	sbuf_cat(b, "],\"deferral_reasons\":[");
+	for (i = 0; i < s->nreason; i++) {
+		sbuf_cat(b, i ? ",{\"reason\":" : "{\"reason\":");
+		sbuf_json_str(b, s->reason[i].text);
+		sbuf_catf(b, ",\"count\":%llu}",
+		    (unsigned long long)s->reason[i].count);
+	}
+	sbuf_cat(b, "]}\n");
+	fwrite(sbuf_str(b), 1, sbuf_len(b), stdout);
+	sbuf_free(b);
+}
+
+static void
+stats_text(const struct qshape *s, int64_t now)
+{
+	size_t	i;
+	int	k;
+	char	t[32];
+
+	printf("%-32s %7s", "", "T");
+	for (k = 0; k < QUEUE_AGE_BUCKETS - 1; k++)
+		printf(" %6d", queue_age_bucket_min[k]);
+	printf(" %6d+\n", queue_age_bucket_min[QUEUE_AGE_BUCKETS - 2]);
+	printf("%32s %7llu", "TOTAL", (unsigned long long)s->rcpts);
+	for (k = 0; k < QUEUE_AGE_BUCKETS; k++)
+		printf(" %6llu", (unsigned long long)s->bucket[k]);
+	putchar('\n');
+	for (i = 0; i < s->ndom; i++) {
+		printf("%32.32s %7llu", s->dom[i].domain,
+		    (unsigned long long)s->dom[i].total);
+		for (k = 0; k < QUEUE_AGE_BUCKETS; k++)
+			printf(" %6llu", (unsigned long long)s->dom[i].bucket[k]);
+		putchar('\n');
+	}
+	printf("\nmessages: %llu, recipients: %llu, oldest: %s",
+	    (unsigned long long)s->msgs, (unsigned long long)s->rcpts,
+	    tools_time(s->oldest, t, sizeof(t)));
+	if (s->oldest != 0)
+		printf(" (%lld min ago)", (long long)(now - s->oldest) / 60);
+	putchar('\n');
+	if (s->nreason > 0) {
+		printf("deferral reasons:\n");
+		for (i = 0; i < s->nreason; i++)
+			printf("%8llu  %s\n",
+			    (unsigned long long)s->reason[i].count,
+			    s->reason[i].text);
+	}
+}
+
+int
+cmd_stats(struct tools_ctx *ctx, int argc, char **argv)
+{
+	struct queue	*q;
+	struct qshape	 s;
+	int64_t		 now = (int64_t)time(NULL);
+	bool		 json = false;
+	int		 i, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			return tools_usage("stats", "unknown argument \"%s\"",
+			    argv[i]);
+	}
+	if ((q = tools_open_queue(ctx, QUEUE_RDONLY)) == NULL)
+		return TOOLS_EXIT_FAIL;
+	if ((rc = queue_shape(q, now, &s)) != 0) {
+		rc = tools_fail("stats", "%s", queue_errmsg(q));
+		queue_close(q);
+		return rc;
+	}
+	if (json)
+		stats_json(&s, now);
+	else
+		stats_text(&s, now);
+	queue_shape_free(&s);
+	queue_close(q);
+	return 0;
+}
