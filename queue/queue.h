@@ -238,6 +238,9 @@ const char *queue_errmsg(const struct queue *);
 /* queue_reader_check - clear reader slots of dead processes. */
 int	queue_reader_check(struct queue *, int *cleared);
 const char *queue_dir(const struct queue *);
+/* queue_commits - write transactions this handle committed (each one an
+ * fsync): for tests and benchmarks of group commit. */
+uint64_t queue_commits(const struct queue *);
 
 /* ------------------------------------------------------------------ */
 /* queue_key.c */

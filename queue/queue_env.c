@@ -100,6 +100,7 @@ queue_txn_commit(struct queue *q, MDB_txn *txn)
 	/* mdb_txn_commit frees the transaction even when it fails. */
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return queue_lmdb(q, rc, "commit");
+	__atomic_add_fetch(&q->ncommits, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -276,6 +277,12 @@ const char *
 queue_errmsg(const struct queue *q)
 {
 	return q->errmsg;
+}
+
+uint64_t
+queue_commits(const struct queue *q)
+{
+	return __atomic_load_n(&q->ncommits, __ATOMIC_RELAXED);
 }
 
 const char *

@@ -13,6 +13,7 @@ struct queue {
 	MDB_env		*env;
 	MDB_dbi		 meta, msg, body, rcpt, due, bydom;
 	int		 flags;
+	uint64_t	 ncommits;	/* updated atomically */
 	char		 dir[4096];
 	char		 errmsg[512];	/* last failure; racy across threads */
 };
