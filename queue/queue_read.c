@@ -142,7 +142,9 @@ queue_walk_ids(struct queue *q, MDB_txn *txn, const char *domain,
 		if ((rc = queue_ops_dom_walk(q, txn, domain, false,
 		    queue_read_id_add, ids)) != 0)
 			return rc;
-		qsort(ids->v, ids->n, sizeof(*ids->v), queue_read_u64cmp);
+		if (ids->n > 1)
+			qsort(ids->v, ids->n, sizeof(*ids->v),
+			    queue_read_u64cmp);
 		for (i = 0, o = 0; i < ids->n; i++)
 			if (o == 0 || ids->v[o - 1] != ids->v[i])
 				ids->v[o++] = ids->v[i];
