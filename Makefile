@@ -21,14 +21,14 @@ PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
 PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
-	     smtp/smtp_addr.c
+	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c \
-	     tools/cmd_util.c
+	     tools/cmd_util.c tools/cmd_passwd.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(TOOLS_SRC)
-UNIT_TESTS = test_smtp_addr test_conf test_queue
+UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).

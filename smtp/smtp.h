@@ -256,4 +256,81 @@ bool	smtp_domain_valid(const char *d, int flags);
 /* smtp_addr_literal_valid - "[192.0.2.1]" or "[IPv6:...]". */
 bool	smtp_addr_literal_valid(const char *lit, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */
+
+/* smtp_b64_decode - append the decoded bytes to out; -1 (out unchanged in
+ * length) on any character outside the alphabet, bad padding or length. */
+int	smtp_b64_decode(const char *in, size_t len, struct sbuf *out);
+void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
+
+/* ------------------------------------------------------------------ */
+/* smtp_auth.c - users_file and the server side of SASL (RFC 4954).
+ *
+ * users_file lines are USER:SECRETS:DOMAINS, '#' comments, blank lines
+ * ignored. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN only) or
+ * ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
+ * 64 hex digits (the HMAC-MD5 inner and outer MD5 states after the key
+ * block, as Dovecot stores them: no plaintext password), and
+ * {SCRAM-SHA-256}base64(salt),iterations,base64(StoredKey),
+ * base64(ServerKey) (RFC 5802 §3). DOMAINS is a comma list of the domains
+ * the user may pull (ETRN to caller, ATRN, TURN). No password is stored in
+ * the clear; secrets in memory are wiped when freed.
+ */
+
+struct auth_db;
+struct auth_user;
+
+enum auth_mech {
+	AUTH_MECH_PLAIN,
+	AUTH_MECH_LOGIN,
+	AUTH_MECH_CRAM_MD5,
+	AUTH_MECH_SCRAM_SHA256,
+};
+
+enum {
+	AUTH_CONTINUE	= 1,	/* send the challenge, feed the next line */
+	AUTH_OK		= 0,	/* authenticated: auth_sasl_user() */
+	AUTH_FAIL	= -1,	/* bad credentials (535 5.7.8) */
+	AUTH_BADPROTO	= -2,	/* malformed exchange (501 5.5.2) */
+};
+
+/* auth_db_load - read users_file; NULL and "file:line: why" in err. */
+struct auth_db *auth_db_load(const char *file, char *err, size_t errsz);
+void	 auth_db_free(struct auth_db *);
+const struct auth_user *auth_db_find(const struct auth_db *, const char *);
+const char *auth_user_name(const struct auth_user *);
+/* auth_user_domains - the domains the user may pull. */
+const struct conf_list *auth_user_domains(const struct auth_user *);
+bool	 auth_user_owns(const struct auth_user *, const char *domain);
+/* auth_user_has - can this user authenticate with this mechanism? */
+bool	 auth_user_has(const struct auth_user *, enum auth_mech);
+
+/* auth_mech_parse - "PLAIN" (any case) etc. to enum auth_mech, or -1. */
+int	 auth_mech_parse(const char *);
+const char *auth_mech_name(enum auth_mech);
+
+/*
+ * One SASL exchange, server side. auth_sasl_step() takes the client's
+ * decoded response (have_in false for "no initial response") and returns
+ * AUTH_CONTINUE with the raw challenge in `challenge` (the caller base64s
+ * it), AUTH_OK, AUTH_FAIL or AUTH_BADPROTO. `hostname` goes into the
+ * CRAM-MD5 challenge. The exchange never blocks.
+ */
+struct auth_sasl;
+struct auth_sasl *auth_sasl_new(const struct auth_db *, enum auth_mech,
+	    const char *hostname);
+int	 auth_sasl_step(struct auth_sasl *, const void *in, size_t inlen,
+	    bool have_in, struct sbuf *challenge);
+/* auth_sasl_user - the authenticated (or attempted) user name. */
+const char *auth_sasl_user(const struct auth_sasl *);
+void	 auth_sasl_free(struct auth_sasl *);
+/* auth_sasl_test_nonce - tests only: fix the next server nonce/challenge. */
+void	 auth_sasl_test_nonce(const char *);
+
+/* auth_make_line - the users_file line for USER with this password and
+ * domains: {CRYPT} (SHA-512 crypt), {CRAM-MD5} and {SCRAM-SHA-256}. */
+int	 auth_make_line(const char *user, const char *password,
+	    const struct conf_list *domains, struct sbuf *out);
+
 #endif

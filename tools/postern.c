@@ -30,6 +30,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "requeue", cmd_requeue, "requeue ID... | --domain D | --all" },
 	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all]" },
 	{ "check", cmd_check, "check" },
+	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
 };
 
 static int

@@ -63,4 +63,7 @@ int	cmd_requeue(struct tools_ctx *, int, char **);
 int	cmd_flush(struct tools_ctx *, int, char **);
 int	cmd_check(struct tools_ctx *, int, char **);
 
+/* cmd_passwd.c */
+int	cmd_passwd(struct tools_ctx *, int, char **);
+
 #endif
