@@ -21,13 +21,15 @@ PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
 PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
-	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c
+	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c \
 	     tools/cmd_util.c tools/cmd_passwd.c
-LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(TOOLS_SRC)
+RUNNER_SRC = runner/route.c
+ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
+LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
@@ -40,7 +42,7 @@ REL_OBJ	 = $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
 
 .PHONY: all deps test-deps run test bench install clean unit asan
-all: deps bin/postern
+all: deps bin/postern bin/posternd
 
 deps:
 	@sh tools/install-deps.sh build
@@ -64,15 +66,25 @@ build/asan/bin/postern: $(ASAN_OBJ) build/asan/tools/postern.o
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
+bin/posternd: $(REL_OBJ) build/rel/tools/posternd.o
+	@mkdir -p bin
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+
+build/asan/bin/posternd: $(ASAN_OBJ) build/asan/tools/posternd.o
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+
 build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
 	    $(PKGLIBS)
 
-asan: build/asan/bin/postern $(UNIT_TESTS:%=build/asan/unit/%)
+asan: build/asan/bin/postern build/asan/bin/posternd $(UNIT_TESTS:%=build/asan/unit/%)
 
+# make run: as root on a fresh machine the unprivileged user is made first.
 run: all
-	@echo "postern: posternd arrives with the receive issue; bin/postern is built"
+	@sh tools/install-user.sh
+	./bin/posternd -f
 
 test: test-deps
 	@$(MAKE) --no-print-directory asan
@@ -84,6 +96,8 @@ bench: test-deps all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 755 bin/postern $(DESTDIR)$(PREFIX)/bin/postern
+	install -m 755 bin/posternd $(DESTDIR)$(PREFIX)/sbin/posternd
+	@[ -n "$(DESTDIR)" ] || sh tools/install-user.sh
 	ln -sf postern $(DESTDIR)$(PREFIX)/sbin/sendmail.postern
 
 clean:

@@ -166,12 +166,18 @@ struct qrcpt {
  * msg.client, msg.flags and msg.arrival (0 = now), body/bodylen, and for
  * each recipient addr, orcpt, notify, state (QRCPT_QUEUED or QRCPT_HELD)
  * with flags, and due (0 = now for queued; for held, when the hold
- * expires, or 0 for none). The queue fills msg.id and the counts.
+ * expires, or 0 for none). The queue fills msg.id and the counts. A large
+ * body can come from a file (body_fd) so that it is never whole in
+ * memory.
  */
 struct qnew {
 	struct qmsg	 msg;
-	const void	*body;
+	const void	*body;		/* the message, or NULL and body_fd */
 	size_t		 bodylen;
+	int		 body_fd;	/* body == NULL: read bodylen bytes
+					 * from offset 0 of this file (a
+					 * spool file), straight into the
+					 * database pages */
 	struct qrcpt	*rcpt;
 	size_t		 nrcpt;
 	int		 rc;		/* out: this message's result */

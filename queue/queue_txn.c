@@ -10,9 +10,11 @@
  * on while more are waiting; the others sleep until their message is in a
  * committed transaction. Nobody returns before the commit did.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "queue_int.h"
 
@@ -45,6 +47,25 @@ int
 queue_txn_seq(struct queue *q, MDB_txn *txn, uint64_t *seq)
 {
 	return queue_txn_next_seq(q, txn, seq);
+}
+
+/* queue_txn_pread - fill a reserved body chunk from the spool file. */
+static int
+queue_txn_pread(struct queue *q, int fd, void *dst, size_t len, size_t off)
+{
+	ssize_t	n;
+	size_t	got = 0;
+
+	while (got < len) {
+		n = pread(fd, (char *)dst + got, len - got, (off_t)(off + got));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return queue_fail(q, QUEUE_E_SYS, "read spool file: %s",
+			    n == 0 ? "short file" : strerror(errno));
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 static int
@@ -80,9 +101,19 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 		if (len > QUEUE_CHUNK_SIZE)
 			len = QUEUE_CHUNK_SIZE;
 		queue_key_rcpt(kb, m->id, chunk);
-		v.mv_data = (void *)(uintptr_t)(body + off);	/* LMDB only reads it */
 		v.mv_size = len;
-		if ((rc = mdb_put(txn, q->body, &k, &v, MDB_APPEND)) != 0)
+		if (body != NULL) {
+			/* LMDB only reads it. */
+			v.mv_data = (void *)(uintptr_t)(body + off);
+			rc = mdb_put(txn, q->body, &k, &v, MDB_APPEND);
+		} else {
+			rc = mdb_put(txn, q->body, &k, &v,
+			    MDB_APPEND | MDB_RESERVE);
+			if (rc == 0 && (rc = queue_txn_pread(q, n->body_fd,
+			    v.mv_data, len, off)) != 0)
+				return rc;
+		}
+		if (rc != 0)
 			return queue_lmdb(q, rc, "write body");
 		off += len;
 	}

@@ -257,6 +257,61 @@ bool	smtp_domain_valid(const char *d, int flags);
 bool	smtp_addr_literal_valid(const char *lit, size_t len);
 
 /* ------------------------------------------------------------------ */
+/* smtp_conn.c - a buffered, non-blocking connection, plain or TLS.
+ *
+ * Input is read into `in` (unread bytes from in->s + inoff); output is
+ * queued in `out` and written by smtp_conn_flush(). With TLS the same
+ * calls go through OpenSSL; `want_write` says a read or handshake needs
+ * the socket to be writable (for the event loop's interest set). Nothing
+ * here blocks; smtp_conn_wait() is for callers that want to.
+ */
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+struct smtp_conn {
+	int		 fd;
+	SSL		*ssl;
+	struct sbuf	*in;
+	size_t		 inoff;
+	struct sbuf	*out;
+	size_t		 outoff;
+	bool		 eof;		/* peer closed, or a fatal error */
+	bool		 want_write;	/* TLS wants the socket writable */
+	char		 tls_info[96];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+};
+
+struct smtp_conn *smtp_conn_new(int fd);
+/* smtp_conn_free - close the socket (after a TLS close_notify attempt). */
+void	 smtp_conn_free(struct smtp_conn *);
+/* smtp_conn_fill - read what is there, up to `room` unread bytes in all.
+ * Returns bytes read (> 0), 0 when nothing is there now, -1 on EOF or
+ * error (conn->eof is set). */
+ssize_t	 smtp_conn_fill(struct smtp_conn *, size_t room);
+/* smtp_conn_flush - write queued output: 1 all written, 0 some left (wait
+ * for writable), -1 error. */
+int	 smtp_conn_flush(struct smtp_conn *);
+#define smtp_conn_avail(c)	((c)->in->len - (c)->inoff)
+#define smtp_conn_data(c)	((c)->in->s + (c)->inoff)
+void	 smtp_conn_consume(struct smtp_conn *, size_t);
+/* smtp_conn_discard - drop every unread byte (plaintext before TLS). */
+size_t	 smtp_conn_discard(struct smtp_conn *);
+/* smtp_conn_pending - unread bytes, ours and OpenSSL's. */
+size_t	 smtp_conn_pending(const struct smtp_conn *);
+/* smtp_conn_tls_start - begin TLS on the connection; then call
+ * smtp_conn_handshake until it returns 1 (done), 0 (again when the
+ * socket is ready) or -1 (failed; the reason was logged at debug). */
+int	 smtp_conn_tls_start(struct smtp_conn *, SSL_CTX *, bool server,
+	    const char *sni);
+int	 smtp_conn_handshake(struct smtp_conn *);
+/* smtp_conn_wait - poll for readable (and writable when output or TLS
+ * wants it) up to timeout_ms; 1 ready, 0 timeout, -1 error. */
+int	 smtp_conn_wait(struct smtp_conn *, bool rd, int timeout_ms);
+/* smtp_tls_server_ctx - the server context from tls_cert_file and
+ * tls_key_file; NULL with a reason in err. */
+SSL_CTX	*smtp_tls_server_ctx(const struct conf *, char *err, size_t errsz);
+
+/* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */
 
 /* smtp_b64_decode - append the decoded bytes to out; -1 (out unchanged in

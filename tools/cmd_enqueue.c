@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner.h"
 #include "tools.h"
 
 struct enqueue_opts {
@@ -394,7 +395,7 @@ enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 		utf8 |= smtp_addr_parse(rs.v[i].addr, strlen(rs.v[i].addr),
 		    SMTP_ADDR_BARE_OK | SMTP_ADDR_UTF8, &sa, NULL) == 0 &&
 		    sa.utf8;
-		tools_rcpt_init(conf, &rs.v[i], now);
+		route_rcpt_init(conf, &rs.v[i], now);
 	}
 	for (i = 0; i < sbuf_len(msg); i++)
 		if ((unsigned char)msg->s[i] >= 0x80) {

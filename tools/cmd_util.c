@@ -135,21 +135,3 @@ tools_time(int64_t t, char *buf, size_t bufsz)
 		strl_copy(buf, "-", bufsz);
 	return buf;
 }
-
-void
-tools_rcpt_init(const struct conf *conf, struct qrcpt *r, int64_t now)
-{
-	char	dom[QUEUE_ADDR_MAX + 1];
-
-	queue_domain_of(r->addr, dom, sizeof(dom));
-	r->flags = 0;
-	r->due = 0;
-	r->state = QRCPT_QUEUED;
-	if (conf_domain_in(&conf->hold_domains, dom)) {
-		/* Waits for its site (ETRN, ATRN) or an operator's flush;
-		 * expires after hold_lifetime. */
-		r->state = QRCPT_HELD;
-		r->flags = QRCPT_F_SITE;
-		r->due = now + conf->hold_lifetime;
-	}
-}

@@ -42,9 +42,6 @@ int	tools_sel_parse(const char *cmd, int argc, char **argv,
 void	tools_sel_free(struct qsel *);
 /* tools_time - "2026-11-22 11:30:50" local time into buf. */
 const char *tools_time(int64_t t, char *buf, size_t bufsz);
-/* tools_rcpt_init - state of a new recipient: held for its site when its
- * domain is in hold_domains, else queued now. */
-void	tools_rcpt_init(const struct conf *, struct qrcpt *, int64_t now);
 
 /* cmd_enqueue.c */
 int	cmd_enqueue(struct tools_ctx *, int, char **);

@@ -1,0 +1,55 @@
+/*
+ * etrn.h - the SMTP server: receiving mail (backup MX, authenticated
+ * submission, mynetworks), and later ETRN, TURN and ATRN.
+ *
+ * Process model. One listener process runs an epoll event loop over every
+ * session, and one commit thread inside it owns the queue's write side.
+ * A session that reaches the final dot hands its message to the commit
+ * thread and waits; the thread takes every message handed in since its
+ * last commit (bounded in count and bytes), stores them in one LMDB
+ * transaction with one fsync (group commit), then wakes the loop through an
+ * eventfd, and only then do those sessions get their 250. While a commit
+ * runs the loop goes on reading and parsing other sessions, so the next
+ * batch forms during the fsync: under load the batches grow by themselves
+ * and the cost of a commit is shared by every message in it.
+ *
+ * Why not a process per session (Postfix's smtpd) or a thread per
+ * session: group commit needs the sessions that finish together to meet at
+ * one writer. With processes that means an IPC hop per message to a
+ * committer; with threads, a thread stack and a lock handoff per session.
+ * The event loop gives the meeting point for free, uses one stack, and
+ * keeps every limit (connections, per-IP counts, timeouts) in one place.
+ * The price is that nothing in the loop may block: reads and writes are
+ * non-blocking (smtp_conn), TLS handshakes are stepped, and the only
+ * blocking work, the fsync, is the commit thread's.
+ *
+ * Memory. A message body is kept in memory up to ETRN_SPOOL_THRESHOLD;
+ * past that it goes to a spool file in queue_dir/spool, and the commit
+ * thread reads it straight into the database pages (qnew.body_fd). A
+ * batch is capped at ETRN_BATCH_BYTES of body, so 100 sessions sending
+ * 10 MiB each never need 1 GiB. Spool files of a listener that died are
+ * swept when the next one starts: they were never acknowledged.
+ */
+#ifndef ETRN_H
+#define ETRN_H
+
+#include <stddef.h>
+
+#include "smtp.h"
+
+#define ETRN_SPOOL_THRESHOLD	(256 * 1024)
+#define ETRN_BATCH_MAX		256		/* messages per commit */
+#define ETRN_BATCH_BYTES	(32 * 1024 * 1024)	/* body bytes per commit */
+#define ETRN_DRAIN_SECONDS	30	/* SIGTERM: how long DATA may finish */
+
+/*
+ * etrn_server_run - the listener process: serve the listening sockets
+ * (non-blocking, already bound) until SIGTERM, then stop accepting, let
+ * sessions in DATA finish (at most ETRN_DRAIN_SECONDS) and return the exit
+ * status. SIGHUP reloads the configuration from conf_file (a bad file is
+ * logged and the old configuration kept). Takes ownership of conf.
+ */
+int	etrn_server_run(struct conf *conf, const char *conf_file,
+	    const int *lfds, size_t nlfds);
+
+#endif

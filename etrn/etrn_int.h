@@ -1,0 +1,116 @@
+/*
+ * etrn_int.h - what the files of etrn/ share.
+ */
+#ifndef ETRN_INT_H
+#define ETRN_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "etrn.h"
+#include "queue.h"
+
+enum etrn_state {
+	ETRN_S_CMD,		/* reading commands */
+	ETRN_S_DATA,		/* reading message content */
+	ETRN_S_TLS,		/* TLS handshake in progress */
+	ETRN_S_AUTH,		/* reading SASL responses */
+	ETRN_S_COMMIT,		/* message handed to the commit thread */
+	ETRN_S_CLOSE,		/* flush the output, then close */
+};
+
+struct etrn_server;
+
+struct etrn_session {
+	struct etrn_server	*srv;
+	struct smtp_conn	*conn;
+	struct etrn_session	*next, *prev;
+	enum etrn_state		 state;
+	uint64_t		 deadline;	/* monotonic ms */
+	uint64_t		 serial;	/* for logs before a queue id */
+	char			 addr[INET6_ADDRSTRLEN];
+	char			 client[400];	/* "helo[addr]" */
+	bool			 mynet;
+	bool			 greeted_early;	/* pre-greeting input */
+	char			 helo[256];
+	bool			 esmtp;
+	bool			 tls;
+	char			*auth_user;
+	int			 auth_failures;
+	struct auth_sasl	*sasl;
+	int			 errors;
+	bool			 in_commit_list;	/* the thread has it */
+	bool			 dead;		/* closed while committing */
+	/* The transaction. */
+	bool			 in_mail;
+	char			 sender[QUEUE_ADDR_MAX + 1];
+	uint32_t		 mflags;	/* QMSG_F_* */
+	bool			 smtputf8;
+	char			 envid[QUEUE_ENVID_MAX + 1];
+	struct qrcpt		*rcpt;
+	size_t			 nrcpt, rcptcap;
+	/* DATA. */
+	struct sbuf		*body;		/* in memory, or a write buffer */
+	int			 spool_fd;
+	char			 spool_path[4200];
+	uint64_t		 body_len;	/* bytes stored so far */
+	bool			 prev_crlf;	/* last line ended in CRLF */
+	bool			 in_headers;
+	bool			 skipping;	/* inside an over-long line */
+	int			 received;	/* Received: fields seen */
+	const char		*data_err;	/* the reply after the dot */
+	/* The commit. */
+	struct qnew		 qn;
+	struct etrn_session	*cnext;
+};
+
+struct etrn_server {
+	struct conf		*conf;
+	const char		*conf_file;
+	struct conf		**old_confs;	/* kept until exit: sessions */
+	size_t			 nold;
+	struct queue		*q;
+	struct auth_db		*auth;
+	SSL_CTX			*tls;
+	char			**known_rcpts;	/* relay_recipients, sorted */
+	size_t			 nknown;
+	int			 epfd, sigfd, evfd;
+	const int		*lfds;
+	size_t			 nlfds;
+	bool			 stopping;
+	uint64_t		 stop_deadline;
+	struct etrn_session	*sessions;
+	size_t			 nsessions;
+	uint64_t		 serial;
+	uint64_t		 spool_seq;
+	char			 spool_dir[4100];
+	/* Commit thread. */
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct etrn_session	*todo, **todo_tail;
+	struct etrn_session	*done;
+	bool			 thread_stop;
+};
+
+/* etrn_server.c */
+uint64_t etrn_now_ms(void);
+void	 etrn_commit_submit(struct etrn_server *, struct etrn_session *);
+bool	 etrn_rcpt_known(const struct etrn_server *, const char *addr);
+
+/* etrn_session.c */
+struct etrn_session *etrn_session_new(struct etrn_server *, int fd,
+	    const struct sockaddr_storage *);
+/* etrn_session_input - process what was read; false when the session
+ * must be closed now. */
+bool	 etrn_session_input(struct etrn_session *);
+void	 etrn_session_committed(struct etrn_session *);
+void	 etrn_session_timeout(struct etrn_session *);
+void	 etrn_session_shutdown(struct etrn_session *);
+void	 etrn_session_reply(struct etrn_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 etrn_session_free(struct etrn_session *);
+
+#endif

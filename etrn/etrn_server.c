@@ -1,0 +1,626 @@
+/*
+ * etrn_server.c - the listener process: the epoll loop, connection limits,
+ * timers, signals, and the commit thread (see etrn.h for why).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "etrn_int.h"
+
+#define ETRN_EVENTS_MAX	64
+#define ETRN_TICK_MS	1000	/* timer resolution */
+
+uint64_t
+etrn_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* The commit thread. */
+
+void
+etrn_commit_submit(struct etrn_server *srv, struct etrn_session *s)
+{
+	pthread_mutex_lock(&srv->mu);
+	s->cnext = NULL;
+	s->in_commit_list = true;
+	*srv->todo_tail = s;
+	srv->todo_tail = &s->cnext;
+	pthread_cond_signal(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static void *
+etrn_commit_main(void *arg)
+{
+	struct etrn_server	*srv = arg;
+	struct etrn_session	*batch, *s, *rest, **tailp;
+	struct qnew		*v[ETRN_BATCH_MAX];
+	uint64_t		 one = 1, bytes;
+	size_t			 n, i;
+
+	pthread_mutex_lock(&srv->mu);
+	for (;;) {
+		while (srv->todo == NULL && !srv->thread_stop)
+			pthread_cond_wait(&srv->cv, &srv->mu);
+		if (srv->todo == NULL && srv->thread_stop)
+			break;
+		/* Take what waits, up to the count and byte caps. */
+		batch = srv->todo;
+		n = 0;
+		bytes = 0;
+		tailp = &batch;
+		for (s = batch; s != NULL && n < ETRN_BATCH_MAX &&
+		    (n == 0 || bytes + s->qn.bodylen <= ETRN_BATCH_BYTES);
+		    s = s->cnext) {
+			v[n++] = &s->qn;
+			bytes += s->qn.bodylen;
+			tailp = &s->cnext;
+		}
+		rest = *tailp;
+		*tailp = NULL;
+		srv->todo = rest;
+		if (rest == NULL)
+			srv->todo_tail = &srv->todo;
+		pthread_mutex_unlock(&srv->mu);
+
+		/* One transaction, one fsync; if it fails as a whole for a
+		 * reason other than a full queue, each alone. */
+		if (queue_enqueue_batch(srv->q, v, n) != 0 && n > 1 &&
+		    v[0]->rc != QUEUE_E_FULL)
+			for (i = 0; i < n; i++)
+				(void)queue_enqueue(srv->q, v[i]);
+
+		pthread_mutex_lock(&srv->mu);
+		for (s = batch; s->cnext != NULL; s = s->cnext)
+			;
+		s->cnext = srv->done;
+		srv->done = batch;
+		if (write(srv->evfd, &one, sizeof(one)) != sizeof(one))
+			log_warn("%s: eventfd", __func__);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions in the loop. */
+
+static void
+etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
+{
+	struct epoll_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.data.ptr = s;
+	if (s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE)
+		ev.events |= EPOLLIN;
+	if (s->conn->outoff < s->conn->out->len || s->conn->want_write)
+		ev.events |= EPOLLOUT;
+	ev.events |= EPOLLRDHUP;
+	(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, s->conn->fd, &ev);
+}
+
+static void
+etrn_server_drop(struct etrn_server *srv, struct etrn_session *s)
+{
+	(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->conn->fd, NULL);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	if (s->in_commit_list) {
+		/* The thread still reads its message: free it after. */
+		s->dead = true;
+		return;
+	}
+	etrn_session_free(s);
+}
+
+/* etrn_server_step - process input and flush output; false: close. */
+static bool
+etrn_server_step(struct etrn_server *srv, struct etrn_session *s,
+    bool readable)
+{
+	size_t	room;
+
+	if (readable && s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE) {
+		room = s->state == ETRN_S_DATA ? 65536 :
+		    (size_t)srv->conf->command_length_limit * 4 + 16384;
+		if (s->state == ETRN_S_TLS)
+			room = 0;
+		if (room > 0 && smtp_conn_fill(s->conn, room) < 0 &&
+		    smtp_conn_avail(s->conn) == 0)
+			return false;	/* the client went away */
+	}
+	if (!etrn_session_input(s))
+		return false;
+	if (smtp_conn_flush(s->conn) < 0)
+		return false;
+	if (s->state == ETRN_S_CLOSE && s->conn->outoff >= s->conn->out->len)
+		return false;
+	/* The TLS handshake may continue now that the 220 is out. */
+	if (s->state == ETRN_S_TLS && !etrn_session_input(s))
+		return false;
+	if (s->conn->eof && s->state != ETRN_S_COMMIT &&
+	    smtp_conn_avail(s->conn) == 0)
+		return false;
+	etrn_server_interest(srv, s);
+	return true;
+}
+
+static bool
+etrn_server_ip_count_ok(struct etrn_server *srv, const char *addr)
+{
+	struct etrn_session	*s;
+	int			 n = 0;
+
+	for (s = srv->sessions; s != NULL; s = s->next)
+		if (strcmp(s->addr, addr) == 0)
+			n++;
+	return n < srv->conf->max_connections_per_ip;
+}
+
+static void
+etrn_server_accept(struct etrn_server *srv, int lfd)
+{
+	struct sockaddr_storage	 ss;
+	struct epoll_event	 ev;
+	struct etrn_session	*s;
+	socklen_t		 sl;
+	int			 fd, i;
+
+	for (i = 0; i < 64; i++) {
+		sl = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		s = etrn_session_new(srv, fd, &ss);
+		/* Limits (RFC 5321 §3.8: 421, then close). mynetworks are
+		 * exempt from the per-address limit, as in Postfix. */
+		if (s->state != ETRN_S_CLOSE &&
+		    (int)srv->nsessions >= srv->conf->max_connections) {
+			sbuf_reset(s->conn->out);
+			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			    "connections", srv->conf->myhostname);
+			s->state = ETRN_S_CLOSE;
+			log_info("client=%s, refused: max_connections",
+			    s->client);
+		} else if (s->state != ETRN_S_CLOSE && !s->mynet &&
+		    !etrn_server_ip_count_ok(srv, s->addr)) {
+			sbuf_reset(s->conn->out);
+			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			    "connections from %s", srv->conf->myhostname,
+			    s->addr);
+			s->state = ETRN_S_CLOSE;
+			log_info("client=%s, refused: max_connections_per_ip",
+			    s->client);
+		}
+		s->next = srv->sessions;
+		if (s->next != NULL)
+			s->next->prev = s;
+		srv->sessions = s;
+		srv->nsessions++;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = s;
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			etrn_server_drop(srv, s);
+			continue;
+		}
+		if (!etrn_server_step(srv, s, false))
+			etrn_server_drop(srv, s);
+	}
+}
+
+static void
+etrn_server_committed(struct etrn_server *srv)
+{
+	struct etrn_session	*done, *s, *next;
+	uint64_t		 cnt;
+
+	if (read(srv->evfd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return;
+	pthread_mutex_lock(&srv->mu);
+	done = srv->done;
+	srv->done = NULL;
+	pthread_mutex_unlock(&srv->mu);
+	for (s = done; s != NULL; s = next) {
+		next = s->cnext;
+		s->in_commit_list = false;
+		if (s->dead) {
+			/* Queued all the same: the client will likely send
+			 * it again (RFC 5321 §6.1 prefers a duplicate). */
+			if (s->qn.rc == 0) {
+				char id[QUEUE_ID_LEN + 1];
+
+				queue_id_format(s->qn.msg.id, id);
+				log_info("%s: client=%s, from=<%s>, nrcpt=%zu: "
+				    "queued, but the client left before the "
+				    "reply", id, s->client, s->sender,
+				    s->nrcpt);
+			}
+			etrn_session_free(s);
+			continue;
+		}
+		etrn_session_committed(s);
+		/* Pipelined commands after the dot wait in the buffer. */
+		if (!etrn_server_step(srv, s, false))
+			etrn_server_drop(srv, s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration and set-up. */
+
+static int
+etrn_server_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool
+etrn_rcpt_known(const struct etrn_server *srv, const char *addr)
+{
+	char	 key[QUEUE_ADDR_MAX + 2], *k = key;
+	const char *at = strrchr(addr, '@');
+
+	/* Keys: the address with its domain lower-cased, or "@domain". */
+	strl_copy(key, addr, sizeof(key));
+	if (at != NULL)
+		strl_lower(key + (at - addr));
+	if (bsearch(&k, srv->known_rcpts, srv->nknown, sizeof(char *),
+	    etrn_server_strcmp) != NULL)
+		return true;
+	if (at == NULL)
+		return false;
+	k = key + (at - addr);
+	return bsearch(&k, srv->known_rcpts, srv->nknown, sizeof(char *),
+	    etrn_server_strcmp) != NULL;
+}
+
+/* etrn_server_load_known - relay_recipients: an address or "@domain" a
+ * line, '#' comments. */
+static int
+etrn_server_load_known(struct etrn_server *srv, const char *file)
+{
+	FILE	*fp;
+	char	 line[1024], *p, *e, *at;
+	size_t	 cap = 0;
+
+	srv->known_rcpts = NULL;
+	srv->nknown = 0;
+	if (file == NULL)
+		return 0;
+	if ((fp = fopen(file, "r")) == NULL) {
+		log_warn("relay_recipients %s", file);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		for (e = p + strlen(p); e > p && (e[-1] == '\n' ||
+		    e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t');)
+			*--e = '\0';
+		if (*p == '\0')
+			continue;
+		if ((at = strrchr(p, '@')) != NULL)
+			strl_lower(at);
+		if (srv->nknown == cap) {
+			cap = cap ? cap * 2 : 64;
+			srv->known_rcpts = xreallocarray(srv->known_rcpts, cap,
+			    sizeof(char *));
+		}
+		srv->known_rcpts[srv->nknown++] = xstrdup(p);
+	}
+	fclose(fp);
+	qsort(srv->known_rcpts, srv->nknown, sizeof(char *),
+	    etrn_server_strcmp);
+	return 0;
+}
+
+static void
+etrn_server_free_known(struct etrn_server *srv)
+{
+	size_t	i;
+
+	for (i = 0; i < srv->nknown; i++)
+		free(srv->known_rcpts[i]);
+	free(srv->known_rcpts);
+	srv->known_rcpts = NULL;
+	srv->nknown = 0;
+}
+
+/* etrn_server_setup - what comes from the configuration: TLS, users,
+ * relay_recipients. -1 on an error (logged). */
+static int
+etrn_server_setup(struct etrn_server *srv, struct conf *conf, SSL_CTX **tls,
+    struct auth_db **auth)
+{
+	char	err[1024];
+
+	*tls = NULL;
+	*auth = NULL;
+	if (conf->tls_cert_file != NULL &&
+	    (*tls = smtp_tls_server_ctx(conf, err, sizeof(err))) == NULL) {
+		log_warnx("TLS: %s", err);
+		return -1;
+	}
+	if (conf->users_file != NULL &&
+	    (*auth = auth_db_load(conf->users_file, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("users_file: %s", err);
+		SSL_CTX_free(*tls);
+		*tls = NULL;
+		return -1;
+	}
+	(void)srv;
+	return 0;
+}
+
+static void
+etrn_server_reload(struct etrn_server *srv)
+{
+	struct conf	*nc;
+	struct auth_db	*auth;
+	SSL_CTX		*tls;
+	char		 err[1024];
+
+	if ((nc = conf_load(srv->conf_file, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s (keeping the old configuration)", err);
+		return;
+	}
+	if (etrn_server_setup(srv, nc, &tls, &auth) != 0) {
+		log_warnx("reload failed: keeping the old configuration");
+		conf_free(nc);
+		return;
+	}
+	/* Sessions may point into the old configuration: keep it. */
+	srv->old_confs = xreallocarray(srv->old_confs, srv->nold + 1,
+	    sizeof(*srv->old_confs));
+	srv->old_confs[srv->nold++] = srv->conf;
+	srv->conf = nc;
+	SSL_CTX_free(srv->tls);
+	srv->tls = tls;
+	auth_db_free(srv->auth);
+	srv->auth = auth;
+	etrn_server_free_known(srv);
+	(void)etrn_server_load_known(srv, nc->relay_recipients);
+	log_info("configuration reloaded");
+}
+
+/* etrn_server_sweep - spool files of a listener that died were never
+ * acknowledged: remove them. */
+static void
+etrn_server_sweep(struct etrn_server *srv)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[8300];
+	int		 n = 0;
+
+	if (mkdir(srv->spool_dir, 0700) == -1 && errno != EEXIST)
+		log_warn("mkdir %s", srv->spool_dir);
+	if ((d = opendir(srv->spool_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (bsnprintf(path, sizeof(path), "%s/%s", srv->spool_dir,
+		    de->d_name) && unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n > 0)
+		log_info("removed %d spool file%s of an earlier listener", n,
+		    n == 1 ? "" : "s");
+}
+
+static void
+etrn_server_timers(struct etrn_server *srv)
+{
+	struct etrn_session	*s, *next;
+	uint64_t		 now = etrn_now_ms();
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == ETRN_S_COMMIT || now < s->deadline)
+			continue;
+		if (s->state == ETRN_S_CLOSE) {
+			etrn_server_drop(srv, s);
+			continue;
+		}
+		etrn_session_timeout(s);
+		s->deadline = now + 10000;	/* for the 421 to go out */
+		if (!etrn_server_step(srv, s, false))
+			etrn_server_drop(srv, s);
+	}
+}
+
+static void
+etrn_server_stop(struct etrn_server *srv)
+{
+	struct etrn_session	*s, *next;
+	size_t			 i;
+
+	srv->stopping = true;
+	srv->stop_deadline = etrn_now_ms() + ETRN_DRAIN_SECONDS * 1000;
+	for (i = 0; i < srv->nlfds; i++) {
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfds[i], NULL);
+		close(srv->lfds[i]);
+	}
+	/* Sessions not in the middle of a message go now (RFC 5321 §3.8:
+	 * 421 before closing); those in DATA may finish. */
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == ETRN_S_DATA || s->state == ETRN_S_COMMIT)
+			continue;
+		etrn_session_shutdown(s);
+		if (!etrn_server_step(srv, s, false))
+			etrn_server_drop(srv, s);
+	}
+	log_info("stopping: %zu session%s finishing", srv->nsessions,
+	    srv->nsessions == 1 ? "" : "s");
+}
+
+int
+etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
+    size_t nlfds)
+{
+	struct etrn_server	 srv;
+	struct epoll_event	 ev, evs[ETRN_EVENTS_MAX];
+	struct etrn_session	*s, *next;
+	sigset_t		 mask;
+	char			 err[1024];
+	uint64_t		 last_tick = etrn_now_ms();
+	size_t			 i;
+	int			 n, k;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.conf = conf;
+	srv.conf_file = conf_file;
+	srv.lfds = lfds;
+	srv.nlfds = nlfds;
+	srv.todo_tail = &srv.todo;
+	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
+	    sizeof(err)) != 0)
+		fatalx("queue: %s", err);
+	if (etrn_server_setup(&srv, conf, &srv.tls, &srv.auth) != 0)
+		fatalx("cannot start the SMTP server");
+	if (etrn_server_load_known(&srv, conf->relay_recipients) != 0)
+		fatalx("cannot read relay_recipients");
+	bsnprintf(srv.spool_dir, sizeof(srv.spool_dir), "%s/spool",
+	    conf->queue_dir);
+	etrn_server_sweep(&srv);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((srv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    (srv.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("listener set-up");
+	pthread_mutex_init(&srv.mu, NULL);
+	pthread_cond_init(&srv.cv, NULL);
+	if (pthread_create(&srv.thread, NULL, etrn_commit_main, &srv) != 0)
+		fatalx("cannot start the commit thread");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	for (i = 0; i < nlfds; i++) {
+		ev.data.ptr = (void *)(uintptr_t)&lfds[i];
+		if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, lfds[i], &ev) == -1)
+			fatal("epoll_ctl listen");
+	}
+	ev.data.ptr = &srv.sigfd;
+	if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.sigfd, &ev) == -1)
+		fatal("epoll_ctl signalfd");
+	ev.data.ptr = &srv.evfd;
+	if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.evfd, &ev) == -1)
+		fatal("epoll_ctl eventfd");
+	log_info("listening on %zu socket%s", nlfds, nlfds == 1 ? "" : "s");
+
+	for (;;) {
+		if (srv.stopping && (srv.nsessions == 0 ||
+		    etrn_now_ms() >= srv.stop_deadline))
+			break;
+		n = epoll_wait(srv.epfd, evs, ETRN_EVENTS_MAX, ETRN_TICK_MS);
+		if (n == -1 && errno != EINTR)
+			fatal("epoll_wait");
+		for (k = 0; k < n; k++) {
+			void *p = evs[k].data.ptr;
+
+			if (p == &srv.sigfd) {
+				struct signalfd_siginfo si;
+
+				while (read(srv.sigfd, &si, sizeof(si)) ==
+				    sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						etrn_server_reload(&srv);
+					else if (!srv.stopping)
+						etrn_server_stop(&srv);
+				}
+				continue;
+			}
+			if (p == &srv.evfd) {
+				etrn_server_committed(&srv);
+				continue;
+			}
+			if ((const int *)p >= lfds &&
+			    (const int *)p < lfds + nlfds) {
+				if (!srv.stopping)
+					etrn_server_accept(&srv,
+					    *(const int *)p);
+				continue;
+			}
+			s = p;
+			if (!etrn_server_step(&srv, s, (evs[k].events &
+			    (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0))
+				etrn_server_drop(&srv, s);
+		}
+		if (etrn_now_ms() - last_tick >= ETRN_TICK_MS) {
+			last_tick = etrn_now_ms();
+			etrn_server_timers(&srv);
+		}
+	}
+	for (s = srv.sessions; s != NULL; s = next) {
+		next = s->next;
+		etrn_server_drop(&srv, s);
+	}
+	pthread_mutex_lock(&srv.mu);
+	srv.thread_stop = true;
+	pthread_cond_signal(&srv.cv);
+	pthread_mutex_unlock(&srv.mu);
+	pthread_join(srv.thread, NULL);
+	/* Free what finished while we stopped. */
+	for (s = srv.done; s != NULL; s = next) {
+		next = s->cnext;
+		etrn_session_free(s);
+	}
+	queue_close(srv.q);
+	SSL_CTX_free(srv.tls);
+	auth_db_free(srv.auth);
+	etrn_server_free_known(&srv);
+	for (i = 0; i < srv.nold; i++)
+		conf_free(srv.old_confs[i]);
+	free(srv.old_confs);
+	conf_free(srv.conf);
+	close(srv.epfd);
+	close(srv.evfd);
+	close(srv.sigfd);
+	log_info("stopped");
+	return 0;
+}

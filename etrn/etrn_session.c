@@ -1,0 +1,1193 @@
+/*
+ * etrn_session.c - one SMTP session: the command state machine and DATA.
+ *
+ * Every reply carries an enhanced status code (RFC 2034) but 220 greetings,
+ * 334 and 354. Replies are queued and go out when the input in hand has
+ * been processed, so a pipelined group gets its replies in one write
+ * (RFC 2920 §3.2). A client that pipelines where it may not (before the
+ * greeting, after a synchronising command such as EHLO or DATA, or at all
+ * without PIPELINING) is told "554 5.5.0 protocol synchronization" and
+ * dropped, as Postfix's smtpd_forbid_unauth_pipelining does. STARTTLS is
+ * the exception: input pipelined after it is discarded (RFC 3207 §6).
+ *
+ * DATA accepts only CRLF line ends: a bare LF or CR, a NUL, an over-long
+ * line or too many Received: fields make the message refused, but only
+ * after reading up to the real CRLF.CRLF, so nothing after a smuggled
+ * "<LF>.<LF>" is ever taken as a command.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etrn_int.h"
+#include "runner.h"
+
+#define ETRN_SYNC_ERROR	"554 5.5.0 Error: SMTP protocol synchronization"
+#define ETRN_AUTH_LINE_MAX	12288	/* RFC 4954 §4 */
+#define ETRN_AUTH_FAILURES_MAX	3	/* RFC 4954 §9: at least 3 */
+#define ETRN_SPOOL_WRITE	(64 * 1024)
+
+static void	etrn_session_reset(struct etrn_session *);
+
+void
+etrn_session_reply(struct etrn_session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	sbuf_vcatf(s->conn->out, fmt, ap);
+	va_end(ap);
+	sbuf_cat(s->conn->out, "\r\n");
+	if (fmt[0] == '4' || fmt[0] == '5')
+		s->errors++;
+}
+
+static void
+etrn_session_close(struct etrn_session *s, const char *why)
+{
+	if (why != NULL)
+		log_info("client=%s, disconnect (%s)", s->client, why);
+	s->state = ETRN_S_CLOSE;
+}
+
+struct etrn_session *
+etrn_session_new(struct etrn_server *srv, int fd,
+    const struct sockaddr_storage *ss)
+{
+	struct etrn_session	*s = xcalloc(1, sizeof(*s));
+	const void		*a;
+	char			 peek;
+
+	s->srv = srv;
+	s->conn = smtp_conn_new(fd);
+	s->spool_fd = -1;
+	s->serial = ++srv->serial;
+	if (ss->ss_family == AF_INET6) {
+		a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		inet_ntop(AF_INET6, a, s->addr, sizeof(s->addr));
+	} else {
+		a = &((const struct sockaddr_in *)ss)->sin_addr;
+		inet_ntop(AF_INET, a, s->addr, sizeof(s->addr));
+	}
+	bsnprintf(s->client, sizeof(s->client), "unknown[%s]", s->addr);
+	s->mynet = conf_net_match(srv->conf->mynetworks,
+	    srv->conf->nmynetworks, (const struct sockaddr *)ss);
+	s->state = ETRN_S_CMD;
+	s->deadline = etrn_now_ms() + (uint64_t)srv->conf->command_timeout *
+	    1000;
+	/* A client that talks before the greeting is not waiting for
+	 * replies: refuse it now (RFC 5321 §4.3.1: the greeting first). */
+	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+		etrn_session_reply(s, ETRN_SYNC_ERROR);
+		etrn_session_close(s, "command sent before the greeting");
+		return s;
+	}
+	sbuf_catf(s->conn->out, "220 %s ESMTP postern\r\n",
+	    srv->conf->myhostname);
+	return s;
+}
+
+static void
+etrn_session_unspool(struct etrn_session *s)
+{
+	if (s->spool_fd >= 0) {
+		close(s->spool_fd);
+		unlink(s->spool_path);
+		s->spool_fd = -1;
+	}
+	sbuf_free(s->body);
+	s->body = NULL;
+}
+
+void
+etrn_session_free(struct etrn_session *s)
+{
+	if (s == NULL)
+		return;
+	etrn_session_unspool(s);
+	smtp_conn_free(s->conn);
+	auth_sasl_free(s->sasl);
+	free(s->auth_user);
+	free(s->rcpt);
+	free(s);
+}
+
+static void
+etrn_session_reset(struct etrn_session *s)
+{
+	s->in_mail = false;
+	s->sender[0] = '\0';
+	s->mflags = 0;
+	s->smtputf8 = false;
+	s->envid[0] = '\0';
+	s->nrcpt = 0;
+	s->data_err = NULL;
+	etrn_session_unspool(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* ESMTP parameters (RFC 5321 §4.1.2: esmtp-keyword ["=" esmtp-value]). */
+
+/* etrn_xtext_valid - RFC 3461 §4: xtext, decoding to printable ASCII. */
+static bool
+etrn_xtext_valid(const char *v, size_t max)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; v[i] != '\0'; i++, n++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '+') {
+			if (!((v[i + 1] >= '0' && v[i + 1] <= '9') ||
+			    (v[i + 1] >= 'A' && v[i + 1] <= 'F')) ||
+			    !((v[i + 2] >= '0' && v[i + 2] <= '9') ||
+			    (v[i + 2] >= 'A' && v[i + 2] <= 'F')))
+				return false;
+			i += 2;
+		} else if (c < '!' || c > '~' || c == '=')
+			return false;
+	}
+	return n > 0 && n <= max;
+}
+
+struct etrn_param {
+	char	*key;
+	char	*val;		/* NULL: no "=" */
+};
+
+/* etrn_params - split "K=V K2 ..." in place; -1 on an empty keyword. */
+static int
+etrn_params(char *p, struct etrn_param *v, size_t max, size_t *n)
+{
+	*n = 0;
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*n == max)
+			return -1;
+		v[*n].key = p;
+		v[*n].val = NULL;
+		while (*p != '\0' && *p != ' ') {
+			if (*p == '=' && v[*n].val == NULL) {
+				*p = '\0';
+				v[*n].val = p + 1;
+			}
+			p++;
+		}
+		if (*p == ' ')
+			*p++ = '\0';
+		if (v[*n].key[0] == '\0')
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands. */
+
+static void
+etrn_cmd_helo(struct etrn_session *s, char *arg, bool esmtp)
+{
+	const struct conf	*c = s->srv->conf;
+	bool			 plain_ok;
+
+	if (arg == NULL || *arg == '\0' || strchr(arg, ' ') != NULL) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	etrn_session_reset(s);
+	strl_clean(s->helo, sizeof(s->helo), arg, sizeof(s->helo) - 1);
+	bsnprintf(s->client, sizeof(s->client), "%s[%s]", s->helo, s->addr);
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		etrn_session_reply(s, "250 %s", c->myhostname);
+		return;
+	}
+	{
+		const char	*ext[10];
+		char		 size[48], authl[80];
+		size_t		 n = 0, i;
+
+		bsnprintf(size, sizeof(size), "SIZE %llu",
+		    (unsigned long long)c->message_size_limit);
+		ext[n++] = "PIPELINING";
+		ext[n++] = size;
+		ext[n++] = "8BITMIME";
+		ext[n++] = "SMTPUTF8";
+		ext[n++] = "ENHANCEDSTATUSCODES";
+		ext[n++] = "DSN";
+		if (s->srv->tls != NULL && !s->tls)
+			ext[n++] = "STARTTLS";
+		if (s->srv->auth != NULL && s->auth_user == NULL) {
+			/* PLAIN and LOGIN only under TLS (RFC 4954 §4). */
+			plain_ok = s->tls || c->auth_plaintext;
+			bsnprintf(authl, sizeof(authl), "AUTH %sCRAM-MD5 "
+			    "SCRAM-SHA-256", plain_ok ? "PLAIN LOGIN " : "");
+			ext[n++] = authl;
+		}
+		sbuf_catf(s->conn->out, "250-%s\r\n", c->myhostname);
+		for (i = 0; i < n; i++)
+			sbuf_catf(s->conn->out, "250%c%s\r\n",
+			    i + 1 == n ? ' ' : '-', ext[i]);
+	}
+}
+
+static void
+etrn_cmd_mail(struct etrn_session *s, char *arg)
+{
+	const struct conf	*c = s->srv->conf;
+	struct etrn_param	 pv[16];
+	struct smtp_addr	 a;
+	const char		*end;
+	size_t			 np, i;
+	uint64_t		 size = 0;
+	bool			 seen_size = false, seen_body = false;
+	bool			 seen_ret = false, seen_envid = false;
+	bool			 seen_auth = false;
+	int			 rc, flags;
+
+	if (s->helo[0] == '\0') {
+		etrn_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->in_mail) {
+		etrn_session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (arg == NULL || strncasecmp(arg, "FROM:", 5) != 0) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	arg += 5;
+	while (*arg == ' ')
+		arg++;
+	/* Parameters first: SMTPUTF8 decides how the path is read. */
+	flags = SMTP_ADDR_NULL_OK;
+	if (strstr(arg, "> ") != NULL || strstr(arg, ">\t") != NULL) {
+		char *p = strstr(arg, "> ");
+
+		if (p != NULL) {
+			for (char *q = p + 1; *q; q++)
+				if (strncasecmp(q, " SMTPUTF8", 9) == 0 &&
+				    (q[9] == '\0' || q[9] == ' '))
+					flags |= SMTP_ADDR_UTF8;
+		}
+	}
+	rc = smtp_addr_parse(arg, strlen(arg), flags, &a, &end);
+	if (rc != 0) {
+		if (rc == SMTP_ADDR_E_UTF8)
+			etrn_session_reply(s, "550 5.6.7 Must use SMTPUTF8 "
+			    "for a non-ASCII sender address");
+		else if (rc == SMTP_ADDR_E_LONG)
+			etrn_session_reply(s, "501 5.1.7 Sender address too long");
+		else
+			etrn_session_reply(s, "501 5.1.7 Bad sender address "
+			    "syntax (%s)", smtp_addr_strerror(rc));
+		return;
+	}
+	if (*end != '\0' && *end != ' ') {
+		etrn_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (etrn_params((char *)(uintptr_t)end, pv, 16, &np) != 0) {
+		etrn_session_reply(s, "501 5.5.4 Bad MAIL parameters");
+		return;
+	}
+	s->mflags = 0;
+	s->smtputf8 = false;
+	s->envid[0] = '\0';
+	for (i = 0; i < np; i++) {
+		char *k = pv[i].key, *v = pv[i].val;
+
+		if (!s->esmtp) {
+			etrn_session_reply(s, "555 5.5.4 Parameters need EHLO");
+			return;
+		}
+		if (strcasecmp(k, "SIZE") == 0 && !seen_size) {
+			char	*ep;
+
+			seen_size = true;
+			errno = 0;
+			if (v == NULL || *v < '0' || *v > '9' ||
+			    strlen(v) > 20 || (size = strtoull(v, &ep, 10),
+			    *ep != '\0') || errno != 0) {
+				etrn_session_reply(s, "501 5.5.4 Bad SIZE value");
+				return;
+			}
+		} else if (strcasecmp(k, "BODY") == 0 && !seen_body && v) {
+			seen_body = true;
+			if (strcasecmp(v, "8BITMIME") == 0)
+				s->mflags |= QMSG_F_8BITMIME;
+			else if (strcasecmp(v, "7BIT") != 0) {
+				etrn_session_reply(s, "501 5.5.4 Bad BODY value");
+				return;
+			}
+		} else if (strcasecmp(k, "SMTPUTF8") == 0 && v == NULL &&
+		    !s->smtputf8) {
+			s->smtputf8 = true;
+			s->mflags |= QMSG_F_SMTPUTF8;
+		} else if (strcasecmp(k, "RET") == 0 && !seen_ret && v) {
+			seen_ret = true;
+			if (strcasecmp(v, "FULL") == 0)
+				s->mflags |= QMSG_F_RET_FULL;
+			else if (strcasecmp(v, "HDRS") == 0)
+				s->mflags |= QMSG_F_RET_HDRS;
+			else {
+				etrn_session_reply(s, "501 5.5.4 Bad RET value");
+				return;
+			}
+		} else if (strcasecmp(k, "ENVID") == 0 && !seen_envid && v) {
+			seen_envid = true;
+			if (!etrn_xtext_valid(v, QUEUE_ENVID_MAX)) {
+				etrn_session_reply(s, "501 5.5.4 Bad ENVID value");
+				return;
+			}
+			strl_copy(s->envid, v, sizeof(s->envid));
+		} else if (strcasecmp(k, "AUTH") == 0 && !seen_auth && v) {
+			/* RFC 4954 §5: accepted from anyone; we do not trust
+			 * it, so it is as if AUTH=<> (nothing to keep). */
+			seen_auth = true;
+			if (strcmp(v, "<>") != 0 && !etrn_xtext_valid(v, 500)) {
+				etrn_session_reply(s, "501 5.5.4 Bad AUTH value");
+				return;
+			}
+		} else if (strcasecmp(k, "SIZE") == 0 ||
+		    strcasecmp(k, "BODY") == 0 || strcasecmp(k, "RET") == 0 ||
+		    strcasecmp(k, "ENVID") == 0 || strcasecmp(k, "AUTH") == 0 ||
+		    strcasecmp(k, "SMTPUTF8") == 0) {
+			etrn_session_reply(s, "501 5.5.4 Duplicate or bad %s "
+			    "parameter", k);
+			return;
+		} else {
+			etrn_session_reply(s, "555 5.5.4 Unsupported parameter "
+			    "\"%.40s\"", k);
+			return;
+		}
+	}
+	if (seen_size && size > c->message_size_limit) {
+		etrn_session_reply(s, "552 5.3.4 Message size exceeds fixed "
+		    "limit");
+		return;
+	}
+	strl_copy(s->sender, a.addr, sizeof(s->sender));
+	s->in_mail = true;
+	s->nrcpt = 0;
+	etrn_session_reply(s, "250 2.1.0 Ok");
+}
+
+/* etrn_rcpt_ours - a domain we take mail for from anyone. */
+static bool
+etrn_rcpt_ours(const struct conf *c, const char *dom)
+{
+	return conf_domain_in(&c->relay_domains, dom) ||
+	    conf_domain_in(&c->hold_domains, dom);
+}
+
+static bool
+etrn_is_me(const struct conf *c, const char *dom)
+{
+	return strcasecmp(dom, c->myhostname) == 0 ||
+	    conf_domain_in(&c->my_names, dom);
+}
+
+static void
+etrn_cmd_rcpt(struct etrn_session *s, char *arg)
+{
+	const struct conf	*c = s->srv->conf;
+	struct etrn_param	 pv[8];
+	struct smtp_addr	 a;
+	struct qrcpt		*r;
+	const char		*end, *dom;
+	char			 orcpt[QUEUE_ORCPT_MAX + 1] = "";
+	char			 lc[QUEUE_ADDR_MAX + 1];
+	size_t			 np, i;
+	uint8_t			 notify = 0;
+	int			 rc, flags;
+
+	if (!s->in_mail) {
+		etrn_session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (arg == NULL || strncasecmp(arg, "TO:", 3) != 0) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	arg += 3;
+	while (*arg == ' ')
+		arg++;
+	flags = SMTP_ADDR_POSTMASTER_OK | (s->smtputf8 ? SMTP_ADDR_UTF8 : 0);
+	if ((rc = smtp_addr_parse(arg, strlen(arg), flags, &a, &end)) != 0) {
+		if (rc == SMTP_ADDR_E_UTF8)
+			etrn_session_reply(s, "553 5.6.7 Must use SMTPUTF8 "
+			    "for a non-ASCII recipient address");
+		else
+			etrn_session_reply(s, "501 5.1.3 Bad recipient address "
+			    "syntax (%s)", smtp_addr_strerror(rc));
+		return;
+	}
+	if ((*end != '\0' && *end != ' ') ||
+	    etrn_params((char *)(uintptr_t)end, pv, 8, &np) != 0) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	for (i = 0; i < np; i++) {
+		char *k = pv[i].key, *v = pv[i].val;
+
+		if (!s->esmtp) {
+			etrn_session_reply(s, "555 5.5.4 Parameters need EHLO");
+			return;
+		}
+		if (strcasecmp(k, "NOTIFY") == 0 && notify == 0 && v) {
+			char *tok, *save = NULL;
+
+			for (tok = strtok_r(v, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save)) {
+				if (strcasecmp(tok, "NEVER") == 0)
+					notify |= QRCPT_NOTIFY_NEVER;
+				else if (strcasecmp(tok, "SUCCESS") == 0)
+					notify |= QRCPT_NOTIFY_SUCCESS;
+				else if (strcasecmp(tok, "FAILURE") == 0)
+					notify |= QRCPT_NOTIFY_FAILURE;
+				else if (strcasecmp(tok, "DELAY") == 0)
+					notify |= QRCPT_NOTIFY_DELAY;
+				else
+					notify = 0xff;
+			}
+			/* NEVER stands alone (RFC 3461 §4.1). */
+			if (notify == 0 || notify == 0xff ||
+			    ((notify & QRCPT_NOTIFY_NEVER) &&
+			    notify != QRCPT_NOTIFY_NEVER)) {
+				etrn_session_reply(s, "501 5.5.4 Bad NOTIFY "
+				    "value");
+				return;
+			}
+		} else if (strcasecmp(k, "ORCPT") == 0 && orcpt[0] == '\0' &&
+		    v) {
+			char *semi = strchr(v, ';');
+
+			if (semi == NULL || semi == v ||
+			    !etrn_xtext_valid(semi + 1, QUEUE_ORCPT_MAX) ||
+			    strlen(v) > QUEUE_ORCPT_MAX) {
+				etrn_session_reply(s, "501 5.5.4 Bad ORCPT value");
+				return;
+			}
+			strl_copy(orcpt, v, sizeof(orcpt));
+		} else if (strcasecmp(k, "NOTIFY") == 0 ||
+		    strcasecmp(k, "ORCPT") == 0) {
+			etrn_session_reply(s, "501 5.5.4 Duplicate or bad %s "
+			    "parameter", k);
+			return;
+		} else {
+			etrn_session_reply(s, "555 5.5.4 Unsupported parameter "
+			    "\"%.40s\"", k);
+			return;
+		}
+	}
+	/* <Postmaster> is ours (RFC 5321 §4.1.1.3). */
+	if (smtp_addr_domain(&a)[0] == '\0') {
+		if (!bsnprintf(a.addr, sizeof(a.addr), "postmaster@%s",
+		    c->myhostname)) {
+			etrn_session_reply(s, "501 5.1.3 Address too long");
+			return;
+		}
+		a.local_len = strlen("postmaster");
+	}
+	dom = smtp_addr_domain(&a);
+	if (etrn_rcpt_ours(c, dom)) {
+		strl_copy(lc, a.addr, sizeof(lc));
+		if (s->srv->nknown > 0 && !etrn_rcpt_known(s->srv, lc)) {
+			log_info("client=%s, reject RCPT <%s>: not in "
+			    "relay_recipients", s->client, a.addr);
+			etrn_session_reply(s, "550 5.1.1 <%s>: Recipient address "
+			    "rejected: User unknown in relay recipient table",
+			    a.addr);
+			return;
+		}
+	} else if (!s->mynet && s->auth_user == NULL &&
+	    !(etrn_is_me(c, dom) && a.local_len == 10 &&
+	    strncasecmp(a.addr, "postmaster", 10) == 0)) {
+		log_info("client=%s, reject RCPT from=<%s>, to=<%s>: relay "
+		    "access denied", s->client, s->sender, a.addr);
+		etrn_session_reply(s, "554 5.7.1 <%s>: Relay access denied",
+		    a.addr);
+		return;
+	}
+	if ((int)s->nrcpt >= c->max_recipients) {
+		/* RFC 5321 §4.5.3.1.10: 452, the client sends the rest in
+		 * another transaction. */
+		etrn_session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	for (i = 0; i < s->nrcpt; i++)
+		if (strcmp(s->rcpt[i].addr, a.addr) == 0) {
+			etrn_session_reply(s, "250 2.1.5 Ok");	/* once */
+			return;
+		}
+	if (s->nrcpt == s->rcptcap) {
+		s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 8;
+		s->rcpt = xreallocarray(s->rcpt, s->rcptcap, sizeof(*s->rcpt));
+	}
+	r = &s->rcpt[s->nrcpt++];
+	memset(r, 0, sizeof(*r));
+	strl_copy(r->addr, a.addr, sizeof(r->addr));
+	strl_copy(r->orcpt, orcpt, sizeof(r->orcpt));
+	r->notify = notify;
+	etrn_session_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+etrn_data_begin(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	char			 date[64];
+	time_t			 now = time(NULL);
+	struct tm		 tm;
+	const char		*proto;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* RFC 3848 / RFC 6531 §4.3 protocol names. */
+	if (s->smtputf8)
+		proto = s->tls ? (s->auth_user ? "UTF8SMTPSA" : "UTF8SMTPS") :
+		    (s->auth_user ? "UTF8SMTPA" : "UTF8SMTP");
+	else if (!s->esmtp)
+		proto = "SMTP";
+	else
+		proto = s->tls ? (s->auth_user ? "ESMTPSA" : "ESMTPS") :
+		    (s->auth_user ? "ESMTPA" : "ESMTP");
+	s->body = sbuf_new();
+	sbuf_catf(s->body, "Received: from %s ([%s])\r\n", s->helo, s->addr);
+	if (s->tls)
+		sbuf_catf(s->body, "\t(using %s)\r\n", s->conn->tls_info);
+	if (s->auth_user != NULL)
+		sbuf_catf(s->body, "\t(Authenticated sender: %s)\r\n",
+		    s->auth_user);
+	sbuf_catf(s->body, "\tby %s (postern) with %s", c->myhostname, proto);
+	/* FOR with exactly one path, or none (RFC 5321 §4.4). */
+	if (s->nrcpt == 1)
+		sbuf_catf(s->body, "\r\n\tfor <%s>", s->rcpt[0].addr);
+	sbuf_catf(s->body, "; %s\r\n", date);
+	s->body_len = s->body->len;
+	s->prev_crlf = true;
+	s->in_headers = true;
+	s->skipping = false;
+	s->received = 0;
+	s->data_err = NULL;
+	s->state = ETRN_S_DATA;
+	s->deadline = etrn_now_ms() + (uint64_t)c->data_timeout * 1000;
+}
+
+static void
+etrn_cmd_data(struct etrn_session *s, char *arg)
+{
+	if (arg != NULL) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (!s->in_mail) {
+		etrn_session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		etrn_session_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	etrn_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	etrn_data_begin(s);
+}
+
+/* etrn_data_store - append a line (with its CRLF) to the body, moving it
+ * to a spool file once it passes the threshold. */
+static void
+etrn_data_store(struct etrn_session *s, const char *p, size_t n)
+{
+	struct etrn_server	*srv = s->srv;
+
+	sbuf_catn(s->body, p, n);
+	s->body_len += n;
+	if (s->spool_fd < 0 && s->body->len > ETRN_SPOOL_THRESHOLD) {
+		bsnprintf(s->spool_path, sizeof(s->spool_path), "%s/%ld.%llu",
+		    srv->spool_dir, (long)getpid(),
+		    (unsigned long long)++srv->spool_seq);
+		s->spool_fd = open(s->spool_path, O_RDWR | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+		if (s->spool_fd < 0) {
+			log_warn("%s: open %s", __func__, s->spool_path);
+			s->data_err = "451 4.3.0 Error: cannot spool the "
+			    "message";
+			return;
+		}
+	}
+	if (s->spool_fd >= 0 && s->body->len >= ETRN_SPOOL_WRITE) {
+		if (write(s->spool_fd, s->body->s, s->body->len) !=
+		    (ssize_t)s->body->len) {
+			log_warn("%s: write %s", __func__, s->spool_path);
+			s->data_err = errno == ENOSPC ?
+			    "452 4.3.1 Error: insufficient system storage" :
+			    "451 4.3.0 Error: cannot spool the message";
+		}
+		sbuf_reset(s->body);
+	}
+}
+
+static void
+etrn_data_end(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	struct qnew		*n = &s->qn;
+	int64_t			 now = (int64_t)time(NULL);
+	size_t			 i;
+
+	s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout * 1000;
+	if (s->data_err == NULL && s->received > c->max_received_headers)
+		s->data_err = "554 5.4.6 Error: too many hops (mail loop?)";
+	if (s->data_err == NULL && s->spool_fd >= 0 && s->body->len > 0) {
+		if (write(s->spool_fd, s->body->s, s->body->len) !=
+		    (ssize_t)s->body->len)
+			s->data_err = errno == ENOSPC ?
+			    "452 4.3.1 Error: insufficient system storage" :
+			    "451 4.3.0 Error: cannot spool the message";
+		sbuf_reset(s->body);
+	}
+	if (s->data_err != NULL) {
+		log_info("client=%s, reject DATA from=<%s>, nrcpt=%zu: %s",
+		    s->client, s->sender, s->nrcpt, s->data_err);
+		etrn_session_reply(s, "%s", s->data_err);
+		etrn_session_reset(s);
+		s->state = ETRN_S_CMD;
+		return;
+	}
+	memset(n, 0, sizeof(*n));
+	strl_copy(n->msg.sender, s->sender, sizeof(n->msg.sender));
+	strl_copy(n->msg.envid, s->envid, sizeof(n->msg.envid));
+	strl_copy(n->msg.client, s->client, sizeof(n->msg.client));
+	n->msg.flags = s->mflags;
+	for (i = 0; i < s->nrcpt; i++) {
+		uint8_t		notify = s->rcpt[i].notify;
+
+		route_rcpt_init(c, &s->rcpt[i], now);
+		s->rcpt[i].notify = notify;
+	}
+	n->rcpt = s->rcpt;
+	n->nrcpt = s->nrcpt;
+	n->bodylen = (size_t)s->body_len;
+	if (s->spool_fd >= 0) {
+		n->body = NULL;
+		n->body_fd = s->spool_fd;
+	} else {
+		n->body = s->body->s;
+		n->body_fd = -1;
+	}
+	s->state = ETRN_S_COMMIT;
+	etrn_commit_submit(s->srv, s);
+}
+
+void
+etrn_session_committed(struct etrn_session *s)
+{
+	char	id[QUEUE_ID_LEN + 1];
+
+	if (s->qn.rc == 0) {
+		queue_id_format(s->qn.msg.id, id);
+		log_info("%s: client=%s, from=<%s>, size=%llu, nrcpt=%zu, "
+		    "tls=%s, auth=%s", id, s->client, s->sender,
+		    (unsigned long long)s->body_len, s->nrcpt,
+		    s->tls ? s->conn->tls_info : "none",
+		    s->auth_user ? s->auth_user : "none");
+		etrn_session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+	} else if (s->qn.rc == QUEUE_E_FULL) {
+		log_warnx("client=%s, from=<%s>: queue full: %s", s->client,
+		    s->sender, queue_errmsg(s->srv->q));
+		etrn_session_reply(s, "452 4.3.1 Error: insufficient system "
+		    "storage");
+	} else {
+		log_warnx("client=%s, from=<%s>: cannot queue: %s", s->client,
+		    s->sender, queue_errmsg(s->srv->q));
+		etrn_session_reply(s, "451 4.3.0 Error: queue file write "
+		    "error");
+	}
+	etrn_session_reset(s);
+	s->state = ETRN_S_CMD;
+}
+
+/*
+ * etrn_session_data - consume message content up to the end of data.
+ * Only whole lines are taken; a line longer than the limit is refused
+ * and skipped to its end.
+ */
+static void
+etrn_session_data(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	size_t			 limit = (size_t)c->line_length_limit;
+
+	while (s->state == ETRN_S_DATA && smtp_conn_avail(s->conn) > 0) {
+		const char	*p = smtp_conn_data(s->conn);
+		size_t		 avail = smtp_conn_avail(s->conn), len, clen;
+		const char	*lf = memchr(p, '\n', avail);
+		bool		 crlf;
+
+		if (lf == NULL) {
+			if (avail > limit + 1) {
+				if (!s->skipping && s->data_err == NULL)
+					s->data_err = "500 5.5.2 Error: "
+					    "message line too long (over "
+					    "1000 octets)";
+				s->skipping = true;
+				/* Keep a trailing CR: it may pair with the
+				 * next LF. */
+				smtp_conn_consume(s->conn, avail - 1);
+			}
+			return;
+		}
+		len = (size_t)(lf - p) + 1;
+		crlf = len >= 2 && p[len - 2] == '\r';
+		clen = crlf ? len - 2 : len - 1;
+		if (s->skipping) {
+			s->skipping = false;
+			s->prev_crlf = crlf;
+			smtp_conn_consume(s->conn, len);
+			continue;
+		}
+		/* The one end of data: CRLF "." CRLF (RFC 5321 §4.1.1.4). */
+		if (s->prev_crlf && crlf && clen == 1 && p[0] == '.') {
+			smtp_conn_consume(s->conn, len);
+			etrn_data_end(s);
+			return;
+		}
+		if (s->data_err == NULL) {
+			if (!crlf)
+				s->data_err = "550 5.6.0 Error: bare LF in "
+				    "message (line ends must be CRLF)";
+			else if (memchr(p, '\r', clen) != NULL)
+				s->data_err = "550 5.6.0 Error: bare CR in "
+				    "message (line ends must be CRLF)";
+			else if (memchr(p, '\0', clen) != NULL)
+				s->data_err = "550 5.6.0 Error: NUL byte in "
+				    "message";
+			else if (len > limit)
+				s->data_err = "500 5.5.2 Error: message line "
+				    "too long (over 1000 octets)";
+		}
+		if (s->in_headers) {
+			if (clen == 0)
+				s->in_headers = false;
+			else if (clen >= 9 && strncasecmp(p, "Received:",
+			    9) == 0)
+				s->received++;
+		}
+		if (s->data_err == NULL) {
+			/* Transparency (RFC 5321 §4.5.2): drop one dot. */
+			if (p[0] == '.')
+				etrn_data_store(s, p + 1, len - 1);
+			else
+				etrn_data_store(s, p, len);
+			if (s->body_len > c->message_size_limit)
+				s->data_err = "552 5.3.4 Error: message file "
+				    "too big";
+		}
+		s->prev_crlf = crlf;
+		smtp_conn_consume(s->conn, len);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* STARTTLS and AUTH. */
+
+static void
+etrn_cmd_starttls(struct etrn_session *s, char *arg)
+{
+	size_t	dropped;
+
+	if (s->srv->tls == NULL) {
+		etrn_session_reply(s, "502 5.5.1 Error: command not "
+		    "implemented");
+		return;
+	}
+	if (s->tls) {
+		etrn_session_reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (arg != NULL) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	/* RFC 3207 §6, CVE-2011-0411: what came with or after STARTTLS
+	 * was sent in the clear; it is thrown away, never executed. */
+	if ((dropped = smtp_conn_discard(s->conn)) > 0)
+		log_info("client=%s, STARTTLS: discarded %zu octets of "
+		    "pipelined plaintext", s->client, dropped);
+	etrn_session_reply(s, "220 2.0.0 Ready to start TLS");
+	if (smtp_conn_tls_start(s->conn, s->srv->tls, true, NULL) != 0) {
+		etrn_session_close(s, "TLS setup failed");
+		return;
+	}
+	s->state = ETRN_S_TLS;
+}
+
+/* etrn_session_tls_step - drive the handshake; false: close. */
+static bool
+etrn_session_tls_step(struct etrn_session *s)
+{
+	int	rc;
+
+	if (s->conn->outoff < s->conn->out->len)
+		return true;	/* the 220 first */
+	if ((rc = smtp_conn_handshake(s->conn)) == 0)
+		return true;
+	if (rc < 0) {
+		log_info("client=%s, TLS handshake failed", s->client);
+		return false;
+	}
+	/* RFC 3207 §4.2: forget everything learned before. */
+	s->tls = true;
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	etrn_session_reset(s);
+	s->state = ETRN_S_CMD;
+	return true;
+}
+
+static void
+etrn_auth_result(struct etrn_session *s, int rc, struct sbuf *chal)
+{
+	const char	*user = auth_sasl_user(s->sasl);
+
+	switch (rc) {
+	case AUTH_CONTINUE:
+		sbuf_cat(s->conn->out, "334 ");
+		smtp_b64_encode(chal->s, chal->len, s->conn->out);
+		sbuf_cat(s->conn->out, "\r\n");
+		s->state = ETRN_S_AUTH;
+		return;
+	case AUTH_OK:
+		s->auth_user = xstrdup(user);
+		log_info("client=%s, auth=%s: authenticated", s->client,
+		    s->auth_user);
+		etrn_session_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case AUTH_FAIL:
+		s->auth_failures++;
+		log_info("client=%s, addr=%s, user=%s: authentication failed",
+		    s->client, s->addr, user && *user ? user : "-");
+		etrn_session_reply(s, "535 5.7.8 Error: authentication "
+		    "failed");
+		if (s->auth_failures >= ETRN_AUTH_FAILURES_MAX) {
+			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			    "authentication failures", s->srv->conf->myhostname);
+			etrn_session_close(s, "too many AUTH failures");
+		}
+		break;
+	default:
+		etrn_session_reply(s, "501 5.5.2 Error: malformed "
+		    "authentication response");
+		break;
+	}
+	auth_sasl_free(s->sasl);
+	s->sasl = NULL;
+	if (s->state == ETRN_S_AUTH)
+		s->state = ETRN_S_CMD;
+}
+
+static void
+etrn_cmd_auth(struct etrn_session *s, char *arg)
+{
+	const struct conf	*c = s->srv->conf;
+	struct sbuf		*in, *chal;
+	char			*ir;
+	int			 mech, rc;
+
+	if (s->srv->auth == NULL || !s->esmtp) {
+		etrn_session_reply(s, "503 5.5.1 Error: authentication not "
+		    "enabled");
+		return;
+	}
+	if (s->auth_user != NULL) {
+		etrn_session_reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->in_mail) {
+		etrn_session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+		    "progress");
+		return;
+	}
+	if (arg == NULL) {
+		etrn_session_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return;
+	}
+	if ((ir = strchr(arg, ' ')) != NULL)
+		*ir++ = '\0';
+	if ((mech = auth_mech_parse(arg)) < 0) {
+		etrn_session_reply(s, "504 5.5.4 Error: unsupported "
+		    "authentication mechanism");
+		return;
+	}
+	if ((mech == AUTH_MECH_PLAIN || mech == AUTH_MECH_LOGIN) && !s->tls &&
+	    !c->auth_plaintext) {
+		/* RFC 4954 §4: no password in the clear. */
+		etrn_session_reply(s, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		return;
+	}
+	in = sbuf_new();
+	chal = sbuf_new();
+	s->sasl = auth_sasl_new(s->srv->auth, (enum auth_mech)mech,
+	    c->myhostname);
+	if (ir != NULL && strcmp(ir, "=") != 0 &&
+	    smtp_b64_decode(ir, strlen(ir), in) != 0) {
+		etrn_session_reply(s, "501 5.5.2 Error: invalid base64");
+		auth_sasl_free(s->sasl);
+		s->sasl = NULL;
+	} else {
+		rc = auth_sasl_step(s->sasl, in->s, in->len, ir != NULL, chal);
+		etrn_auth_result(s, rc, chal);
+	}
+	explicit_bzero(in->s, in->len);
+	sbuf_free(in);
+	sbuf_free(chal);
+}
+
+static void
+etrn_session_auth_line(struct etrn_session *s, const char *line)
+{
+	struct sbuf	*in, *chal;
+	int		 rc;
+
+	if (strcmp(line, "*") == 0) {
+		/* RFC 4954 §4: the client cancels. */
+		etrn_session_reply(s, "501 5.7.0 Authentication cancelled");
+		auth_sasl_free(s->sasl);
+		s->sasl = NULL;
+		s->state = ETRN_S_CMD;
+		return;
+	}
+	in = sbuf_new();
+	chal = sbuf_new();
+	if (smtp_b64_decode(line, strlen(line), in) != 0) {
+		etrn_session_reply(s, "501 5.5.2 Error: invalid base64");
+		auth_sasl_free(s->sasl);
+		s->sasl = NULL;
+		s->state = ETRN_S_CMD;
+	} else {
+		rc = auth_sasl_step(s->sasl, in->s, in->len, true, chal);
+		etrn_auth_result(s, rc, chal);
+	}
+	explicit_bzero(in->s, in->len);
+	sbuf_free(in);
+	sbuf_free(chal);
+}
+
+/* ------------------------------------------------------------------ */
+/* The command loop. */
+
+struct etrn_verb {
+	const char	*name;
+	bool		 sync;	/* must end a pipelined group (RFC 2920) */
+};
+
+static const struct etrn_verb etrn_verbs[] = {
+	{ "EHLO", true }, { "HELO", true }, { "MAIL", false },
+	{ "RCPT", false }, { "DATA", true }, { "RSET", false },
+	{ "NOOP", true }, { "QUIT", true }, { "VRFY", true },
+	{ "EXPN", true }, { "HELP", true }, { "STARTTLS", true },
+	{ "AUTH", true }, { "ETRN", true }, { "ATRN", true },
+	{ "TURN", true }, { "BDAT", false },
+};
+
+static void
+etrn_session_command(struct etrn_session *s, char *line, bool more)
+{
+	const struct etrn_verb	*v = NULL;
+	char			*arg;
+	size_t			 i;
+
+	if ((arg = strchr(line, ' ')) != NULL) {
+		*arg++ = '\0';
+		while (*arg == ' ')
+			arg++;
+		/* Trailing white space is tolerated (RFC 5321 §4.1.1). */
+		for (char *e = arg + strlen(arg); e > arg && e[-1] == ' ';)
+			*--e = '\0';
+		if (*arg == '\0')
+			arg = NULL;
+	}
+	for (i = 0; i < sizeof(etrn_verbs) / sizeof(etrn_verbs[0]); i++)
+		if (strcasecmp(line, etrn_verbs[i].name) == 0)
+			v = &etrn_verbs[i];
+	/*
+	 * Pipelining rules (RFC 2920 §3.1): a synchronising command ends its
+	 * group; without PIPELINING every command does. AUTH with an initial
+	 * response may be followed (RFC 4954 §4); STARTTLS discards instead.
+	 */
+	if (more && v != NULL && strcmp(v->name, "STARTTLS") != 0 &&
+	    strcmp(v->name, "QUIT") != 0 &&
+	    (v->sync || !s->esmtp) &&
+	    !(strcmp(v->name, "AUTH") == 0 && arg != NULL &&
+	    strchr(arg, ' ') != NULL)) {
+		etrn_session_reply(s, ETRN_SYNC_ERROR);
+		etrn_session_close(s, "improper command pipelining");
+		return;
+	}
+	if (v == NULL) {
+		etrn_session_reply(s, "500 5.5.1 Error: command not "
+		    "recognized");
+		return;
+	}
+	if (strcmp(v->name, "EHLO") == 0)
+		etrn_cmd_helo(s, arg, true);
+	else if (strcmp(v->name, "HELO") == 0)
+		etrn_cmd_helo(s, arg, false);
+	else if (strcmp(v->name, "MAIL") == 0)
+		etrn_cmd_mail(s, arg);
+	else if (strcmp(v->name, "RCPT") == 0)
+		etrn_cmd_rcpt(s, arg);
+	else if (strcmp(v->name, "DATA") == 0)
+		etrn_cmd_data(s, arg);
+	else if (strcmp(v->name, "RSET") == 0) {
+		if (arg != NULL)
+			etrn_session_reply(s, "501 5.5.4 Syntax: RSET");
+		else {
+			etrn_session_reset(s);
+			etrn_session_reply(s, "250 2.0.0 Ok");
+		}
+	} else if (strcmp(v->name, "NOOP") == 0)
+		etrn_session_reply(s, "250 2.0.0 Ok");
+	else if (strcmp(v->name, "QUIT") == 0) {
+		etrn_session_reply(s, "221 2.0.0 Bye");
+		etrn_session_close(s, NULL);
+	} else if (strcmp(v->name, "VRFY") == 0) {
+		if (arg == NULL)
+			etrn_session_reply(s, "501 5.5.4 Syntax: VRFY address");
+		else
+			etrn_session_reply(s, "252 2.0.0 Cannot VRFY user, "
+			    "but will accept message and attempt delivery");
+	} else if (strcmp(v->name, "EXPN") == 0)
+		etrn_session_reply(s, "502 5.5.1 Error: EXPN not supported");
+	else if (strcmp(v->name, "HELP") == 0)
+		etrn_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL "
+		    "RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+	else if (strcmp(v->name, "STARTTLS") == 0)
+		etrn_cmd_starttls(s, arg);
+	else if (strcmp(v->name, "AUTH") == 0)
+		etrn_cmd_auth(s, arg);
+	else if (strcmp(v->name, "TURN") == 0)
+		etrn_session_reply(s, "502 5.5.1 Error: TURN not supported; "
+		    "use ATRN");
+	else
+		etrn_session_reply(s, "502 5.5.1 Error: command not "
+		    "implemented");
+}
+
+bool
+etrn_session_input(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+
+	for (;;) {
+		const char	*p, *lf;
+		size_t		 avail, len, limit;
+		char		 line[ETRN_AUTH_LINE_MAX + 1];
+
+		if (s->state == ETRN_S_TLS)
+			return etrn_session_tls_step(s);
+		if (s->state == ETRN_S_DATA) {
+			etrn_session_data(s);
+			if (s->state == ETRN_S_DATA)
+				break;
+			continue;
+		}
+		if (s->state != ETRN_S_CMD && s->state != ETRN_S_AUTH)
+			break;
+		if (s->errors >= c->max_errors) {
+			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			    "errors", c->myhostname);
+			etrn_session_close(s, "too many errors");
+			break;
+		}
+		if ((avail = smtp_conn_avail(s->conn)) == 0)
+			break;
+		p = smtp_conn_data(s->conn);
+		limit = s->state == ETRN_S_AUTH ? ETRN_AUTH_LINE_MAX :
+		    (size_t)c->command_length_limit;
+		lf = memchr(p, '\n', avail);
+		if (lf == NULL) {
+			if (avail > limit && !s->skipping) {
+				etrn_session_reply(s, s->state == ETRN_S_AUTH ?
+				    "500 5.5.6 Error: authentication line too "
+				    "long" : "500 5.5.2 Error: line too long");
+				s->skipping = true;
+			}
+			if (s->skipping)
+				smtp_conn_consume(s->conn, avail);
+			break;
+		}
+		len = (size_t)(lf - p) + 1;
+		if (s->skipping || len > limit) {
+			if (!s->skipping)
+				etrn_session_reply(s, "500 5.5.2 Error: line "
+				    "too long");
+			s->skipping = false;
+			smtp_conn_consume(s->conn, len);
+			if (s->state == ETRN_S_AUTH) {
+				auth_sasl_free(s->sasl);
+				s->sasl = NULL;
+				s->state = ETRN_S_CMD;
+			}
+			continue;
+		}
+		if (len < 2 || p[len - 2] != '\r') {
+			smtp_conn_consume(s->conn, len);
+			etrn_session_reply(s, "500 5.5.2 Error: bare LF "
+			    "received (commands end in CRLF)");
+			continue;
+		}
+		if (memchr(p, '\r', len - 2) != NULL ||
+		    memchr(p, '\0', len - 2) != NULL) {
+			smtp_conn_consume(s->conn, len);
+			etrn_session_reply(s, "500 5.5.2 Error: bad character "
+			    "in command");
+			continue;
+		}
+		memcpy(line, p, len - 2);
+		line[len - 2] = '\0';
+		smtp_conn_consume(s->conn, len);
+		s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout *
+		    1000;
+		if (s->state == ETRN_S_AUTH)
+			etrn_session_auth_line(s, line);
+		else
+			etrn_session_command(s, line,
+			    smtp_conn_pending(s->conn) > 0);
+		explicit_bzero(line, len);
+	}
+	return s->state != ETRN_S_CLOSE || s->conn->outoff < s->conn->out->len;
+}
+
+void
+etrn_session_timeout(struct etrn_session *s)
+{
+	etrn_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	    s->srv->conf->myhostname);
+	etrn_session_close(s, s->state == ETRN_S_DATA ? "timeout in DATA" :
+	    "timeout");
+}
+
+void
+etrn_session_shutdown(struct etrn_session *s)
+{
+	etrn_session_reply(s, "421 4.3.2 %s Service shutting down",
+	    s->srv->conf->myhostname);
+	etrn_session_close(s, NULL);
+}
