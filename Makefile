@@ -49,6 +49,7 @@ deps:
 
 test-deps:
 	@sh tools/install-deps.sh test
+	@sh tools/install-user.sh
 
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)

@@ -41,7 +41,7 @@
 
 struct enq_case {
 	const char	*label;
-	int		 producers;	/* 0: the baseline, queue_enqueue() */
+	int		 producers;	/* 0: baseline, queue_enqueue() */
 	double		 rate[ENQ_ROUNDS_MAX];
 	uint64_t	 msgs, commits;	/* over all rounds */
 	bool		 capped;
@@ -168,7 +168,8 @@ enq_run_case(struct enq_case *c, int round, const char *base,
 		if ((rc = pthread_create(&tids[i], NULL, enq_producer,
 		    &run)) != 0)
 			fatalx("pthread_create: %s", strerror(rc));
-	c0 = queue_commits(run.q);	/* the open's schema commit is not ours */
+	/* Not counting the commit queue_open() made for the schema. */
+	c0 = queue_commits(run.q);
 	run.deadline = bench_now() + cap;
 	pthread_barrier_wait(&run.start);
 	t0 = bench_now();

@@ -2,27 +2,28 @@
  * bench_flush.c - the cost of flushing one domain against the size of the
  * queue around it.
  *
- * Usage: bench_flush [-s small] [-l large] [-D drcpts] [-d domains]
- *	      [-m mapsize-GiB] [-p pairs] [dir]
+ * Usage: bench_flush [-s small] [-M mid] [-l large] [-D drcpts]
+ *	      [-d domains] [-m mapsize-GiB] [-p sets] [dir]
  *
- * Two queues: `small` (10,000) and `large` (1,000,000) recipients of
- * other domains, spread round-robin over `domains` (2,000), plus the same
- * `drcpts` (1,000) recipients of one domain D in each. D's recipients are
- * spread evenly over the messages, as mail for a site arrives over time,
- * so that in the large queue they are among the others, not one block at
- * its end. Messages have 10 recipients of other domains (plus their share
- * of D's) and 200-byte bodies; they are stored with
+ * Queues of `small` (10,000) and `large` (1,000,000) recipients of other
+ * domains, spread round-robin over `domains` (2,000), plus the same
+ * `drcpts` (1,000) recipients of one domain D in each; and between them,
+ * to show the trend, one of `mid` (100,000; -M 0 leaves it out). D's
+ * recipients are spread evenly over the messages, as mail for a site
+ * arrives over time, so that in a large queue they are among the others,
+ * not one block at its end. Messages have 10 recipients of other domains
+ * (plus their share of D's) and 200-byte bodies; they are stored with
  * queue_enqueue_batch(), 500 messages per transaction, every recipient
  * queued with due = now + 3600 so none is due yet.
  *
  * Then, in each queue: queue_domain_count(D) (the ETRN reply path), 5
  * times, median; and queue_flush(domain = D, held, now), the call `postern
  * flush --domain D` makes, once: a flush makes D due, and a second flush
- * finds nothing to do. The honest repeat is a fresh pair of queues, so
- * the pair is built again, up to `pairs` (3) times in all, while building
- * the large queue takes under 60 s. The flush's median over the pairs is
- * compared with the target: large within 1.5x of small, which is what
- * the domain index (bydom) promises.
+ * finds nothing to do. The honest repeat is a fresh set of queues, so the
+ * set is built again, up to `sets` (3) times in all, while building the
+ * large queue takes under 60 s. Medians are compared with the target:
+ * large within 1.5x of small, which is what the domain index (bydom)
+ * promises for finding D. Each build's time and data.mdb size is printed.
  *
  * As a second, labelled figure, D is deferred again through the API (its
  * recipients are the only ones due, so queue_claim_due() takes exactly
@@ -40,40 +41,40 @@
 #include "queue.h"
 #include "bench.h"
 
-#define FL_PER_MSG	10	/* recipients of other domains per message */
+#define FL_PER_MSG	10	/* other domains' recipients per message */
 #define FL_BATCH	500	/* messages per transaction while building */
 #define FL_BODY_SIZE	200
 #define FL_DEFER	3600
 #define FL_COUNT_REPS	5
 #define FL_AGAIN_REPS	4
-#define FL_PAIRS_MAX	3
+#define FL_SETS_MAX	3
 #define FL_REPEAT_UNDER	60.0	/* s to build the large queue */
 #define FL_TARGET	1.5
 #define FL_DOMAIN	"target.example.net"
 
 struct fl_opts {
-	size_t		small, large, nd, ndom;
+	size_t		small, mid, large, nd, ndom;
 	uint64_t	mapsize;
-	int		pairs;
+	int		sets;
 };
 
-/* What one queue gave, over the pairs. */
+/* What one queue gave, over the sets. */
 struct fl_side {
 	const char	*label;
 	size_t		 nother;
-	double		 flush[FL_PAIRS_MAX];
-	double		 count[FL_PAIRS_MAX * FL_COUNT_REPS];
-	double		 again[FL_PAIRS_MAX * FL_AGAIN_REPS];
+	double		 flush[FL_SETS_MAX];
+	double		 count[FL_SETS_MAX * FL_COUNT_REPS];
+	double		 again[FL_SETS_MAX * FL_AGAIN_REPS];
 	size_t		 nflush, ncount, nagain;
-	double		 build;		/* of the last pair */
+	double		 build;		/* of the last set */
 	uint64_t	 nmsgs, size, alloc;
 };
 
 static void
 fl_usage(void)
 {
-	fprintf(stderr, "usage: bench_flush [-s small] [-l large] "
-	    "[-D drcpts] [-d domains] [-m mapsize-GiB] [-p pairs] [dir]\n");
+	fprintf(stderr, "usage: bench_flush [-s small] [-M mid] [-l large] "
+	    "[-D drcpts] [-d domains] [-m mapsize-GiB] [-p sets] [dir]\n");
 	exit(2);
 }
 
@@ -102,7 +103,8 @@ fl_build(struct queue *q, const struct fl_opts *o, size_t nother)
 	int		  rc;
 
 	nmsg = (nother + FL_PER_MSG - 1) / FL_PER_MSG;
-	per = FL_PER_MSG + (o->nd + nmsg - 1) / nmsg;	/* most per message */
+	/* The most recipients a message gets. */
+	per = FL_PER_MSG + (o->nd + nmsg - 1) / nmsg;
 	msgs = xcalloc(FL_BATCH, sizeof(*msgs));
 	vec = xcalloc(FL_BATCH, sizeof(*vec));
 	rcpts = xcalloc(FL_BATCH * per, sizeof(*rcpts));
@@ -114,7 +116,7 @@ fl_build(struct queue *q, const struct fl_opts *o, size_t nother)
 			struct qrcpt	*r = &rcpts[i * per];
 			size_t		 m = b + i;
 
-			memset(&n->msg, 0, sizeof(n->msg));
+			memset(n, 0, sizeof(*n));
 			(void)strl_copy(n->msg.sender, "sender@client.example",
 			    sizeof(n->msg.sender));
 			n->body = body;
@@ -137,7 +139,8 @@ fl_build(struct queue *q, const struct fl_opts *o, size_t nother)
 				    FL_DOMAIN) : bsnprintf(r[j].addr,
 				    sizeof(r[j].addr), "u%zu@d%zu.example.com",
 				    k, k % o->ndom)))
-					fatalx("%s: address too long", __func__);
+					fatalx("%s: address too long",
+					    __func__);
 				if (!isd)
 					k++;
 			}
@@ -145,8 +148,8 @@ fl_build(struct queue *q, const struct fl_opts *o, size_t nother)
 			vec[i] = n;
 		}
 		if ((rc = queue_enqueue_batch(q, vec, nb)) != 0)
-			fatalx("queue_enqueue_batch: %s: %s", queue_strerror(rc),
-			    queue_errmsg(q));
+			fatalx("queue_enqueue_batch: %s: %s",
+			    queue_strerror(rc), queue_errmsg(q));
 	}
 	if (dn != o->nd || k != nother)
 		fatalx("%s: built %zu+%zu recipients, want %zu+%zu", __func__,
@@ -274,30 +277,56 @@ fl_fmt_runs(const double *v, size_t n, char *buf, size_t bufsz)
 	}
 }
 
-/* fl_print - one measured call: the small and the large queue's medians
- * and their ratio, with the target on the large queue's line. */
-static void
-fl_print(const char *what, const struct fl_side *sm, const struct fl_side *lg,
-    const double *vs, const double *vl, size_t n, bool target)
-{
-	double	a[FL_PAIRS_MAX * FL_COUNT_REPS], ms, ml;
-	char	runs[512], tgt[64];
+enum fl_what { FL_FLUSH, FL_COUNT, FL_AGAIN };
 
-	memcpy(a, vs, n * sizeof(*a));
-	ms = bench_median(a, n);
-	memcpy(a, vl, n * sizeof(*a));
-	ml = bench_median(a, n);
-	fl_fmt_runs(vs, n, runs, sizeof(runs));
-	printf("flush  %-30s %-4s %9.3f ms  %-13s [runs %s]\n", what,
-	    sm->label, ms * 1e3, "", runs);
-	fl_fmt_runs(vl, n, runs, sizeof(runs));
-	tgt[0] = '\0';
-	if (target)
-		(void)bsnprintf(tgt, sizeof(tgt),
-		    "  (target within %.1fx: %s)", FL_TARGET,
-		    ml / ms <= FL_TARGET ? "PASS" : "FAIL");
-	printf("flush  %-30s %-4s %9.3f ms  ratio %5.2fx%s  [runs %s]\n", what,
-	    lg->label, ml * 1e3, ml / ms, tgt, runs);
+/* fl_samples - one side's samples of a measured call. */
+static const double *
+fl_samples(const struct fl_side *s, enum fl_what w, size_t *n)
+{
+	switch (w) {
+	case FL_FLUSH:
+		*n = s->nflush;
+		return s->flush;
+	case FL_COUNT:
+		*n = s->ncount;
+		return s->count;
+	case FL_AGAIN:
+		break;
+	}
+	*n = s->nagain;
+	return s->again;
+}
+
+/* fl_print - one measured call: each queue's median and its ratio to the
+ * first (small) queue's; the target goes on the last (large) queue's
+ * line, the middle one is there to show the trend. */
+static void
+fl_print(const char *what, struct fl_side *const *sides, size_t nsides,
+    enum fl_what w, bool target)
+{
+	double		 a[FL_SETS_MAX * FL_COUNT_REPS], med, med0 = 0;
+	const double	*v;
+	char		 runs[512], ratio[32], tgt[64];
+	size_t		 i, n;
+
+	for (i = 0; i < nsides; i++) {
+		v = fl_samples(sides[i], w, &n);
+		memcpy(a, v, n * sizeof(*a));
+		med = bench_median(a, n);
+		fl_fmt_runs(v, n, runs, sizeof(runs));
+		ratio[0] = tgt[0] = '\0';
+		if (i == 0)
+			med0 = med;
+		else
+			(void)bsnprintf(ratio, sizeof(ratio), "ratio %5.2fx",
+			    med / med0);
+		if (target && i > 0 && i == nsides - 1)
+			(void)bsnprintf(tgt, sizeof(tgt),
+			    "  (target within %.1fx: %s)", FL_TARGET,
+			    med / med0 <= FL_TARGET ? "PASS" : "FAIL");
+		printf("flush  %-30s %-4s %9.3f ms  %-12s%s  [runs %s]\n",
+		    what, sides[i]->label, med * 1e3, ratio, tgt, runs);
+	}
 }
 
 static const char *
@@ -315,17 +344,22 @@ fl_label(size_t n, char *buf, size_t bufsz)
 int
 main(int argc, char *argv[])
 {
-	struct fl_opts	 o = { 10000, 1000000, 1000, 2000,
-			    (uint64_t)8 << 30, FL_PAIRS_MAX };
-	struct fl_side	 sm, lg, *sides[2] = { &sm, &lg };
-	char		 base[4096], fstype[32], lsm[16], llg[16];
-	int		 ch, pair, i;
+	struct fl_opts	 o = { 10000, 100000, 1000000, 1000, 2000,
+			    (uint64_t)8 << 30, FL_SETS_MAX };
+	struct fl_side	 side[3], *sides[3], *lg;
+	char		 base[4096], fstype[32], labels[3][16];
+	size_t		 sizes[3], nsides = 0, i;
+	int		 ch, set;
 
 	log_init("bench", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "s:l:D:d:m:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:M:l:D:d:m:p:")) != -1) {
 		switch (ch) {
 		case 's':
 			o.small = fl_num(optarg);
+			break;
+		case 'M':
+			/* 0: no middle queue */
+			o.mid = strcmp(optarg, "0") == 0 ? 0 : fl_num(optarg);
 			break;
 		case 'l':
 			o.large = fl_num(optarg);
@@ -340,8 +374,8 @@ main(int argc, char *argv[])
 			o.mapsize = (uint64_t)fl_num(optarg) << 30;
 			break;
 		case 'p':
-			o.pairs = (int)fl_num(optarg);
-			if (o.pairs > FL_PAIRS_MAX)
+			o.sets = (int)fl_num(optarg);
+			if (o.sets > FL_SETS_MAX)
 				fl_usage();
 			break;
 		default:
@@ -359,41 +393,45 @@ main(int argc, char *argv[])
 		bench_dir_default("postern-bench-flush", base, sizeof(base));
 	bench_dir_check(base, fstype, sizeof(fstype));
 
-	memset(&sm, 0, sizeof(sm));
-	memset(&lg, 0, sizeof(lg));
-	sm.label = fl_label(o.small, lsm, sizeof(lsm));
-	sm.nother = o.small;
-	lg.label = fl_label(o.large, llg, sizeof(llg));
-	lg.nother = o.large;
+	sizes[nsides++] = o.small;
+	if (o.mid != 0)
+		sizes[nsides++] = o.mid;
+	sizes[nsides++] = o.large;
+	memset(side, 0, sizeof(side));
+	for (i = 0; i < nsides; i++) {
+		side[i].label = fl_label(sizes[i], labels[i],
+		    sizeof(labels[i]));
+		side[i].nother = sizes[i];
+		sides[i] = &side[i];
+	}
+	lg = sides[nsides - 1];
 	printf("flush  queue dir %s (%s); D = %s with %zu recipients; "
 	    "others over %zu domains; mapsize %llu GiB\n", base, fstype,
 	    FL_DOMAIN, o.nd, o.ndom, (unsigned long long)(o.mapsize >> 30));
 	fflush(stdout);
-	for (pair = 0; pair < o.pairs; pair++) {
-		for (i = 0; i < 2; i++) {
+	for (set = 0; set < o.sets; set++) {
+		for (i = 0; i < nsides; i++) {
 			struct fl_side *s = sides[i];
 
 			fl_side_run(s, &o, base);
-			printf("flush  build %-4s (pair %d): %llu msgs, %zu + %zu "
-			    "rcpts in %.2f s (%.0f rcpts/s), data.mdb %.1f MiB "
-			    "(%.1f MiB on disk)\n", s->label, pair + 1,
+			printf("flush  build %-4s (set %d): %llu msgs, %zu + "
+			    "%zu rcpts in %.2f s (%.0f rcpts/s), data.mdb "
+			    "%.1f MiB (%.1f MiB on disk)\n", s->label, set + 1,
 			    (unsigned long long)s->nmsgs, s->nother, o.nd,
 			    s->build, (double)(s->nother + o.nd) / s->build,
 			    (double)s->size / (1 << 20),
 			    (double)s->alloc / (1 << 20));
 			fflush(stdout);
 		}
-		if (lg.build >= FL_REPEAT_UNDER)
+		if (lg->build >= FL_REPEAT_UNDER)
 			break;
 	}
-	printf("flush  %zu pair(s) of queues; median shown; ratio = %s / %s\n",
-	    lg.nflush, lg.label, sm.label);
-	fl_print("queue_flush(D, held) first", &sm, &lg, sm.flush, lg.flush,
-	    sm.nflush, true);
-	fl_print("queue_domain_count(D)", &sm, &lg, sm.count, lg.count,
-	    sm.ncount, true);
-	fl_print("queue_flush(D) re-deferred", &sm, &lg, sm.again, lg.again,
-	    sm.nagain, false);
+	printf("flush  %zu set(s) of fresh queues; median shown; ratio = "
+	    "queue / %s; target on %s\n", lg->nflush, sides[0]->label,
+	    lg->label);
+	fl_print("queue_flush(D, held) first", sides, nsides, FL_FLUSH, true);
+	fl_print("queue_domain_count(D)", sides, nsides, FL_COUNT, true);
+	fl_print("queue_flush(D) re-deferred", sides, nsides, FL_AGAIN, false);
 	if (argc == 0)
 		(void)rmdir(base);
 	return 0;

@@ -8,6 +8,7 @@
 set -u
 P="$POSTERN_BIN/postern"
 T=$(mktemp -d /tmp/postern-integ.XXXXXX)
+chmod 755 "$T"		# posternd runs as the postern user
 export POSTERN_CONF="$T/postern.conf"
 REAP=""
 cleanup() {
