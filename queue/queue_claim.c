@@ -84,6 +84,18 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		uint8_t		 kb[QUEUE_KEY_DUE];
 
 		rc = queue_rec_get_rcpt(q, txn, keys[i].id, keys[i].idx, &r);
+		if (rc == 0 && r.due == keys[i].t && r.state == QRCPT_ACTIVE &&
+		    (r.flags & QRCPT_F_OPHOLD)) {
+			/* Held while out, and its runner died: it is held
+			 * now, as if it had come back (queue_unclaim). */
+			r.state = QRCPT_HELD;
+			r.claim = 0;
+			r.saved_due = now;
+			if ((rc = queue_rec_due_set(q, txn, &r, 0)) != 0 ||
+			    (rc = queue_rec_put_rcpt(q, txn, &r, 0)) != 0)
+				goto fail;
+			continue;
+		}
 		if (rc != 0 || r.due != keys[i].t ||
 		    r.state == QRCPT_DELIVERED || r.state == QRCPT_FAILED ||
 		    (r.flags & QRCPT_F_OPHOLD)) {
@@ -106,8 +118,9 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		c->id = r.id;
 		c->idx = r.idx;
 		c->token = token;
-		c->kind = (r.state == QRCPT_HELD) ? QCLAIM_EXPIRE :
-		    QCLAIM_DELIVER;
+		/* A claim whose runner died keeps its kind. */
+		c->kind = ((r.state == QRCPT_ACTIVE ? r.prev_state : r.state) ==
+		    QRCPT_HELD) ? QCLAIM_EXPIRE : QCLAIM_DELIVER;
 		queue_domain_of(r.addr, c->domain, sizeof(c->domain));
 		if (r.state != QRCPT_ACTIVE)
 			r.prev_state = r.state;

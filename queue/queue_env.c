@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "queue_int.h"
+
+/* Free space under which a failed commit means "disk full". */
+#define QUEUE_LOW_SPACE	(1024 * 1024)
 
 static const char *queue_env_dbnames[] = {
 	"meta", "msg", "body", "rcpt", "due", "bydom",
@@ -98,8 +102,15 @@ queue_txn_commit(struct queue *q, MDB_txn *txn)
 	int	rc;
 
 	/* mdb_txn_commit frees the transaction even when it fails. */
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		struct statvfs	sv;
+
+		/* LMDB reports a short write on a full disk as EIO. */
+		if (rc == EIO && statvfs(q->dir, &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize < QUEUE_LOW_SPACE)
+			rc = ENOSPC;
 		return queue_lmdb(q, rc, "commit");
+	}
 	__atomic_add_fetch(&q->ncommits, 1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -140,11 +151,13 @@ queue_env_schema(struct queue *q)
 	uint8_t		 ver[4];
 	int		 rc, mrc;
 	bool		 rdonly = (q->flags & QUEUE_RDONLY) != 0;
+	bool		 create = (q->flags & QUEUE_CREATE) != 0;
 
 	if ((rc = queue_txn_begin(q, rdonly ? MDB_RDONLY : 0, &txn)) != 0)
 		return rc;
+	/* The version first: a queue of another version may lack the rest. */
 	for (i = 0; i < 6; i++) {
-		dflags = rdonly ? 0 : MDB_CREATE;
+		dflags = create ? MDB_CREATE : 0;
 		if (i == 5)
 			dflags |= MDB_DUPSORT | MDB_DUPFIXED;
 		if ((mrc = mdb_dbi_open(txn, queue_env_dbnames[i], dflags,
@@ -156,36 +169,39 @@ queue_env_schema(struct queue *q)
 				    q->dir, queue_env_dbnames[i]);
 			return queue_lmdb(q, mrc, "open database");
 		}
-	}
-	k.mv_data = (void *)"version";
-	k.mv_size = 7;
-	mrc = mdb_get(txn, q->meta, &k, &v);
-	if (mrc == MDB_NOTFOUND && !rdonly) {
-		queue_be32_put(ver, QUEUE_SCHEMA_VERSION);
-		v.mv_data = ver;
-		v.mv_size = 4;
-		if ((mrc = mdb_put(txn, q->meta, &k, &v, 0)) != 0) {
-			mdb_txn_abort(txn);
-			return queue_lmdb(q, mrc, "write schema version");
+		if (i > 0)
+			continue;
+		k.mv_data = (void *)"version";
+		k.mv_size = 7;
+		mrc = mdb_get(txn, q->meta, &k, &v);
+		if (mrc == MDB_NOTFOUND && create && !rdonly) {
+			queue_be32_put(ver, QUEUE_SCHEMA_VERSION);
+			v.mv_data = ver;
+			v.mv_size = 4;
+			if ((mrc = mdb_put(txn, q->meta, &k, &v, 0)) != 0) {
+				mdb_txn_abort(txn);
+				return queue_lmdb(q, mrc, "write schema version");
+			}
+			continue;
 		}
-		return queue_txn_commit(q, txn);
-	}
-	if (mrc != 0) {
-		mdb_txn_abort(txn);
-		if (mrc == MDB_NOTFOUND)
-			return queue_fail(q, QUEUE_E_NOENT,
-			    "%s: not a postern queue (no schema version)",
-			    q->dir);
-		return queue_lmdb(q, mrc, "read schema version");
-	}
-	if (v.mv_size != 4 ||
-	    queue_be32_get(v.mv_data) != QUEUE_SCHEMA_VERSION) {
-		uint32_t have = v.mv_size == 4 ? queue_be32_get(v.mv_data) : 0;
+		if (mrc != 0) {
+			mdb_txn_abort(txn);
+			if (mrc == MDB_NOTFOUND)
+				return queue_fail(q, QUEUE_E_NOENT,
+				    "%s: not a postern queue (no schema "
+				    "version)", q->dir);
+			return queue_lmdb(q, mrc, "read schema version");
+		}
+		if (v.mv_size != 4 ||
+		    queue_be32_get(v.mv_data) != QUEUE_SCHEMA_VERSION) {
+			uint32_t have = v.mv_size == 4 ?
+			    queue_be32_get(v.mv_data) : 0;
 
-		mdb_txn_abort(txn);
-		return queue_fail(q, QUEUE_E_VERSION,
-		    "%s: queue schema version %u, this program needs %u",
-		    q->dir, have, QUEUE_SCHEMA_VERSION);
+			mdb_txn_abort(txn);
+			return queue_fail(q, QUEUE_E_VERSION,
+			    "%s: queue schema version %u, this program needs "
+			    "%u", q->dir, have, QUEUE_SCHEMA_VERSION);
+		}
 	}
 	/* Even read-only: dbi handles opened in a transaction that is
 	 * aborted are closed with it. */
@@ -215,8 +231,8 @@ queue_open(const char *dir, int flags, uint64_t mapsize, struct queue **qp,
 	if (stat(dir, &st) == -1) {
 		if (errno != ENOENT || !(flags & QUEUE_CREATE)) {
 			rc = queue_fail(q, errno == ENOENT ? QUEUE_E_NOENT :
-			    QUEUE_E_SYS, "queue directory %s: %s", dir,
-			    strerror(errno));
+			    errno == EACCES ? QUEUE_E_PERM : QUEUE_E_SYS,
+			    "queue directory %s: %s", dir, strerror(errno));
 			goto fail;
 		}
 		if (queue_env_mkdirs(dir) == -1) {
@@ -245,6 +261,17 @@ queue_open(const char *dir, int flags, uint64_t mapsize, struct queue **qp,
 	}
 	if (flags & QUEUE_RDONLY)
 		eflags |= MDB_RDONLY;
+	if (!(flags & QUEUE_CREATE)) {
+		char	data[4200];
+
+		/* Only QUEUE_CREATE makes a queue where there is none. */
+		snprintf(data, sizeof(data), "%s/data.mdb", dir);
+		if (access(data, F_OK) == -1) {
+			rc = queue_fail(q, QUEUE_E_NOENT, "%s: not a postern "
+			    "queue (no data.mdb)", dir);
+			goto fail;
+		}
+	}
 	if ((mrc = mdb_env_open(q->env, dir, eflags, 0600)) != 0) {
 		rc = queue_lmdb(q, mrc, dir);
 		if (mrc == ENOENT)

@@ -423,9 +423,11 @@ queue_shape(struct queue *q, int64_t now, struct qshape *s)
 	if (rc != 0)
 		goto fail;
 	mdb_txn_abort(c.txn);
-	qsort(s->dom, s->ndom, sizeof(*s->dom), queue_shape_domcmp);
-	qsort(s->reason, s->nreason, sizeof(*s->reason),
-	    queue_shape_reasoncmp);
+	if (s->ndom > 1)
+		qsort(s->dom, s->ndom, sizeof(*s->dom), queue_shape_domcmp);
+	if (s->nreason > 1)
+		qsort(s->reason, s->nreason, sizeof(*s->reason),
+		    queue_shape_reasoncmp);
 	return 0;
 fail:
 	if (c.txn != NULL)
