@@ -77,3 +77,64 @@ import json, sys
 msgs = [json.loads(l) for l in sys.stdin if l.strip()]
 print($1)"
 }
+
+# free_port - a TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [HOST] - poll until something accepts there (10 s at most).
+wait_port() {
+	python3 - "$1" "${2:-127.0.0.1}" <<'EOPY'
+import socket, sys, time
+port, host = int(sys.argv[1]), sys.argv[2]
+for _ in range(200):
+    try:
+        socket.create_connection((host, port), 0.2).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOPY
+}
+
+# start_posternd [KEY=VALUE...] - write the config (listen on a free port,
+# $SMTP_PORT), start posternd -f in the background (log in $T/posternd.log),
+# wait until it accepts. $PD_PID is the master's PID; it is reaped at exit.
+start_posternd() {
+	SMTP_PORT=${SMTP_PORT:-$(free_port)}
+	conf "listen=127.0.0.1:$SMTP_PORT" "$@"
+	"$POSTERN_BIN/posternd" -c "$T/postern.conf" -f >>"$T/posternd.log" 2>&1 &
+	PD_PID=$!
+	reap "$PD_PID"
+	if ! wait_port "$SMTP_PORT"; then
+		echo "not ok start_posternd: not listening on $SMTP_PORT"
+		sed 's/^/    | /' "$T/posternd.log" | tail -20
+		return 1
+	fi
+}
+
+# stop_posternd - SIGTERM to the master; wait (30 s at most) for it to exit.
+stop_posternd() {
+	kill -TERM "$PD_PID" 2>/dev/null
+	i=0
+	while kill -0 "$PD_PID" 2>/dev/null && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	! kill -0 "$PD_PID" 2>/dev/null
+}
+
+# smtpd_pid - the PID of posternd's SMTP listener child.
+smtpd_pid() {
+	pgrep -P "$PD_PID" | head -n 1
+}
+
+# make_cert NAME CN - a self-signed certificate $T/NAME.crt, key $T/NAME.key
+# (readable by the postern user posternd runs as).
+make_cert() {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/$1.key" \
+		-out "$T/$1.crt" -days 2 -subj "/CN=$2" \
+		-addext "subjectAltName=DNS:$2" >/dev/null 2>&1
+	chmod 644 "$T/$1.key" "$T/$1.crt"
+}
