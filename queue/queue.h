@@ -28,6 +28,9 @@
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
  *		key range (ETRN @domain).
+ *	flushq	reversed domain -> flags(1) time(8) [resume key]: a domain
+ *		flush (operator, ETRN, ATRN) waiting for the runners; the
+ *		claim walks the domain's bydom range from where it stopped.
  *
  * Queue ids are microsecond arrival stamps made unique by the "seq"
  * counter (taken in the write transaction, so unique across processes),
@@ -315,7 +318,12 @@ int	queue_release(struct queue *, const struct qsel *, size_t *count);
 /* queue_requeue - due now, attempts and backoff reset. */
 int	queue_requeue(struct queue *, const struct qsel *, size_t *count);
 /* queue_flush - due now; with `held`, recipients held for their site too
- * (an operator's flush or an ETRN); never those an operator held. */
+ * (an operator's flush or an ETRN); never those an operator held. By ids
+ * or all: the recipients are made due at once. By domain: one flush
+ * request is recorded (its cost does not grow with the queue) and
+ * queue_claim_due() hands out the domain's recipients from the bydom
+ * index, in bounded batches, before other due work; *count is the
+ * domain's live recipients. */
 int	queue_flush(struct queue *, const struct qsel *, bool held,
 	    int64_t now, size_t *count);
 /* queue_delete - remove recipients (by ids: whole messages). */
@@ -370,6 +378,9 @@ struct qshape {
 	int64_t			 oldest;	/* arrival; 0 if empty */
 	struct qshape_reason	*reason;	/* deferral reasons, by count */
 	size_t			 nreason;
+	char			(*flush)[QUEUE_ADDR_MAX + 2];
+	size_t			 nflush;	/* domain flushes not yet served
+						 * ("@d": with subdomains) */
 };
 extern const int queue_age_bucket_min[QUEUE_AGE_BUCKETS];
 int	queue_shape(struct queue *, int64_t now, struct qshape *);

@@ -25,6 +25,218 @@ struct queue_claim_key {
 	uint32_t	idx;
 };
 
+/* How many flush requests one claim serves, at most. */
+#define QUEUE_CLAIM_FLUSH_MAX	16
+
+struct queue_claim_fkey {
+	char	key[QUEUE_ADDR_MAX + 1];
+	size_t	klen;
+	uint8_t	flags;
+	uint8_t	rkey[QUEUE_ADDR_MAX + 1];	/* where the walk stopped */
+	size_t	rklen;
+	uint8_t	rval[QUEUE_KEY_RCPT];
+};
+
+/* queue_claim_take - claim one recipient for delivery. */
+static int
+queue_claim_take(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t now, int64_t lease, uint64_t token, struct qclaim *c)
+{
+	int	rc;
+
+	c->id = r->id;
+	c->idx = r->idx;
+	c->token = token;
+	c->kind = QCLAIM_DELIVER;
+	queue_domain_of(r->addr, c->domain, sizeof(c->domain));
+	if (r->state == QRCPT_HELD) {
+		/* Flushed for its site: out of the hold, its expiry kept. */
+		r->saved_due = r->due;
+		r->prev_state = r->attempts > 0 ? QRCPT_DEFERRED : QRCPT_QUEUED;
+	} else
+		r->prev_state = r->state;
+	r->state = QRCPT_ACTIVE;
+	r->claim = token;
+	if ((rc = queue_rec_due_set(q, txn, r, now + lease)) != 0)
+		return rc;
+	return queue_rec_put_rcpt(q, txn, r, 0);
+}
+
+/*
+ * queue_claim_flush - serve the flush requests: walk each requested
+ * domain's bydom range from where the last claim stopped and claim what is
+ * eligible (queued or deferred at any due time; held for its site when the
+ * request says so; never active or operator-held ones). A request whose
+ * range is done is removed.
+ */
+static int
+queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
+    uint64_t token, struct qclaim *out, size_t max, size_t *n,
+    size_t *nrequests)
+{
+	struct queue_claim_fkey	*fk;
+	struct queue_claim_key	*cand = NULL;
+	MDB_cursor		*cur = NULL;
+	MDB_val			 k, v;
+	struct qrcpt		 r;
+	size_t			 nf = 0, f, nc, i, scanned;
+	int			 rc = 0, mrc;
+	bool			 done;
+
+	if ((fk = calloc(QUEUE_CLAIM_FLUSH_MAX, sizeof(*fk))) == NULL ||
+	    (cand = calloc(max, sizeof(*cand))) == NULL) {
+		free(fk);
+		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	}
+	if ((mrc = mdb_cursor_open(txn, q->flushq, &cur)) != 0) {
+		rc = queue_lmdb(q, mrc, "flush cursor");
+		goto out;
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	    mrc == 0 && nf < QUEUE_CLAIM_FLUSH_MAX;
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *p = v.mv_data;
+
+		if (k.mv_size > QUEUE_ADDR_MAX || v.mv_size < 9)
+			continue;
+		memcpy(fk[nf].key, k.mv_data, k.mv_size);
+		fk[nf].klen = k.mv_size;
+		fk[nf].flags = p[0];
+		if (v.mv_size > 9 + QUEUE_KEY_RCPT &&
+		    v.mv_size - 9 - QUEUE_KEY_RCPT <= QUEUE_ADDR_MAX) {
+			memcpy(fk[nf].rval, p + 9, QUEUE_KEY_RCPT);
+			fk[nf].rklen = v.mv_size - 9 - QUEUE_KEY_RCPT;
+			memcpy(fk[nf].rkey, p + 9 + QUEUE_KEY_RCPT,
+			    fk[nf].rklen);
+		}
+		nf++;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	*nrequests = nf;
+
+	for (f = 0; f < nf && *n < max; f++) {
+		struct queue_claim_fkey *q1 = &fk[f];
+		bool sub = (q1->flags & QUEUE_FLUSH_SUB) != 0;
+
+		if ((mrc = mdb_cursor_open(txn, q->bydom, &cur)) != 0) {
+			rc = queue_lmdb(q, mrc, "domain cursor");
+			goto out;
+		}
+		if (q1->rklen > 0) {
+			k.mv_data = q1->rkey;
+			k.mv_size = q1->rklen;
+			v.mv_data = q1->rval;
+			v.mv_size = QUEUE_KEY_RCPT;
+			mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+			if (mrc == 0 && v.mv_size == QUEUE_KEY_RCPT &&
+			    memcmp(v.mv_data, q1->rval, QUEUE_KEY_RCPT) == 0)
+				mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			else if (mrc == MDB_NOTFOUND) {
+				k.mv_data = q1->rkey;
+				k.mv_size = q1->rklen;
+				mrc = mdb_cursor_get(cur, &k, &v,
+				    MDB_SET_RANGE);
+				/* Past the stopped key: its entries went. */
+				if (mrc == 0 && k.mv_size == q1->rklen &&
+				    memcmp(k.mv_data, q1->rkey,
+				    q1->rklen) == 0)
+					mrc = mdb_cursor_get(cur, &k, &v,
+					    MDB_NEXT_NODUP);
+			}
+		} else {
+			k.mv_data = q1->key;
+			k.mv_size = q1->klen;
+			mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		}
+		nc = 0;
+		done = true;
+		for (scanned = 0; mrc == 0; scanned++,
+		    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			bool pre = k.mv_size >= q1->klen &&
+			    memcmp(k.mv_data, q1->key, q1->klen) == 0;
+			bool exact = pre && k.mv_size == q1->klen;
+			bool below = sub && pre && k.mv_size > q1->klen &&
+			    ((char *)k.mv_data)[q1->klen] == '.';
+
+			if (!exact && !below) {
+				if (sub && pre)
+					continue;	/* "org.example-x" */
+				break;
+			}
+			if (nc == max - *n || scanned >= QUEUE_CLAIM_SCAN_MAX) {
+				done = false;
+				break;
+			}
+			if (v.mv_size != QUEUE_KEY_RCPT)
+				continue;
+			cand[nc].id = queue_be64_get(v.mv_data);
+			cand[nc].idx = queue_be32_get((uint8_t *)v.mv_data + 8);
+			/* Remember the position: the last one looked at. */
+			if (k.mv_size <= QUEUE_ADDR_MAX) {
+				memcpy(q1->rkey, k.mv_data, k.mv_size);
+				q1->rklen = k.mv_size;
+				memcpy(q1->rval, v.mv_data, QUEUE_KEY_RCPT);
+			}
+			nc++;
+		}
+		if (mrc != 0 && mrc != MDB_NOTFOUND) {
+			rc = queue_lmdb(q, mrc, "domain walk");
+			goto out;
+		}
+		mdb_cursor_close(cur);
+		cur = NULL;
+		for (i = 0; i < nc; i++) {
+			rc = queue_rec_get_rcpt(q, txn, cand[i].id, cand[i].idx,
+			    &r);
+			if (rc == QUEUE_E_NOENT)
+				continue;
+			if (rc != 0)
+				goto out;
+			rc = 0;
+			if (r.flags & QRCPT_F_OPHOLD)
+				continue;
+			if (r.state == QRCPT_QUEUED || r.state ==
+			    QRCPT_DEFERRED || (r.state == QRCPT_HELD &&
+			    (r.flags & QRCPT_F_SITE) &&
+			    (q1->flags & QUEUE_FLUSH_HELD))) {
+				if ((rc = queue_claim_take(q, txn, &r, now,
+				    lease, token, &out[*n])) != 0)
+					goto out;
+				(*n)++;
+			}
+		}
+		k.mv_data = q1->key;
+		k.mv_size = q1->klen;
+		if (done) {
+			if ((mrc = mdb_del(txn, q->flushq, &k, NULL)) != 0 &&
+			    mrc != MDB_NOTFOUND) {
+				rc = queue_lmdb(q, mrc, "delete flush request");
+				goto out;
+			}
+		} else {
+			uint8_t	val[9 + QUEUE_KEY_RCPT + QUEUE_ADDR_MAX];
+
+			val[0] = q1->flags;
+			queue_be64_put(val + 1, (uint64_t)now);
+			memcpy(val + 9, q1->rval, QUEUE_KEY_RCPT);
+			memcpy(val + 9 + QUEUE_KEY_RCPT, q1->rkey, q1->rklen);
+			v.mv_data = val;
+			v.mv_size = 9 + QUEUE_KEY_RCPT + q1->rklen;
+			if ((mrc = mdb_put(txn, q->flushq, &k, &v, 0)) != 0) {
+				rc = queue_lmdb(q, mrc, "write flush request");
+				goto out;
+			}
+		}
+	}
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	free(fk);
+	free(cand);
+	return rc;
+}
+
 int
 queue_claim_due(struct queue *q, int64_t now, int64_t lease,
     struct qclaim *out, size_t max, size_t *n)
@@ -35,7 +247,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 	MDB_cursor		*cur = NULL;
 	MDB_val			 k, v;
 	uint64_t		 token;
-	size_t			 nkeys = 0, i, scanned = 0;
+	size_t			 nkeys = 0, i, scanned = 0, nreq = 0;
 	int			 rc, mrc;
 
 	*n = 0;
@@ -47,13 +259,19 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		return queue_fail(q, QUEUE_E_SYS, "out of memory");
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		goto fail;
+	if ((rc = queue_txn_seq(q, txn, &token)) != 0)
+		goto fail;
+	/* Flushed domains first: an operator or a site is waiting. */
+	if ((rc = queue_claim_flush(q, txn, now, lease, token, out, max,
+	    n, &nreq)) != 0)
+		goto fail;
 	if ((mrc = mdb_cursor_open(txn, q->due, &cur)) != 0) {
 		rc = queue_lmdb(q, mrc, "due cursor");
 		goto fail;
 	}
 	/* First collect, then change: no cursor is live while we write. */
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	    mrc == 0 && nkeys < max && scanned < QUEUE_CLAIM_SCAN_MAX;
+	    mrc == 0 && nkeys < max - *n && scanned < QUEUE_CLAIM_SCAN_MAX;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), scanned++) {
 		if (k.mv_size != QUEUE_KEY_DUE) {
 			rc = queue_fail(q, QUEUE_E_CORRUPT, "due key size");
@@ -72,13 +290,15 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	if (nkeys == 0) {
-		mdb_txn_abort(txn);
+	if (nkeys == 0 && *n == 0) {
 		free(keys);
+		/* Nothing: but a finished flush request may have gone. An
+		 * idle poll writes nothing (no fsync). */
+		if (nreq > 0)
+			return queue_txn_commit(q, txn);
+		mdb_txn_abort(txn);
 		return 0;
 	}
-	if ((rc = queue_txn_seq(q, txn, &token)) != 0)
-		goto fail;
 	for (i = 0; i < nkeys; i++) {
 		struct qclaim	*c;
 		uint8_t		 kb[QUEUE_KEY_DUE];
@@ -114,6 +334,8 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 			rc = 0;
 			continue;
 		}
+		if (r.state == QRCPT_ACTIVE && r.claim == token)
+			continue;	/* a flush above took it just now */
 		c = &out[(*n)++];
 		c->id = r.id;
 		c->idx = r.idx;

@@ -22,7 +22,7 @@
 #define QUEUE_LOW_SPACE	(1024 * 1024)
 
 static const char *queue_env_dbnames[] = {
-	"meta", "msg", "body", "rcpt", "due", "bydom",
+	"meta", "msg", "body", "rcpt", "due", "bydom", "flushq",
 };
 
 int
@@ -145,7 +145,7 @@ queue_env_schema(struct queue *q)
 {
 	MDB_txn		*txn = NULL;
 	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->body, &q->rcpt,
-			    &q->due, &q->bydom };
+			    &q->due, &q->bydom, &q->flushq };
 	MDB_val		 k, v;
 	unsigned	 i, dflags;
 	uint8_t		 ver[4];
@@ -156,7 +156,7 @@ queue_env_schema(struct queue *q)
 	if ((rc = queue_txn_begin(q, rdonly ? MDB_RDONLY : 0, &txn)) != 0)
 		return rc;
 	/* The version first: a queue of another version may lack the rest. */
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		dflags = create ? MDB_CREATE : 0;
 		if (i == 5)
 			dflags |= MDB_DUPSORT | MDB_DUPFIXED;

@@ -11,7 +11,7 @@
 
 struct queue {
 	MDB_env		*env;
-	MDB_dbi		 meta, msg, body, rcpt, due, bydom;
+	MDB_dbi		 meta, msg, body, rcpt, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
 	char		 dir[4096];
@@ -25,6 +25,15 @@ struct queue {
 /* Operator changes are applied in transactions of at most this many
  * recipients, so flushing a million stays inside LMDB's dirty-page limit. */
 #define QUEUE_OPS_TXN_MAX	4096
+
+/* Flush requests (flushq values): what a domain flush asked for. */
+#define QUEUE_FLUSH_SUB		0x01	/* the domain's subdomains too */
+#define QUEUE_FLUSH_HELD	0x02	/* recipients held for their site too */
+
+/* queue_ops.c */
+int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
+	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
+	    const MDB_val *), void *arg);
 
 /* queue_env.c */
 int	queue_fail(struct queue *, int code, const char *fmt, ...)

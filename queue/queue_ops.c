@@ -35,12 +35,8 @@ queue_ops_add(struct queue *q, struct queue_ops_set *s, const void *key)
 	return 0;
 }
 
-/* queue_ops_dom_range - call add for each bydom entry of domain (and,
- * with sub, every key below it). Shared with queue_read.c. */
-int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
-	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
-	    const MDB_val *), void *arg);
-
+/* queue_ops_dom_walk - call fn for each bydom entry of domain (and, with
+ * sub, every key below it). */
 int
 queue_ops_dom_walk(struct queue *q, MDB_txn *txn, const char *domain,
     bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
@@ -316,10 +312,54 @@ queue_ops_flush1(struct queue *q, MDB_txn *txn, struct qrcpt *r, int64_t now,
 	return 0;			/* active: already on its way */
 }
 
+/*
+ * A domain flush does not rewrite its recipients here: that would touch a
+ * page per recipient wherever they lie in a large queue. It records one
+ * flush request; queue_claim_due() then feeds the domain's recipients from
+ * its bydom range to the runners, in bounded batches (paced, as a flush of
+ * 100,000 must be). The cost of the command is the same in any queue.
+ */
+static int
+queue_ops_flush_request(struct queue *q, const struct qsel *sel, bool held,
+    int64_t now, size_t *count)
+{
+	MDB_txn		*txn = NULL;
+	MDB_val		 k, v;
+	char		 key[QUEUE_ADDR_MAX + 1];
+	uint8_t		 val[9];
+	size_t		 klen;
+	int		 rc, mrc;
+
+	if ((rc = queue_domain_count(q, sel->domain, sel->subdomains,
+	    count)) != 0)
+		return rc;
+	if ((klen = queue_key_dom(sel->domain, key, sizeof(key))) == 0)
+		return queue_fail(q, QUEUE_E_INVAL, "bad domain");
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		return rc;
+	k.mv_data = key;
+	k.mv_size = klen;
+	val[0] = (sel->subdomains ? QUEUE_FLUSH_SUB : 0) |
+	    (held ? QUEUE_FLUSH_HELD : 0);
+	/* A flush already waiting widens to this one, and starts over. */
+	if ((mrc = mdb_get(txn, q->flushq, &k, &v)) == 0 && v.mv_size >= 1)
+		val[0] |= ((const uint8_t *)v.mv_data)[0];
+	queue_be64_put(val + 1, (uint64_t)now);
+	v.mv_data = val;
+	v.mv_size = sizeof(val);
+	if ((mrc = mdb_put(txn, q->flushq, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		return queue_lmdb(q, mrc, "write flush request");
+	}
+	return queue_txn_commit(q, txn);
+}
+
 int
 queue_flush(struct queue *q, const struct qsel *sel, bool held, int64_t now,
     size_t *count)
 {
+	if (sel->nids == 0 && sel->domain != NULL)
+		return queue_ops_flush_request(q, sel, held, now, count);
 	return queue_ops_apply(q, sel, queue_ops_flush1, now, held, count);
 }
 

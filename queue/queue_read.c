@@ -21,10 +21,6 @@ const int queue_age_bucket_min[QUEUE_AGE_BUCKETS] = {
 	5, 10, 20, 40, 80, 160, 320, -1,
 };
 
-int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
-	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
-	    const MDB_val *), void *arg);
-
 static int
 queue_read_get(struct queue *q, MDB_txn *txn, uint64_t id, struct qmsg *m,
     struct qrcpt **rp, size_t *n)
@@ -391,6 +387,45 @@ queue_shape_reasoncmp(const void *a, const void *b)
 	return strcmp(x->text, y->text);
 }
 
+/* queue_shape_flushes - the domain flushes still waiting for runners. */
+static int
+queue_shape_flushes(struct queue *q, MDB_txn *txn, struct qshape *s)
+{
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	size_t		 cap = 0;
+	int		 mrc;
+
+	if ((mrc = mdb_cursor_open(txn, q->flushq, &cur)) != 0)
+		return queue_lmdb(q, mrc, "flush cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		bool	sub = v.mv_size >= 1 &&
+		    (((uint8_t *)v.mv_data)[0] & QUEUE_FLUSH_SUB);
+
+		if (s->nflush == cap) {
+			void	*nv;
+
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(s->flush, cap *
+			    sizeof(*s->flush))) == NULL) {
+				mdb_cursor_close(cur);
+				return queue_fail(q, QUEUE_E_SYS,
+				    "out of memory");
+			}
+			s->flush = nv;
+		}
+		s->flush[s->nflush][0] = '@';
+		queue_key_dom_decode(k.mv_data, k.mv_size,
+		    s->flush[s->nflush] + (sub ? 1 : 0), QUEUE_ADDR_MAX + 1);
+		s->nflush++;
+	}
+	mdb_cursor_close(cur);
+	if (mrc != MDB_NOTFOUND)
+		return queue_lmdb(q, mrc, "flush walk");
+	return 0;
+}
+
 int
 queue_shape(struct queue *q, int64_t now, struct qshape *s)
 {
@@ -422,6 +457,8 @@ queue_shape(struct queue *q, int64_t now, struct qshape *s)
 		rc = queue_lmdb(q, mrc, "domain walk");
 	if (rc != 0)
 		goto fail;
+	if ((rc = queue_shape_flushes(q, c.txn, s)) != 0)
+		goto fail;
 	mdb_txn_abort(c.txn);
 	if (s->ndom > 1)
 		qsort(s->dom, s->ndom, sizeof(*s->dom), queue_shape_domcmp);
@@ -441,5 +478,6 @@ queue_shape_free(struct qshape *s)
 {
 	free(s->dom);
 	free(s->reason);
+	free(s->flush);
 	memset(s, 0, sizeof(*s));
 }

@@ -296,6 +296,12 @@ stats_json(const struct qshape *s, int64_t now)
 		sbuf_catf(b, ",\"count\":%llu}",
 		    (unsigned long long)s->reason[i].count);
 	}
+	sbuf_cat(b, "],\"flush_pending\":[");
+	for (i = 0; i < s->nflush; i++) {
+		if (i > 0)
+			sbuf_catc(b, ',');
+		sbuf_json_str(b, s->flush[i]);
+	}
 	sbuf_cat(b, "]}\n");
 	fwrite(sbuf_str(b), 1, sbuf_len(b), stdout);
 	sbuf_free(b);
@@ -329,6 +335,8 @@ stats_text(const struct qshape *s, int64_t now)
 	if (s->oldest != 0)
 		printf(" (%lld min ago)", (long long)(now - s->oldest) / 60);
 	putchar('\n');
+	for (i = 0; i < s->nflush; i++)
+		printf("flush pending: %s\n", s->flush[i]);
 	if (s->nreason > 0) {
 		printf("deferral reasons:\n");
 		for (i = 0; i < s->nreason; i++)
