@@ -65,7 +65,8 @@ struct fl_side {
 	double		 flush[FL_SETS_MAX];
 	double		 count[FL_SETS_MAX * FL_COUNT_REPS];
 	double		 again[FL_SETS_MAX * FL_AGAIN_REPS];
-	size_t		 nflush, ncount, nagain;
+	double		 serve[FL_SETS_MAX];
+	size_t		 nflush, ncount, nagain, nserve;
 	double		 build;		/* of the last set */
 	uint64_t	 nmsgs, size, alloc;
 };
@@ -163,17 +164,30 @@ fl_build(struct queue *q, const struct fl_opts *o, size_t nother)
 /* fl_redefer - defer D's flushed recipients an hour again: after a flush
  * they are the only ones due at `now`. */
 static void
-fl_redefer(struct queue *q, const struct fl_opts *o, int64_t now)
+fl_redefer(struct queue *q, const struct fl_opts *o, int64_t now,
+    double *serve)
 {
 	struct qclaim	*cl;
 	struct qresult	*res;
-	size_t		 n, i;
+	size_t		 n, i, got;
+	double		 t0;
 	int		 rc;
 
 	cl = xcalloc(o->nd + 1, sizeof(*cl));
 	res = xcalloc(o->nd + 1, sizeof(*res));
-	if ((rc = queue_claim_due(q, now, 600, cl, o->nd + 1, &n)) != 0)
-		fatalx("queue_claim_due: %s", queue_errmsg(q));
+	/* The runners' side of the flush: D handed out in batches. */
+	t0 = bench_now();
+	for (n = 0; n < o->nd + 1; n += got) {
+		size_t want = o->nd + 1 - n < 64 ? o->nd + 1 - n : 64;
+
+		if ((rc = queue_claim_due(q, now, 600, cl + n, want,
+		    &got)) != 0)
+			fatalx("queue_claim_due: %s", queue_errmsg(q));
+		if (got == 0)
+			break;
+	}
+	if (serve != NULL)
+		*serve = bench_now() - t0;
 	if (n != o->nd)
 		fatalx("%s: claimed %zu, want D's %zu", __func__, n, o->nd);
 	for (i = 0; i < n; i++) {
@@ -254,7 +268,7 @@ fl_side_run(struct fl_side *s, const struct fl_opts *o, const char *base)
 	now = (int64_t)time(NULL);
 	s->flush[s->nflush++] = fl_flush1(q, o, now);
 	for (i = 0; i < FL_AGAIN_REPS; i++) {
-		fl_redefer(q, o, now);
+		fl_redefer(q, o, now, i == 0 ? &s->serve[s->nserve++] : NULL);
 		now = (int64_t)time(NULL);
 		s->again[s->nagain++] = fl_flush1(q, o, now);
 	}
@@ -277,7 +291,7 @@ fl_fmt_runs(const double *v, size_t n, char *buf, size_t bufsz)
 	}
 }
 
-enum fl_what { FL_FLUSH, FL_COUNT, FL_AGAIN };
+enum fl_what { FL_FLUSH, FL_COUNT, FL_AGAIN, FL_SERVE };
 
 /* fl_samples - one side's samples of a measured call. */
 static const double *
@@ -290,6 +304,9 @@ fl_samples(const struct fl_side *s, enum fl_what w, size_t *n)
 	case FL_COUNT:
 		*n = s->ncount;
 		return s->count;
+	case FL_SERVE:
+		*n = s->nserve;
+		return s->serve;
 	case FL_AGAIN:
 		break;
 	}
@@ -430,6 +447,8 @@ main(int argc, char *argv[])
 	    "queue / %s; target on %s\n", lg->nflush, sides[0]->label,
 	    lg->label);
 	fl_print("queue_flush(D, held) first", sides, nsides, FL_FLUSH, true);
+	fl_print("serve D: claim all, batches 64", sides, nsides, FL_SERVE,
+	    false);
 	fl_print("queue_domain_count(D)", sides, nsides, FL_COUNT, true);
 	fl_print("queue_flush(D) re-deferred", sides, nsides, FL_AGAIN, false);
 	if (argc == 0)

@@ -94,6 +94,11 @@ section() {
 	limit=$2
 	prog=$3
 	shift 3
+	# BENCH_ONLY="flush receive" runs just those sections.
+	case " ${BENCH_ONLY:-$name} " in
+	*" $name "*) ;;
+	*) return ;;
+	esac
 	echo "== $name =="
 	# shellcheck disable=SC2086
 	if ! cc $cflags -o "$bin/$prog" "tests/bench/$prog.c" \
