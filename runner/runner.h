@@ -1,25 +1,190 @@
 /*
  * runner.h - routing, the scheduler and the delivery workers.
  *
- * This folder decides where mail goes and when: routes_file, relayhost,
- * MX via c-ares, and which recipients wait for their site instead of being
- * tried on a timer. The SMTP server and the `postern` command ask it how a
- * new recipient starts (route_rcpt_init); the scheduler and workers (to
- * come) claim due recipients from queue/ and deliver them.
+ * This folder decides where mail goes and when, and takes it there.
+ *
+ *	route.c		routes_file, relayhost, and which recipients wait for
+ *			their site (hold) instead of a timer
+ *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
+ *			7505 null MX, backup-MX self-exclusion), cached for
+ *			the records' TTL
+ *	smtpc.c		the ESMTP client: EHLO, STARTTLS, AUTH, PIPELINING,
+ *			SIZE, 8BITMIME, SMTPUTF8, DSN, one result a recipient
+ *	sched.c		the scheduler: claims due recipients from queue/,
+ *			groups them by next hop, paces them to the workers,
+ *			backs off whole destinations, renews leases
+ *	worker.c	a delivery worker process: one batch at a time over a
+ *			socketpair, connection reuse per next hop
+ *	dlog.c		the one delivery log line per recipient and attempt
+ *
+ * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
+ * worker routes, connects, delivers -> worker records the results
+ * (queue_record) and reports to sched -> sched frees the hop's slot and
+ * learns whether the hop is down. posternd runs sched as a child; `postern
+ * run` runs the same code in the foreground.
  */
 #ifndef RUNNER_H
 #define RUNNER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "queue.h"
 #include "smtp.h"
 
+/* ------------------------------------------------------------------ */
+/* route.c */
+
 /*
  * route_rcpt_init - set how a new recipient starts: held for its site
  * (state QRCPT_HELD, flag QRCPT_F_SITE, due = now + hold_lifetime) when
- * its domain is in hold_domains, else queued and due now. Never fails.
+ * its domain is in hold_domains, else queued and due now. (A routes_file
+ * "hold" or "caller" entry is applied by the runner at the first try: the
+ * recipient goes back to waiting without an attempt.) Never fails.
  */
 void	route_rcpt_init(const struct conf *, struct qrcpt *, int64_t now);
+
+enum route_kind {
+	ROUTE_MX,		/* MX of the recipient's domain */
+	ROUTE_MXHOST,		/* MX (or A) of a given name */
+	ROUTE_HOST,		/* [host]:port, no MX lookup */
+	ROUTE_HOLD,		/* keep until the site asks */
+	ROUTE_CALLER,		/* keep; authenticated ETRN delivers to the
+				 * caller's address on `port` */
+};
+
+struct route {
+	enum route_kind	 kind;
+	char		 host[256];	/* ROUTE_MXHOST/HOST: name or IP */
+	int		 port;		/* 0: smtp_port */
+	enum conf_tls	 tls;		/* the TLS policy for this hop */
+	bool		 relayhost;	/* via relayhost: AUTH if configured */
+	char		 key[300];	/* next-hop key, for grouping */
+};
+
+struct routes;
+
+/* routes_load - parse routes_file (NULL: none). Lines: DOMAIN (or .PARENT
+ * for its subdomains) then [host]:port, [host], host[:port] (its MX),
+ * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt".
+ * NULL and "file:line: why" in err on an error. */
+struct routes *routes_load(const char *file, char *err, size_t errsz);
+void	 routes_free(struct routes *);
+/* route_lookup - the route for a domain: routes_file (exact, then the
+ * nearest .parent), else relayhost, else MX; hold_domains are ROUTE_HOLD.
+ * Never blocks. */
+void	 route_lookup(const struct conf *, const struct routes *,
+	    const char *domain, struct route *);
+
+/* ------------------------------------------------------------------ */
+/* route_dns.c */
+
+#define ROUTE_ADDR_MAX	16
+
+struct route_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 host[256];	/* the MX name, or the IP */
+	int			 pref;
+};
+
+enum {
+	ROUTE_OK	= 0,
+	ROUTE_E_TEMP	= -1,	/* SERVFAIL, timeout: defer, 4.4.3 */
+	ROUTE_E_NXDOMAIN = -2,	/* the domain does not exist: 5.1.2 */
+	ROUTE_E_NULLMX	= -3,	/* RFC 7505 null MX: 5.1.10 */
+	ROUTE_E_LOOP	= -4,	/* we are its best MX: 5.4.6 */
+	ROUTE_E_NOADDR	= -5,	/* no usable address: 5.4.4 */
+};
+
+struct route_dns;
+
+/* route_dns_new - a c-ares channel (dns_servers, if set, else the system
+ * resolver) with an answer cache. NULL and a reason on error. */
+struct route_dns *route_dns_new(const struct conf *, char *err, size_t errsz);
+void	 route_dns_free(struct route_dns *);
+/*
+ * route_resolve - the addresses to try for route r toward domain, in
+ * order: MX by preference, random among equals, each MX's A/AAAA; the
+ * domain's own A/AAAA only when it has no MX; when myhostname or a
+ * my_names entry is among the MX hosts, only strictly more preferred ones
+ * are kept. Blocks up to timeout_ms driving c-ares. Returns ROUTE_OK with
+ * *n > 0 addresses, or a ROUTE_E_* code with an x.y.z status and a short
+ * reason for the log and the DSN.
+ */
+int	 route_resolve(struct route_dns *, const struct route *,
+	    const char *domain, struct route_addr *out, size_t max, size_t *n,
+	    char status[16], char *why, size_t whysz, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* smtpc.c */
+
+struct smtpc;
+
+struct smtpc_opts {
+	const char	*helo;		/* our EHLO name (myhostname) */
+	enum conf_tls	 tls;		/* none, may, encrypt (dane: encrypt) */
+	const char	*tls_ca_file;	/* encrypt: verify against it */
+	const char	*auth_user;	/* AUTH PLAIN/LOGIN after TLS */
+	const char	*auth_pass;
+	int		 connect_timeout;	/* s */
+	int		 cmd_timeout;		/* s: greeting, EHLO, MAIL, RCPT */
+	int		 data_timeout;		/* s: DATA 354, each block */
+	int		 dot_timeout;		/* s: the final dot, >= 600 */
+};
+
+/* One recipient in a transaction, and its result. */
+struct smtpc_rcpt {
+	const char	*addr;
+	const char	*orcpt;		/* "" or NULL: none */
+	uint8_t		 notify;	/* QRCPT_NOTIFY_* */
+	int		 code;		/* out: reply code, 0 = not tried */
+	char		 status[16];	/* out: x.y.z */
+	char		 reply[QUEUE_REPLY_MAX + 1];	/* out: cleaned */
+};
+
+/* smtpc_body_fn - the next piece of the stored message (CRLF lines);
+ * *len 0 at the end; -1 on a local error. */
+typedef int smtpc_body_fn(void *arg, const char **data, size_t *len);
+
+struct smtpc_msg {
+	const char		*sender;	/* "" for <> */
+	uint32_t		 flags;		/* QMSG_F_* */
+	const char		*envid;
+	uint64_t		 size;
+	smtpc_body_fn		*body;
+	void			*body_arg;
+	struct smtpc_rcpt	*rcpt;
+	size_t			 nrcpt;
+};
+
+/*
+ * smtpc_open - connect to the first address that answers, read the
+ * greeting, EHLO (HELO fallback), STARTTLS per policy, AUTH when asked.
+ * On failure returns NULL with the status ("4.4.1" connect, "4.7.5" TLS
+ * required but failed, "5.7.8" AUTH refused...), the last reply or reason
+ * in why, and *permanent set when retrying elsewhere cannot help.
+ */
+struct smtpc *smtpc_open(const struct route_addr *, size_t n,
+	    const struct smtpc_opts *, char status[16], char *why,
+	    size_t whysz, bool *permanent);
+/* smtpc_attach - run the client over an established connection (ATRN's
+ * reversed session): read the greeting, then EHLO; TLS stays as it is. */
+struct smtpc *smtpc_attach(struct smtp_conn *, const struct smtpc_opts *,
+	    char status[16], char *why, size_t whysz);
+/*
+ * smtpc_send - one transaction: MAIL, RCPT..., DATA (pipelined when
+ * offered), per-recipient results in m->rcpt. Returns 0 when the
+ * connection can carry another message, -1 when it is gone (421, drop,
+ * timeout: recipients without a final reply get 4.4.2).
+ */
+int	 smtpc_send(struct smtpc *, struct smtpc_msg *);
+/* smtpc_peer - "mx.example.org[192.0.2.7]:25". */
+const char *smtpc_peer(const struct smtpc *);
+/* smtpc_tls - "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
+const char *smtpc_tls(const struct smtpc *);
+/* smtpc_close - QUIT (when polite) and free; NULL is fine. */
+void	 smtpc_close(struct smtpc *, bool polite);
 
 #endif

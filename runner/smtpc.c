@@ -1,0 +1,2 @@
+/* smtpc.c - placeholder until the SMTP client lands. */
+#include "runner.h"
