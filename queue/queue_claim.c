@@ -37,6 +37,19 @@ struct queue_claim_fkey {
 	uint8_t	rval[QUEUE_KEY_RCPT];
 };
 
+/* queue_claim_eligible - may a flush with these flags take r? Queued or
+ * deferred at any due time; held for its site when the flush says so;
+ * never active or operator-held. */
+static bool
+queue_claim_eligible(const struct qrcpt *r, uint8_t flags)
+{
+	if (r->flags & QRCPT_F_OPHOLD)
+		return false;
+	return r->state == QRCPT_QUEUED || r->state == QRCPT_DEFERRED ||
+	    (r->state == QRCPT_HELD && (r->flags & QRCPT_F_SITE) &&
+	    (flags & QUEUE_FLUSH_HELD));
+}
+
 /* queue_claim_take - claim one recipient for delivery. */
 static int
 queue_claim_take(struct queue *q, MDB_txn *txn, struct qrcpt *r,
@@ -48,6 +61,7 @@ queue_claim_take(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 	c->idx = r->idx;
 	c->token = token;
 	c->kind = QCLAIM_DELIVER;
+	c->flushed = true;
 	queue_domain_of(r->addr, c->domain, sizeof(c->domain));
 	if (r->state == QRCPT_HELD) {
 		/* Flushed for its site: out of the hold, its expiry kept. */
@@ -72,8 +86,9 @@ queue_claim_take(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 static int
 queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
     uint64_t token, struct qclaim *out, size_t max, size_t *n,
-    size_t *nrequests)
+    size_t *nrequests, const struct queue_claim_fkey *adhoc)
 {
+	bool			 persist = adhoc == NULL;
 	struct queue_claim_fkey	*fk;
 	struct queue_claim_key	*cand = NULL;
 	MDB_cursor		*cur = NULL;
@@ -87,6 +102,10 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 	    (cand = calloc(max, sizeof(*cand))) == NULL) {
 		free(fk);
 		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	}
+	if (adhoc != NULL) {
+		fk[nf++] = *adhoc;
+		goto serve;
 	}
 	if ((mrc = mdb_cursor_open(txn, q->flushq, &cur)) != 0) {
 		rc = queue_lmdb(q, mrc, "flush cursor");
@@ -113,6 +132,7 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
+serve:
 	*nrequests = nf;
 
 	for (f = 0; f < nf && *n < max; f++) {
@@ -170,14 +190,19 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 			}
 			if (v.mv_size != QUEUE_KEY_RCPT)
 				continue;
-			cand[nc].id = queue_be64_get(v.mv_data);
-			cand[nc].idx = queue_be32_get((uint8_t *)v.mv_data + 8);
 			/* Remember the position: the last one looked at. */
 			if (k.mv_size <= QUEUE_ADDR_MAX) {
 				memcpy(q1->rkey, k.mv_data, k.mv_size);
 				q1->rklen = k.mv_size;
 				memcpy(q1->rval, v.mv_data, QUEUE_KEY_RCPT);
 			}
+			cand[nc].id = queue_be64_get(v.mv_data);
+			cand[nc].idx = queue_be32_get((uint8_t *)v.mv_data + 8);
+			/* Only what can be taken counts toward the batch. */
+			if (queue_rec_get_rcpt(q, txn, cand[nc].id,
+			    cand[nc].idx, &r) != 0 ||
+			    !queue_claim_eligible(&r, q1->flags))
+				continue;
 			nc++;
 		}
 		if (mrc != 0 && mrc != MDB_NOTFOUND) {
@@ -194,12 +219,7 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 			if (rc != 0)
 				goto out;
 			rc = 0;
-			if (r.flags & QRCPT_F_OPHOLD)
-				continue;
-			if (r.state == QRCPT_QUEUED || r.state ==
-			    QRCPT_DEFERRED || (r.state == QRCPT_HELD &&
-			    (r.flags & QRCPT_F_SITE) &&
-			    (q1->flags & QUEUE_FLUSH_HELD))) {
+			if (queue_claim_eligible(&r, q1->flags)) {
 				if ((rc = queue_claim_take(q, txn, &r, now,
 				    lease, token, &out[*n])) != 0)
 					goto out;
@@ -208,6 +228,8 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 		}
 		k.mv_data = q1->key;
 		k.mv_size = q1->klen;
+		if (!persist)
+			continue;
 		if (done) {
 			if ((mrc = mdb_del(txn, q->flushq, &k, NULL)) != 0 &&
 			    mrc != MDB_NOTFOUND) {
@@ -263,7 +285,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		goto fail;
 	/* Flushed domains first: an operator or a site is waiting. */
 	if ((rc = queue_claim_flush(q, txn, now, lease, token, out, max,
-	    n, &nreq)) != 0)
+	    n, &nreq, NULL)) != 0)
 		goto fail;
 	if ((mrc = mdb_cursor_open(txn, q->due, &cur)) != 0) {
 		rc = queue_lmdb(q, mrc, "due cursor");
@@ -340,6 +362,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		c->id = r.id;
 		c->idx = r.idx;
 		c->token = token;
+		c->flushed = false;
 		/* A claim whose runner died keeps its kind. */
 		c->kind = ((r.state == QRCPT_ACTIVE ? r.prev_state : r.state) ==
 		    QRCPT_HELD) ? QCLAIM_EXPIRE : QCLAIM_DELIVER;
@@ -363,6 +386,42 @@ fail:
 		mdb_txn_abort(txn);
 	free(keys);
 	*n = 0;
+	return rc;
+}
+
+int
+queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
+    int64_t now, int64_t lease, struct qclaim *out, size_t max, size_t *n)
+{
+	struct queue_claim_fkey	 fk;
+	MDB_txn			*txn = NULL;
+	uint64_t		 token;
+	size_t			 nreq;
+	int			 rc;
+
+	*n = 0;
+	memset(&fk, 0, sizeof(fk));
+	if ((fk.klen = queue_key_dom(domain, fk.key, sizeof(fk.key))) == 0)
+		return queue_fail(q, QUEUE_E_INVAL, "bad domain \"%s\"",
+		    domain);
+	fk.flags = (sub ? QUEUE_FLUSH_SUB : 0) | (held ? QUEUE_FLUSH_HELD : 0);
+	if (lease < 1)
+		lease = 1;
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		return rc;
+	if ((rc = queue_txn_seq(q, txn, &token)) != 0 ||
+	    (rc = queue_claim_flush(q, txn, now, lease, token, out, max, n,
+	    &nreq, &fk)) != 0) {
+		mdb_txn_abort(txn);
+		*n = 0;
+		return rc;
+	}
+	if (*n == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if ((rc = queue_txn_commit(q, txn)) != 0)
+		*n = 0;
 	return rc;
 }
 
