@@ -1,10 +1,58 @@
 /*
  * route.c - where a recipient goes, and whether it waits for its site.
  *
- * For now: hold_domains. routes_file, relayhost and MX come with the
- * delivery issue.
+ * route_rcpt_init() decides at enqueue time whether a recipient waits for
+ * its site (hold_domains). route_lookup() picks the next hop when the
+ * runner tries it, in this order:
+ *
+ *	1. hold_domains				ROUTE_HOLD
+ *	2. routes_file: the exact domain, then the nearest ".parent" entry
+ *	   (".example.org" covers a.example.org and a.b.example.org, not
+ *	   example.org itself, as conf_domain_in() does)
+ *	3. relayhost				relayhost = true
+ *	4. the MX of the recipient's domain	ROUTE_MX
+ *
+ * routes_file, one route a line, '#' starts a comment, blank lines are
+ * ignored, fields are separated by blanks:
+ *
+ *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt|dane]
+ *
+ * TARGET is "[host]:port" or "[host]" (that host's A/AAAA, or the literal
+ * IP, no MX lookup: ROUTE_HOST), "host:port" or "host" (the MX of host,
+ * its A/AAAA when it has none: ROUTE_MXHOST), "mx" (the recipient
+ * domain's MX even when relayhost is set), "hold" (keep until the site
+ * asks), or "caller:PORT" (keep; authenticated ETRN delivers to the
+ * caller's address on PORT). relayhost takes the first four forms. A bare
+ * IPv4 address ("192.0.2.1:25") is taken as "[192.0.2.1]:25": an IP has
+ * no MX. IPv6 needs the brackets, "[IPv6:" is accepted too.
+ *
+ * The key a route gets is what the scheduler groups recipients by: two
+ * domains with the same next hop share connections and backoff.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "runner.h"
+
+#define ROUTE_TLS_DEFAULT	(-1)	/* no tls= option: conf->smtp_tls */
+
+struct route_ent {
+	char		*domain;	/* lower case; ".parent" keeps its dot */
+	enum route_kind	 kind;
+	char		 host[256];
+	int		 port;		/* 0: smtp_port */
+	int		 tls;		/* enum conf_tls or ROUTE_TLS_DEFAULT */
+	int		 line;
+};
+
+struct routes {
+	struct route_ent	*v;	/* sorted by domain */
+	size_t			 n;
+};
 
 void
 route_rcpt_init(const struct conf *conf, struct qrcpt *r, int64_t now)
@@ -22,4 +70,372 @@ route_rcpt_init(const struct conf *conf, struct qrcpt *r, int64_t now)
 		r->flags = QRCPT_F_SITE;
 		r->due = now + conf->hold_lifetime;
 	}
+}
+
+/* route_parse_port - 1..65535, digits only. */
+static int
+route_parse_port(const char *s, int *port)
+{
+	long	v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/* route_is_ip - an IPv4 dotted quad or an IPv6 address. */
+static bool
+route_is_ip(const char *s)
+{
+	unsigned char	buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/*
+ * route_parse_target - TARGET (or relayhost) into kind, host and port.
+ * `special` allows "mx", "hold" and "caller:PORT", which relayhost does
+ * not take. Host names are stored in lower case.
+ */
+static int
+route_parse_target(const char *s, bool special, enum route_kind *kind,
+    char *host, size_t hostsz, int *port, char *why, size_t whysz)
+{
+	const char	*end, *colon;
+	char		 h[256];
+	size_t		 len;
+
+	*port = 0;
+	host[0] = '\0';
+	if (special && strcasecmp(s, "mx") == 0) {
+		*kind = ROUTE_MX;
+		return 0;
+	}
+	if (special && strcasecmp(s, "hold") == 0) {
+		*kind = ROUTE_HOLD;
+		return 0;
+	}
+	if (special && strncasecmp(s, "caller", 6) == 0 &&
+	    (s[6] == '\0' || s[6] == ':')) {
+		*kind = ROUTE_CALLER;
+		if (s[6] != ':' || route_parse_port(s + 7, port) == -1) {
+			bsnprintf(why, whysz, "bad target \"%.80s\" (want "
+			    "caller:PORT)", s);
+			return -1;
+		}
+		return 0;
+	}
+
+	if (s[0] == '[') {
+		*kind = ROUTE_HOST;
+		s++;
+		if (strncasecmp(s, "IPv6:", 5) == 0)
+			s += 5;
+		if ((end = strchr(s, ']')) == NULL)
+			goto bad;
+		if (end[1] == ':') {
+			if (route_parse_port(end + 2, port) == -1)
+				goto badport;
+		} else if (end[1] != '\0')
+			goto bad;
+	} else {
+		*kind = ROUTE_MXHOST;
+		if ((colon = strchr(s, ':')) != NULL) {
+			if (strchr(colon + 1, ':') != NULL) {
+				bsnprintf(why, whysz, "bad target \"%.80s\" "
+				    "(an IPv6 address needs brackets)", s);
+				return -1;
+			}
+			if (route_parse_port(colon + 1, port) == -1)
+				goto badport;
+			end = colon;
+		} else
+			end = s + strlen(s);
+	}
+	len = (size_t)(end - s);
+	if (len == 0 || len >= sizeof(h) || len >= hostsz)
+		goto bad;
+	memcpy(h, s, len);
+	h[len] = '\0';
+	if (len > 1 && h[len - 1] == '.')
+		h[len - 1] = '\0';	/* an absolute name is the same name */
+	if (route_is_ip(h)) {
+		/* An IP has no MX: "192.0.2.1:25" means [192.0.2.1]:25. */
+		*kind = ROUTE_HOST;
+	} else if (!smtp_domain_valid(h, 0) || strchr(h, ':') != NULL)
+		goto bad;
+	strl_copy(host, h, hostsz);
+	strl_lower(host);
+	return 0;
+bad:
+	bsnprintf(why, whysz, "bad target \"%.80s\" (want [host]:port, "
+	    "[host], host:port, host, mx, hold or caller:PORT)", s);
+	return -1;
+badport:
+	bsnprintf(why, whysz, "bad port in \"%.80s\"", s);
+	return -1;
+}
+
+/* route_parse_tls - "tls=none|may|encrypt|dane". */
+static int
+route_parse_tls(const char *s, int *tls)
+{
+	static const char *const names[] = {
+		"none", "may", "encrypt", "dane"	/* enum conf_tls */
+	};
+	size_t	i;
+
+	if (strncasecmp(s, "tls=", 4) != 0)
+		return -1;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s + 4, names[i]) == 0) {
+			*tls = (int)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* route_parse_line - one line; *ok false for a blank or comment line. */
+static int
+route_parse_line(char *line, struct route_ent *e, bool *ok, char *why,
+    size_t whysz)
+{
+	char		*f[4], *p, *dom;
+	size_t		 nf = 0;
+
+	*ok = false;
+	if ((p = strchr(line, '#')) != NULL)
+		*p = '\0';
+	for (p = strtok(line, " \t\r\n\f\v"); p != NULL;
+	    p = strtok(NULL, " \t\r\n\f\v")) {
+		if (nf == sizeof(f) / sizeof(f[0])) {
+			bsnprintf(why, whysz, "too many fields (want DOMAIN "
+			    "TARGET [tls=...])");
+			return -1;
+		}
+		f[nf++] = p;
+	}
+	if (nf == 0)
+		return 0;
+	if (nf == 1) {
+		bsnprintf(why, whysz, "\"%.80s\": no target", f[0]);
+		return -1;
+	}
+	if (nf > 3) {
+		bsnprintf(why, whysz, "too many fields (want DOMAIN TARGET "
+		    "[tls=...])");
+		return -1;
+	}
+
+	memset(e, 0, sizeof(*e));
+	dom = f[0];
+	if (strlen(dom) > 1 && dom[strlen(dom) - 1] == '.')
+		dom[strlen(dom) - 1] = '\0';
+	if (!smtp_domain_valid(dom[0] == '.' ? dom + 1 : dom,
+	    SMTP_ADDR_UTF8)) {
+		bsnprintf(why, whysz, "bad domain \"%.80s\"", f[0]);
+		return -1;
+	}
+	if (route_parse_target(f[1], true, &e->kind, e->host,
+	    sizeof(e->host), &e->port, why, whysz) == -1)
+		return -1;
+	e->tls = ROUTE_TLS_DEFAULT;
+	if (nf == 3 && route_parse_tls(f[2], &e->tls) == -1) {
+		bsnprintf(why, whysz, "bad option \"%.80s\" (want "
+		    "tls=none|may|encrypt|dane)", f[2]);
+		return -1;
+	}
+	e->domain = strl_lower(xstrdup(dom));
+	*ok = true;
+	return 0;
+}
+
+static int
+route_ent_cmp(const void *a, const void *b)
+{
+	const struct route_ent	*x = a, *y = b;
+
+	return strcmp(x->domain, y->domain);
+}
+
+struct routes *
+routes_load(const char *file, char *err, size_t errsz)
+{
+	struct routes		*rs;
+	struct route_ent	 e;
+	const struct route_ent	*a, *b;
+	FILE			*fp;
+	char			*line = NULL, why[256];
+	size_t			 cap = 0, i;
+	ssize_t			 n;
+	int			 lineno = 0;
+	bool			 ok;
+
+	rs = xcalloc(1, sizeof(*rs));
+	if (file == NULL || *file == '\0')
+		return rs;
+	if ((fp = fopen(file, "re")) == NULL) {
+		bsnprintf(err, errsz, "%s: %s", file, strerror(errno));
+		free(rs);
+		return NULL;
+	}
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			bsnprintf(err, errsz, "%s:%d: NUL byte", file, lineno);
+			goto fail;
+		}
+		if (route_parse_line(line, &e, &ok, why, sizeof(why)) == -1) {
+			bsnprintf(err, errsz, "%s:%d: %s", file, lineno, why);
+			goto fail;
+		}
+		if (!ok)
+			continue;
+		e.line = lineno;
+		rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
+		rs->v[rs->n++] = e;
+	}
+	if (ferror(fp)) {
+		bsnprintf(err, errsz, "%s: read error", file);
+		goto fail;
+	}
+	if (rs->n > 0)
+		qsort(rs->v, rs->n, sizeof(*rs->v), route_ent_cmp);
+	for (i = 1; i < rs->n; i++) {
+		a = &rs->v[i - 1];
+		b = &rs->v[i];
+		if (strcmp(a->domain, b->domain) != 0)
+			continue;
+		if (a->line > b->line) {	/* qsort is not stable */
+			a = &rs->v[i];
+			b = &rs->v[i - 1];
+		}
+		bsnprintf(err, errsz, "%s:%d: duplicate domain \"%s\" (first "
+		    "on line %d)", file, b->line, b->domain, a->line);
+		goto fail;
+	}
+	free(line);
+	fclose(fp);
+	return rs;
+fail:
+	free(line);
+	fclose(fp);
+	routes_free(rs);
+	return NULL;
+}
+
+void
+routes_free(struct routes *rs)
+{
+	size_t	i;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->n; i++)
+		free(rs->v[i].domain);
+	free(rs->v);
+	free(rs);
+}
+
+/* route_find - the entry for exactly this (lower-case) key, or NULL. */
+static const struct route_ent *
+route_find(const struct routes *rs, const char *key)
+{
+	struct route_ent	k;
+
+	if (rs == NULL || rs->n == 0)
+		return NULL;
+	memset(&k, 0, sizeof(k));
+	k.domain = (char *)(uintptr_t)key;	/* bsearch only reads it */
+	return bsearch(&k, rs->v, rs->n, sizeof(*rs->v), route_ent_cmp);
+}
+
+/* route_set_key - the next-hop key of a filled-in route. */
+static void
+route_set_key(const struct conf *conf, struct route *r, const char *domain)
+{
+	int	port = r->port > 0 ? r->port : conf->smtp_port;
+
+	switch (r->kind) {
+	case ROUTE_MX:
+		(void)bsnprintf(r->key, sizeof(r->key), "mx:%s", domain);
+		break;
+	case ROUTE_MXHOST:
+		(void)bsnprintf(r->key, sizeof(r->key), "mxhost:%s:%d",
+		    r->host, port);
+		break;
+	case ROUTE_HOST:
+		(void)bsnprintf(r->key, sizeof(r->key), "host:[%s]:%d",
+		    r->host, port);
+		break;
+	case ROUTE_HOLD:
+		strl_copy(r->key, "hold", sizeof(r->key));
+		break;
+	case ROUTE_CALLER:
+		(void)bsnprintf(r->key, sizeof(r->key), "caller:%d", r->port);
+		break;
+	}
+}
+
+void
+route_lookup(const struct conf *conf, const struct routes *rs,
+    const char *domain, struct route *r)
+{
+	const struct route_ent	*e = NULL;
+	const char		*p;
+	char			 dom[SMTP_DOMAIN_MAX + 2], why[160];
+	size_t			 len;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_MX;
+	r->tls = conf->smtp_tls;
+	strl_copy(dom, domain != NULL ? domain : "", sizeof(dom));
+	strl_lower(dom);
+	len = strlen(dom);
+	if (len > 1 && dom[len - 1] == '.')
+		dom[len - 1] = '\0';
+
+	if (conf_domain_in(&conf->hold_domains, dom)) {
+		r->kind = ROUTE_HOLD;
+		route_set_key(conf, r, dom);
+		return;
+	}
+
+	/* The exact name, then ".parent" from the nearest parent up. */
+	if ((e = route_find(rs, dom)) == NULL) {
+		for (p = strchr(dom, '.'); p != NULL && e == NULL;
+		    p = strchr(p + 1, '.'))
+			e = route_find(rs, p);
+	}
+	if (e != NULL) {
+		r->kind = e->kind;
+		strl_copy(r->host, e->host, sizeof(r->host));
+		r->port = e->port;
+		if (e->tls != ROUTE_TLS_DEFAULT)
+			r->tls = (enum conf_tls)e->tls;
+	} else if (conf->relayhost != NULL && conf->relayhost[0] != '\0') {
+		r->relayhost = true;
+		if (route_parse_target(conf->relayhost, false, &r->kind,
+		    r->host, sizeof(r->host), &r->port, why,
+		    sizeof(why)) == -1) {
+			/*
+			 * conf.c keeps relayhost as text. A bad one must not
+			 * send mail elsewhere: take it as a host that will
+			 * not resolve, so route_resolve() defers.
+			 */
+			r->kind = ROUTE_HOST;
+			r->port = 0;
+			strl_copy(r->host, conf->relayhost, sizeof(r->host));
+		}
+	}
+	route_set_key(conf, r, dom);
 }

@@ -28,7 +28,8 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "release", cmd_release, "release ID... | --domain D | --all" },
 	{ "delete", cmd_delete, "delete ID... | --domain D" },
 	{ "requeue", cmd_requeue, "requeue ID... | --domain D | --all" },
-	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all]" },
+	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all] [--dry-run]" },
+	{ "run", cmd_run, "run [--domain D] [--all]" },
 	{ "check", cmd_check, "check" },
 	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
 };

@@ -2,14 +2,16 @@
  * posternd.c - the daemon's master process.
  *
  * The master binds the listeners, creates the queue, drops privileges when
- * started as root, and supervises its children: today the SMTP listener
- * (etrn/), with the scheduler and delivery workers to come. A child that
+ * started as root, and supervises its children. A child that
  * dies is logged and restarted with backoff (1 s doubling to 60 s; reset
  * once a child has lived a minute); before the restart the master clears
- * the dead child's LMDB reader slots. SIGTERM or SIGINT: the children
+ * the dead child's LMDB reader slots. The children: the SMTP listener
+ * (etrn/, "smtpd") and the scheduler (runner/, "sched"), which forks the
+ * delivery workers ("runner") itself. SIGTERM or SIGINT: the children
  * stop (the listener lets sessions in DATA finish) and the master exits 0.
  * SIGHUP: the configuration is read again; a bad one is logged and the old
- * one kept, a good one is passed on to the children with SIGHUP.
+ * one kept; with a good one the listener reloads in place (SIGHUP) and the
+ * scheduler finishes its batches and starts again on it.
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "etrn.h"
+#include "runner_int.h"
 #include "queue.h"
 #include "smtp.h"
 
@@ -44,6 +47,7 @@ struct posternd_child {
 	time_t		 started;
 	time_t		 restart_at;
 	int		 backoff;
+	bool		 reloading;	/* told to stop for a reload */
 };
 
 static struct conf	*posternd_conf;
@@ -149,13 +153,28 @@ posternd_spawn(struct posternd_child *ch)
 	if (strcmp(ch->role, "smtpd") == 0)
 		_exit(etrn_server_run(posternd_conf, posternd_conf_file,
 		    posternd_lfds, posternd_nlfds));
+	if (strcmp(ch->role, "sched") == 0) {
+		struct sched_opts	o;
+		struct runner_stats	st;
+		size_t			i;
+
+		for (i = 0; i < posternd_nlfds; i++)
+			close(posternd_lfds[i]);
+		memset(&o, 0, sizeof(o));
+		o.mode = SCHED_DAEMON;
+		o.conf_file = posternd_conf_file;
+		_exit(sched_run(posternd_conf, &o, &st));
+	}
 	_exit(1);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct posternd_child	 kids[] = { { "smtpd", 0, 0, 0, 1 } };
+	struct posternd_child	 kids[] = {
+		{ "smtpd", 0, 0, 0, 1, false },
+		{ "sched", 0, 0, 0, 1, false },
+	};
 	size_t			 nkids = sizeof(kids) / sizeof(kids[0]);
 	sigset_t		 mask;
 	siginfo_t		 si;
@@ -255,9 +274,18 @@ main(int argc, char **argv)
 				nc->queue_dir = xstrdup(posternd_conf->queue_dir);
 				conf_free(posternd_conf);
 				posternd_conf = nc;
-				for (k = 0; k < nkids; k++)
-					if (kids[k].pid > 0)
+				/* The listener reloads in place; the
+				 * scheduler finishes its batches and is
+				 * started again on the new configuration. */
+				for (k = 0; k < nkids; k++) {
+					if (kids[k].pid <= 0)
+						continue;
+					if (strcmp(kids[k].role, "sched") == 0) {
+						kids[k].reloading = true;
+						kill(kids[k].pid, SIGTERM);
+					} else
 						kill(kids[k].pid, SIGHUP);
+				}
 			}
 		}
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -267,6 +295,11 @@ main(int argc, char **argv)
 				kids[k].pid = 0;
 				if (stopping)
 					break;
+				if (kids[k].reloading) {
+					kids[k].reloading = false;
+					kids[k].restart_at = 0;
+					break;
+				}
 				if (WIFSIGNALED(status))
 					log_warnx("%s pid %ld killed by signal "
 					    "%d", kids[k].role, (long)pid,

@@ -60,6 +60,9 @@ int	cmd_requeue(struct tools_ctx *, int, char **);
 int	cmd_flush(struct tools_ctx *, int, char **);
 int	cmd_check(struct tools_ctx *, int, char **);
 
+/* cmd_run.c */
+int	cmd_run(struct tools_ctx *, int, char **);
+
 /* cmd_passwd.c */
 int	cmd_passwd(struct tools_ctx *, int, char **);
 

@@ -1,0 +1,34 @@
+/*
+ * dlog.c - the one delivery log line per recipient and attempt, in the
+ * form mail operators already grep (Postfix's):
+ *
+ *	postern/runner[4711]: 1K0VGTZKSX9: to=<bob@example.org>,
+ *	relay=mx.example.org[192.0.2.7]:25, delay=3.2,
+ *	delays=0.01/0.2/0.1/2.9, attempts=2, dsn=4.4.1,
+ *	status=deferred (connect timed out)
+ *
+ * delays= is queue/connect/tls/transfer seconds of this attempt. The
+ * text in ( ) is the peer's own, cleaned of control bytes and capped.
+ */
+#include <string.h>
+
+#include "runner_int.h"
+
+void
+dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
+    double delay, const double delays[4], uint32_t attempts, const char *dsn,
+    const char *status, const char *text)
+{
+	char	id[QUEUE_ID_LEN + 1], clean[QUEUE_REPLY_MAX + 1];
+	char	orig[QUEUE_ORCPT_MAX + 32] = "";
+
+	queue_id_format(m->id, id);
+	strl_clean(clean, sizeof(clean), text, QUEUE_REPLY_MAX);
+	if (r->orcpt[0] != '\0' && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
+	    strcasecmp(r->orcpt + 7, r->addr) != 0)
+		bsnprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orcpt + 7);
+	log_info("%s: to=<%s>,%s relay=%s, delay=%.2g, delays=%.2g/%.2g/%.2g/"
+	    "%.2g, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
+	    relay, delay, delays[0], delays[1], delays[2], delays[3],
+	    attempts, dsn, status, clean);
+}

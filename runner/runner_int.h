@@ -1,0 +1,78 @@
+/*
+ * runner_int.h - what the scheduler and the workers share: the batch and
+ * report messages on their socketpair, and the result rules.
+ */
+#ifndef RUNNER_INT_H
+#define RUNNER_INT_H
+
+#include "runner.h"
+
+#define RUNNER_BATCH_MAX	100	/* recipients a batch */
+#define RUNNER_PENDING_MAX	4000	/* claimed, not yet at a worker */
+#define RUNNER_CLAIM_ROUND	500	/* claimed per claim call */
+#define RUNNER_MAGIC		0x70737472u
+
+/* sched -> worker: a header, then n claims. SOCK_SEQPACKET keeps each
+ * message whole. */
+struct wbatch {
+	uint32_t	magic;
+	uint32_t	n;
+	struct route	route;
+	struct qclaim	claim[RUNNER_BATCH_MAX];
+};
+
+/* worker -> sched: the batch is done. */
+struct wreport {
+	uint32_t	magic;
+	uint32_t	delivered, deferred, failed, held;
+	uint8_t		hop_down;	/* no address of the hop answered */
+};
+
+/* What a run did, for `postern run`'s summary. */
+struct runner_stats {
+	uint64_t	delivered, deferred, failed, held;
+};
+
+/* Modes of sched_run(). */
+enum sched_mode {
+	SCHED_DAEMON,		/* until SIGTERM */
+	SCHED_ONCE,		/* until nothing due is left */
+	SCHED_DOMAIN,		/* until the domain has nothing to take */
+};
+
+struct sched_opts {
+	enum sched_mode	 mode;
+	const char	*domain;	/* SCHED_DOMAIN */
+	bool		 sub;
+	const char	*conf_file;	/* for SIGHUP */
+};
+
+/* sched.c */
+int	sched_run(struct conf *, const struct sched_opts *,
+	    struct runner_stats *);
+
+/* worker.c */
+int	worker_main(struct conf *, int fd);
+
+/* runner_result.c: the rules for a recipient's result. */
+/* runner_backoff - seconds until the next try after `attempts` tries:
+ * min_backoff doubled per try, at most max_backoff, +-20% jitter. */
+int64_t	runner_backoff(const struct conf *, uint32_t attempts);
+/*
+ * runner_result - turn a reply (code 0: not tried, no reply) into a queue
+ * result for a claimed recipient and log it. Past max_queue_lifetime a
+ * temporary failure fails ("expired"); a site-held recipient's temporary
+ * failure sends it back to waiting for its site.
+ */
+void	runner_result(const struct conf *, const struct qmsg *,
+	    const struct qrcpt *, const struct qclaim *, int code,
+	    const char *status, const char *reply, bool attempted,
+	    const char *relay, double delays[4], struct qresult *out);
+
+/* dlog.c */
+void	dlog_attempt(const struct qmsg *, const struct qrcpt *,
+	    const char *relay, double delay, const double delays[4],
+	    uint32_t attempts, const char *dsn, const char *status,
+	    const char *text);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * runner_result.c - what a reply means for a recipient (RFC 5321 §4.2.5,
+ * §4.5.4): 2xx delivered; 5xx failed; 4xx or no reply deferred, with
+ * exponential backoff between min_backoff and max_backoff and jitter (so a
+ * destination that comes back is not hit by everything in one second);
+ * past max_queue_lifetime failed with the status of the last temporary
+ * error, 4.4.7 when there was none (RFC 3463 prefers the real problem).
+ * A recipient held for its site that is flushed and deferred goes back to
+ * waiting for its site instead of a timer.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "runner_int.h"
+
+int64_t
+runner_backoff(const struct conf *c, uint32_t attempts)
+{
+	int64_t		d = c->min_backoff > 0 ? c->min_backoff : 1;
+	uint32_t	r, i;
+
+	for (i = 1; i < attempts && d < c->max_backoff; i++)
+		d *= 2;
+	if (d > c->max_backoff)
+		d = c->max_backoff;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)rand();
+	/* +-20% */
+	d = d * 8 / 10 + (int64_t)(r % (uint32_t)(d * 4 / 10 + 1));
+	return d < 1 ? 1 : d;
+}
+
+void
+runner_result(const struct conf *c, const struct qmsg *m,
+    const struct qrcpt *r, const struct qclaim *cl, int code,
+    const char *status, const char *reply, bool attempted, const char *relay,
+    double delays[4], struct qresult *out)
+{
+	int64_t		 now = (int64_t)time(NULL);
+	uint32_t	 attempts = r->attempts + (attempted ? 1 : 0);
+	const char	*st = "deferred";
+
+	memset(out, 0, sizeof(*out));
+	out->id = cl->id;
+	out->idx = cl->idx;
+	out->token = cl->token;
+	out->when = now;
+	out->attempted = attempted;
+	strl_copy(out->status, status, sizeof(out->status));
+	strl_copy(out->reply, reply, sizeof(out->reply));
+	/* A held domain whose MX is us waits for its site, never bounces
+	 * for it (RFC 5321 §5.1 would make it a loop). */
+	if ((r->flags & QRCPT_F_SITE) && strcmp(status, "5.4.6") == 0)
+		code = 0;
+	if (code >= 200 && code < 300) {
+		out->kind = QRESULT_DELIVERED;
+		st = "sent";
+	} else if (code >= 500) {
+		out->kind = QRESULT_FAILED;
+		st = "bounced";
+	} else if (now >= m->arrival + c->max_queue_lifetime) {
+		out->kind = QRESULT_FAILED;
+		st = "expired";
+		if (status[0] != '4')
+			strl_copy(out->status, r->status[0] == '4' ?
+			    r->status : "4.4.7", sizeof(out->status));
+	} else if (r->flags & QRCPT_F_SITE) {
+		out->kind = QRESULT_HELD;
+		out->next_try = m->arrival + c->hold_lifetime;
+		if (out->next_try <= now)
+			out->next_try = now + 1;
+		st = "deferred";
+	} else {
+		out->kind = QRESULT_DEFERRED;
+		out->next_try = now + runner_backoff(c, attempts);
+	}
+	dlog_attempt(m, r, relay, (double)(now - m->arrival), delays,
+	    attempts, out->status, st, reply);
+}

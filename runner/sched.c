@@ -1,0 +1,643 @@
+/*
+ * sched.c - the scheduler: when to try a recipient, and through which
+ * worker.
+ *
+ * It claims due recipients (queue_claim_due: flushed domains first, then
+ * the due index; never a scan), at most RUNNER_PENDING_MAX in hand, so a
+ * flush of 100,000 recipients is fed in bounded rounds. Each claim is
+ * routed without DNS (route_lookup) to its next-hop key; recipients wait
+ * per hop, and a hop gets at most dest_concurrency workers at once. An
+ * idle worker prefers the hop it last served, so its open connection is
+ * reused. A hop whose addresses all refused or timed out is down until a
+ * backoff (min_backoff doubling to max_backoff, with jitter): what waits
+ * for it and what is claimed for it meanwhile is deferred to that time
+ * without a connection of its own, so a dead destination costs one connect
+ * per retry, not one per message.
+ *
+ * Workers are this process's children (fork, SOCK_SEQPACKET socketpair).
+ * A worker that dies is restarted and its claims are handed back at once
+ * (queue_unclaim, due now); the lease (lease_time, renewed every third of
+ * it while a live worker holds the claims) only covers the death of the
+ * whole daemon. `postern flush` wakes the scheduler through the datagram
+ * socket wake.sock in the queue directory.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner_int.h"
+
+#define SCHED_TICK_MS		1000
+#define SCHED_STOP_SECONDS	30
+#define SCHED_WAKE_SOCKET	"wake.sock"
+
+struct sched_hop {
+	char			 key[300];
+	struct route		 route;
+	struct qclaim		*pending;
+	size_t			 npending, cap;
+	int			 active;
+	int64_t			 down_until;
+	int64_t			 down_backoff;
+	struct sched_hop	*next;
+};
+
+struct sched_worker {
+	pid_t		 pid;
+	int		 fd;
+	bool		 busy;
+	struct sched_hop *hop;
+	char		 lastkey[300];
+	struct qclaim	 out[RUNNER_BATCH_MAX];
+	size_t		 nout;
+	time_t		 restart_at;
+	int		 backoff;
+};
+
+struct sched {
+	struct conf		*conf;
+	const struct sched_opts	*opts;
+	struct routes		*routes;
+	struct queue		*q;
+	struct sched_worker	*w;
+	int			 nw;
+	struct sched_hop	*hops;
+	size_t			 npending;
+	int			 wakefd, sigfd;
+	bool			 stopping, more;
+	time_t			 stop_at, renew_at;
+	struct runner_stats	*stats;
+};
+
+static struct sched_hop *
+sched_hop_get(struct sched *s, const struct route *rt)
+{
+	struct sched_hop	*h;
+
+	for (h = s->hops; h != NULL; h = h->next)
+		if (strcmp(h->key, rt->key) == 0)
+			return h;
+	h = xcalloc(1, sizeof(*h));
+	strl_copy(h->key, rt->key, sizeof(h->key));
+	h->route = *rt;
+	h->next = s->hops;
+	s->hops = h;
+	return h;
+}
+
+static void
+sched_hop_push(struct sched *s, struct sched_hop *h, const struct qclaim *c)
+{
+	if (h->npending == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 64;
+		h->pending = xreallocarray(h->pending, h->cap,
+		    sizeof(*h->pending));
+	}
+	h->pending[h->npending++] = *c;
+	s->npending++;
+}
+
+/* sched_record1 - a result decided here, without a worker: held for its
+ * site, expired, or deferred because its hop is down. */
+static void
+sched_record1(struct sched *s, const struct qclaim *c, int code,
+    const char *status, const char *why, bool attempted)
+{
+	struct qmsg	 m;
+	struct qrcpt	*r = NULL;
+	struct qresult	 res;
+	double		 delays[4] = { 0, 0, 0, 0 };
+	size_t		 n;
+
+	if (queue_get(s->q, c->id, &m, &r, &n) != 0 || c->idx >= n) {
+		free(r);
+		return;
+	}
+	if (r[c->idx].state == QRCPT_ACTIVE && r[c->idx].claim == c->token) {
+		runner_result(s->conf, &m, &r[c->idx], c, code, status, why,
+		    attempted, "none", delays, &res);
+		if (queue_record(s->q, &res, 1) != 0)
+			log_warnx("queue_record: %s", queue_errmsg(s->q));
+		switch (res.kind) {
+		case QRESULT_DELIVERED:
+			s->stats->delivered++;
+			break;
+		case QRESULT_FAILED:
+			s->stats->failed++;
+			break;
+		case QRESULT_HELD:
+			s->stats->held++;
+			break;
+		default:
+			s->stats->deferred++;
+		}
+	}
+	free(r);
+}
+
+/* sched_hold - a held domain's recipient the timer found: back to
+ * waiting for its site, no attempt, no log line of delivery. */
+static void
+sched_hold(struct sched *s, const struct qclaim *c)
+{
+	struct qmsg	 m;
+	struct qrcpt	*r = NULL;
+	struct qresult	 res;
+	size_t		 n;
+
+	if (queue_get(s->q, c->id, &m, &r, &n) != 0 || c->idx >= n) {
+		free(r);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	res.id = c->id;
+	res.idx = c->idx;
+	res.token = c->token;
+	res.kind = QRESULT_HELD;
+	res.when = (int64_t)time(NULL);
+	res.next_try = m.arrival + s->conf->hold_lifetime;
+	if (res.next_try <= res.when)
+		res.next_try = res.when + 1;
+	strl_copy(res.status, r[c->idx].status, sizeof(res.status));
+	strl_copy(res.reply, r[c->idx].reply, sizeof(res.reply));
+	if (queue_record(s->q, &res, 1) != 0)
+		log_warnx("queue_record: %s", queue_errmsg(s->q));
+	s->stats->held++;
+	free(r);
+}
+
+/* sched_take - route one claim: to a hop's waiting list, or decided. */
+static void
+sched_take(struct sched *s, const struct qclaim *c, int64_t now)
+{
+	struct route		 rt;
+	struct sched_hop	*h;
+	char			 why[128];
+
+	if (c->kind == QCLAIM_EXPIRE) {
+		sched_record1(s, c, 500, "4.4.7", "held for its site longer "
+		    "than hold_lifetime", false);
+		return;
+	}
+	route_lookup(s->conf, s->routes, c->domain, &rt);
+	if (rt.kind == ROUTE_HOLD || rt.kind == ROUTE_CALLER) {
+		if (!c->flushed) {
+			sched_hold(s, c);
+			return;
+		}
+		/* Flushed (operator, ETRN): to its MX, like an ETRN run. */
+		rt.kind = ROUTE_MX;
+		rt.host[0] = '\0';
+		rt.port = 0;
+		bsnprintf(rt.key, sizeof(rt.key), "mx:%s", c->domain);
+	}
+	h = sched_hop_get(s, &rt);
+	if (h->down_until > now) {
+		bsnprintf(why, sizeof(why), "%s is down: not tried until the "
+		    "next retry", h->key);
+		sched_record1(s, c, 0, "4.4.1", why, false);
+		return;
+	}
+	sched_hop_push(s, h, c);
+}
+
+static void
+sched_claim(struct sched *s, int64_t now)
+{
+	struct qclaim	*c;
+	size_t		 room, n = 0, i;
+	int		 rc;
+
+	s->more = false;
+	if (s->stopping || s->npending >= RUNNER_PENDING_MAX)
+		return;
+	room = RUNNER_PENDING_MAX - s->npending;
+	if (room > RUNNER_CLAIM_ROUND)
+		room = RUNNER_CLAIM_ROUND;
+	c = xcalloc(room, sizeof(*c));
+	if (s->opts->mode == SCHED_DOMAIN)
+		rc = queue_claim_domain(s->q, s->opts->domain, s->opts->sub,
+		    true, now, s->conf->lease_time, c, room, &n);
+	else
+		rc = queue_claim_due(s->q, now, s->conf->lease_time, c, room,
+		    &n);
+	if (rc != 0)
+		log_warnx("claim: %s", queue_errmsg(s->q));
+	for (i = 0; i < n; i++)
+		sched_take(s, &c[i], now);
+	s->more = n == room;
+	free(c);
+}
+
+static void
+sched_worker_spawn(struct sched *s, struct sched_worker *w)
+{
+	int	sv[2], i;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		w->restart_at = time(NULL) + 1;
+		return;
+	}
+	if ((w->pid = fork()) == -1) {
+		log_warn("fork worker");
+		close(sv[0]);
+		close(sv[1]);
+		w->restart_at = time(NULL) + 1;
+		return;
+	}
+	if (w->pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGTERM, SIG_DFL);
+		close(sv[0]);
+		for (i = 0; i < s->nw; i++)
+			if (s->w[i].fd >= 0)
+				close(s->w[i].fd);
+		if (s->wakefd >= 0)
+			close(s->wakefd);
+		log_init("runner", s->conf->log);
+		_exit(worker_main(s->conf, sv[1]));
+	}
+	close(sv[1]);
+	w->fd = sv[0];
+	w->busy = false;
+	w->hop = NULL;
+	w->nout = 0;
+}
+
+/* sched_dispatch - give idle workers work: the hop they last served
+ * first (its connection is open), then any hop with room. */
+static void
+sched_dispatch(struct sched *s, int64_t now)
+{
+	struct sched_hop	*h, *pick;
+	struct wbatch		*b;
+	int			 i;
+	size_t			 k, take;
+
+	if (s->stopping)
+		return;
+	b = xcalloc(1, sizeof(*b));
+	for (i = 0; i < s->nw; i++) {
+		struct sched_worker *w = &s->w[i];
+
+		if (w->busy || w->fd < 0)
+			continue;
+		pick = NULL;
+		for (h = s->hops; h != NULL; h = h->next) {
+			if (h->npending == 0 || h->down_until > now ||
+			    h->active >= s->conf->dest_concurrency)
+				continue;
+			if (strcmp(h->key, w->lastkey) == 0) {
+				pick = h;
+				break;
+			}
+			if (pick == NULL)
+				pick = h;
+		}
+		if (pick == NULL)
+			break;
+		take = pick->npending < RUNNER_BATCH_MAX ? pick->npending :
+		    RUNNER_BATCH_MAX;
+		memset(b, 0, sizeof(*b));
+		b->magic = RUNNER_MAGIC;
+		b->n = (uint32_t)take;
+		b->route = pick->route;
+		memcpy(b->claim, pick->pending, take * sizeof(b->claim[0]));
+		if (send(w->fd, b, offsetof(struct wbatch, claim) +
+		    take * sizeof(b->claim[0]), MSG_NOSIGNAL) == -1) {
+			log_warn("send batch to worker %ld", (long)w->pid);
+			continue;
+		}
+		memcpy(w->out, b->claim, take * sizeof(w->out[0]));
+		w->nout = take;
+		w->busy = true;
+		w->hop = pick;
+		strl_copy(w->lastkey, pick->key, sizeof(w->lastkey));
+		pick->active++;
+		for (k = take; k < pick->npending; k++)
+			pick->pending[k - take] = pick->pending[k];
+		pick->npending -= take;
+		s->npending -= take;
+	}
+	free(b);
+}
+
+/* sched_hop_down - no address answered: back the whole hop off. */
+static void
+sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
+{
+	size_t	i;
+	char	why[400];
+
+	h->down_backoff = h->down_backoff == 0 ? s->conf->min_backoff :
+	    h->down_backoff * 2;
+	if (h->down_backoff > s->conf->max_backoff)
+		h->down_backoff = s->conf->max_backoff;
+	h->down_until = now + runner_backoff(s->conf, 1) * h->down_backoff /
+	    (s->conf->min_backoff > 0 ? s->conf->min_backoff : 1);
+	log_info("next hop %s does not answer: backed off %lld s, %zu "
+	    "waiting", h->key, (long long)(h->down_until - now), h->npending);
+	bsnprintf(why, sizeof(why), "%s is down: not tried until the next "
+	    "retry", h->key);
+	for (i = 0; i < h->npending; i++)
+		sched_record1(s, &h->pending[i], 0, "4.4.1", why, false);
+	s->npending -= h->npending;
+	h->npending = 0;
+}
+
+static void
+sched_report(struct sched *s, struct sched_worker *w, int64_t now)
+{
+	struct wreport	rep;
+	ssize_t		n;
+
+	n = recv(w->fd, &rep, sizeof(rep), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n != sizeof(rep) || rep.magic != RUNNER_MAGIC) {
+		/* EOF: the worker died; SIGCHLD does the rest. */
+		close(w->fd);
+		w->fd = -1;
+		return;
+	}
+	s->stats->delivered += rep.delivered;
+	s->stats->deferred += rep.deferred;
+	s->stats->failed += rep.failed;
+	s->stats->held += rep.held;
+	w->busy = false;
+	w->nout = 0;
+	if (w->hop != NULL) {
+		w->hop->active--;
+		if (rep.hop_down)
+			sched_hop_down(s, w->hop, now);
+		else if (rep.delivered + rep.failed > 0)
+			w->hop->down_backoff = 0;
+	}
+	w->hop = NULL;
+}
+
+static void
+sched_reap(struct sched *s)
+{
+	pid_t	pid;
+	int	status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < s->nw; i++) {
+			struct sched_worker *w = &s->w[i];
+
+			if (w->pid != pid)
+				continue;
+			w->pid = 0;
+			if (w->fd >= 0) {
+				close(w->fd);
+				w->fd = -1;
+			}
+			if (w->nout > 0) {
+				/* Hand its claims back now, not at lease end. */
+				if (queue_unclaim(s->q, w->out, w->nout,
+				    (int64_t)time(NULL)) != 0)
+					log_warnx("unclaim: %s",
+					    queue_errmsg(s->q));
+				log_warnx("worker %ld died (status %d): %zu "
+				    "recipients handed back", (long)pid, status,
+				    w->nout);
+				w->nout = 0;
+			} else if (!s->stopping)
+				log_warnx("worker %ld died (status %d)",
+				    (long)pid, status);
+			if (w->hop != NULL)
+				w->hop->active--;
+			w->hop = NULL;
+			w->busy = false;
+			w->restart_at = time(NULL) + w->backoff;
+			if (w->backoff < 60)
+				w->backoff = w->backoff ? w->backoff * 2 : 1;
+			s->more = true;
+		}
+	}
+}
+
+/* sched_renew - push the leases of everything we hold. */
+static void
+sched_renew(struct sched *s, time_t now)
+{
+	struct sched_hop	*h;
+	int			 i;
+	int64_t			 until = (int64_t)now + s->conf->lease_time;
+
+	if (now < s->renew_at)
+		return;
+	s->renew_at = now + (s->conf->lease_time / 3 > 0 ?
+	    s->conf->lease_time / 3 : 1);
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].nout > 0)
+			(void)queue_renew(s->q, s->w[i].out, s->w[i].nout,
+			    until);
+	for (h = s->hops; h != NULL; h = h->next)
+		if (h->npending > 0)
+			(void)queue_renew(s->q, h->pending, h->npending, until);
+}
+
+static int
+sched_wake_open(const struct conf *c)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (!bsnprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
+	    c->queue_dir, SCHED_WAKE_SOCKET))
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return -1;
+	(void)unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_warn("bind %s", sun.sun_path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool
+sched_busy(const struct sched *s)
+{
+	int	i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].busy)
+			return true;
+	return false;
+}
+
+int
+sched_run(struct conf *conf, const struct sched_opts *opts,
+    struct runner_stats *stats)
+{
+	struct sched		 s;
+	struct sched_hop	*h, *hn;
+	struct pollfd		*pfd;
+	sigset_t		 mask;
+	char			 err[1024];
+	int			 i, n, timeout;
+	bool			 claimed_any;
+
+	memset(&s, 0, sizeof(s));
+	memset(stats, 0, sizeof(*stats));
+	s.conf = conf;
+	s.opts = opts;
+	s.stats = stats;
+	s.wakefd = -1;
+	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &s.q, err,
+	    sizeof(err)) != 0) {
+		log_warnx("queue: %s", err);
+		return 1;
+	}
+	if (conf->routes_file != NULL &&
+	    (s.routes = routes_load(conf->routes_file, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("routes_file: %s", err);
+		queue_close(s.q);
+		return 1;
+	}
+	if (opts->mode == SCHED_DAEMON)
+		s.wakefd = sched_wake_open(conf);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	s.nw = conf->workers;
+	s.w = xcalloc((size_t)s.nw, sizeof(*s.w));
+	for (i = 0; i < s.nw; i++)
+		s.w[i].fd = -1;
+	for (i = 0; i < s.nw; i++)
+		sched_worker_spawn(&s, &s.w[i]);
+	pfd = xcalloc((size_t)s.nw + 2, sizeof(*pfd));
+	s.more = true;
+	claimed_any = false;
+
+	for (;;) {
+		time_t	now = time(NULL);
+
+		sched_reap(&s);
+		for (i = 0; i < s.nw; i++)
+			if (s.w[i].pid == 0 && s.w[i].fd < 0 && !s.stopping &&
+			    now >= s.w[i].restart_at)
+				sched_worker_spawn(&s, &s.w[i]);
+		if (s.more || s.npending == 0)
+			sched_claim(&s, (int64_t)now);
+		claimed_any |= s.npending > 0;
+		sched_dispatch(&s, (int64_t)now);
+		sched_renew(&s, now);
+		if (s.stopping && !sched_busy(&s))
+			break;
+		if (s.stopping && now >= s.stop_at)
+			break;
+		if (opts->mode != SCHED_DAEMON && !s.more &&
+		    s.npending == 0 && !sched_busy(&s))
+			break;
+		n = 0;
+		for (i = 0; i < s.nw; i++)
+			if (s.w[i].fd >= 0) {
+				pfd[n].fd = s.w[i].fd;
+				pfd[n].events = POLLIN;
+				n++;
+			}
+		pfd[n].fd = s.sigfd;
+		pfd[n++].events = POLLIN;
+		if (s.wakefd >= 0) {
+			pfd[n].fd = s.wakefd;
+			pfd[n++].events = POLLIN;
+		}
+		timeout = s.more ? 0 : SCHED_TICK_MS;
+		if (poll(pfd, (nfds_t)n, timeout) == -1 && errno != EINTR)
+			fatal("poll");
+		for (i = 0; i < n; i++) {
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (pfd[i].fd == s.sigfd) {
+				struct signalfd_siginfo si;
+
+				while (read(s.sigfd, &si, sizeof(si)) ==
+				    sizeof(si)) {
+					if (si.ssi_signo == SIGTERM ||
+					    si.ssi_signo == SIGINT) {
+						s.stopping = true;
+						s.stop_at = time(NULL) +
+						    SCHED_STOP_SECONDS;
+					}
+				}
+				continue;
+			}
+			if (pfd[i].fd == s.wakefd) {
+				char	buf[64];
+
+				while (recv(s.wakefd, buf, sizeof(buf), 0) > 0)
+					;
+				s.more = true;
+				continue;
+			}
+			for (int k = 0; k < s.nw; k++)
+				if (s.w[k].fd == pfd[i].fd)
+					sched_report(&s, &s.w[k], time(NULL));
+		}
+	}
+	(void)claimed_any;
+	/* What is claimed and not out goes back now; workers stop. */
+	for (h = s.hops; h != NULL; h = hn) {
+		hn = h->next;
+		if (h->npending > 0)
+			(void)queue_unclaim(s.q, h->pending, h->npending,
+			    (int64_t)time(NULL));
+		free(h->pending);
+		free(h);
+	}
+	for (i = 0; i < s.nw; i++) {
+		if (s.w[i].fd >= 0)
+			close(s.w[i].fd);	/* EOF: the worker exits */
+		if (s.w[i].pid > 0 && s.w[i].busy)
+			kill(s.w[i].pid, SIGTERM);
+	}
+	for (i = 0; i < s.nw; i++)
+		if (s.w[i].pid > 0) {
+			(void)waitpid(s.w[i].pid, NULL, 0);
+			if (s.w[i].nout > 0)
+				(void)queue_unclaim(s.q, s.w[i].out,
+				    s.w[i].nout, (int64_t)time(NULL));
+		}
+	if (s.wakefd >= 0) {
+		char	path[4200];
+
+		close(s.wakefd);
+		if (bsnprintf(path, sizeof(path), "%s/%s", conf->queue_dir,
+		    SCHED_WAKE_SOCKET))
+			(void)unlink(path);
+	}
+	close(s.sigfd);
+	free(pfd);
+	free(s.w);
+	routes_free(s.routes);
+	queue_close(s.q);
+	return 0;
+}

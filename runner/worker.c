@@ -1,0 +1,351 @@
+/*
+ * worker.c - a delivery worker process.
+ *
+ * It takes one batch at a time from the scheduler over its socketpair: the
+ * claims of one next hop, with the route. For each message it routes
+ * (route_resolve), connects (smtpc_open, reusing the open connection when
+ * the batch is for the same hop), sends one transaction with all the
+ * message's recipients of the batch, records each recipient's result in
+ * the queue (queue_record, one transaction per message) and logs it; then
+ * it reports to the scheduler. A hop none of whose addresses answers is
+ * reported down, and the rest of the batch waits for the same retry
+ * without a connection of its own. Between batches an idle connection is
+ * kept connection_reuse_time, then closed with QUIT.
+ *
+ * A worker that dies loses nothing: the scheduler hands its claims back.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner_int.h"
+
+struct worker {
+	struct conf		*conf;
+	struct queue		*q;
+	struct route_dns	*dns;
+	struct smtpc		*conn;
+	char			 conn_key[300];
+	char			*auth_user, *auth_pass;
+	char			*chunk;
+};
+
+struct worker_body {
+	struct worker	*w;
+	const struct qmsg *m;
+	uint32_t	 next;
+};
+
+static double
+worker_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+worker_body_next(void *arg, const char **data, size_t *len)
+{
+	struct worker_body	*b = arg;
+
+	*len = 0;
+	if (b->next >= b->m->nchunks)
+		return 0;
+	if (queue_body_chunk(b->w->q, b->m->id, b->next++, b->w->chunk,
+	    len) != 0)
+		return -1;
+	*data = b->w->chunk;
+	return 0;
+}
+
+/* worker_auth - relayhost credentials: the first line "user:password" of
+ * relayhost_auth_file. */
+static void
+worker_auth(struct worker *w)
+{
+	FILE	*fp;
+	char	 line[1024], *colon, *e;
+
+	if (w->conf->relayhost_auth_file == NULL)
+		return;
+	if ((fp = fopen(w->conf->relayhost_auth_file, "r")) == NULL) {
+		log_warn("relayhost_auth_file %s",
+		    w->conf->relayhost_auth_file);
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (line[0] == '#' || (colon = strchr(line, ':')) == NULL)
+			continue;
+		*colon = '\0';
+		for (e = colon + 1 + strlen(colon + 1); e > colon + 1 &&
+		    (e[-1] == '\n' || e[-1] == '\r');)
+			*--e = '\0';
+		w->auth_user = xstrdup(line);
+		w->auth_pass = xstrdup(colon + 1);
+		break;
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+}
+
+static void
+worker_close(struct worker *w, bool polite)
+{
+	smtpc_close(w->conn, polite);
+	w->conn = NULL;
+	w->conn_key[0] = '\0';
+}
+
+/* worker_connect - route and connect for the batch's hop. 0 or the
+ * failure (code 0 temporary / 5xx permanent) in status/why. */
+static int
+worker_connect(struct worker *w, const struct route *rt, const char *domain,
+    int *code, char status[16], char *why, size_t whysz, bool *down)
+{
+	struct route_addr	 addrs[ROUTE_ADDR_MAX];
+	struct smtpc_opts	 o;
+	size_t			 n = 0;
+	bool			 perm = false;
+	int			 rc;
+
+	*down = false;
+	rc = route_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
+	    status, why, whysz, 30000);
+	if (rc != ROUTE_OK) {
+		*code = rc == ROUTE_E_TEMP ? 0 : 550;
+		if (rc == ROUTE_E_LOOP)
+			*code = 554;
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.helo = w->conf->myhostname;
+	o.tls = rt->tls;
+	o.tls_ca_file = w->conf->tls_ca_file;
+	if (rt->relayhost) {
+		o.auth_user = w->auth_user;
+		o.auth_pass = w->auth_pass;
+	}
+	if ((w->conn = smtpc_open(addrs, n, &o, status, why, whysz,
+	    &perm)) == NULL) {
+		*code = perm ? 550 : 0;
+		*down = !perm && status[0] == '4' && strcmp(status, "4.4.1") == 0;
+		return -1;
+	}
+	strl_copy(w->conn_key, rt->key, sizeof(w->conn_key));
+	return 0;
+}
+
+static int
+worker_claimcmp(const void *a, const void *b)
+{
+	const struct qclaim *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * worker_message - deliver one message's claims (c[0..n)). If `fail` is
+ * set, record that failure for all of them without trying.
+ */
+static void
+worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
+    size_t n, struct wreport *rep, int fcode, const char *fstatus,
+    const char *fwhy, bool fattempted, bool *down)
+{
+	struct qmsg		 m;
+	struct qrcpt		*all = NULL, **mine;
+	struct smtpc_rcpt	*sr;
+	struct smtpc_msg	 sm;
+	struct worker_body	 body;
+	struct qresult		*res;
+	char			 status[16], why[QUEUE_REPLY_MAX + 1];
+	char			 relay[320];
+	double			 t0 = worker_now(), t1, t2, delays[4];
+	size_t			 nall, i, k, nmine = 0;
+	int			 code = fcode, rc;
+	bool			 tried = false;
+
+	if (queue_get(w->q, c[0].id, &m, &all, &nall) != 0)
+		return;			/* gone meanwhile */
+	mine = xcalloc(n, sizeof(*mine));
+	sr = xcalloc(n, sizeof(*sr));
+	res = xcalloc(n, sizeof(*res));
+	for (i = 0; i < n; i++) {
+		if (c[i].idx >= nall || all[c[i].idx].state != QRCPT_ACTIVE ||
+		    all[c[i].idx].claim != c[i].token)
+			continue;	/* stale: another runner has it */
+		c[nmine] = c[i];
+		mine[nmine] = &all[c[i].idx];
+		sr[nmine].addr = mine[nmine]->addr;
+		sr[nmine].orcpt = mine[nmine]->orcpt;
+		sr[nmine].notify = mine[nmine]->notify;
+		nmine++;
+	}
+	strl_copy(status, fstatus ? fstatus : "4.0.0", sizeof(status));
+	strl_copy(why, fwhy ? fwhy : "", sizeof(why));
+	strl_copy(relay, "none", sizeof(relay));
+	if (nmine == 0)
+		goto out;
+	if (fstatus == NULL && w->conn == NULL &&
+	    worker_connect(w, rt, c[0].domain, &code, status, why,
+	    sizeof(why), down) != 0) {
+		fstatus = status;
+		fattempted = true;
+	}
+	t1 = worker_now();
+	if (fstatus == NULL) {
+		memset(&sm, 0, sizeof(sm));
+		sm.sender = m.sender;
+		sm.flags = m.flags;
+		sm.envid = m.envid;
+		sm.size = m.size;
+		body.w = w;
+		body.m = &m;
+		body.next = 0;
+		sm.body = worker_body_next;
+		sm.body_arg = &body;
+		sm.rcpt = sr;
+		sm.nrcpt = nmine;
+		strl_copy(relay, smtpc_peer(w->conn), sizeof(relay));
+		if (smtpc_send(w->conn, &sm) != 0)
+			worker_close(w, false);
+		tried = true;
+	}
+	t2 = worker_now();
+	delays[0] = 0;
+	delays[1] = t1 - t0;
+	delays[2] = 0;
+	delays[3] = t2 - t1;
+	for (i = 0, k = 0; i < nmine; i++) {
+		int	 rcode = tried ? sr[i].code : code;
+		const char *rst = tried ? sr[i].status : status;
+		const char *rwhy = tried ? sr[i].reply : why;
+
+		if (rst[0] == '\0')
+			rst = rcode >= 500 ? "5.0.0" : rcode >= 200 &&
+			    rcode < 300 ? "2.0.0" : "4.0.0";
+		runner_result(w->conf, &m, mine[i], &c[i], rcode, rst, rwhy,
+		    tried || fattempted, relay, delays, &res[k++]);
+		switch (res[k - 1].kind) {
+		case QRESULT_DELIVERED:
+			rep->delivered++;
+			break;
+		case QRESULT_FAILED:
+			rep->failed++;
+			break;
+		case QRESULT_HELD:
+			rep->held++;
+			break;
+		default:
+			rep->deferred++;
+		}
+	}
+	if ((rc = queue_record(w->q, res, k)) != 0)
+		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
+out:
+	free(res);
+	free(sr);
+	free(mine);
+	free(all);
+}
+
+static void
+worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
+{
+	size_t	i, j;
+	bool	down = false;
+	char	status[16], why[QUEUE_REPLY_MAX + 1];
+	int	code = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->magic = RUNNER_MAGIC;
+	if (w->conn != NULL && strcmp(w->conn_key, b->route.key) != 0)
+		worker_close(w, true);
+	qsort(b->claim, b->n, sizeof(b->claim[0]), worker_claimcmp);
+	for (i = 0; i < b->n; i = j) {
+		for (j = i + 1; j < b->n && b->claim[j].id == b->claim[i].id;)
+			j++;
+		if (down) {
+			/* The hop did not answer: the rest waits for the
+			 * same retry, without a connection of its own. */
+			worker_message(w, &b->route, &b->claim[i], j - i, rep,
+			    code, status, why, false, &down);
+			continue;
+		}
+		if (w->conn == NULL && worker_connect(w, &b->route,
+		    b->claim[i].domain, &code, status, why, sizeof(why),
+		    &down) != 0) {
+			worker_message(w, &b->route, &b->claim[i], j - i, rep,
+			    code, status, why, true, &down);
+			if (down)
+				rep->hop_down = 1;
+			continue;
+		}
+		worker_message(w, &b->route, &b->claim[i], j - i, rep, 0, NULL,
+		    NULL, false, &down);
+		if (down)
+			rep->hop_down = 1;
+	}
+}
+
+int
+worker_main(struct conf *conf, int fd)
+{
+	struct worker	 w;
+	struct wbatch	*b = xmalloc(sizeof(*b));
+	struct wreport	 rep;
+	struct pollfd	 pfd;
+	char		 err[1024];
+	ssize_t		 n;
+	int		 rc;
+
+	memset(&w, 0, sizeof(w));
+	w.conf = conf;
+	w.chunk = xmalloc(QUEUE_CHUNK_SIZE);
+	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &w.q, err,
+	    sizeof(err)) != 0)
+		fatalx("queue: %s", err);
+	if ((w.dns = route_dns_new(conf, err, sizeof(err))) == NULL)
+		fatalx("DNS: %s", err);
+	worker_auth(&w);
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, w.conn != NULL ?
+		    (int)conf->connection_reuse_time * 1000 : -1);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			worker_close(&w, true);	/* idle too long */
+			continue;
+		}
+		n = recv(fd, b, sizeof(*b), 0);
+		if (n == 0 || (n == -1 && errno != EINTR))
+			break;
+		if (n < (ssize_t)offsetof(struct wbatch, claim) ||
+		    b->magic != RUNNER_MAGIC || b->n > RUNNER_BATCH_MAX)
+			fatalx("bad batch from the scheduler");
+		worker_batch(&w, b, &rep);
+		if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep))
+			break;
+	}
+	worker_close(&w, true);
+	route_dns_free(w.dns);
+	queue_close(w.q);
+	free(w.chunk);
+	free(b);
+	if (w.auth_pass != NULL)
+		explicit_bzero(w.auth_pass, strlen(w.auth_pass));
+	free(w.auth_user);
+	free(w.auth_pass);
+	return 0;
+}
