@@ -8,6 +8,7 @@
  * without a daemon the wake-up simply finds nobody.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "runner.h"
 #include "tools.h"
 
 #define ADMIN_WAKE_SOCKET	"wake.sock"
@@ -109,26 +111,144 @@ cmd_requeue(struct tools_ctx *ctx, int argc, char **argv)
  * `postqueue -f`) makes every queued and deferred recipient due but
  * leaves the sites' held mail waiting for its sites.
  */
+struct flush_dry {
+	const struct conf	*conf;
+	const struct qsel	*sel;
+	struct routes		*routes;
+	struct route_dns	*dns;
+	size_t			 count;
+};
+
+static bool
+flush_dry_selected(const struct flush_dry *d, const struct qmsg *m,
+    const struct qrcpt *r)
+{
+	char	dom[QUEUE_ADDR_MAX + 1], want[QUEUE_ADDR_MAX + 1];
+	size_t	i, dl, wl;
+
+	if (r->state == QRCPT_DELIVERED || r->state == QRCPT_FAILED ||
+	    r->state == QRCPT_ACTIVE || (r->flags & QRCPT_F_OPHOLD))
+		return false;
+	if (d->sel->nids > 0) {
+		for (i = 0; i < d->sel->nids; i++)
+			if (d->sel->ids[i] == m->id)
+				return true;
+		return false;
+	}
+	if (d->sel->all)
+		return r->state != QRCPT_HELD;
+	queue_domain_of(r->addr, dom, sizeof(dom));
+	strl_copy(want, d->sel->domain, sizeof(want));
+	strl_lower(want);
+	if (strcmp(dom, want) == 0)
+		return true;
+	dl = strlen(dom);
+	wl = strlen(want);
+	return d->sel->subdomains && dl > wl + 1 &&
+	    strcmp(dom + dl - wl, want) == 0 && dom[dl - wl - 1] == '.';
+}
+
+/* flush_dry1 - one message: where each selected recipient would go. */
+static int
+flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
+{
+	struct flush_dry	*d = arg;
+	struct route		 rt;
+	struct route_addr	 a[ROUTE_ADDR_MAX];
+	char			 id[QUEUE_ID_LEN + 1], dom[QUEUE_ADDR_MAX + 1];
+	char			 status[16], why[256], ip[64];
+	size_t			 i, na, k;
+	int			 rc;
+
+	queue_id_format(m->id, id);
+	for (i = 0; i < n; i++) {
+		if (!flush_dry_selected(d, m, &r[i]))
+			continue;
+		d->count++;
+		queue_domain_of(r[i].addr, dom, sizeof(dom));
+		route_lookup(d->conf, d->routes, dom, &rt);
+		if (rt.kind == ROUTE_HOLD || rt.kind == ROUTE_CALLER) {
+			/* A flush sends held mail to its MX, like ETRN. */
+			rt.kind = ROUTE_MX;
+			bsnprintf(rt.key, sizeof(rt.key), "mx:%s", dom);
+		}
+		printf("%s <%s> %s via %s", id, r[i].addr,
+		    queue_state_name(r[i].state), rt.key);
+		rc = d->dns == NULL ? ROUTE_E_TEMP : route_resolve(d->dns,
+		    &rt, dom, a, ROUTE_ADDR_MAX, &na, status, why,
+		    sizeof(why), 5000);
+		if (d->dns == NULL)
+			printf(" (no DNS)\n");
+		else if (rc != ROUTE_OK)
+			printf(" -> %s %s\n", status, why);
+		else {
+			printf(" ->");
+			for (k = 0; k < na; k++) {
+				const struct sockaddr *sa =
+				    (const struct sockaddr *)&a[k].ss;
+
+				if (getnameinfo(sa, a[k].sslen, ip, sizeof(ip),
+				    NULL, 0, NI_NUMERICHOST) != 0)
+					strl_copy(ip, "?", sizeof(ip));
+				printf(" %s[%s]", a[k].host, ip);
+			}
+			putchar('\n');
+		}
+	}
+	return 0;
+}
+
+/* flush_dry_run - print what a flush would send where; change nothing. */
+static int
+flush_dry_run(struct tools_ctx *ctx, struct queue *q, const struct qsel *sel)
+{
+	struct flush_dry	d;
+	char			err[1024];
+	int			rc;
+
+	memset(&d, 0, sizeof(d));
+	d.conf = ctx->conf;
+	d.sel = sel;
+	if (ctx->conf->routes_file != NULL && (d.routes = routes_load(
+	    ctx->conf->routes_file, err, sizeof(err))) == NULL)
+		return tools_fail("flush", "routes_file: %s", err);
+	d.dns = route_dns_new(ctx->conf, err, sizeof(err));
+	rc = queue_walk(q, sel->domain != NULL && !sel->subdomains ?
+	    sel->domain : NULL, flush_dry1, &d);
+	printf("postern flush --dry-run: %zu recipient%s would be made due\n",
+	    d.count, d.count == 1 ? "" : "s");
+	route_dns_free(d.dns);
+	routes_free(d.routes);
+	return rc != 0 ? tools_fail("flush", "%s", queue_errmsg(q)) : 0;
+}
+
 int
 cmd_flush(struct tools_ctx *ctx, int argc, char **argv)
 {
 	struct queue	*q;
 	struct qsel	 sel;
-	char		*all[] = { argv[0], (char *)"--all", NULL };
+	char		*all[] = { argv[0], (char *)"--all", NULL, NULL };
 	size_t		 count = 0;
 	bool		 dry;
 	int		 rc;
 
-	if (argc == 1) {
+	if (argc == 1 || (argc == 2 && strcmp(argv[1], "--dry-run") == 0)) {
+		all[2] = argc == 2 ? argv[1] : NULL;
+		argc++;
 		argv = all;
-		argc = 2;
 	}
 	if ((rc = tools_sel_parse("flush", argc, argv, &sel, true,
 	    &dry)) != 0)
 		return rc;
-	if ((q = tools_open_queue(ctx, 0)) == NULL) {
+	if ((q = tools_open_queue(ctx, dry ? QUEUE_RDONLY : 0)) == NULL) {
 		tools_sel_free(&sel);
 		return TOOLS_EXIT_FAIL;
+	}
+	if (dry) {
+		rc = flush_dry_run(ctx, q, &sel);
+		queue_close(q);
+		tools_sel_free(&sel);
+		return rc;
 	}
 	rc = queue_flush(q, &sel, !sel.all, (int64_t)time(NULL), &count);
 	if (rc != 0)
