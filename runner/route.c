@@ -41,7 +41,7 @@
 #define ROUTE_TLS_DEFAULT	(-1)	/* no tls= option: conf->smtp_tls */
 
 struct route_ent {
-	char		*domain;	/* lower case; ".parent" keeps its dot */
+	char		*domain;	/* lower case; ".parent" has its dot */
 	enum route_kind	 kind;
 	char		 host[256];
 	int		 port;		/* 0: smtp_port */

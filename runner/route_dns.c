@@ -36,6 +36,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -419,7 +421,8 @@ route_dns_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		return;
 	default:
 		q->ans.st = ROUTE_DNS_TEMP;
-		strl_copy(q->ans.why, ares_strerror(status), sizeof(q->ans.why));
+		strl_copy(q->ans.why, ares_strerror(status),
+		    sizeof(q->ans.why));
 		return;
 	}
 	if (q->ans.st != ROUTE_DNS_TEMP)
@@ -736,8 +739,8 @@ route_dns_mx(struct route_dns *d, struct route_dns_out *o, const char *name,
 	route_dns_run(d, q, 1, deadline);
 	switch (q->ans.st) {
 	case ROUTE_DNS_TEMP:
-		rc = route_dns_fail(o, ROUTE_E_TEMP, "4.4.3", "MX lookup for %s "
-		    "failed: %s", name, q->ans.why);
+		rc = route_dns_fail(o, ROUTE_E_TEMP, "4.4.3", "MX lookup for "
+		    "%s failed: %s", name, q->ans.why);
 		route_dns_batch_free(q, 1);
 		return rc;
 	case ROUTE_DNS_NX:
@@ -829,7 +832,8 @@ route_resolve(struct route_dns *d, const struct route *r, const char *domain,
     char *why, size_t whysz, int timeout_ms)
 {
 	struct route_dns_out	 o;
-	char			 name[SMTP_DOMAIN_MAX + 2], lit[SMTP_DOMAIN_MAX + 2];
+	char			 name[SMTP_DOMAIN_MAX + 2];
+	char			 lit[SMTP_DOMAIN_MAX + 2];
 	const char		*target;
 	size_t			 len;
 	int64_t			 deadline;
