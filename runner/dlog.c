@@ -27,8 +27,8 @@ dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
 	if (r->orcpt[0] != '\0' && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
 	    strcasecmp(r->orcpt + 7, r->addr) != 0)
 		bsnprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orcpt + 7);
-	log_info("%s: to=<%s>,%s relay=%s, delay=%.2g, delays=%.2g/%.2g/%.2g/"
-	    "%.2g, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
+	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%.2f/%.2f/%.2f/"
+	    "%.2f, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
 	    relay, delay, delays[0], delays[1], delays[2], delays[3],
 	    attempts, dsn, status, clean);
 }
