@@ -145,15 +145,25 @@ etrn_server_step(struct etrn_server *srv, struct etrn_session *s,
     bool readable)
 {
 	size_t	room;
+	ssize_t	got = 0;
 
 	if (readable && s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE) {
-		room = s->state == ETRN_S_DATA ? 65536 :
+		/* In DATA, room for a whole line of line_length_limit (or
+		 * a line that is not taken would stop all reading). */
+		room = s->state == ETRN_S_DATA ? 65536 +
+		    (size_t)srv->conf->line_length_limit :
 		    (size_t)srv->conf->command_length_limit * 4 + 16384;
 		if (s->state == ETRN_S_TLS)
 			room = 0;
-		if (room > 0 && smtp_conn_fill(s->conn, room) < 0 &&
+		if (room > 0 && (got = smtp_conn_fill(s->conn, room)) < 0 &&
 		    smtp_conn_avail(s->conn) == 0)
 			return false;	/* the client went away */
+		/* data_timeout is for silence, not for the whole message
+		 * (RFC 5321 §4.5.3.2): a slow client that keeps sending
+		 * is not cut off. */
+		if (got > 0 && s->state == ETRN_S_DATA)
+			s->deadline = etrn_now_ms() +
+			    (uint64_t)srv->conf->data_timeout * 1000;
 	}
 	if (!etrn_session_input(s))
 		return false;

@@ -608,6 +608,30 @@ etrn_cmd_data(struct etrn_session *s, char *arg)
 	etrn_data_begin(s);
 }
 
+/* etrn_spool_write - all of it, or -1 with errno set: a short write (the
+ * disk filling up) leaves errno as it was, so write the rest to learn
+ * why (ENOSPC: 452 4.3.1, not 451). */
+static int
+etrn_spool_write(int fd, const char *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* etrn_data_store - append a line (with its CRLF) to the body, moving it
  * to a spool file once it passes the threshold. */
 static void
@@ -631,8 +655,8 @@ etrn_data_store(struct etrn_session *s, const char *p, size_t n)
 		}
 	}
 	if (s->spool_fd >= 0 && s->body->len >= ETRN_SPOOL_WRITE) {
-		if (write(s->spool_fd, s->body->s, s->body->len) !=
-		    (ssize_t)s->body->len) {
+		if (etrn_spool_write(s->spool_fd, s->body->s,
+		    s->body->len) != 0) {
 			log_warn("%s: write %s", __func__, s->spool_path);
 			s->data_err = errno == ENOSPC ?
 			    "452 4.3.1 Error: insufficient system storage" :
@@ -654,8 +678,8 @@ etrn_data_end(struct etrn_session *s)
 	if (s->data_err == NULL && s->received > c->max_received_headers)
 		s->data_err = "554 5.4.6 Error: too many hops (mail loop?)";
 	if (s->data_err == NULL && s->spool_fd >= 0 && s->body->len > 0) {
-		if (write(s->spool_fd, s->body->s, s->body->len) !=
-		    (ssize_t)s->body->len)
+		if (etrn_spool_write(s->spool_fd, s->body->s,
+		    s->body->len) != 0)
 			s->data_err = errno == ENOSPC ?
 			    "452 4.3.1 Error: insufficient system storage" :
 			    "451 4.3.0 Error: cannot spool the message";
@@ -777,7 +801,9 @@ etrn_session_data(struct etrn_session *s)
 			else if (memchr(p, '\0', clen) != NULL)
 				s->data_err = "550 5.6.0 Error: NUL byte in "
 				    "message";
-			else if (len > limit)
+			else if (len - (p[0] == '.') > limit)
+				/* Not counting a stuffed dot (RFC 5321
+				 * §4.5.3.1.6). */
 				s->data_err = "500 5.5.2 Error: message line "
 				    "too long (over 1000 octets)";
 		}
@@ -830,10 +856,8 @@ etrn_cmd_starttls(struct etrn_session *s, char *arg)
 		log_info("client=%s, STARTTLS: discarded %zu octets of "
 		    "pipelined plaintext", s->client, dropped);
 	etrn_session_reply(s, "220 2.0.0 Ready to start TLS");
-	if (smtp_conn_tls_start(s->conn, s->srv->tls, true, NULL) != 0) {
-		etrn_session_close(s, "TLS setup failed");
-		return;
-	}
+	/* TLS starts in etrn_session_tls_step once the 220 is out: with
+	 * the SSL attached, smtp_conn_flush would send it through TLS. */
 	s->state = ETRN_S_TLS;
 }
 
@@ -845,6 +869,11 @@ etrn_session_tls_step(struct etrn_session *s)
 
 	if (s->conn->outoff < s->conn->out->len)
 		return true;	/* the 220 first */
+	if (s->conn->ssl == NULL &&
+	    smtp_conn_tls_start(s->conn, s->srv->tls, true, NULL) != 0) {
+		log_info("client=%s, TLS setup failed", s->client);
+		return false;
+	}
 	if ((rc = smtp_conn_handshake(s->conn)) == 0)
 		return true;
 	if (rc < 0) {
@@ -939,6 +968,13 @@ etrn_cmd_auth(struct etrn_session *s, char *arg)
 		/* RFC 4954 §4: no password in the clear. */
 		etrn_session_reply(s, "538 5.7.11 Encryption required for "
 		    "requested authentication mechanism");
+		return;
+	}
+	if (mech == AUTH_MECH_CRAM_MD5 && ir != NULL) {
+		/* RFC 4954 §4: an initial response with a server-first
+		 * mechanism is an error. */
+		etrn_session_reply(s, "501 5.7.0 Error: CRAM-MD5 does not "
+		    "take an initial response");
 		return;
 	}
 	in = sbuf_new();
@@ -1121,6 +1157,10 @@ etrn_session_input(struct etrn_session *s)
 		p = smtp_conn_data(s->conn);
 		limit = s->state == ETRN_S_AUTH ? ETRN_AUTH_LINE_MAX :
 		    (size_t)c->command_length_limit;
+		/* `line` holds no more (command_length_limit may be set
+		 * up to INT_MAX). */
+		if (limit > ETRN_AUTH_LINE_MAX)
+			limit = ETRN_AUTH_LINE_MAX;
 		lf = memchr(p, '\n', avail);
 		if (lf == NULL) {
 			if (avail > limit && !s->skipping) {
@@ -1135,9 +1175,10 @@ etrn_session_input(struct etrn_session *s)
 		}
 		len = (size_t)(lf - p) + 1;
 		if (s->skipping || len > limit) {
-			if (!s->skipping)
-				etrn_session_reply(s, "500 5.5.2 Error: line "
-				    "too long");
+			if (!s->skipping)	/* RFC 4954 §4: 5.5.6 */
+				etrn_session_reply(s, s->state == ETRN_S_AUTH ?
+				    "500 5.5.6 Error: authentication line too "
+				    "long" : "500 5.5.2 Error: line too long");
 			s->skipping = false;
 			smtp_conn_consume(s->conn, len);
 			if (s->state == ETRN_S_AUTH) {

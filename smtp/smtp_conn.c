@@ -108,8 +108,16 @@ smtp_conn_fill(struct smtp_conn *c, size_t room)
 
 	smtp_conn_compact(c);
 	c->want_write = false;
-	while (smtp_conn_avail(c) < room && !c->eof) {
-		size_t want = room - smtp_conn_avail(c);
+	/*
+	 * With TLS, plaintext OpenSSL has already decrypted is taken even
+	 * past `room` (at most the rest of one record): the socket no
+	 * longer says it is there, so an event loop would never come back
+	 * for it.
+	 */
+	while ((smtp_conn_avail(c) < room ||
+	    (c->ssl != NULL && SSL_pending(c->ssl) > 0)) && !c->eof) {
+		size_t want = smtp_conn_avail(c) < room ?
+		    room - smtp_conn_avail(c) : (size_t)SSL_pending(c->ssl);
 
 		if (want > sizeof(buf))
 			want = sizeof(buf);

@@ -235,12 +235,24 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 			printf(" site-hold");
 		if (r[i].flags & QRCPT_F_OPHOLD)
 			printf(" operator-hold");
-		if (r[i].notify != 0)
-			printf(" notify=%s%s%s%s",
-			    r[i].notify & QRCPT_NOTIFY_NEVER ? "NEVER" : "",
-			    r[i].notify & QRCPT_NOTIFY_SUCCESS ? "SUCCESS," : "",
-			    r[i].notify & QRCPT_NOTIFY_FAILURE ? "FAILURE," : "",
-			    r[i].notify & QRCPT_NOTIFY_DELAY ? "DELAY" : "");
+		if (r[i].notify != 0) {
+			static const struct {
+				uint8_t		 bit;
+				const char	*name;
+			} nb[] = {
+				{ QRCPT_NOTIFY_NEVER, "NEVER" },
+				{ QRCPT_NOTIFY_SUCCESS, "SUCCESS" },
+				{ QRCPT_NOTIFY_FAILURE, "FAILURE" },
+				{ QRCPT_NOTIFY_DELAY, "DELAY" },
+			};
+			const char	*sep = " notify=";
+
+			for (size_t b = 0; b < sizeof(nb) / sizeof(nb[0]); b++)
+				if (r[i].notify & nb[b].bit) {
+					printf("%s%s", sep, nb[b].name);
+					sep = ",";
+				}
+		}
 		if (r[i].orcpt[0] != '\0')
 			printf(" orcpt=%s", r[i].orcpt);
 		putchar('\n');

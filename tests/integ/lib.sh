@@ -125,9 +125,14 @@ stop_posternd() {
 	! kill -0 "$PD_PID" 2>/dev/null
 }
 
-# smtpd_pid - the PID of posternd's SMTP listener child.
+# smtpd_pid - the PID of posternd's SMTP listener child (the master has
+# other children too, the scheduler: the one its log names "smtpd"), if it
+# is alive.
 smtpd_pid() {
-	pgrep -P "$PD_PID" | head -n 1
+	_sp=$(sed -n "s/^postern\/master\[$PD_PID\]: started smtpd, pid \([0-9]*\)$/\1/p" \
+	    "$T/posternd.log" | tail -n 1)
+	[ -n "$_sp" ] && pgrep -P "$PD_PID" | grep -qx "$_sp" && echo "$_sp"
+	return 0
 }
 
 # make_cert NAME CN - a self-signed certificate $T/NAME.crt, key $T/NAME.key
