@@ -56,6 +56,7 @@ struct etrn_session {
 	int			 spool_fd;
 	char			 spool_path[4200];
 	uint64_t		 body_len;	/* bytes stored so far */
+	uint64_t		 trace_len;	/* of which our Received: */
 	bool			 prev_crlf;	/* last line ended in CRLF */
 	bool			 in_headers;
 	bool			 skipping;	/* inside an over-long line */
@@ -77,6 +78,7 @@ struct etrn_server {
 	char			**known_rcpts;	/* relay_recipients, sorted */
 	size_t			 nknown;
 	int			 epfd, sigfd, evfd;
+	int			 wakefd;	/* to the scheduler's wake.sock */
 	const int		*lfds;
 	size_t			 nlfds;
 	bool			 stopping;

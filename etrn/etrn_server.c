@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,6 +252,23 @@ etrn_server_accept(struct etrn_server *srv, int lfd)
 	}
 }
 
+/* etrn_server_wake - new mail: tell the scheduler now rather than at its
+ * next tick (a datagram to queue_dir/wake.sock; nobody there is fine). */
+static void
+etrn_server_wake(struct etrn_server *srv)
+{
+	struct sockaddr_un	sun;
+
+	if (srv->wakefd < 0)
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (bsnprintf(sun.sun_path, sizeof(sun.sun_path), "%s/wake.sock",
+	    srv->conf->queue_dir))
+		(void)sendto(srv->wakefd, "new", 3, MSG_DONTWAIT,
+		    (struct sockaddr *)&sun, sizeof(sun));
+}
+
 static void
 etrn_server_committed(struct etrn_server *srv)
 {
@@ -263,6 +281,7 @@ etrn_server_committed(struct etrn_server *srv)
 	done = srv->done;
 	srv->done = NULL;
 	pthread_mutex_unlock(&srv->mu);
+	etrn_server_wake(srv);
 	for (s = done; s != NULL; s = next) {
 		next = s->cnext;
 		s->in_commit_list = false;
@@ -539,6 +558,8 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	srv.wakefd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if ((srv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (srv.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
@@ -630,6 +651,8 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	conf_free(srv.conf);
 	close(srv.epfd);
 	close(srv.evfd);
+	if (srv.wakefd >= 0)
+		close(srv.wakefd);
 	close(srv.sigfd);
 	log_info("stopped");
 	return 0;

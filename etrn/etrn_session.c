@@ -507,7 +507,10 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 	dom = smtp_addr_domain(&a);
 	if (etrn_rcpt_ours(c, dom)) {
 		strl_copy(lc, a.addr, sizeof(lc));
-		if (s->srv->nknown > 0 && !etrn_rcpt_known(s->srv, lc)) {
+		/* postmaster is always ours (RFC 5321 §4.5.1). */
+		if (s->srv->nknown > 0 && !etrn_rcpt_known(s->srv, lc) &&
+		    !(a.local_len == 10 &&
+		    strncasecmp(a.addr, "postmaster", 10) == 0)) {
 			log_info("client=%s, reject RCPT <%s>: not in "
 			    "relay_recipients", s->client, a.addr);
 			etrn_session_reply(s, "550 5.1.1 <%s>: Recipient address "
@@ -531,7 +534,11 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 		return;
 	}
 	for (i = 0; i < s->nrcpt; i++)
-		if (strcmp(s->rcpt[i].addr, a.addr) == 0) {
+		/* The same mailbox once: local part exact, domain any case. */
+		if (s->rcpt[i].addr[a.local_len] == '@' &&
+		    strncmp(s->rcpt[i].addr, a.addr, a.local_len) == 0 &&
+		    strcasecmp(s->rcpt[i].addr + a.local_len,
+		    a.addr + a.local_len) == 0) {
 			etrn_session_reply(s, "250 2.1.5 Ok");	/* once */
 			return;
 		}
@@ -580,6 +587,7 @@ etrn_data_begin(struct etrn_session *s)
 		sbuf_catf(s->body, "\r\n\tfor <%s>", s->rcpt[0].addr);
 	sbuf_catf(s->body, "; %s\r\n", date);
 	s->body_len = s->body->len;
+	s->trace_len = s->body->len;	/* ours: not the client's size */
 	s->prev_crlf = true;
 	s->in_headers = true;
 	s->skipping = false;
@@ -820,7 +828,7 @@ etrn_session_data(struct etrn_session *s)
 				etrn_data_store(s, p + 1, len - 1);
 			else
 				etrn_data_store(s, p, len);
-			if (s->body_len > c->message_size_limit)
+			if (s->body_len - s->trace_len > c->message_size_limit)
 				s->data_err = "552 5.3.4 Error: message file "
 				    "too big";
 		}
