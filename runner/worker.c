@@ -135,11 +135,52 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	if ((w->conn = smtpc_open(addrs, n, &o, status, why, whysz,
 	    &perm)) == NULL) {
 		*code = perm ? 550 : 0;
-		*down = !perm && status[0] == '4' && strcmp(status, "4.4.1") == 0;
+		/* No address connected or greeted: the hop is down. */
+		*down = !perm && (strcmp(status, "4.4.1") == 0 ||
+		    strcmp(status, "4.4.2") == 0);
 		return -1;
 	}
 	strl_copy(w->conn_key, rt->key, sizeof(w->conn_key));
 	return 0;
+}
+
+/*
+ * worker_more_rcpts - recipients the server took none of for being too
+ * many (452 4.5.3) go again in further transactions on the same
+ * connection (RFC 5321 §4.5.3.1.10), a bounded number of times.
+ */
+static void
+worker_more_rcpts(struct worker *w, struct smtpc_msg *sm)
+{
+	struct smtpc_rcpt	*all = sm->rcpt, *again;
+	struct worker_body	*body = sm->body_arg;
+	size_t			 nall = sm->nrcpt, n, i, k;
+	int			 round;
+
+	again = xcalloc(nall, sizeof(*again));
+	for (round = 0; round < 20 && w->conn != NULL; round++) {
+		for (i = 0, n = 0; i < nall; i++)
+			if (all[i].code == 452 &&
+			    strcmp(all[i].status, "4.5.3") == 0) {
+				again[n] = all[i];
+				again[n].code = 0;
+				n++;
+			}
+		if (n == 0 || n == nall)
+			break;		/* none left, or no progress possible */
+		body->next = 0;
+		sm->rcpt = again;
+		sm->nrcpt = n;
+		if (smtpc_send(w->conn, sm) != 0)
+			worker_close(w, false);
+		for (i = 0, k = 0; i < nall && k < n; i++)
+			if (all[i].code == 452 &&
+			    strcmp(all[i].status, "4.5.3") == 0)
+				all[i] = again[k++];
+		sm->rcpt = all;
+		sm->nrcpt = nall;
+	}
+	free(again);
 }
 
 static int
@@ -216,9 +257,11 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 		sm.rcpt = sr;
 		sm.nrcpt = nmine;
 		strl_copy(relay, smtpc_peer(w->conn), sizeof(relay));
+		tried = true;
 		if (smtpc_send(w->conn, &sm) != 0)
 			worker_close(w, false);
-		tried = true;
+		else
+			worker_more_rcpts(w, &sm);
 	}
 	t2 = worker_now();
 	delays[0] = 0;
