@@ -128,6 +128,10 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	o.helo = w->conf->myhostname;
 	o.tls = rt->tls;
 	o.tls_ca_file = w->conf->tls_ca_file;
+	o.connect_timeout = (int)w->conf->smtp_connect_timeout;
+	o.cmd_timeout = (int)w->conf->smtp_command_timeout;
+	o.data_timeout = (int)w->conf->smtp_data_timeout;
+	o.dot_timeout = (int)w->conf->smtp_dot_timeout;
 	if (rt->relayhost) {
 		o.auth_user = w->auth_user;
 		o.auth_pass = w->auth_pass;

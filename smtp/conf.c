@@ -124,6 +124,11 @@ static const struct conf_key conf_table[] = {
 	CONF_K_DUR(delay_warning, "4h"),	/* 0: off */
 	CONF_K_DUR(lease_time, "5m"),
 	CONF_K_DUR(connection_reuse_time, "5s"),
+	/* Client timeouts, RFC 5321 §4.5.3.2 (the dot's >= 10 minutes). */
+	CONF_K_DUR(smtp_connect_timeout, "30s"),
+	CONF_K_DUR(smtp_command_timeout, "5m"),
+	CONF_K_DUR(smtp_data_timeout, "3m"),
+	CONF_K_DUR(smtp_dot_timeout, "10m"),
 	CONF_K_SIZE(message_size_limit, "50m"),
 	CONF_K_INT(max_recipients, "1000", 1, 100000),
 	CONF_K_INT(max_connections, "100", 0, INT_MAX),

@@ -162,6 +162,10 @@ struct conf {
 	time_t			 delay_warning;
 	time_t			 lease_time;
 	time_t			 connection_reuse_time;
+	time_t			 smtp_connect_timeout;
+	time_t			 smtp_command_timeout;
+	time_t			 smtp_data_timeout;
+	time_t			 smtp_dot_timeout;
 	uint64_t		 message_size_limit;
 	int			 max_recipients;
 	int			 max_connections;
