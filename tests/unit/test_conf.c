@@ -182,8 +182,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 45)
-		t_errorf(t, "conf_keys: got %zu keys, want 45", n);
+	if (n != 49)
+		t_errorf(t, "conf_keys: got %zu keys, want 49", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
