@@ -299,11 +299,12 @@ int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);
 /* queue_claim_domain - claim like a flush of domain (and, with sub, its
  * subdomains; with held, recipients held for their site too) would, but
- * at once and only these: `postern run --domain`. Up to max, in one
- * transaction; call again until *n is 0. */
+ * at once and only these: `postern run --domain`. Recipients tried at or
+ * after `since` are left alone (a run takes each recipient once). Up to
+ * max, in one transaction; call again until *n is 0. */
 int	queue_claim_domain(struct queue *, const char *domain, bool sub,
-	    bool held, int64_t now, int64_t lease, struct qclaim *out,
-	    size_t max, size_t *n);
+	    bool held, int64_t since, int64_t now, int64_t lease,
+	    struct qclaim *out, size_t max, size_t *n);
 /* queue_next_due - the earliest due time (0 when nothing is timed). */
 int	queue_next_due(struct queue *, int64_t *when);
 /* queue_renew - push the leases of still-held claims to `until`. */

@@ -32,6 +32,7 @@ struct queue_claim_fkey {
 	char	key[QUEUE_ADDR_MAX + 1];
 	size_t	klen;
 	uint8_t	flags;
+	int64_t	since;		/* ad hoc: skip recipients tried since */
 	uint8_t	rkey[QUEUE_ADDR_MAX + 1];	/* where the walk stopped */
 	size_t	rklen;
 	uint8_t	rval[QUEUE_KEY_RCPT];
@@ -201,7 +202,8 @@ serve:
 			/* Only what can be taken counts toward the batch. */
 			if (queue_rec_get_rcpt(q, txn, cand[nc].id,
 			    cand[nc].idx, &r) != 0 ||
-			    !queue_claim_eligible(&r, q1->flags))
+			    !queue_claim_eligible(&r, q1->flags) ||
+			    (q1->since > 0 && r.last_try >= q1->since))
 				continue;
 			nc++;
 		}
@@ -219,7 +221,8 @@ serve:
 			if (rc != 0)
 				goto out;
 			rc = 0;
-			if (queue_claim_eligible(&r, q1->flags)) {
+			if (queue_claim_eligible(&r, q1->flags) &&
+			    !(q1->since > 0 && r.last_try >= q1->since)) {
 				if ((rc = queue_claim_take(q, txn, &r, now,
 				    lease, token, &out[*n])) != 0)
 					goto out;
@@ -391,7 +394,8 @@ fail:
 
 int
 queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
-    int64_t now, int64_t lease, struct qclaim *out, size_t max, size_t *n)
+    int64_t since, int64_t now, int64_t lease, struct qclaim *out, size_t max,
+    size_t *n)
 {
 	struct queue_claim_fkey	 fk;
 	MDB_txn			*txn = NULL;
@@ -405,6 +409,7 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 		return queue_fail(q, QUEUE_E_INVAL, "bad domain \"%s\"",
 		    domain);
 	fk.flags = (sub ? QUEUE_FLUSH_SUB : 0) | (held ? QUEUE_FLUSH_HELD : 0);
+	fk.since = since;
 	if (lease < 1)
 		lease = 1;
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)

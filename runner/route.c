@@ -384,6 +384,20 @@ route_set_key(const struct conf *conf, struct route *r, const char *domain)
 		(void)bsnprintf(r->key, sizeof(r->key), "caller:%d", r->port);
 		break;
 	}
+	/*
+	 * A connection is shared only by mail that wants the same TLS policy
+	 * and AUTH: two domains routed to one host with different policies
+	 * are two hops, or one could downgrade the other.
+	 */
+	if (r->kind != ROUTE_HOLD && r->kind != ROUTE_CALLER) {
+		if (r->tls != conf->smtp_tls)
+			(void)strl_cat(r->key, r->tls == CONF_TLS_NONE ?
+			    " tls=none" : r->tls == CONF_TLS_MAY ? " tls=may" :
+			    r->tls == CONF_TLS_ENCRYPT ? " tls=encrypt" :
+			    " tls=dane", sizeof(r->key));
+		if (r->relayhost)
+			(void)strl_cat(r->key, " auth", sizeof(r->key));
+	}
 }
 
 void

@@ -75,7 +75,10 @@ struct sched {
 	int			 wakefd, sigfd;
 	bool			 stopping, more;
 	time_t			 stop_at, renew_at;
+	int64_t			 started;	/* SCHED_DOMAIN: take each once */
 	struct runner_stats	*stats;
+	struct qresult		*res;		/* decided here, to record */
+	size_t			 nres, rescap;
 };
 
 static struct sched_hop *
@@ -106,28 +109,21 @@ sched_hop_push(struct sched *s, struct sched_hop *h, const struct qclaim *c)
 	s->npending++;
 }
 
-/* sched_record1 - a result decided here, without a worker: held for its
- * site, expired, or deferred because its hop is down. */
+/* sched_results_flush - record what the scheduler decided itself, in one
+ * transaction (a hop that is down may defer thousands at once). */
 static void
-sched_record1(struct sched *s, const struct qclaim *c, int code,
-    const char *status, const char *why, bool attempted)
+sched_results_flush(struct sched *s)
 {
-	struct qmsg	 m;
-	struct qrcpt	*r = NULL;
-	struct qresult	 res;
-	double		 delays[4] = { 0, 0, 0, 0 };
-	size_t		 n;
+	size_t	i;
 
-	if (queue_get(s->q, c->id, &m, &r, &n) != 0 || c->idx >= n) {
-		free(r);
+	if (s->nres == 0)
 		return;
-	}
-	if (r[c->idx].state == QRCPT_ACTIVE && r[c->idx].claim == c->token) {
-		runner_result(s->conf, &m, &r[c->idx], c, code, status, why,
-		    attempted, "none", delays, &res);
-		if (queue_record(s->q, &res, 1) != 0)
-			log_warnx("queue_record: %s", queue_errmsg(s->q));
-		switch (res.kind) {
+	if (queue_record(s->q, s->res, s->nres) != 0)
+		log_warnx("queue_record: %s", queue_errmsg(s->q));
+	for (i = 0; i < s->nres; i++) {
+		if (s->res[i].rc != 0)
+			continue;
+		switch (s->res[i].kind) {
 		case QRESULT_DELIVERED:
 			s->stats->delivered++;
 			break;
@@ -141,37 +137,66 @@ sched_record1(struct sched *s, const struct qclaim *c, int code,
 			s->stats->deferred++;
 		}
 	}
-	free(r);
+	s->nres = 0;
 }
 
-/* sched_hold - a held domain's recipient the timer found: back to
- * waiting for its site, no attempt, no log line of delivery. */
+static struct qresult *
+sched_result_slot(struct sched *s)
+{
+	if (s->nres == s->rescap) {
+		s->rescap = s->rescap ? s->rescap * 2 : 256;
+		s->res = xreallocarray(s->res, s->rescap, sizeof(*s->res));
+	}
+	return &s->res[s->nres++];
+}
+
+/* sched_record1 - a result decided here, without a worker: expired, or
+ * deferred because its hop is down. Recorded by sched_results_flush. */
 static void
-sched_hold(struct sched *s, const struct qclaim *c)
+sched_record1(struct sched *s, const struct qclaim *c, int code,
+    const char *status, const char *why, bool attempted)
 {
 	struct qmsg	 m;
 	struct qrcpt	*r = NULL;
-	struct qresult	 res;
+	double		 delays[4] = { 0, 0, 0, 0 };
 	size_t		 n;
 
 	if (queue_get(s->q, c->id, &m, &r, &n) != 0 || c->idx >= n) {
 		free(r);
 		return;
 	}
-	memset(&res, 0, sizeof(res));
-	res.id = c->id;
-	res.idx = c->idx;
-	res.token = c->token;
-	res.kind = QRESULT_HELD;
-	res.when = (int64_t)time(NULL);
-	res.next_try = m.arrival + s->conf->hold_lifetime;
-	if (res.next_try <= res.when)
-		res.next_try = res.when + 1;
-	strl_copy(res.status, r[c->idx].status, sizeof(res.status));
-	strl_copy(res.reply, r[c->idx].reply, sizeof(res.reply));
-	if (queue_record(s->q, &res, 1) != 0)
-		log_warnx("queue_record: %s", queue_errmsg(s->q));
-	s->stats->held++;
+	if (r[c->idx].state == QRCPT_ACTIVE && r[c->idx].claim == c->token)
+		runner_result(s->conf, &m, &r[c->idx], c, code, status, why,
+		    attempted, "none", delays, sched_result_slot(s));
+	free(r);
+}
+
+/* sched_hold - a held domain's recipient the timer found: back to
+ * waiting for its site, no attempt, no delivery log line. */
+static void
+sched_hold(struct sched *s, const struct qclaim *c)
+{
+	struct qmsg	 m;
+	struct qrcpt	*r = NULL;
+	struct qresult	*res;
+	size_t		 n;
+
+	if (queue_get(s->q, c->id, &m, &r, &n) != 0 || c->idx >= n) {
+		free(r);
+		return;
+	}
+	res = sched_result_slot(s);
+	memset(res, 0, sizeof(*res));
+	res->id = c->id;
+	res->idx = c->idx;
+	res->token = c->token;
+	res->kind = QRESULT_HELD;
+	res->when = (int64_t)time(NULL);
+	res->next_try = m.arrival + s->conf->hold_lifetime;
+	if (res->next_try <= res->when)
+		res->next_try = res->when + 1;
+	strl_copy(res->status, r[c->idx].status, sizeof(res->status));
+	strl_copy(res->reply, r[c->idx].reply, sizeof(res->reply));
 	free(r);
 }
 
@@ -226,7 +251,7 @@ sched_claim(struct sched *s, int64_t now)
 	c = xcalloc(room, sizeof(*c));
 	if (s->opts->mode == SCHED_DOMAIN)
 		rc = queue_claim_domain(s->q, s->opts->domain, s->opts->sub,
-		    true, now, s->conf->lease_time, c, room, &n);
+		    true, s->started, now, s->conf->lease_time, c, room, &n);
 	else
 		rc = queue_claim_due(s->q, now, s->conf->lease_time, c, room,
 		    &n);
@@ -234,6 +259,7 @@ sched_claim(struct sched *s, int64_t now)
 		log_warnx("claim: %s", queue_errmsg(s->q));
 	for (i = 0; i < n; i++)
 		sched_take(s, &c[i], now);
+	sched_results_flush(s);
 	s->more = n == room;
 	free(c);
 }
@@ -354,6 +380,7 @@ sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 	    "retry", h->key);
 	for (i = 0; i < h->npending; i++)
 		sched_record1(s, &h->pending[i], 0, "4.4.1", why, false);
+	sched_results_flush(s);
 	s->npending -= h->npending;
 	h->npending = 0;
 }
@@ -504,6 +531,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	s.opts = opts;
 	s.stats = stats;
 	s.wakefd = -1;
+	s.started = (int64_t)time(NULL);
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &s.q, err,
 	    sizeof(err)) != 0) {
 		log_warnx("queue: %s", err);
@@ -637,6 +665,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	close(s.sigfd);
 	free(pfd);
 	free(s.w);
+	free(s.res);
 	routes_free(s.routes);
 	queue_close(s.q);
 	return 0;

@@ -127,19 +127,33 @@ static void
 check_lookup(struct t *t, const char *what, const struct conf *c,
     const struct routes *rs, const struct want *w)
 {
+	static const char *const tlsname[] = { "none", "may", "encrypt",
+	    "dane" };
 	struct route	r;
+	char		key[400];
 
+	/* Hops that differ in TLS policy or AUTH are different hops: the
+	 * key says so after the address. */
+	strl_copy(key, w->key, sizeof(key));
+	if (w->kind != ROUTE_HOLD && w->kind != ROUTE_CALLER) {
+		if (w->tls != (int)c->smtp_tls) {
+			strl_cat(key, " tls=", sizeof(key));
+			strl_cat(key, tlsname[w->tls], sizeof(key));
+		}
+		if (w->relayhost)
+			strl_cat(key, " auth", sizeof(key));
+	}
 	memset(&r, 0x5a, sizeof(r));
 	route_lookup(c, rs, w->domain, &r);
 	if (r.kind != w->kind || strcmp(r.host, w->host) != 0 ||
 	    r.port != w->port || (int)r.tls != w->tls ||
-	    r.relayhost != w->relayhost || strcmp(r.key, w->key) != 0)
+	    r.relayhost != w->relayhost || strcmp(r.key, key) != 0)
 		t_errorf(t, "%s: route_lookup(%s): got %s host=\"%s\" "
 		    "port=%d tls=%d relayhost=%d key=\"%s\", want %s "
 		    "host=\"%s\" port=%d tls=%d relayhost=%d key=\"%s\"", what,
 		    w->domain, kind_name(r.kind), r.host, r.port, (int)r.tls,
 		    r.relayhost, r.key, kind_name(w->kind), w->host, w->port,
-		    w->tls, w->relayhost, w->key);
+		    w->tls, w->relayhost, key);
 }
 
 /* Every target form, comments, blank lines, tls=, case and dots. */
