@@ -115,6 +115,8 @@ enum qrcpt_state {
 enum {
 	QRCPT_F_SITE	= 0x01,	/* a held domain's: waits for its site */
 	QRCPT_F_OPHOLD	= 0x02,	/* held by an operator until released */
+	QRCPT_F_FLUSHED	= 0x04,	/* a site hold flushed by id: its next
+				 * claim says flushed, its result clears it */
 };
 
 /* NOTIFY bits (RFC 3461 §4.1); 0 means NOTIFY was absent. */

@@ -365,7 +365,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		c->id = r.id;
 		c->idx = r.idx;
 		c->token = token;
-		c->flushed = false;
+		c->flushed = (r.flags & QRCPT_F_FLUSHED) != 0;
 		/* A claim whose runner died keeps its kind. */
 		c->kind = ((r.state == QRCPT_ACTIVE ? r.prev_state : r.state) ==
 		    QRCPT_HELD) ? QCLAIM_EXPIRE : QCLAIM_DELIVER;
@@ -548,6 +548,7 @@ queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
 	if (rc != 0)
 		return rc;
 	r.claim = 0;
+	r.flags &= ~QRCPT_F_FLUSHED;
 	r.last_try = res->when;
 	if (res->attempted)
 		r.attempts++;

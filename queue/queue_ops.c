@@ -307,6 +307,7 @@ queue_ops_flush1(struct queue *q, MDB_txn *txn, struct qrcpt *r, int64_t now,
 			return 0;
 		r->saved_due = r->due;	/* its hold expiry, for later */
 		r->state = r->attempts > 0 ? QRCPT_DEFERRED : QRCPT_QUEUED;
+		r->flags |= QRCPT_F_FLUSHED;	/* to its MX, like an ETRN */
 		return queue_ops_put(q, txn, r, now);
 	}
 	return 0;			/* active: already on its way */

@@ -127,7 +127,7 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 		r->attempts = 0;
 		r->claim = 0;
 		r->nhist = 0;
-		r->flags &= QRCPT_F_SITE | QRCPT_F_OPHOLD;
+		r->flags &= QRCPT_F_SITE | QRCPT_F_OPHOLD;	/* not FLUSHED */
 		if (r->state != QRCPT_HELD)
 			r->state = QRCPT_QUEUED;
 		if (r->state == QRCPT_QUEUED && due == 0)

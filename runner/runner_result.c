@@ -28,8 +28,9 @@ runner_backoff(const struct conf *c, uint32_t attempts)
 		d = c->max_backoff;
 	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
 		r = (uint32_t)rand();
-	/* +-20% */
-	d = d * 8 / 10 + (int64_t)(r % (uint32_t)(d * 4 / 10 + 1));
+	/* +-20%, rounded: even a 2 s backoff keeps its size. */
+	d = (int64_t)((double)d * (0.8 + 0.4 * ((double)r / UINT32_MAX)) +
+	    0.5);
 	return d < 1 ? 1 : d;
 }
 
@@ -60,7 +61,8 @@ runner_result(const struct conf *c, const struct qmsg *m,
 		st = "sent";
 	} else if (code >= 500) {
 		out->kind = QRESULT_FAILED;
-		st = "bounced";
+		/* Failed with a temporary status: it ran out of time. */
+		st = status[0] == '4' ? "expired" : "bounced";
 	} else if (now >= m->arrival + c->max_queue_lifetime) {
 		out->kind = QRESULT_FAILED;
 		st = "expired";

@@ -60,6 +60,7 @@ struct sched_worker {
 	struct qclaim	 out[RUNNER_BATCH_MAX];
 	size_t		 nout;
 	time_t		 restart_at;
+	time_t		 started;
 	int		 backoff;
 };
 
@@ -154,7 +155,7 @@ sched_result_slot(struct sched *s)
  * deferred because its hop is down. Recorded by sched_results_flush. */
 static void
 sched_record1(struct sched *s, const struct qclaim *c, int code,
-    const char *status, const char *why, bool attempted)
+    const char *status, const char *why, bool attempted, int64_t not_before)
 {
 	struct qmsg	 m;
 	struct qrcpt	*r = NULL;
@@ -165,9 +166,15 @@ sched_record1(struct sched *s, const struct qclaim *c, int code,
 		free(r);
 		return;
 	}
-	if (r[c->idx].state == QRCPT_ACTIVE && r[c->idx].claim == c->token)
+	if (r[c->idx].state == QRCPT_ACTIVE && r[c->idx].claim == c->token) {
+		struct qresult *res = sched_result_slot(s);
+
 		runner_result(s->conf, &m, &r[c->idx], c, code, status, why,
-		    attempted, "none", delays, sched_result_slot(s));
+		    attempted, "none", delays, res);
+		/* Waiting for a hop that is down: not before it is retried. */
+		if (res->kind == QRESULT_DEFERRED && res->next_try < not_before)
+			res->next_try = not_before;
+	}
 	free(r);
 }
 
@@ -210,7 +217,7 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 
 	if (c->kind == QCLAIM_EXPIRE) {
 		sched_record1(s, c, 500, "4.4.7", "held for its site longer "
-		    "than hold_lifetime", false);
+		    "than hold_lifetime", false, 0);
 		return;
 	}
 	route_lookup(s->conf, s->routes, c->domain, &rt);
@@ -229,7 +236,7 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 	if (h->down_until > now) {
 		bsnprintf(why, sizeof(why), "%s is down: not tried until the "
 		    "next retry", h->key);
-		sched_record1(s, c, 0, "4.4.1", why, false);
+		sched_record1(s, c, 0, "4.4.1", why, false, h->down_until);
 		return;
 	}
 	sched_hop_push(s, h, c);
@@ -298,6 +305,7 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 	}
 	close(sv[1]);
 	w->fd = sv[0];
+	w->started = time(NULL);
 	w->busy = false;
 	w->hop = NULL;
 	w->nout = 0;
@@ -379,7 +387,8 @@ sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 	bsnprintf(why, sizeof(why), "%s is down: not tried until the next "
 	    "retry", h->key);
 	for (i = 0; i < h->npending; i++)
-		sched_record1(s, &h->pending[i], 0, "4.4.1", why, false);
+		sched_record1(s, &h->pending[i], 0, "4.4.1", why, false,
+		    h->down_until);
 	sched_results_flush(s);
 	s->npending -= h->npending;
 	h->npending = 0;
@@ -450,6 +459,8 @@ sched_reap(struct sched *s)
 				w->hop->active--;
 			w->hop = NULL;
 			w->busy = false;
+			if (time(NULL) - w->started > 60)
+				w->backoff = 0;	/* it had been fine */
 			w->restart_at = time(NULL) + w->backoff;
 			if (w->backoff < 60)
 				w->backoff = w->backoff ? w->backoff * 2 : 1;
@@ -620,9 +631,18 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 			}
 			if (pfd[i].fd == s.wakefd) {
 				char	buf[64];
+				ssize_t	len;
 
-				while (recv(s.wakefd, buf, sizeof(buf), 0) > 0)
-					;
+				while ((len = recv(s.wakefd, buf,
+				    sizeof(buf) - 1, 0)) > 0) {
+					buf[len] = '\0';
+					/* An operator's flush: try the hops
+					 * found down again now. */
+					if (strcmp(buf, "flush") == 0)
+						for (h = s.hops; h != NULL;
+						    h = h->next)
+							h->down_until = 0;
+				}
 				s.more = true;
 				continue;
 			}

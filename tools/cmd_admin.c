@@ -27,9 +27,11 @@
 
 #define ADMIN_WAKE_SOCKET	"wake.sock"
 
-/* admin_wake - tell a running daemon to look at the due index now. */
+/* admin_wake - tell a running daemon to look at the due index now;
+ * "flush" also makes it forget which next hops it had found down (an
+ * operator flushes when a destination is back). */
 static void
-admin_wake(const struct conf *conf)
+admin_wake(const struct conf *conf, const char *what)
 {
 	struct sockaddr_un	sun;
 	int			fd;
@@ -41,8 +43,8 @@ admin_wake(const struct conf *conf)
 		return;
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	(void)sendto(fd, "wake", 4, MSG_DONTWAIT, (struct sockaddr *)&sun,
-	    sizeof(sun));
+	(void)sendto(fd, what, strlen(what), MSG_DONTWAIT,
+	    (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
 }
 
@@ -71,7 +73,7 @@ admin_run(struct tools_ctx *ctx, int argc, char **argv, const char *cmd,
 		printf("postern %s: %s %zu recipient%s\n", cmd, verb, count,
 		    count == 1 ? "" : "s");
 		log_info("operator %s: %zu recipients", cmd, count);
-		admin_wake(ctx->conf);
+		admin_wake(ctx->conf, "wake");
 	}
 	queue_close(q);
 	tools_sel_free(&sel);
@@ -257,7 +259,7 @@ cmd_flush(struct tools_ctx *ctx, int argc, char **argv)
 		printf("postern flush: %zu recipient%s made due\n", count,
 		    count == 1 ? "" : "s");
 		log_info("operator flush: %zu recipients", count);
-		admin_wake(ctx->conf);
+		admin_wake(ctx->conf, "flush");
 	}
 	queue_close(q);
 	tools_sel_free(&sel);

@@ -26,18 +26,6 @@ fi
 # the delivery scheduler), so what was received stays in the queue.
 start_posternd hold_domains=hold.example || exit 1
 
-# smtpd_now - the listener's PID: the last "started smtpd, pid N" of the
-# master, if that process is alive and the master's child. (lib.sh's
-# smtpd_pid takes the lowest child PID: after a restart that is the
-# scheduler's, which was started before the new listener.)
-smtpd_now() {
-	p=$(sed -n 's/.*started smtpd, pid \([0-9]*\).*/\1/p' "$T/posternd.log" |
-		tail -n 1)
-	[ -n "$p" ] && [ -r "/proc/$p/stat" ] &&
-		[ "$(awk '{ print $4 }' "/proc/$p/stat" 2>/dev/null)" = "$PD_PID" ] &&
-		echo "$p"
-}
-
 # greets PORT - a listener answers: the master keeps the listening socket,
 # so a connect succeeds even while no child is there; the 220 is the test.
 cat >"$T/greets.py" <<'EOF'
@@ -177,7 +165,7 @@ i=0
 while [ $i -lt $KILLS ]; do
 	i=$((i + 1))
 	sleep 2
-	old=$(smtpd_now)
+	old=$(smtpd_pid)
 	if [ -z "$old" ]; then
 		notok "kill_$i" "no listener to kill"
 		break
@@ -188,7 +176,7 @@ while [ $i -lt $KILLS ]; do
 	t0=$(date +%s)
 	new=""
 	while [ $(($(date +%s) - t0)) -lt 30 ]; do
-		new=$(smtpd_now)
+		new=$(smtpd_pid)
 		if [ -n "$new" ] && [ "$new" != "$old" ] &&
 		    python3 "$T/greets.py" "$SMTP_PORT"; then
 			break
@@ -208,7 +196,7 @@ expect_eq listener_restarted_each_time "$restarts_ok" "$KILLS"
 expect_eq master_alive "$(kill -0 "$PD_PID" 2>/dev/null && echo yes)" yes
 
 # Load on the last listener for a moment, then stop the senders.
-last=$(smtpd_now)
+last=$(smtpd_pid)
 wait_served "$last"
 sleep 1
 touch "$T/stop"
@@ -334,13 +322,13 @@ for p in $killed; do
 done
 expect_eq master_restart_backoff \
 	"$(sed -n 's/.*restarting smtpd in \([0-9]*\) s.*/\1/p' "$T/posternd.log" | tr '\n' ' ' | sed 's/ $//')" \
-	"$(echo $want_backoff)"
+	"${want_backoff# }"
 expect_eq listeners_started "$(grep -c 'started smtpd, pid' "$T/posternd.log")" $((KILLS + 1))
 swept=$(sed -n 's/.*removed \([0-9]*\) spool file.*/\1/p' "$T/posternd.log" | awk '{ n += $1 } END { print n + 0 }')
 echo "# spool files of killed listeners swept at restart: $swept"
 
 # A clean stop: nothing left in the spool, no sanitizer report.
 if stop_posternd; then ok posternd_stops; else notok posternd_stops "still running"; fi
-expect_eq spool_empty "$(ls -A "$T/queue/spool" 2>/dev/null | wc -l | tr -d ' ')" 0
+expect_eq spool_empty "$(find "$T/queue/spool" -type f | wc -l | tr -d ' ')" 0
 expect_eq no_sanitizer_report "$(grep -c -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/posternd.log")" 0
 expect_eq queue_after_stop "$("$P" queue --json | wc -l | tr -d ' ')" "$(wc -l <"$T/q.json" | tr -d ' ')"
