@@ -7,6 +7,8 @@
 # killed by PID at exit, never by name.
 set -u
 P="$POSTERN_BIN/postern"
+# The real interpreter: python3 may be a slow version-manager shim.
+PY=$(python3 -c 'import sys; print(sys.executable)')
 T=$(mktemp -d /tmp/postern-integ.XXXXXX)
 chmod 755 "$T"		# posternd runs as the postern user
 export POSTERN_CONF="$T/postern.conf"
@@ -72,7 +74,7 @@ expect_grep() {
 # qjson EXPR - evaluate a Python expression over the queue's JSON lines,
 # bound to `msgs` (a list of objects).
 qjson() {
-	"$P" queue --json | python3 -c "
+	"$P" queue --json | "$PY" -c "
 import json, sys
 msgs = [json.loads(l) for l in sys.stdin if l.strip()]
 print($1)"
@@ -80,12 +82,12 @@ print($1)"
 
 # free_port - a TCP port on 127.0.0.1 nobody listens on now.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # wait_port PORT [HOST] - poll until something accepts there (10 s at most).
 wait_port() {
-	python3 - "$1" "${2:-127.0.0.1}" <<'EOPY'
+	"$PY" - "$1" "${2:-127.0.0.1}" <<'EOPY'
 import socket, sys, time
 port, host = int(sys.argv[1]), sys.argv[2]
 for _ in range(200):

@@ -16,10 +16,10 @@ expect_eq queue_json_keys "$(qjson 'sorted(msgs[0].keys()) == ["arrival","id","r
 # added, the body as given.
 "$P" show --raw "$id" >"$T/raw"
 expect_eq raw_size_matches "$(wc -c <"$T/raw" | tr -d ' ')" "$(qjson 'msgs[0]["size"]')"
-expect_eq raw_all_crlf "$(python3 -c "
+expect_eq raw_all_crlf "$("$PY" -c "
 d = open('$T/raw','rb').read()
 print(d.count(b'\n') == d.count(b'\r\n') and d.count(b'\r') == d.count(b'\r\n'))")" True
-expect_eq raw_body_kept "$(python3 -c "
+expect_eq raw_body_kept "$("$PY" -c "
 d = open('$T/raw','rb').read()
 print(d.endswith(b'\r\n\r\nline 1\r\n.leading dot\r\n'))")" True
 expect_grep raw_has_received '^Received: by mx.test.example (postern' "$T/raw"

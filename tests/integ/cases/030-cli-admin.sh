@@ -29,9 +29,9 @@ check flush_site "$P" flush --domain site.example
 expect_grep flush_site_count "1 recipient made due" "$T/out"
 # A domain flush is a request the runners serve from the domain index
 # (its cost does not grow with the queue); stats shows it pending.
-expect_eq flush_site_pending "$("$P" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["flush_pending"])')" "['site.example']"
+expect_eq flush_site_pending "$("$P" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["flush_pending"])')" "['site.example']"
 check flush_sub "$P" flush --domain @example.org
-expect_eq flush_sub_pending "$("$P" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["flush_pending"])')" "['site.example', '@example.org']"
+expect_eq flush_sub_pending "$("$P" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["flush_pending"])')" "['site.example', '@example.org']"
 
 # requeue: due now, attempts reset.
 check requeue "$P" requeue "$b"

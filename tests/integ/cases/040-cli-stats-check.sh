@@ -4,7 +4,7 @@
 for i in 1 2 3; do echo x | "$P" enqueue "u$i@big.example" >/dev/null; done
 echo x | "$P" enqueue a@small.example b@big.example >/dev/null
 "$P" stats --json >"$T/stats"
-st() { python3 -c "import json; s = json.load(open('$T/stats')); print($1)"; }
+st() { "$PY" -c "import json; s = json.load(open('$T/stats')); print($1)"; }
 expect_eq stats_messages "$(st 's["messages"]')" 4
 expect_eq stats_recipients "$(st 's["recipients"]')" 5
 expect_eq stats_domains "$(st '[(d["domain"], d["total"]) for d in s["domains"]]')" "[('big.example', 4), ('small.example', 1)]"

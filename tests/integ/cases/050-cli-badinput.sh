@@ -6,13 +6,13 @@ count() { qjson 'len(msgs)' 2>/dev/null || echo 0; }
 echo x | "$P" enqueue ok@example.org >/dev/null
 n0=$(count)
 
-python3 -c "print('Subject: long'); print(); print('a' * 1200)" >"$T/long"
+"$PY" -c "print('Subject: long'); print(); print('a' * 1200)" >"$T/long"
 expect_rc overlong_line 2 "$P" enqueue a@example.org <"$T/long"
 expect_grep overlong_said "line 3 is 1200 octets" "$T/out"
 printf 'Subject: nul\n\na\000b\n' >"$T/nul"
 expect_rc nul_byte 2 "$P" enqueue a@example.org <"$T/nul"
 expect_grep nul_said "NUL" "$T/out"
-python3 -c "
+"$PY" -c "
 for i in range(2000): print('x' * 60)" >"$T/big"
 expect_rc too_big 2 "$P" enqueue a@example.org <"$T/big"
 expect_grep too_big_said "message_size_limit" "$T/out"
@@ -30,6 +30,6 @@ expect_eq nothing_queued "$(count)" "$n0"
 # Stray CR becomes a space; bare LF line ends become CRLF.
 printf 'Subject: cr\n\na\rb\n' | "$P" enqueue a@example.org >"$T/id"
 "$P" show --raw "$(cat "$T/id")" >"$T/raw"
-expect_eq stray_cr_replaced "$(python3 -c "
+expect_eq stray_cr_replaced "$("$PY" -c "
 d = open('$T/raw','rb').read()
 print(d.endswith(b'\r\n\r\na b\r\n') and d.count(b'\r') == d.count(b'\r\n'))")" True

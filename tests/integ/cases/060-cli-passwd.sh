@@ -61,9 +61,9 @@ print(tags["CRAM-MD5"] == cram, len(base64.b64decode(salt)) == 16,
       base64.b64decode(stored) == hashlib.sha256(ck).digest(),
       base64.b64decode(server) == sk)
 EOF
-expect_eq cram_scram_verify "$(python3 "$T/check.py" "$line" "$pw")" \
+expect_eq cram_scram_verify "$("$PY" "$T/check.py" "$line" "$pw")" \
 	"True True True True"
-expect_eq cram_scram_wrong_pw "$(python3 "$T/check.py" "$line" 's3cret Pass')" \
+expect_eq cram_scram_wrong_pw "$("$PY" "$T/check.py" "$line" 's3cret Pass')" \
 	"False True False False"
 
 # CRLF input: the CR is part of the line end, not of the password.
@@ -83,7 +83,7 @@ expect_grep bad_user_said 'bad user name' "$T/out"
 echo pw | expect_rc bad_user_colon 2 "$P" passwd 'site:1'
 echo pw | expect_rc bad_user_hash 2 "$P" passwd '#site1'
 echo pw | expect_rc bad_user_long 2 "$P" passwd \
-	"$(python3 -c "print('u' * 65)")"
+	"$("$PY" -c "print('u' * 65)")"
 echo pw | expect_rc bad_domain 2 "$P" passwd site1 dialup.example -bad-.example
 expect_grep bad_domain_said 'bad domain "-bad-.example"' "$T/out"
 echo pw | expect_rc bad_domain_underscore 2 "$P" passwd site1 bad_dom.example
@@ -94,7 +94,7 @@ expect_rc no_password 2 "$P" passwd site1 dialup.example </dev/null
 printf '\r\n' | expect_rc cr_only_password 2 "$P" passwd site1
 expect_rc no_user 2 "$P" passwd </dev/null
 echo pw | expect_rc unknown_option 2 "$P" passwd -x site1
-python3 -c "print('p' * 1025)" | expect_rc long_password 2 "$P" passwd site1
+"$PY" -c "print('p' * 1025)" | expect_rc long_password 2 "$P" passwd site1
 expect_eq bad_input_no_line "$(grep -c '{CRYPT}' "$T/out")" 0
 # "--" ends the options; a 64-octet name is the longest.
-echo pw | expect_rc dashdash 0 "$P" passwd -- "$(python3 -c "print('u' * 64)")"
+echo pw | expect_rc dashdash 0 "$P" passwd -- "$("$PY" -c "print('u' * 64)")"

@@ -79,7 +79,7 @@ print("body-ok" if raw[m.end():] == body else "body-bad:%r" % raw[m.end():][:200
 EOF
 # recv_check PREFIX RAW BODY ADDR PROTO RCPT
 recv_check() {
-	python3 "$T/recv.py" "$2" "$3" "$HELO" "$4" "$5" "$6" >"$T/rc.out"
+	"$PY" "$T/recv.py" "$2" "$3" "$HELO" "$4" "$5" "$6" >"$T/rc.out"
 	expect_eq "$1_received_from" "$(sed -n 1p "$T/rc.out")" from-ok
 	expect_eq "$1_received_by" "$(sed -n 2p "$T/rc.out")" by-ok
 	expect_eq "$1_received_for" "$(sed -n 3p "$T/rc.out")" for-ok
@@ -203,7 +203,7 @@ for n in (13000, 40000):
     print("long%d=%s" % (n, c.cmd("A" * n)))
     print("long%d_noop=%s" % (n, c.cmd("NOOP")))
 EOF
-python3 "$T/auth.py" "$SMTP_PORT" "$T" >"$T/auth.out" 2>&1
+"$PY" "$T/auth.py" "$SMTP_PORT" "$T" >"$T/auth.out" 2>&1
 val() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 expect_eq auth_plain_clear_538 "$(val plain_clear "$T/auth.out" | cut -c 1-10)" "538 5.7.11"
 expect_eq auth_login_clear_538 "$(val login_clear "$T/auth.out" | cut -c 1-10)" "538 5.7.11"
@@ -265,7 +265,7 @@ print("dot_utf8=" + c.cmd("."))
 print("quit=" + c.cmd("QUIT"))
 EOF
 printf 'Subject: caf\303\251\r\nContent-Type: text/plain; charset=latin1\r\n\r\nna\357ve \377\376 octets \200\r\nline two \351\r\n.\r\n' >"$T/body8"
-python3 "$T/eight.py" "$SMTP_PORT" "$T" "$T/body8" >"$T/eight.out" 2>&1
+"$PY" "$T/eight.py" "$SMTP_PORT" "$T" "$T/body8" >"$T/eight.out" 2>&1
 expect_eq ehlo_8bitmime "$(val ehlo_8bit "$T/eight.out")" True
 expect_eq ehlo_smtputf8 "$(val ehlo_utf8 "$T/eight.out")" True
 expect_eq mail_body_8bitmime "$(val mail8 "$T/eight.out")" "250 2.1.0 Ok"
@@ -303,7 +303,7 @@ c.send(b"Subject: dsn\r\n\r\ndsn body\r\n")
 print("dot=" + c.cmd("."))
 print("quit=" + c.cmd("QUIT"))
 EOF
-python3 "$T/dsn.py" "$SMTP_PORT" "$T" >"$T/dsn.out" 2>&1
+"$PY" "$T/dsn.py" "$SMTP_PORT" "$T" >"$T/dsn.out" 2>&1
 expect_eq dsn_mail "$(val mail "$T/dsn.out")" "250 2.1.0 Ok"
 expect_eq dsn_rcpt "$(val rcpt "$T/dsn.out")" "250 2.1.5 Ok"
 expect_eq dsn_notify_never_and_more_501 "$(val rcpt_bad "$T/dsn.out" | cut -c 1-9)" "501 5.5.4"

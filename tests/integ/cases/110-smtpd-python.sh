@@ -100,7 +100,7 @@ out["esc_bad"] = "; ".join(bad) or "none"
 for k, v in out.items():
     print("%s=%s" % (k, v))
 EOF
-python3 "$T/session.py" "$SMTP_PORT" >"$T/s.out" 2>&1
+"$PY" "$T/session.py" "$SMTP_PORT" >"$T/s.out" 2>&1
 S="$T/s.out"
 expect_eq mail_before_ehlo_503 "$(val mail_before_ehlo "$S" | cut -c 1-9)" "503 5.5.1"
 expect_eq ehlo_offers_esc "$(val ehlo_esc "$S")" True
@@ -185,7 +185,7 @@ s.quit()
 for k, v in out.items():
     print("%s=%s" % (k, v))
 EOF
-python3 "$T/scram.py" "$SMTP_PORT" site1 "$pw" >"$T/scram.out" 2>&1
+"$PY" "$T/scram.py" "$SMTP_PORT" site1 "$pw" >"$T/scram.out" 2>&1
 A="$T/scram.out"
 expect_eq scram_offered "$(val offered "$A")" True
 expect_eq scram_server_first_334 "$(val first "$A")" 334
@@ -200,7 +200,7 @@ expect_eq scram_relayed "$(rcpts "$id4")" "site1@dialup.example: far@far.example
 expect_grep scram_received_esmtpa 'by mx\.test\.example (postern) with ESMTPA' "$T/raw4"
 expect_grep scram_received_user '(Authenticated sender: site1)' "$T/raw4"
 
-python3 "$T/scram.py" "$SMTP_PORT" site1 'scram pass 43' >"$T/scram2.out" 2>&1
+"$PY" "$T/scram.py" "$SMTP_PORT" site1 'scram pass 43' >"$T/scram2.out" 2>&1
 B="$T/scram2.out"
 expect_eq scram_wrong_first_334 "$(val first "$B")" 334
 expect_eq scram_wrong_535 "$(val result "$B" | cut -c 1-9)" "535 5.7.8"
@@ -208,7 +208,7 @@ expect_eq scram_wrong_esc "$(val result_esc_ok "$B")" True
 expect_eq scram_wrong_no_relay "$(val relay_rcpt "$B" | cut -c 1-9)" "554 5.7.1"
 expect_grep scram_wrong_logged 'addr=127\.0\.0\.2, user=site1: authentication failed' "$T/posternd.log"
 # An unknown user fails the same way, after the same exchange.
-python3 "$T/scram.py" "$SMTP_PORT" nosuchuser "$pw" >"$T/scram3.out" 2>&1
+"$PY" "$T/scram.py" "$SMTP_PORT" nosuchuser "$pw" >"$T/scram3.out" 2>&1
 expect_eq scram_unknown_user_334 "$(val first "$T/scram3.out")" 334
 expect_eq scram_unknown_user_535 "$(val result "$T/scram3.out" | cut -c 1-9)" "535 5.7.8"
 

@@ -17,7 +17,6 @@
 
 # Python runs some fifty times here: resolve the interpreter once (a
 # version manager's shim can cost a second a call).
-PY=$(python3 -c 'import sys; print(sys.executable)')
 python3() { "$PY" "$@"; }
 
 export PYTHONPATH="$POSTERN_TOP/tests/integ${PYTHONPATH:+:$PYTHONPATH}"
@@ -49,7 +48,7 @@ trap cleanup_120 EXIT INT TERM
 res() { sed -n "s/^$1=//p" "$RESULTS" | tail -n 1; }
 # qids - the queue's message ids, sorted, on one line.
 qids() {
-	"$P" queue --json | python3 -c '
+	"$P" queue --json | "$PY" -c '
 import json, sys
 print(" ".join(sorted(json.loads(l)["id"] for l in sys.stdin if l.strip())))'
 }
@@ -107,7 +106,7 @@ server "mynetworks=127.0.0.1/32" "relay_domains=relay.example" \
 	"tls_key_file=$T/srv.key"
 
 # --- A command line over command_length_limit: 500 5.5.2, and on. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 record("lc_greet", summary(c.greeting))
@@ -134,7 +133,7 @@ expect_eq long_cmd_quit "$(res lc_quit)" "221 2.0.0"
 after long_cmd
 
 # --- A DATA line over 1000 octets: refused after the real end. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 for name, line in (("ld", b"a" * 1500), ("ldh", b"b" * 200000),
                    ("ld1001", b"e" * 999), ("lds", b".." + b"f" * 998)):
@@ -166,7 +165,7 @@ expect_eq data_line_at_limit_queued "$(res lb_end)" "250 2.0.0"
 after long_data
 
 # --- max_recipients=5: the 6th RCPT gets 452 4.5.3 (pipelined). ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 record("mr_ehlo", summary(c.cmd("EHLO client.example")))
@@ -188,7 +187,7 @@ expect_eq max_rcpt_five_kept "$(qjson "[len(m['recipients']) for m in msgs if m[
 after max_rcpt
 
 # --- message_size_limit=64k: SIZE= and a 100 KB message without it. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 c.cmd("EHLO client.example")
@@ -216,7 +215,7 @@ expect_eq size_60k_queued "$(res sz_end2)" "250 2.0.0"
 after size
 
 # --- max_connections=3, max_connections_per_ip=2 (127.0.0.2). ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 cs = [Client() for _ in range(3)]
 record("mc_three", " ".join(summary(c.greeting) for c in cs))
@@ -260,7 +259,7 @@ expect_grep perip_logged "unknown\[127.0.0.2\], refused: max_connections_per_ip"
 after maxconn
 
 # --- Relay control from 127.0.0.2 (not in mynetworks). ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client(src="127.0.0.2")
 c.cmd("EHLO outside.example")
@@ -288,7 +287,7 @@ expect_eq relay_rcpts_kept "$(qjson "[[r['address'] for r in m['recipients']] fo
 after relay
 
 # --- SMTP smuggling: <LF>.<LF>, <CR>.<CR>, <LF>.<CR><LF>. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 smuggled = (b"MAIL FROM:<x@evil.example>\r\nRCPT TO:<bob@relay.example>\r\n"
             b"DATA\r\nSubject: smuggled\r\n\r\nevil\r\n")
@@ -315,7 +314,7 @@ done
 after smuggle
 
 # --- Bare LF / CR in a command line, NUL in DATA. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 c.cmd("EHLO client.example")
@@ -346,7 +345,7 @@ after bare
 # --- Commands before the greeting; improper pipelining. ---
 # The listener is stopped while the client connects and talks, so the
 # bytes are there before it accepts: the pre-greeting check must see them.
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import os, signal
 from smtpclient import *
 pid = int(os.environ["SPID0"])
@@ -387,7 +386,7 @@ expect_eq helo_pipelining_nothing_else "$(res hp_extra)" 0
 after pipelining
 
 # --- STARTTLS with plaintext pipelined after it. ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 r = c.cmd("EHLO client.example")
@@ -424,7 +423,7 @@ expect_grep starttls_discard_logged "STARTTLS: discarded 28 octets of pipelined 
 after starttls
 
 # --- Mail loop: 101 Received: fields (max_received_headers 100). ---
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 def hops(n):
     return b"".join(b"Received: from h%d.example by h%d.example; "
@@ -447,7 +446,7 @@ server_done server_a
 # Server B: timeouts and max_errors.
 server "command_timeout=2s" "data_timeout=2s" "max_errors=3"
 
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import time
 from smtpclient import *
 # Idle after the greeting: 421 4.4.2, then closed.
@@ -485,7 +484,7 @@ expect_grep timeout_data_logged "disconnect (timeout in DATA)" "$LOG"
 expect_eq timeout_slow_data_ok "$(res to_slow)" "250 2.0.0"
 after timeout
 
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 record("me_two", " ".join(summary(c.cmd("XYZZY")) for _ in range(2)))
@@ -506,7 +505,7 @@ server_done server_b
 # ====================================================================
 # Server B2: limits set above the buffers' natural sizes.
 server "command_length_limit=20000" "line_length_limit=100000"
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 from smtpclient import *
 c = Client()
 record("cl_ehlo", summary(c.cmd("EHLO client.example")))
@@ -533,7 +532,7 @@ server "message_size_limit=50m" "tls_cert_file=$T/srv.crt" \
 # Over TLS, a burst larger than one read: the listener is stopped while
 # the client sends, so it finds the whole message at once and must not
 # leave the tail in OpenSSL's buffer, where epoll cannot see it.
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import os, signal, threading
 from smtpclient import *
 pid = int(os.environ["SPID0"])
@@ -565,7 +564,7 @@ expect_eq tls_burst_all_queued "$(res tb_replies)" "250 2.0.0 250 2.0.0 250 2.0.
 expect_eq tls_burst_quit "$(res tb_quit)" "221 2.0.0"
 after tls_burst
 
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import hashlib
 from smtpclient import *
 msg = message(20 * 1024 * 1024, 20)
@@ -582,13 +581,13 @@ expect_eq huge_open "$(res hg_open)" "220 250 250 2.1.0 250 2.1.5 354"
 expect_eq huge_queued "$(res hg_end)" "250 2.0.0"
 hg_id=$(res hg_id)
 "$P" show --raw "$hg_id" >"$T/raw20" 2>&1
-expect_eq huge_stored_exactly "$(python3 -c "import smtpclient; print(smtpclient.stored_sha('$T/raw20'))")" "$(res hg_sha)"
+expect_eq huge_stored_exactly "$("$PY" -c "import smtpclient; print(smtpclient.stored_sha('$T/raw20'))")" "$(res hg_sha)"
 expect_eq huge_no_spool_left "$(ls -A "$T/queue/spool" | wc -l | tr -d ' ')" 0
 after huge
 
 # Mid-session, with a spool file open: SIGKILL the listener.
 export SPOOL="$T/queue/spool"
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import os, signal, time
 from smtpclient import *
 spool = os.environ["SPOOL"]
@@ -634,7 +633,7 @@ expect_grep kill_spool_swept "removed 1 spool file of an earlier listener" "$LOG
 expect_eq kill_no_spool_left "$(ls -A "$T/queue/spool" | wc -l | tr -d ' ')" 0
 SPID0=$new_pid
 "$P" show --raw "$hg_id" >"$T/raw20b" 2>&1
-expect_eq kill_huge_intact "$(python3 -c "import smtpclient; print(smtpclient.stored_sha('$T/raw20b'))")" "$(res hg_sha)"
+expect_eq kill_huge_intact "$("$PY" -c "import smtpclient; print(smtpclient.stored_sha('$T/raw20b'))")" "$(res hg_sha)"
 after kill
 server_done server_c
 
@@ -651,7 +650,7 @@ else
 	notok tmpfs_mounted "mount -t tmpfs failed"
 fi
 server
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import hashlib, os
 from smtpclient import *
 c = Client()
@@ -697,7 +696,7 @@ expect_eq full_disk_quit "$(res fd_quit)" "221 2.0.0"
 bad=0
 while read -r id sha; do
 	"$P" show --raw "$id" >"$T/rawfd" 2>&1
-	got=$(python3 -c "import smtpclient; print(smtpclient.stored_sha('$T/rawfd'))")
+	got=$("$PY" -c "import smtpclient; print(smtpclient.stored_sha('$T/rawfd'))")
 	[ "$got" = "$sha" ] || bad=$((bad + 1))
 done <"$RESULTS.sha"
 expect_eq full_disk_acked_readable "$bad" 0

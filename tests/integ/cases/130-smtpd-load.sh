@@ -64,7 +64,7 @@ while True:
     else:
         say("250 sink")
 EOF
-python3 "$T/sink.py" "$T/sinkport" "$T/ref" &
+"$PY" "$T/sink.py" "$T/sinkport" "$T/ref" &
 SINK=$!
 reap "$SINK"
 i=0
@@ -196,7 +196,7 @@ for k, v in res.items():
     print("%s=%s" % (k, v))
 EOF
 start=$(date +%s)
-python3 "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/ref" \
+"$PY" "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/ref" \
 	"$T/posternd.log" "$FROM" "$TO" 100 >"$T/verify.out" 2>&1
 echo "# verified $N stored messages in $(($(date +%s) - start)) s"
 val() { sed -n "s/^$1=//p" "$T/verify.out" | head -n 1; }

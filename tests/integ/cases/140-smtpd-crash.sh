@@ -141,7 +141,7 @@ EOF
 mkdir "$T/rec"
 chmod 755 "$T/rec"
 deadline=$(($(date +%s) + 150))
-python3 "$T/client.py" "$SMTP_PORT" "$THREADS" "$T/stop" "$deadline" \
+"$PY" "$T/client.py" "$SMTP_PORT" "$THREADS" "$T/stop" "$deadline" \
 	"$T/rec" >"$T/client.out" 2>&1 &
 CLIENT=$!
 reap "$CLIENT"
@@ -178,7 +178,7 @@ while [ $i -lt $KILLS ]; do
 	while [ $(($(date +%s) - t0)) -lt 30 ]; do
 		new=$(smtpd_pid)
 		if [ -n "$new" ] && [ "$new" != "$old" ] &&
-		    python3 "$T/greets.py" "$SMTP_PORT"; then
+		    "$PY" "$T/greets.py" "$SMTP_PORT"; then
 			break
 		fi
 		new=""
@@ -295,7 +295,7 @@ out("large_acked", sum(1 for a in present if len(stored.get(a[0], b"")) > 256 * 
 for k, v in res.items():
     print("%s=%s" % (k, v))
 EOF
-python3 "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/rec" >"$T/verify.out" 2>&1
+"$PY" "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/rec" >"$T/verify.out" 2>&1
 val() { sed -n "s/^$1=//p" "$T/verify.out" | head -n 1; }
 grep -q '^acked=' "$T/verify.out" || sed 's/^/    | /' "$T/verify.out" | tail -20
 n=$(val acked)

@@ -1,7 +1,6 @@
 # 150-posternd-signals: SIGHUP reloads (a bad file keeps the old
 # configuration), SIGTERM lets a session in DATA finish, then exit 0.
 . "$POSTERN_TOP/tests/integ/lib.sh"
-PY=$(python3 -c 'import sys; print(sys.executable)')
 
 echo ".example hold" >"$T/routes"
 start_posternd "routes_file=$T/routes" "message_size_limit=1m" || exit 1

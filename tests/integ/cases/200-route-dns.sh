@@ -60,7 +60,7 @@ while time.time() < end:
     s.sendto(r, peer)
 EOPY
 dnsstub() {
-	python3 "$T/dnsstub.py" "$1" >"$T/stub.$1" 2>&1 &
+	"$PY" "$T/dnsstub.py" "$1" >"$T/stub.$1" 2>&1 &
 	reap $!
 	i=0
 	while [ ! -s "$T/stub.$1" ] && [ $i -lt 200 ]; do
@@ -243,7 +243,7 @@ addr 0 ::1 ::1 2529"
 expect_probe route_host_no_mx dns hostname.test.example "route host host:[ord.test.example]:2527
 result ok -
 addr 0 ord.test.example 127.0.0.99 2527"
-expect_probe route_mxhost dns viamx.test.example "route mxhost mxhost:ord.test.example:2528
+expect_probe route_mxhost dns viamx.test.example "route mxhost mxhost:ord.test.example:2528 tls=encrypt
 result ok -
 addr 10 $T10 127.0.0.10 2528
 addr 20 $T20 127.0.0.20 2528
@@ -259,14 +259,14 @@ result temp 4.3.0 route hold waits for its site: nothing to resolve"
 # relayhost: everything not in routes_file; routes_file still first.
 probe_conf relay "dns_servers=127.0.0.1:$DNS_PORT" "routes_file=$T/routes" \
 	"relayhost=[127.0.0.8]:2530"
-expect_probe relayhost_literal relay ord.test.example "route host host:[127.0.0.8]:2530
+expect_probe relayhost_literal relay ord.test.example "route host host:[127.0.0.8]:2530 auth
 result ok -
 addr 0 127.0.0.8 127.0.0.8 2530"
 expect_probe relayhost_routes_first relay lit.test.example "route host host:[127.0.0.7]:2526
 result ok -
 addr 0 127.0.0.7 127.0.0.7 2526"
 probe_conf relay2 "dns_servers=127.0.0.1:$DNS_PORT" "relayhost=ord.test.example"
-expect_probe relayhost_mx relay2 anything.example "route mxhost mxhost:ord.test.example:2525
+expect_probe relayhost_mx relay2 anything.example "route mxhost mxhost:ord.test.example:2525 auth
 result ok -
 addr 10 $T10 127.0.0.10 2525
 addr 20 $T20 127.0.0.20 2525

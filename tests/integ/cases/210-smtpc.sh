@@ -7,7 +7,7 @@
 
 # A version manager's python3 shim can take a second to start: run the
 # interpreter itself (many small Python steps below).
-py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 B=$(cd "$POSTERN_BIN/.." && pwd)
 cd "$POSTERN_TOP" || exit 1
@@ -97,7 +97,7 @@ dumps() { find "$T/$1" -type f | wc -l | tr -d ' '; }
 # ------------------------------------------------------------------
 # Bodies (the stored form: CRLF lines).
 printf 'Subject: dots\r\nX-Test: 1\r\n\r\nfirst line\r\n.leading dot\r\n..two dots\r\n.\r\n. dot space\r\nlast line without CRLF' >"$T/body1"
-python3 - "$T/big" <<'EOF'
+"$PY" - "$T/big" <<'EOF'
 import sys
 with open(sys.argv[1], "wb") as f:
     f.write(b"Subject: big\r\n\r\n")
@@ -121,7 +121,7 @@ rest = dump[i + 1:].split(b"\n", 3)[3] if i >= 0 else b""
 print("same" if rest == want else "differs: %r" % rest[:300])
 EOF
 sinkbody() {
-	python3 "$T/sinkbody.py" "$1" "$2" 2>&1
+	"$PY" "$T/sinkbody.py" "$1" "$2" 2>&1
 }
 
 # ------------------------------------------------------------------
@@ -459,30 +459,30 @@ while True:
     c, _ = srv.accept()
     threading.Thread(target=run, args=(c,), daemon=True).start()
 EOF
-# pysrv MODE [ARGS] - start it; its port in $PY, log in $T/py-MODE.log.
+# pysrv MODE [ARGS] - start it; its port in $PYPORT, log in $T/py-MODE.log.
 pysrv() {
-	PY=$(port)
+	PYPORT=$(port)
 	: >"$T/py-$1.log"
-	python3 "$T/pysrv.py" "$1" "$PY" "$T/py-$1.log" ${2:-} ${3:-} \
+	"$PY" "$T/pysrv.py" "$1" "$PYPORT" "$T/py-$1.log" ${2:-} ${3:-} \
 		>>"$T/py.err" 2>&1 &
 	reap $!
-	wait_listen "$PY" || notok "pysrv_$1" "did not start"
+	wait_listen "$PYPORT" || notok "pysrv_$1" "did not start"
 }
 
 # A server that accepts and never speaks: cmd_timeout 2 s, then the next
 # address is tried; alone, it is 4.4.2 within bounds.
 pysrv silent
-probe s1 -p "$PY" -T 2 a@x.example
+probe s1 -p "$PYPORT" -T 2 a@x.example
 expect_grep silent_timeout '^open fail status=4\.4\.2 permanent=0 why=conversation with 127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]* timed out while receiving the reply to the initial server greeting$' "$T/s1"
 ms=$(cat "$T/s1.ms")
 expect_eq silent_bounded "$((ms >= 1900 && ms < 5000))" 1
-probe s1b -p "$PY" -p "$SECOND" -T 2 a@x.example
+probe s1b -p "$PYPORT" -p "$SECOND" -T 2 a@x.example
 expect_eq silent_then_next "$(line s1b 'open ')" "open ok peer=127.0.0.1[127.0.0.1]:$SECOND tls="
 expect_eq silent_then_next_sent "$(rcpt s1b 1.1)" "code=250 status=2.0.0"
 
 # PIPELINING offered: MAIL, every RCPT and DATA go in one group.
 pysrv pipe
-probe s2 -p "$PY" a@x.example bad@x.example c@x.example
+probe s2 -p "$PYPORT" a@x.example bad@x.example c@x.example
 expect_eq pipe_group "$(grep '^GROUP' "$T/py-pipe.log")" "GROUP MAIL RCPT RCPT RCPT DATA"
 expect_eq pipe_a "$(rcpt s2 1.1)" "code=250 status=2.0.0"
 expect_eq pipe_bad "$(rcpt s2 1.2)" "code=550 status=5.1.1"
@@ -490,7 +490,7 @@ expect_eq pipe_c "$(rcpt s2 1.3)" "code=250 status=2.0.0"
 
 # Not offered: one command at a time, never a second before the reply.
 pysrv nopipe
-probe s3 -p "$PY" -n 2 -b "$T/body1" a@x.example bad@x.example c@x.example
+probe s3 -p "$PYPORT" -n 2 -b "$T/body1" a@x.example bad@x.example c@x.example
 expect_eq nopipe_never_pipelined "$(grep -c PIPELINED "$T/py-nopipe.log")" 0
 expect_eq nopipe_two_messages "$(grep -c '^DATA ' "$T/py-nopipe.log")" 2
 expect_eq nopipe_a "$(rcpt s3 2.1)" "code=250 status=2.0.0"
@@ -500,7 +500,7 @@ expect_eq nopipe_reused "$(line s3 'msg 2 ')" "msg 2 rc=0 conn=1 reused=yes"
 # Every RCPT refused, but the pipelined DATA got 354: a lone dot goes
 # out (RFC 2920 §3.1), then RSET; the connection is still good.
 pysrv lonedot
-probe s4 -p "$PY" -n 2 bad1@x.example bad2@x.example
+probe s4 -p "$PYPORT" -n 2 bad1@x.example bad2@x.example
 expect_eq lonedot_sent "$(grep -c "^DATA 0 b''\$" "$T/py-lonedot.log")" 2
 expect_eq lonedot_rset "$(grep -c '^RSET$' "$T/py-lonedot.log")" 2
 expect_eq lonedot_rcpt "$(rcpt s4 2.2)" "code=550 status=5.1.1"
@@ -509,14 +509,14 @@ expect_eq lonedot_reused "$(line s4 'msg 2 ')" "msg 2 rc=0 conn=1 reused=yes"
 # Multiline replies are joined, over-long lines cut, 452 without an
 # enhanced code is 4.5.3 (that recipient waits, the others go on).
 pysrv weird
-probe s5 -p "$PY" a@x.example many@x.example
+probe s5 -p "$PYPORT" a@x.example many@x.example
 expect_eq weird_452 "$(rcpt s5 1.2)" "code=452 status=4.5.3"
 expect_eq weird_452_text "$(reply s5 1.2)" "452 Too many recipients"
 expect_eq weird_dot "$(rcpt s5 1.1)" "code=250 status=2.0.0"
 expect_grep weird_dot_text '^rcpt 1\.1 a@x\.example code=250 status=2\.0\.0 reply=250 2\.0\.0 first yyyy' "$T/s5"
 expect_eq weird_reply_capped "$(reply s5 1.1 | wc -c | tr -d ' ')" 401
 pysrv flood
-probe s6 -p "$PY" a@x.example
+probe s6 -p "$PYPORT" a@x.example
 expect_grep flood_refused '^open fail status=4\.4\.2 permanent=0 why=bad reply from .* to EHLO: more than 100 lines$' "$T/s6"
 
 # STARTTLS: what came in the clear with the 220 is dropped (else SIZE 10
@@ -524,23 +524,23 @@ expect_grep flood_refused '^open fail status=4\.4\.2 permanent=0 why=bad reply f
 # AUTH LOGIN is done inside TLS.
 make_cert py py.test.example
 pysrv tls "$T/py.crt" "$T/py.key"
-probe s7 -p "$PY" -t may -u u1 -w 'p w' a@x.example
+probe s7 -p "$PYPORT" -t may -u u1 -w 'p w' a@x.example
 expect_grep tls_inject_tls '^open ok peer=.* tls=TLSv1\.[23] ' "$T/s7"
 expect_eq tls_inject_ignored "$(rcpt s7 1.1)" "code=250 status=2.0.0"
 expect_grep tls_inject_logged 'STARTTLS: discarded [0-9]* octets of plaintext' "$T/s7.err"
 expect_eq tls_auth_login "$(grep '^AUTH' "$T/py-tls.log")" "AUTH u1 ok"
-probe s8 -p "$PY" -t may -u u1 -w wrong a@x.example
+probe s8 -p "$PYPORT" -t may -u u1 -w wrong a@x.example
 expect_grep tls_auth_refused '^open fail status=4\.7\.8 permanent=0 why=SASL authentication failed; server .* said: 535 5\.7\.8 no$' "$T/s8"
 
 # STARTTLS refused (454): "may" goes on in the clear, "encrypt" gives up;
 # a handshake that fails is a temporary failure of that connection.
 pysrv badtls
-probe s9 -p "$PY" -h refuse.test -t may a@x.example
-expect_eq badtls_454_may "$(line s9 'open ')" "open ok peer=127.0.0.1[127.0.0.1]:$PY tls="
+probe s9 -p "$PYPORT" -h refuse.test -t may a@x.example
+expect_eq badtls_454_may "$(line s9 'open ')" "open ok peer=127.0.0.1[127.0.0.1]:$PYPORT tls="
 expect_eq badtls_454_may_sent "$(rcpt s9 1.1)" "code=250 status=2.0.0"
-probe s10 -p "$PY" -h refuse.test -t encrypt a@x.example
+probe s10 -p "$PYPORT" -h refuse.test -t encrypt a@x.example
 expect_grep badtls_454_encrypt '^open fail status=4\.7\.5 permanent=0 why=TLS is required, but host .* refused to start TLS: 454 4\.7\.0 TLS not available now$' "$T/s10"
-probe s11 -p "$PY" -t may a@x.example
+probe s11 -p "$PYPORT" -t may a@x.example
 expect_grep badtls_handshake '^open fail status=4\.7\.5 permanent=0 why=TLS handshake with 127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]* failed: ' "$T/s11"
 
 # ------------------------------------------------------------------
@@ -588,7 +588,7 @@ id2=$(qid d1 2.1)
 expect_eq pd_same_id_for_all "$(qid d1 1.3) $(qid d1 1.4)" "$id1 $id1"
 expect_eq pd_queued "$(qjson '" ".join(r["address"] for m in msgs if m["id"] == "'"$id1"'" for r in m["recipients"])')" "a@relay.example b@relay.example c@relay.example"
 "$P" show --raw "$id2" >"$T/raw1"
-expect_eq pd_body_exact "$(python3 "$T/rawbody.py" "$T/raw1" "$T/body1")" same
+expect_eq pd_body_exact "$("$PY" "$T/rawbody.py" "$T/raw1" "$T/body1")" same
 expect_eq pd_no_sync_error "$(grep -c 'improper command pipelining' "$T/posternd.log")" 0
 
 # The big one, to the server's SIZE: taken; declared over it: 5.3.4 here.
@@ -596,7 +596,7 @@ probe d2 -p "$PD" -k 100000 -b "$T/big" a@relay.example
 probe d3 -p "$PD" -S 300001 a@relay.example b@relay.example
 expect_eq pd_big "$(rcpt d2 1.1)" "code=250 status=2.0.0"
 "$P" show --raw "$(qid d2 1.1)" >"$T/raw2"
-expect_eq pd_big_exact "$(python3 "$T/rawbody.py" "$T/raw2" "$T/big")" same
+expect_eq pd_big_exact "$("$PY" "$T/rawbody.py" "$T/raw2" "$T/big")" same
 expect_eq pd_size_a "$(rcpt d3 1.1)" "code=552 status=5.3.4"
 expect_eq pd_size_b "$(rcpt d3 1.2)" "code=552 status=5.3.4"
 expect_grep pd_size_text 'message size 300001 exceeds size limit 300000 of server' "$T/d3"

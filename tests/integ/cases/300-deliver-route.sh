@@ -25,7 +25,7 @@
 
 # A version manager's python3 shim can take a second to start: run the
 # interpreter itself (lib.sh's qjson, free_port, wait_port use python3).
-py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
 # port - a TCP port nothing on this host uses now (any address).
@@ -201,7 +201,7 @@ expect_line() {
 # qfield CONF ADDR FIELD - a field of the recipient in CONF's queue
 # (state, attempts, last_reply), or "absent".
 qfield() {
-	"$P" -c "$T/$1.conf" queue --json | python3 -c '
+	"$P" -c "$T/$1.conf" queue --json | "$PY" -c '
 import json, sys
 for l in sys.stdin:
     if l.strip():
@@ -564,7 +564,7 @@ for i in range(n):
 s.quit()
 print(" ".join(map(str, got)))
 EOPY
-python3 "$T/spread.py" "$PD" 40 "$T/s2" "$T/s3" >"$T/spread.out" 2>&1
+"$PY" "$T/spread.py" "$PD" 40 "$T/s2" "$T/s3" >"$T/spread.out" 2>&1
 read -r n2 n3 <"$T/spread.out"
 if [ "${n2:-0}" -ge 5 ] 2>/dev/null && [ "${n3:-0}" -ge 5 ] && [ $((n2 + n3)) -eq 40 ]; then
 	ok equal_preference_spread

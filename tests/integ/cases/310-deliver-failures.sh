@@ -18,7 +18,7 @@
 
 # A version manager's python3 shim can take a second to start: run the
 # interpreter itself.
-PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+PY=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${PY%/*}:$PATH"
 PY=${PY:-python3}
 SRV="$POSTERN_TOP/tests/integ/deliver_fail_srv.py"
@@ -148,7 +148,7 @@ backoff_of() {
 # queue, so that no assertion takes an error for "gone".
 qj() {
 	if "$P" queue --json >"$T/qj.out" 2>"$T/qj.err"; then
-		python3 -c "
+		"$PY" -c "
 import json, sys
 msgs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print($1)" "$T/qj.out"
