@@ -28,6 +28,7 @@ struct etrn_session {
 	struct smtp_conn	*conn;
 	struct etrn_session	*next, *prev;
 	enum etrn_state		 state;
+	uint32_t		 evmask;	/* epoll events registered */
 	uint64_t		 deadline;	/* monotonic ms */
 	uint64_t		 serial;	/* for logs before a queue id */
 	char			 addr[INET6_ADDRSTRLEN];

@@ -118,6 +118,10 @@ etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 	if (s->conn->outoff < s->conn->out->len || s->conn->want_write)
 		ev.events |= EPOLLOUT;
 	ev.events |= EPOLLRDHUP;
+	/* Most steps change nothing: spare the system call. */
+	if (ev.events == s->evmask)
+		return;
+	s->evmask = ev.events;
 	(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, s->conn->fd, &ev);
 }
 
@@ -241,6 +245,7 @@ etrn_server_accept(struct etrn_server *srv, int lfd)
 		srv->nsessions++;
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
+		s->evmask = ev.events;
 		ev.data.ptr = s;
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_warn("epoll_ctl");
