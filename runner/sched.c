@@ -543,6 +543,17 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	s.stats = stats;
 	s.wakefd = -1;
 	s.started = (int64_t)time(NULL);
+	if (opts->mode == SCHED_DOMAIN) {
+		/* Each recipient once: what this run tries has last_try >=
+		 * started, what was tried before has less. Start on a fresh
+		 * second so the two cannot share one (at most a second). */
+		struct timespec	ts = { 0, 10 * 1000 * 1000 };
+		int		k;
+
+		for (k = 0; k < 150 && (int64_t)time(NULL) == s.started; k++)
+			nanosleep(&ts, NULL);
+		s.started = (int64_t)time(NULL);
+	}
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &s.q, err,
 	    sizeof(err)) != 0) {
 		log_warnx("queue: %s", err);
