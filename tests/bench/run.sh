@@ -86,9 +86,10 @@ failed=0
 failures=""
 out="$bin/out"
 
-# section NAME LIMIT PROGRAM [ARGS...] - build tests/bench/PROGRAM.c, run
-# it for at most LIMIT seconds, show its output as it comes, count the
-# targets it met and missed.
+# section NAME LIMIT PROGRAM [ARGS...] - build tests/bench/PROGRAM.c (or,
+# for PROGRAM.sh, run that script with sh), run it for at most LIMIT
+# seconds, show its output as it comes, count the targets it met and
+# missed.
 section() {
 	name=$1
 	limit=$2
@@ -100,17 +101,24 @@ section() {
 	*) return ;;
 	esac
 	echo "== $name =="
-	# shellcheck disable=SC2086
-	if ! cc $cflags -o "$bin/$prog" "tests/bench/$prog.c" \
-	    tests/bench/bench_util.c $objs $libs; then
-		echo "bench: $name: build failed"
-		failed=$((failed + 1))
-		failures="$failures $name"
-		return
-	fi
+	# A shell benchmark (PROGRAM.sh) is run with sh, not built.
+	case $prog in
+	*.sh) run="sh tests/bench/$prog" ;;
+	*)
+		run="$bin/$prog"
+		# shellcheck disable=SC2086
+		if ! cc $cflags -o "$bin/$prog" "tests/bench/$prog.c" \
+		    tests/bench/bench_util.c $objs $libs; then
+			echo "bench: $name: build failed"
+			failed=$((failed + 1))
+			failures="$failures $name"
+			return
+		fi ;;
+	esac
 	start=$(date +%s)
 	{
-		timeout -k 10 "$limit" "$bin/$prog" "$@" 2>&1
+		# shellcheck disable=SC2086
+		timeout -k 10 "$limit" $run "$@" 2>&1
 		echo $? >"$bin/rc"
 	} | tee "$out"
 	rc=$(cat "$bin/rc")
@@ -134,6 +142,8 @@ echo "bench: queues in $BENCH_DIR (on $dev), $(nproc) CPUs"
 echo
 section enqueue 330 bench_enqueue "$BENCH_DIR/enqueue"
 section flush 240 bench_flush "$BENCH_DIR/flush"
+section receive 540 bench_receive.sh "$BENCH_DIR/receive"
+section deliver 720 bench_deliver.sh "$BENCH_DIR/deliver"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
