@@ -345,6 +345,16 @@ sched_dispatch(struct sched *s, int64_t now)
 			break;
 		take = pick->npending < RUNNER_BATCH_MAX ? pick->npending :
 		    RUNNER_BATCH_MAX;
+		/* Cut at a message boundary: one transaction a message. */
+		if (take < pick->npending) {
+			size_t	cut = take;
+
+			while (cut > 0 && pick->pending[cut].id ==
+			    pick->pending[cut - 1].id)
+				cut--;
+			if (cut > 0)
+				take = cut;
+		}
 		memset(b, 0, sizeof(*b));
 		b->magic = RUNNER_MAGIC;
 		b->n = (uint32_t)take;

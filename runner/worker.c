@@ -26,6 +26,8 @@
 #include "runner_int.h"
 
 struct worker {
+	struct qresult		*res;		/* the batch's results */
+	size_t			 nres, rescap;
 	struct conf		*conf;
 	struct queue		*q;
 	struct route_dns	*dns;
@@ -216,7 +218,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 	char			 relay[320];
 	double			 t0 = worker_now(), t1, t2, delays[4];
 	size_t			 nall, i, k, nmine = 0;
-	int			 code = fcode, rc;
+	int			 code = fcode;
 	bool			 tried = false;
 
 	if (queue_get(w->q, c[0].id, &m, &all, &nall) != 0)
@@ -296,8 +298,14 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 			rep->deferred++;
 		}
 	}
-	if ((rc = queue_record(w->q, res, k)) != 0)
-		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
+	/* Recorded with the rest of the batch: one commit, not one per
+	 * message (a worker that dies before it delivers them again). */
+	if (w->nres + k > w->rescap) {
+		w->rescap = (w->nres + k) * 2;
+		w->res = xreallocarray(w->res, w->rescap, sizeof(*w->res));
+	}
+	memcpy(w->res + w->nres, res, k * sizeof(*res));
+	w->nres += k;
 out:
 	free(res);
 	free(sr);
@@ -315,6 +323,7 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 
 	memset(rep, 0, sizeof(*rep));
 	rep->magic = RUNNER_MAGIC;
+	w->nres = 0;
 	if (w->conn != NULL && strcmp(w->conn_key, b->route.key) != 0)
 		worker_close(w, true);
 	qsort(b->claim, b->n, sizeof(b->claim[0]), worker_claimcmp);
@@ -342,6 +351,9 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 		if (down)
 			rep->hop_down = 1;
 	}
+	if (w->nres > 0 && queue_record(w->q, w->res, w->nres) != 0)
+		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
+	w->nres = 0;
 }
 
 int
@@ -389,6 +401,7 @@ worker_main(struct conf *conf, int fd)
 	route_dns_free(w.dns);
 	queue_close(w.q);
 	free(w.chunk);
+	free(w.res);
 	free(b);
 	if (w.auth_pass != NULL)
 		explicit_bzero(w.auth_pass, strlen(w.auth_pass));
