@@ -56,8 +56,10 @@ int	worker_main(struct conf *, int fd);
 
 /* runner_result.c: the rules for a recipient's result. */
 /* runner_backoff - seconds until the next try after `attempts` tries:
- * min_backoff doubled per try, at most max_backoff, +-20% jitter. */
-int64_t	runner_backoff(const struct conf *, uint32_t attempts);
+ * min_backoff doubled per try, at most max_backoff, +-20% jitter; the
+ * jitter is random (seed 0) or fixed by seed (a message id), so the
+ * recipients of one message deferred together are retried together. */
+int64_t	runner_backoff(const struct conf *, uint32_t attempts, uint64_t seed);
 /*
  * runner_result - turn a reply (code 0: not tried, no reply) into a queue
  * result for a claimed recipient and log it. Past max_queue_lifetime a

@@ -17,7 +17,7 @@
 #include "runner_int.h"
 
 int64_t
-runner_backoff(const struct conf *c, uint32_t attempts)
+runner_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
 {
 	int64_t		d = c->min_backoff > 0 ? c->min_backoff : 1;
 	uint32_t	r, i;
@@ -26,7 +26,15 @@ runner_backoff(const struct conf *c, uint32_t attempts)
 		d *= 2;
 	if (d > c->max_backoff)
 		d = c->max_backoff;
-	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+	if (seed != 0) {
+		/* The same message and try: the same jitter, so recipients
+		 * deferred together come back together (one transaction). */
+		uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (attempts + 1);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		r = (uint32_t)(z ^ (z >> 31));
+	} else if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
 		r = (uint32_t)rand();
 	/* +-20%, rounded: even a 2 s backoff keeps its size. */
 	d = (int64_t)((double)d * (0.8 + 0.4 * ((double)r / UINT32_MAX)) +
@@ -77,7 +85,7 @@ runner_result(const struct conf *c, const struct qmsg *m,
 		st = "deferred";
 	} else {
 		out->kind = QRESULT_DEFERRED;
-		out->next_try = now + runner_backoff(c, attempts);
+		out->next_try = now + runner_backoff(c, attempts, m->id);
 	}
 	dlog_attempt(m, r, relay, (double)(now - m->arrival), delays,
 	    attempts, out->status, st, reply);

@@ -390,7 +390,7 @@ sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 	    h->down_backoff * 2;
 	if (h->down_backoff > s->conf->max_backoff)
 		h->down_backoff = s->conf->max_backoff;
-	h->down_until = now + runner_backoff(s->conf, 1) * h->down_backoff /
+	h->down_until = now + runner_backoff(s->conf, 1, 0) * h->down_backoff /
 	    (s->conf->min_backoff > 0 ? s->conf->min_backoff : 1);
 	log_info("next hop %s does not answer: backed off %lld s, %zu "
 	    "waiting", h->key, (long long)(h->down_until - now), h->npending);

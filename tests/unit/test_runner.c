@@ -34,7 +34,7 @@ test_backoff(struct t *t)
 		lo = want[a - 1] * 8 / 10;
 		hi = want[a - 1] * 12 / 10;
 		for (i = 0; i < 200; i++) {
-			v = runner_backoff(c, a);
+			v = runner_backoff(c, a, i % 2 ? 0 : (uint64_t)i + 1);
 			if (v < lo || v > hi)
 				t_errorf(t, "runner_backoff(attempts=%u): got "
 				    "%lld, want %lld..%lld", a, (long long)v,
@@ -48,6 +48,9 @@ test_backoff(struct t *t)
 	if (distinct < 100)
 		t_errorf(t, "runner_backoff: jitter gave %d values unlike the "
 		    "first of their kind in 1400, want many", distinct);
+	/* One message, one try: one jitter. */
+	if (runner_backoff(c, 3, 12345) != runner_backoff(c, 3, 12345))
+		t_errorf(t, "runner_backoff: a seeded jitter differs");
 	conf_free(c);
 }
 
