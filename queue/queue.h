@@ -251,6 +251,16 @@ const char *queue_errmsg(const struct queue *);
 /* queue_reader_check - clear reader slots of dead processes. */
 int	queue_reader_check(struct queue *, int *cleared);
 const char *queue_dir(const struct queue *);
+/* queue_map_drop - unmap from this process every page of the queue file
+ * it has mapped by reading (madvise MADV_DONTNEED on LMDB's read-only
+ * map). The pages stay in the OS page cache and the next read maps them
+ * again, so it is safe at any time, inside a read transaction too; it
+ * costs the re-faults of the pages read next. A long-lived process that
+ * reads scattered records (the scheduler, the workers) calls it when its
+ * resident set grows, or every record it ever read stays mapped and its
+ * RSS grows toward the size of the queue file (each fault also maps up to
+ * 15 cached neighbours, the kernel's fault-around). */
+int	queue_map_drop(struct queue *);
 /* queue_commits - write transactions this handle committed (each one an
  * fsync): for tests and benchmarks of group commit. */
 uint64_t queue_commits(const struct queue *);

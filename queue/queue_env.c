@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -310,6 +312,64 @@ uint64_t
 queue_commits(const struct queue *q)
 {
 	return __atomic_load_n(&q->ncommits, __ATOMIC_RELAXED);
+}
+
+/* queue_map_find - where LMDB mapped data.mdb in this process: the line
+ * of /proc/self/maps with its device and inode at offset 0 (LMDB reports
+ * the address only for MDB_FIXEDMAP environments). */
+static int
+queue_map_find(struct queue *q)
+{
+	char		 path[4200], line[4400];
+	struct stat	 st;
+	FILE		*f;
+	unsigned long	 start, end, off, ino, maj, min;
+
+	(void)snprintf(path, sizeof(path), "%s/data.mdb", q->dir);
+	if (stat(path, &st) == -1)
+		return queue_fail(q, QUEUE_E_SYS, "%s: %s", path,
+		    strerror(errno));
+	if ((f = fopen("/proc/self/maps", "r")) == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "/proc/self/maps: %s",
+		    strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx %*s %lx %lx:%lx %lu", &start, &end,
+		    &off, &maj, &min, &ino) != 6)
+			continue;
+		if (ino == (unsigned long)st.st_ino && off == 0 &&
+		    makedev(maj, min) == st.st_dev) {
+			q->map = (void *)(uintptr_t)start;
+			q->maplen = end - start;
+			break;
+		}
+	}
+	fclose(f);
+	if (q->map == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "%s: not mapped", path);
+	return 0;
+}
+
+int
+queue_map_drop(struct queue *q)
+{
+	MDB_envinfo	info;
+	MDB_stat	st;
+	size_t		len;
+	int		rc, mrc;
+
+	if (q->map == NULL && (rc = queue_map_find(q)) != 0)
+		return rc;
+	if ((mrc = mdb_env_info(q->env, &info)) != 0 ||
+	    (mrc = mdb_env_stat(q->env, &st)) != 0)
+		return queue_lmdb(q, mrc, "map info");
+	/* Only the pages in use: the rest of the map was never touched. */
+	len = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	if (len > q->maplen)
+		len = q->maplen;
+	if (madvise(q->map, len, MADV_DONTNEED) == -1)
+		return queue_fail(q, QUEUE_E_SYS, "madvise: %s",
+		    strerror(errno));
+	return 0;
 }
 
 const char *

@@ -14,6 +14,8 @@ struct queue {
 	MDB_dbi		 meta, msg, body, rcpt, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
+	void		*map;		/* LMDB's map of data.mdb, once found */
+	size_t		 maplen;
 	char		 dir[4096];
 	char		 errmsg[512];	/* last failure; racy across threads */
 };

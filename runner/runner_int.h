@@ -9,7 +9,10 @@
 
 #define RUNNER_BATCH_MAX	100	/* recipients a batch */
 #define RUNNER_PENDING_MAX	4000	/* claimed, not yet at a worker */
-#define RUNNER_CLAIM_ROUND	500	/* claimed per claim call */
+#define RUNNER_CLAIM_ROUND	500	/* claimed per claim call, at most */
+#define RUNNER_CLAIM_FIRST	RUNNER_BATCH_MAX /* ... after an idle spell */
+#define RUNNER_MAP_KEEP		(32u << 20) /* queue file mapped: scheduler */
+#define RUNNER_MAP_KEEP_WORKER	(256u << 20) /* ... a worker */
 #define RUNNER_MAGIC		0x70737472u
 
 /* sched -> worker: a header, then n claims. SOCK_SEQPACKET keeps each
@@ -53,6 +56,11 @@ int	sched_run(struct conf *, const struct sched_opts *,
 
 /* worker.c */
 int	worker_main(struct conf *, int fd);
+
+/* runner_trim - if more than RUNNER_MAP_KEEP bytes of files are mapped
+ * into this process, drop its map of the queue (runner_mem.c). Called
+ * between transactions by the scheduler and the workers. */
+void	runner_trim(struct queue *, size_t keep);
 
 /* runner_result.c: the rules for a recipient's result. */
 /* runner_backoff - seconds until the next try after `attempts` tries:

@@ -77,6 +77,7 @@ struct sched {
 	bool			 stopping, more;
 	time_t			 stop_at, renew_at;
 	int64_t			 started;	/* SCHED_DOMAIN: take each once */
+	size_t			 round;		/* the next claim's size */
 	struct runner_stats	*stats;
 	struct qresult		*res;		/* decided here, to record */
 	size_t			 nres, rescap;
@@ -253,8 +254,10 @@ sched_claim(struct sched *s, int64_t now)
 	if (s->stopping || s->npending >= RUNNER_PENDING_MAX)
 		return;
 	room = RUNNER_PENDING_MAX - s->npending;
-	if (room > RUNNER_CLAIM_ROUND)
-		room = RUNNER_CLAIM_ROUND;
+	if (s->round < RUNNER_CLAIM_FIRST)
+		s->round = RUNNER_CLAIM_FIRST;
+	if (room > s->round)
+		room = s->round;
 	c = xcalloc(room, sizeof(*c));
 	if (s->opts->mode == SCHED_DOMAIN)
 		rc = queue_claim_domain(s->q, s->opts->domain, s->opts->sub,
@@ -268,7 +271,17 @@ sched_claim(struct sched *s, int64_t now)
 		sched_take(s, &c[i], now);
 	sched_results_flush(s);
 	s->more = n == room;
+	/* Slow start: a flush or a backlog starts with one batch, so the
+	 * first delivery does not wait for a long claim (which also holds
+	 * the queue's write lock against the workers' results); while
+	 * claims come back full the round doubles, to RUNNER_CLAIM_ROUND. */
+	if (s->more)
+		s->round = s->round * 2 > RUNNER_CLAIM_ROUND ?
+		    RUNNER_CLAIM_ROUND : s->round * 2;
+	else
+		s->round = RUNNER_CLAIM_FIRST;
 	free(c);
+	runner_trim(s->q, RUNNER_MAP_KEEP);
 }
 
 static void

@@ -354,6 +354,7 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 	if (w->nres > 0 && queue_record(w->q, w->res, w->nres) != 0)
 		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
 	w->nres = 0;
+	runner_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }
 
 int

@@ -3026,6 +3026,112 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* queue_map_drop() gives back the pages a reader mapped, and what is read
+ * after it is the same. */
+
+#define TQ_DROP_MSGS	400
+#define TQ_DROP_BODY	(16 * 1024)
+
+/* tq_file_rss - this process's file-backed resident bytes (statm). */
+static size_t
+tq_file_rss(void)
+{
+	FILE		*f;
+	unsigned long	 a, b, shared = 0;
+
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu %lu", &a, &b, &shared) != 3)
+		shared = 0;
+	fclose(f);
+	return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* tq_read_bodies - read every body back and compare it. */
+static bool
+tq_read_bodies(struct t *t, struct queue *q, const uint64_t *ids,
+    uint8_t *want, uint8_t *got)
+{
+	size_t	i, len;
+	int	rc;
+
+	for (i = 0; i < TQ_DROP_MSGS; i++) {
+		tq_fill(want, TQ_DROP_BODY, i + 1);
+		if ((rc = queue_body_chunk(q, ids[i], 0, got, &len)) != 0 ||
+		    len != TQ_DROP_BODY || memcmp(want, got, len) != 0) {
+			t_errorf(t, "body %zu: rc %d, %zu bytes, or not the "
+			    "same", i, rc, len);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+test_map_drop(struct t *t)
+{
+	struct queue	*q = NULL;
+	struct qrcpt	 r;
+	struct qnew	 n;
+	uint64_t	*ids = NULL;
+	uint8_t		*want = NULL, *got = NULL;
+	size_t		 i, before, read1, dropped;
+	char		 dir[64];
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	ids = calloc(TQ_DROP_MSGS, sizeof(*ids));
+	want = malloc(TQ_DROP_BODY);
+	got = malloc(QUEUE_CHUNK_SIZE);
+	if (ids == NULL || want == NULL || got == NULL)
+		t_fatalf(t, "out of memory");
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	for (i = 0; i < TQ_DROP_MSGS; i++) {
+		tq_rcpt(&r, "drop@map.example");
+		tq_fill(want, TQ_DROP_BODY, i + 1);
+		tq_new(&n, &r, 1, want, TQ_DROP_BODY);
+		if ((rc = queue_enqueue(q, &n)) != 0)
+			t_fatalf(t, "queue_enqueue: %d", rc);
+		ids[i] = n.msg.id;
+	}
+	/* Nothing read yet: drop, so the measure starts from the same. */
+	if ((rc = queue_map_drop(q)) != 0)
+		t_fatalf(t, "queue_map_drop: %d (%s)", rc, queue_errmsg(q));
+	before = tq_file_rss();
+	if (!tq_read_bodies(t, q, ids, want, got))
+		goto out;
+	read1 = tq_file_rss();
+	/* 400 bodies of 16 KiB: at least 6 MiB newly mapped. */
+	if (read1 < before + (size_t)TQ_DROP_MSGS * TQ_DROP_BODY *
+	    6 / 10) {
+		t_errorf(t, "reading mapped %zu bytes, want at least %zu",
+		    read1 - before,
+		    (size_t)TQ_DROP_MSGS * TQ_DROP_BODY * 6 / 10);
+		goto out;
+	}
+	if ((rc = queue_map_drop(q)) != 0)
+		t_fatalf(t, "queue_map_drop: %d (%s)", rc, queue_errmsg(q));
+	dropped = tq_file_rss();
+	if (dropped > before + (read1 - before) / 10)
+		t_errorf(t, "after queue_map_drop %zu bytes mapped, want about "
+		    "%zu (%zu after the reads)", dropped, before, read1);
+	/* The same bytes again, and the queue still writes. */
+	(void)tq_read_bodies(t, q, ids, want, got);
+	tq_rcpt(&r, "after@map.example");
+	tq_new(&n, &r, 1, "x\r\n", 3);
+	if ((rc = queue_enqueue(q, &n)) != 0)
+		t_errorf(t, "queue_enqueue after the drop: %d", rc);
+out:
+	free(ids);
+	free(want);
+	free(got);
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -3049,5 +3155,6 @@ main(void)
 	T_RUN(test_open_perm_parent);
 	T_RUN(test_read_empty);
 	T_RUN(test_flush_paced);
+	T_RUN(test_map_drop);
 	T_EXIT();
 }
