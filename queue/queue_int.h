@@ -71,6 +71,12 @@ int	queue_rec_get_rcpt(struct queue *, MDB_txn *, uint64_t id,
 	    uint32_t idx, struct qrcpt *);
 int	queue_rec_put_rcpt(struct queue *, MDB_txn *, const struct qrcpt *,
 	    unsigned putflags);
+/* queue_rec_due_leave - like queue_rec_due_set, but the old entry stays
+ * behind as a stray key (the due walk drops it when it gets there, as it
+ * drops any key that is not its recipient's rcpt.due). For a flush claim:
+ * the old entry lies anywhere in a large index, the new one at its end. */
+int	queue_rec_due_leave(struct queue *, MDB_txn *, struct qrcpt *,
+	    int64_t due);
 int	queue_rec_due_set(struct queue *, MDB_txn *, struct qrcpt *,
 	    int64_t due);
 int	queue_rec_bydom(struct queue *, MDB_txn *, const struct qrcpt *,

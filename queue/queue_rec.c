@@ -332,6 +332,14 @@ queue_rec_due_set(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 }
 
 int
+queue_rec_due_leave(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+    int64_t due)
+{
+	r->due = 0;
+	return queue_rec_due_set(q, txn, r, due);
+}
+
+int
 queue_rec_bydom(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
     bool add)
 {

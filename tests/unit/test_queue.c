@@ -3132,6 +3132,80 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* A flush claim of a recipient not due for a while leaves its old due
+ * entry behind: the lease still runs out at its time, a result still
+ * ends it, and the walk drops the stray entry when it gets there. */
+
+static void
+test_flush_stray_due(struct t *t)
+{
+	struct queue	*q = NULL;
+	struct qrcpt	 r[2];
+	struct qnew	 n;
+	struct qclaim	 c[4];
+	struct qresult	 res;
+	struct qsel	 sel;
+	int64_t		 now = (int64_t)time(NULL);
+	uint64_t	 id;
+	size_t		 cnt;
+	char		 dir[64];
+	int		 rc, k;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_rcpt(&r[0], "a@stray.example");
+	tq_rcpt(&r[1], "b@stray.example");
+	r[0].due = r[1].due = now + 5000;
+	tq_new(&n, r, 2, "x\r\n", 3);
+	if ((rc = queue_enqueue(q, &n)) != 0)
+		t_fatalf(t, "queue_enqueue: %d", rc);
+	id = n.msg.id;
+	memset(&sel, 0, sizeof(sel));
+	sel.domain = "stray.example";
+	if ((rc = queue_flush(q, &sel, true, now, &cnt)) != 0 || cnt != 2)
+		t_fatalf(t, "queue_flush: got %d, %zu; want 0, 2", rc, cnt);
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	/* a is delivered; b's runner dies. */
+	if ((k = tq_claim_find(c, 2, id, 0)) < 0) {
+		t_errorf(t, "recipient 0 not claimed");
+		goto out;
+	}
+	tq_result(&res, &c[k], QRESULT_DELIVERED, now, 0, "2.0.0", "250 ok");
+	if ((rc = queue_record(q, &res, 1)) != 0)
+		t_errorf(t, "queue_record: %d", rc);
+	(void)tq_want(t, q, id, 1, QRCPT_ACTIVE, now + 300);
+	/* Not before the lease ends; then b again, with the old kind. */
+	(void)tq_claim(t, q, now + 299, 300, c, NELEM(c), 0);
+	if (tq_claim(t, q, now + 301, 300, c, NELEM(c), 1) == 1 &&
+	    (c[0].id != id || c[0].idx != 1 || c[0].kind != QCLAIM_DELIVER))
+		t_errorf(t, "lease expiry gave %u kind %d, want 1 kind %d",
+		    c[0].idx, c[0].kind, QCLAIM_DELIVER);
+	tq_result(&res, &c[0], QRESULT_DELIVERED, now + 301, 0, "2.0.0",
+	    "250 ok");
+	if ((rc = queue_record(q, &res, 1)) != 0)
+		t_errorf(t, "queue_record: %d", rc);
+	/* Past the old due time: the stray entries claim nothing. */
+	(void)tq_claim(t, q, now + 6000, 300, c, NELEM(c), 0);
+	(void)tq_claim(t, q, now + 6001, 300, c, NELEM(c), 0);
+	{
+		struct qmsg	 m;
+		struct qrcpt	*all = NULL;
+		size_t		 nall = 0;
+
+		if ((rc = queue_get(q, id, &m, &all, &nall)) != QUEUE_E_NOENT)
+			t_errorf(t, "the delivered message: queue_get got %d, "
+			    "want %d", rc, QUEUE_E_NOENT);
+		free(all);
+	}
+out:
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -3156,5 +3230,6 @@ main(void)
 	T_RUN(test_read_empty);
 	T_RUN(test_flush_paced);
 	T_RUN(test_map_drop);
+	T_RUN(test_flush_stray_due);
 	T_EXIT();
 }
