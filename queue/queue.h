@@ -14,16 +14,25 @@
  *
  *	meta	"version" -> u32; "seq" -> u64 (last id or claim token);
  *		"msgs", "rcpts" -> u64 live counts
- *	msg	id(8) -> envelope record (sender, arrival, size, flags,
- *		ENVID, client, counts)
- *	body	id(8) chunk#(4) -> up to QUEUE_CHUNK_SIZE bytes
- *	rcpt	id(8) index(4) -> recipient record (address, ORCPT, NOTIFY,
- *		state, attempts, due time, claim token, last reply, history)
+ *	msg	everything of a message, under its id, so that its records
+ *		share a page (one page to read, one to rewrite, when the
+ *		queue is large and a message's neighbours are strangers):
+ *		id(8) -> envelope record (sender, arrival, size, flags,
+ *		    ENVID, client, counts);
+ *		id(8) 0x01 index(4) -> recipient record (address, ORCPT,
+ *		    NOTIFY, state, attempts, due time, claim token, last
+ *		    reply, history);
+ *		id(8) 0x02 chunk#(4) -> up to QUEUE_CHUNK_SIZE body bytes.
+ *		Elsewhere a recipient is named by id(8) index(4).
  *	due	time(8) id(8) index(4) -> empty: the one timer index. A
- *		recipient has at most one entry, at rcpt.due; what it means
+ *		recipient's entry is the one at rcpt.due; what it means
  *		follows from the state: queued/deferred -> try delivery;
  *		active -> the lease has run out; held for its site -> the
- *		hold has expired.
+ *		hold has expired. Any other key is stray and the walk drops
+ *		it when it gets there: a flush claim leaves the old entry of
+ *		a recipient not due within its lease in place (in a large
+ *		queue it lies on a page of its own; the walk will pass it
+ *		in order anyway).
  *	bydom	reversed domain ("org.example") -> id(8) index(4), dupsort:
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
@@ -42,7 +51,7 @@
  * after that commit.
  *
  * Claims: queue_claim_due() moves due recipients to "active" with a lease
- * (their due key moves to now + lease) and a claim token; a result is
+ * (their due entry is now + lease) and a claim token; a result is
  * recorded only while the token still matches, so two runners never
  * deliver the same recipient at once and a runner that died is forgotten
  * when its lease runs out (at-least-once, never lost).
@@ -61,7 +70,7 @@
 struct queue;
 struct queue_gc;
 
-#define QUEUE_SCHEMA_VERSION	1
+#define QUEUE_SCHEMA_VERSION	2	/* 2: msg, rcpt, body in one database */
 #define QUEUE_CHUNK_SIZE	(256 * 1024)
 #define QUEUE_ID_LEN		11
 #define QUEUE_ADDR_MAX		256	/* RFC 5321 §4.5.3.1.3 */

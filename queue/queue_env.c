@@ -24,7 +24,7 @@
 #define QUEUE_LOW_SPACE	(1024 * 1024)
 
 static const char *queue_env_dbnames[] = {
-	"meta", "msg", "body", "rcpt", "due", "bydom", "flushq",
+	"meta", "msg", "due", "bydom", "flushq",
 };
 
 int
@@ -146,8 +146,8 @@ static int
 queue_env_schema(struct queue *q)
 {
 	MDB_txn		*txn = NULL;
-	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->body, &q->rcpt,
-			    &q->due, &q->bydom, &q->flushq };
+	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->due, &q->bydom,
+			    &q->flushq };
 	MDB_val		 k, v;
 	unsigned	 i, dflags;
 	uint8_t		 ver[4];
@@ -158,9 +158,9 @@ queue_env_schema(struct queue *q)
 	if ((rc = queue_txn_begin(q, rdonly ? MDB_RDONLY : 0, &txn)) != 0)
 		return rc;
 	/* The version first: a queue of another version may lack the rest. */
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		dflags = create ? MDB_CREATE : 0;
-		if (i == 5)
+		if (dbis[i] == &q->bydom)
 			dflags |= MDB_DUPSORT | MDB_DUPFIXED;
 		if ((mrc = mdb_dbi_open(txn, queue_env_dbnames[i], dflags,
 		    dbis[i])) != 0) {

@@ -11,7 +11,7 @@
 
 struct queue {
 	MDB_env		*env;
-	MDB_dbi		 meta, msg, body, rcpt, due, bydom, flushq;
+	MDB_dbi		 meta, msg, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
 	void		*map;		/* LMDB's map of data.mdb, once found */
@@ -22,7 +22,9 @@ struct queue {
 
 /* Key sizes. */
 #define QUEUE_KEY_RCPT	12	/* id(8) idx(4) */
-#define QUEUE_KEY_BODY	12	/* id(8) chunk(4) */
+#define QUEUE_KEY_MSUB	13	/* in msg: id(8) kind(1) n(4) */
+#define QUEUE_MSUB_RCPT	0x01	/* ... kind: a recipient record */
+#define QUEUE_MSUB_BODY	0x02	/* ... kind: a body chunk */
 #define QUEUE_KEY_DUE	20	/* time(8) id(8) idx(4) */
 /* Operator changes are applied in transactions of at most this many
  * recipients, so flushing a million stays inside LMDB's dirty-page limit. */
@@ -54,6 +56,10 @@ uint64_t queue_be64_get(const uint8_t *);
 void	queue_be32_put(uint8_t *, uint32_t);
 uint32_t queue_be32_get(const uint8_t *);
 void	queue_key_rcpt(uint8_t k[QUEUE_KEY_RCPT], uint64_t id, uint32_t idx);
+/* queue_key_msub - the key in msg of a message's recipient or body chunk
+ * (kind QUEUE_MSUB_*): after the envelope's id(8), in index order. */
+void	queue_key_msub(uint8_t k[QUEUE_KEY_MSUB], uint64_t id, uint8_t kind,
+	    uint32_t n);
 void	queue_key_due(uint8_t k[QUEUE_KEY_DUE], int64_t t, uint64_t id,
 	    uint32_t idx);
 /* queue_key_dom - reversed lower-case domain ("org.example"); returns its

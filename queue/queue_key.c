@@ -58,6 +58,15 @@ queue_key_rcpt(uint8_t k[QUEUE_KEY_RCPT], uint64_t id, uint32_t idx)
 }
 
 void
+queue_key_msub(uint8_t k[QUEUE_KEY_MSUB], uint64_t id, uint8_t kind,
+    uint32_t n)
+{
+	queue_be64_put(k, id);
+	k[8] = kind;
+	queue_be32_put(k + 9, n);
+}
+
+void
 queue_key_due(uint8_t k[QUEUE_KEY_DUE], int64_t t, uint64_t id,
     uint32_t idx)
 {

@@ -127,14 +127,24 @@ queue_ops_select(struct queue *q, const struct qsel *sel,
 		rc = queue_ops_dom_walk(q, txn, sel->domain, sel->subdomains,
 		    queue_ops_dom_add, s);
 	} else if (sel->all) {
-		if ((mrc = mdb_cursor_open(txn, q->rcpt, &cur)) != 0) {
+		/* Every message's recipients: the walk reads the keys
+		 * (body chunks are in the same database, but their
+		 * bytes are on overflow pages it does not touch). */
+		if ((mrc = mdb_cursor_open(txn, q->msg, &cur)) != 0) {
 			rc = queue_lmdb(q, mrc, "recipient cursor");
 		} else {
 			for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 			    mrc == 0 && rc == 0;
-			    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-				if (k.mv_size == QUEUE_KEY_RCPT)
-					rc = queue_ops_add(q, s, k.mv_data);
+			    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				const uint8_t *p = k.mv_data;
+
+				if (k.mv_size != QUEUE_KEY_MSUB ||
+				    p[8] != QUEUE_MSUB_RCPT)
+					continue;
+				queue_key_rcpt(kb, queue_be64_get(p),
+				    queue_be32_get(p + 9));
+				rc = queue_ops_add(q, s, kb);
+			}
 			mdb_cursor_close(cur);
 		}
 	} else

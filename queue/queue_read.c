@@ -65,16 +65,16 @@ queue_body_chunk(struct queue *q, uint64_t id, uint32_t chunk, void *buf,
 {
 	MDB_txn	*txn;
 	MDB_val	 k, v;
-	uint8_t	 kb[QUEUE_KEY_BODY];
+	uint8_t	 kb[QUEUE_KEY_MSUB];
 	int	 rc, mrc;
 
 	*len = 0;
 	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
 		return rc;
-	queue_key_rcpt(kb, id, chunk);
+	queue_key_msub(kb, id, QUEUE_MSUB_BODY, chunk);
 	k.mv_data = kb;
 	k.mv_size = sizeof(kb);
-	if ((mrc = mdb_get(txn, q->body, &k, &v)) != 0)
+	if ((mrc = mdb_get(txn, q->msg, &k, &v)) != 0)
 		rc = queue_lmdb(q, mrc, "read body");
 	else if (v.mv_size > QUEUE_CHUNK_SIZE)
 		rc = queue_fail(q, QUEUE_E_CORRUPT, "body chunk size");
@@ -153,16 +153,30 @@ queue_walk_ids(struct queue *q, MDB_txn *txn, const char *domain,
 	k.mv_data = kb;
 	k.mv_size = 8;
 	rc = 0;
+	/* Envelopes only: from each, jump over its recipients and body. */
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	    mrc == 0 && ids->n < QUEUE_WALK_BATCH && rc == 0;
-	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		MDB_val	fake = { QUEUE_KEY_RCPT, NULL };
-		uint8_t	rk[QUEUE_KEY_RCPT];
+	    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) {
+		MDB_val		fake = { QUEUE_KEY_RCPT, NULL };
+		uint8_t		rk[QUEUE_KEY_RCPT];
+		uint64_t	id;
 
-		memcpy(rk, k.mv_data, 8);
-		memset(rk + 8, 0, 4);
-		fake.mv_data = rk;
-		rc = queue_read_id_add(q, ids, &k, &fake);
+		if (k.mv_size < 8) {
+			rc = queue_fail(q, QUEUE_E_CORRUPT, "message key");
+			break;
+		}
+		id = queue_be64_get(k.mv_data);
+		if (k.mv_size == 8) {
+			memcpy(rk, k.mv_data, 8);
+			memset(rk + 8, 0, 4);
+			fake.mv_data = rk;
+			rc = queue_read_id_add(q, ids, &k, &fake);
+		}
+		if (id == UINT64_MAX)
+			break;
+		queue_be64_put(kb, id + 1);
+		k.mv_data = kb;
+		k.mv_size = 8;
 	}
 	mdb_cursor_close(cur);
 	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)

@@ -209,14 +209,14 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 {
 	struct queue_rec_dec	 d;
 	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_RCPT];
+	uint8_t			 kb[QUEUE_KEY_MSUB];
 	uint32_t		 i;
 	int			 rc;
 
-	queue_key_rcpt(kb, id, idx);
+	queue_key_msub(kb, id, QUEUE_MSUB_RCPT, idx);
 	k.mv_data = kb;
 	k.mv_size = sizeof(kb);
-	if ((rc = mdb_get(txn, q->rcpt, &k, &v)) != 0)
+	if ((rc = mdb_get(txn, q->msg, &k, &v)) != 0)
 		return queue_lmdb(q, rc, "read recipient");
 	memset(&d, 0, sizeof(d));
 	d.p = v.mv_data;
@@ -259,7 +259,7 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 {
 	struct queue_rec_enc	 e;
 	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_RCPT];
+	uint8_t			 kb[QUEUE_KEY_MSUB];
 	uint32_t		 i;
 	int			 rc;
 
@@ -290,12 +290,12 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 	}
 	if (e.overflow)
 		return queue_fail(q, QUEUE_E_INVAL, "recipient record too large");
-	queue_key_rcpt(kb, r->id, r->idx);
+	queue_key_msub(kb, r->id, QUEUE_MSUB_RCPT, r->idx);
 	k.mv_data = kb;
 	k.mv_size = sizeof(kb);
 	v.mv_data = e.buf;
 	v.mv_size = e.len;
-	if ((rc = mdb_put(txn, q->rcpt, &k, &v, putflags)) != 0)
+	if ((rc = mdb_put(txn, q->msg, &k, &v, putflags)) != 0)
 		return queue_lmdb(q, rc, "write recipient");
 	return 0;
 }
@@ -442,14 +442,14 @@ queue_rec_delete_msg(struct queue *q, MDB_txn *txn, uint64_t id)
 	struct qmsg	m;
 	struct qrcpt	r;
 	MDB_val		k;
-	uint8_t		kb[QUEUE_KEY_RCPT];
+	uint8_t		kb[QUEUE_KEY_MSUB];
 	uint32_t	i;
 	int		rc;
 
 	if ((rc = queue_rec_get_msg(q, txn, id, &m)) != 0)
 		return rc;
 	k.mv_data = kb;
-	k.mv_size = QUEUE_KEY_RCPT;
+	k.mv_size = QUEUE_KEY_MSUB;
 	for (i = 0; i < m.nrcpt; i++) {
 		if ((rc = queue_rec_get_rcpt(q, txn, id, i, &r)) != 0)
 			return rc;
@@ -459,13 +459,13 @@ queue_rec_delete_msg(struct queue *q, MDB_txn *txn, uint64_t id)
 			    (rc = queue_rec_counter(q, txn, "rcpts", -1)) != 0)
 				return rc;
 		}
-		queue_key_rcpt(kb, id, i);
-		if ((rc = mdb_del(txn, q->rcpt, &k, NULL)) != 0)
+		queue_key_msub(kb, id, QUEUE_MSUB_RCPT, i);
+		if ((rc = mdb_del(txn, q->msg, &k, NULL)) != 0)
 			return queue_lmdb(q, rc, "delete recipient");
 	}
 	for (i = 0; i < m.nchunks; i++) {
-		queue_key_rcpt(kb, id, i);
-		if ((rc = mdb_del(txn, q->body, &k, NULL)) != 0 &&
+		queue_key_msub(kb, id, QUEUE_MSUB_BODY, i);
+		if ((rc = mdb_del(txn, q->msg, &k, NULL)) != 0 &&
 		    rc != MDB_NOTFOUND)
 			return queue_lmdb(q, rc, "delete body");
 	}

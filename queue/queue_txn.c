@@ -73,7 +73,7 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 {
 	struct qmsg	*m = &n->msg;
 	const uint8_t	*body = n->body;
-	uint8_t		 kb[QUEUE_KEY_BODY];
+	uint8_t		 kb[QUEUE_KEY_MSUB];
 	MDB_val		 k, v;
 	size_t		 off, i;
 	uint32_t	 chunk;
@@ -90,33 +90,10 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 	m->nlive = m->nrcpt;
 	m->nchunks = (uint32_t)((n->bodylen + QUEUE_CHUNK_SIZE - 1) /
 	    QUEUE_CHUNK_SIZE);
-	/* Ids only grow, so every key of this message sorts last: append. */
+	/* Ids only grow, so every key of this message sorts last: append,
+	 * in key order (envelope, recipients, body). */
 	if ((rc = queue_rec_put_msg(q, txn, m, MDB_APPEND)) != 0)
 		return rc;
-	k.mv_data = kb;
-	k.mv_size = sizeof(kb);
-	for (off = 0, chunk = 0; off < n->bodylen; chunk++) {
-		size_t len = n->bodylen - off;
-
-		if (len > QUEUE_CHUNK_SIZE)
-			len = QUEUE_CHUNK_SIZE;
-		queue_key_rcpt(kb, m->id, chunk);
-		v.mv_size = len;
-		if (body != NULL) {
-			/* LMDB only reads it. */
-			v.mv_data = (void *)(uintptr_t)(body + off);
-			rc = mdb_put(txn, q->body, &k, &v, MDB_APPEND);
-		} else {
-			rc = mdb_put(txn, q->body, &k, &v,
-			    MDB_APPEND | MDB_RESERVE);
-			if (rc == 0 && (rc = queue_txn_pread(q, n->body_fd,
-			    v.mv_data, len, off)) != 0)
-				return rc;
-		}
-		if (rc != 0)
-			return queue_lmdb(q, rc, "write body");
-		off += len;
-	}
 	for (i = 0; i < n->nrcpt; i++) {
 		struct qrcpt	*r = &n->rcpt[i];
 		int64_t		 due = r->due;
@@ -138,6 +115,31 @@ queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 		    (rc = queue_rec_bydom(q, txn, r, true)) != 0 ||
 		    (rc = queue_rec_put_rcpt(q, txn, r, MDB_APPEND)) != 0)
 			return rc;
+	}
+	/* After the recipients: their keys sort before the body's. */
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	for (off = 0, chunk = 0; off < n->bodylen; chunk++) {
+		size_t len = n->bodylen - off;
+
+		if (len > QUEUE_CHUNK_SIZE)
+			len = QUEUE_CHUNK_SIZE;
+		queue_key_msub(kb, m->id, QUEUE_MSUB_BODY, chunk);
+		v.mv_size = len;
+		if (body != NULL) {
+			/* LMDB only reads it. */
+			v.mv_data = (void *)(uintptr_t)(body + off);
+			rc = mdb_put(txn, q->msg, &k, &v, MDB_APPEND);
+		} else {
+			rc = mdb_put(txn, q->msg, &k, &v,
+			    MDB_APPEND | MDB_RESERVE);
+			if (rc == 0 && (rc = queue_txn_pread(q, n->body_fd,
+			    v.mv_data, len, off)) != 0)
+				return rc;
+		}
+		if (rc != 0)
+			return queue_lmdb(q, rc, "write body");
+		off += len;
 	}
 	if ((rc = queue_rec_counter(q, txn, "msgs", 1)) != 0 ||
 	    (rc = queue_rec_counter(q, txn, "rcpts", (int64_t)n->nrcpt)) != 0)

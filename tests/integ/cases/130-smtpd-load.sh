@@ -127,16 +127,16 @@ RCVD = re.compile(rb"\AReceived: from [^\r\n]* \(\[127\.0\.0\.1\]\)\r\n"
     rb"\tby mx\.test\.example \(postern\) with E?SMTP\r\n"
     rb"\tfor <" + re.escape(to.encode()) + rb">; [^\r\n]+\r\n")
 
-# Every stored message, in one read: the queue's body table (queue/queue.h:
-# body  id(8) chunk#(4) -> bytes) dumped by mdb_dump, chunks joined in key
-# order. 2,000 runs of `postern show --raw` (a sanitizer build) would take
+# Every stored message, in one read: the body chunks of the queue's msg
+# table (queue/queue.h: id(8) 0x02 chunk#(4) -> bytes) dumped by mdb_dump,
+# chunks joined in key order. 2,000 runs of `postern show --raw` (a sanitizer build) would take
 # minutes on a loaded 2-core machine, so the command is run on a sample of
 # SAMPLE messages, and what it prints must be the dump's bytes exactly.
 B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def qid(v):
     return "".join(B32[(v >> (5 * i)) & 31] for i in range(10, -1, -1))
 stored = {}
-with subprocess.Popen(["mdb_dump", "-s", "body", qdir],
+with subprocess.Popen(["mdb_dump", "-s", "msg", qdir],
         stdout=subprocess.PIPE) as pr:
     lines = iter(pr.stdout)
     for l in lines:
@@ -147,8 +147,10 @@ with subprocess.Popen(["mdb_dump", "-s", "body", qdir],
             break
         k = bytes.fromhex(l.strip().decode())
         v = bytes.fromhex(next(lines).strip().decode())
+        if len(k) != 13 or k[8] != 2:
+            continue            # an envelope or a recipient
         i = qid(int.from_bytes(k[:8], "big"))
-        stored.setdefault(i, []).append((int.from_bytes(k[8:12], "big"), v))
+        stored.setdefault(i, []).append((int.from_bytes(k[9:13], "big"), v))
 stored = {i: b"".join(v for _, v in sorted(c)) for i, c in stored.items()}
 out("body_table_messages", len(stored))
 

@@ -248,13 +248,14 @@ out("rcpts_match", sum(1 for a in present if
     [(r, "held") for r in a[2].split(",")] and
     msgs[a[0]]["sender"] == "crash-client@example.com"))
 
-# Bodies: the body table in one read (queue/queue.h: body id(8) chunk#(4)
-# -> bytes), checked against `postern show --raw` for a sample.
+# Bodies: the body chunks of the msg table in one read (queue/queue.h:
+# id(8) 0x02 chunk#(4) -> bytes), checked against `postern show --raw` for
+# a sample.
 B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def qid(v):
     return "".join(B32[(v >> (5 * i)) & 31] for i in range(10, -1, -1))
 stored = {}
-with subprocess.Popen(["mdb_dump", "-s", "body", qdir],
+with subprocess.Popen(["mdb_dump", "-s", "msg", qdir],
         stdout=subprocess.PIPE) as pr:
     lines = iter(pr.stdout)
     for l in lines:
@@ -265,8 +266,10 @@ with subprocess.Popen(["mdb_dump", "-s", "body", qdir],
             break
         k = bytes.fromhex(l.strip().decode())
         v = bytes.fromhex(next(lines).strip().decode())
+        if len(k) != 13 or k[8] != 2:
+            continue            # an envelope or a recipient
         stored.setdefault(qid(int.from_bytes(k[:8], "big")), []).append(
-            (int.from_bytes(k[8:12], "big"), v))
+            (int.from_bytes(k[9:13], "big"), v))
 stored = {i: b"".join(v for _, v in sorted(c)) for i, c in stored.items()}
 out("every_queued_msg_has_body", all(i in stored for i in msgs))
 
