@@ -24,9 +24,9 @@
  * also takes over the free pages the build's transactions left (LMDB
  * writes the rest of their list back: 12 pages at 1,000,000 against 1 at
  * 10,000 in one traced run), work of the build and not of any flush; a
- * queue in service never has it pending. The honest repeat is a fresh set of queues, so the
- * set is built again, up to `sets` (3) times in all, while building the
- * large queue takes under 60 s. Medians are compared with the target:
+ * queue in service never has it pending. The honest repeat is a fresh
+ * set of queues, so the set is built again, up to `sets` (3) times in
+ * all, while building the large queue takes under 60 s. Medians are compared with the target:
  * large within 1.5x of small, which is what the domain index (bydom)
  * promises for finding D. Each build's time and data.mdb size is printed.
  *
