@@ -28,7 +28,8 @@
  * set of queues, so the set is built again, up to `sets` (3) times in
  * all, while building the large queue takes under 60 s. Medians are
  * compared with the target: large within 1.5x of small, which is what
- * the domain index (bydom) promises for finding D. Each build's time and data.mdb size is printed.
+ * the domain index (bydom) promises for finding D. Each build's time and
+ * data.mdb size is printed.
  *
  * As a second, labelled figure, D is deferred again through the API (its
  * recipients are the only ones due, so queue_claim_due() takes exactly
