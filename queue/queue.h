@@ -24,6 +24,12 @@
  *		    reply, history);
  *		id(8) 0x02 chunk#(4) -> up to QUEUE_CHUNK_SIZE body bytes.
  *		Elsewhere a recipient is named by id(8) index(4).
+ *	active	id(8) index(4) -> the record of a claimed recipient, while
+ *		it is claimed; its record in msg is the one from before
+ *		the claim and is rewritten by the result. A claim rewrites
+ *		no page of msg (in a large queue each claimed recipient's
+ *		is a page of its own), only this small database's, which
+ *		holds no more than the runners have out.
  *	due	time(8) id(8) index(4) -> empty: the one timer index. A
  *		recipient's entry is the one at rcpt.due; what it means
  *		follows from the state: queued/deferred -> try delivery;
@@ -70,7 +76,8 @@
 struct queue;
 struct queue_gc;
 
-#define QUEUE_SCHEMA_VERSION	2	/* 2: msg, rcpt, body in one database */
+#define QUEUE_SCHEMA_VERSION	3	/* 2: msg, rcpt, body in one database;
+					 * 3: active */
 #define QUEUE_CHUNK_SIZE	(256 * 1024)
 #define QUEUE_ID_LEN		11
 #define QUEUE_ADDR_MAX		256	/* RFC 5321 §4.5.3.1.3 */

@@ -24,7 +24,7 @@
 #define QUEUE_LOW_SPACE	(1024 * 1024)
 
 static const char *queue_env_dbnames[] = {
-	"meta", "msg", "due", "bydom", "flushq",
+	"meta", "msg", "active", "due", "bydom", "flushq",
 };
 
 int
@@ -146,8 +146,8 @@ static int
 queue_env_schema(struct queue *q)
 {
 	MDB_txn		*txn = NULL;
-	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->due, &q->bydom,
-			    &q->flushq };
+	MDB_dbi		*dbis[] = { &q->meta, &q->msg, &q->active, &q->due,
+			    &q->bydom, &q->flushq };
 	MDB_val		 k, v;
 	unsigned	 i, dflags;
 	uint8_t		 ver[4];

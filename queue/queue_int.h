@@ -11,7 +11,7 @@
 
 struct queue {
 	MDB_env		*env;
-	MDB_dbi		 meta, msg, due, bydom, flushq;
+	MDB_dbi		 meta, msg, active, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
 	void		*map;		/* LMDB's map of data.mdb, once found */

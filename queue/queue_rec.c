@@ -209,14 +209,22 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 {
 	struct queue_rec_dec	 d;
 	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_MSUB];
+	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
 	uint32_t		 i;
 	int			 rc;
 
-	queue_key_msub(kb, id, QUEUE_MSUB_RCPT, idx);
-	k.mv_data = kb;
-	k.mv_size = sizeof(kb);
-	if ((rc = mdb_get(txn, q->msg, &k, &v)) != 0)
+	/* Claimed: its record is in active, a small database whose pages
+	 * stay mapped; else it is in msg, among its message's keys. */
+	queue_key_rcpt(ka, id, idx);
+	k.mv_data = ka;
+	k.mv_size = sizeof(ka);
+	if ((rc = mdb_get(txn, q->active, &k, &v)) == MDB_NOTFOUND) {
+		queue_key_msub(kb, id, QUEUE_MSUB_RCPT, idx);
+		k.mv_data = kb;
+		k.mv_size = sizeof(kb);
+		rc = mdb_get(txn, q->msg, &k, &v);
+	}
+	if (rc != 0)
 		return queue_lmdb(q, rc, "read recipient");
 	memset(&d, 0, sizeof(d));
 	d.p = v.mv_data;
@@ -259,7 +267,7 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 {
 	struct queue_rec_enc	 e;
 	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_MSUB];
+	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
 	uint32_t		 i;
 	int			 rc;
 
@@ -290,11 +298,26 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 	}
 	if (e.overflow)
 		return queue_fail(q, QUEUE_E_INVAL, "recipient record too large");
+	v.mv_data = e.buf;
+	v.mv_size = e.len;
+	queue_key_rcpt(ka, r->id, r->idx);
+	k.mv_data = ka;
+	k.mv_size = sizeof(ka);
+	if (r->state == QRCPT_ACTIVE) {
+		/* Claimed: the record in msg is left as it was (no page of
+		 * msg to rewrite), the claimed one goes in active. */
+		if ((rc = mdb_put(txn, q->active, &k, &v, 0)) != 0)
+			return queue_lmdb(q, rc, "write claimed recipient");
+		return 0;
+	}
+	/* A new recipient (MDB_APPEND) was never claimed. */
+	if (!(putflags & MDB_APPEND) &&
+	    (rc = mdb_del(txn, q->active, &k, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		return queue_lmdb(q, rc, "delete claimed recipient");
 	queue_key_msub(kb, r->id, QUEUE_MSUB_RCPT, r->idx);
 	k.mv_data = kb;
 	k.mv_size = sizeof(kb);
-	v.mv_data = e.buf;
-	v.mv_size = e.len;
 	if ((rc = mdb_put(txn, q->msg, &k, &v, putflags)) != 0)
 		return queue_lmdb(q, rc, "write recipient");
 	return 0;
@@ -458,6 +481,14 @@ queue_rec_delete_msg(struct queue *q, MDB_txn *txn, uint64_t id)
 			    (rc = queue_rec_bydom(q, txn, &r, false)) != 0 ||
 			    (rc = queue_rec_counter(q, txn, "rcpts", -1)) != 0)
 				return rc;
+		}
+		if (r.state == QRCPT_ACTIVE) {
+			queue_key_rcpt(kb, id, i);
+			k.mv_size = QUEUE_KEY_RCPT;
+			if ((rc = mdb_del(txn, q->active, &k, NULL)) != 0)
+				return queue_lmdb(q, rc,
+				    "delete claimed recipient");
+			k.mv_size = QUEUE_KEY_MSUB;
 		}
 		queue_key_msub(kb, id, QUEUE_MSUB_RCPT, i);
 		if ((rc = mdb_del(txn, q->msg, &k, NULL)) != 0)

@@ -247,17 +247,25 @@ static void
 sched_claim(struct sched *s, int64_t now)
 {
 	struct qclaim	*c;
-	size_t		 room, n = 0, i;
-	int		 rc;
+	size_t		 room, n = 0, i, idle = 0, want;
+	int		 rc, k;
+	bool		 starve;
 
 	s->more = false;
 	if (s->stopping || s->npending >= RUNNER_PENDING_MAX)
 		return;
+	for (k = 0; k < s->nw; k++)
+		if (s->w[k].fd >= 0 && !s->w[k].busy)
+			idle++;
 	room = RUNNER_PENDING_MAX - s->npending;
 	if (s->round < RUNNER_CLAIM_FIRST)
 		s->round = RUNNER_CLAIM_FIRST;
-	if (room > s->round)
-		room = s->round;
+	/* Workers waiting for work get it one batch a claim: each claim
+	 * is short, and each batch leaves as soon as it is claimed. */
+	starve = s->npending < idle * RUNNER_BATCH_MAX;
+	want = starve ? RUNNER_CLAIM_FIRST : s->round;
+	if (room > want)
+		room = want;
 	c = xcalloc(room, sizeof(*c));
 	if (s->opts->mode == SCHED_DOMAIN)
 		rc = queue_claim_domain(s->q, s->opts->domain, s->opts->sub,
@@ -271,15 +279,16 @@ sched_claim(struct sched *s, int64_t now)
 		sched_take(s, &c[i], now);
 	sched_results_flush(s);
 	s->more = n == room;
-	/* Slow start: a flush or a backlog starts with one batch, so the
-	 * first delivery does not wait for a long claim (which also holds
-	 * the queue's write lock against the workers' results); while
-	 * claims come back full the round doubles, to RUNNER_CLAIM_ROUND. */
-	if (s->more)
+	/* Slow start: a flush or a backlog starts with one batch for each
+	 * idle worker, so the first deliveries do not wait for a long claim
+	 * (which also holds the queue's write lock against the workers'
+	 * results); once all are busy, while claims come back full the
+	 * round doubles, to RUNNER_CLAIM_ROUND, to keep work in hand. */
+	if (!s->more)
+		s->round = RUNNER_CLAIM_FIRST;
+	else if (!starve)
 		s->round = s->round * 2 > RUNNER_CLAIM_ROUND ?
 		    RUNNER_CLAIM_ROUND : s->round * 2;
-	else
-		s->round = RUNNER_CLAIM_FIRST;
 	free(c);
 	runner_trim(s->q, RUNNER_MAP_KEEP);
 }

@@ -2255,7 +2255,7 @@ test_crash(struct t *t)
 	struct queue		*q = NULL;
 	struct tq_crash_rep	*rep = NULL;
 	static const char *const dbs[] = {
-		"msg", "due", "bydom",
+		"msg", "due", "bydom", "active",
 	};
 	struct tq_crash_walk	 cw;
 	struct qshape		 s;
@@ -2349,6 +2349,7 @@ test_crash(struct t *t)
 		want[0] = cw.nmsg + cw.nrcpt + cw.nchunks;
 		want[1] = cw.nrcpt;	/* all queued: one due entry each */
 		want[2] = cw.nrcpt;
+		want[3] = 0;		/* none claimed */
 		for (i = 0; i < NELEM(dbs); i++)
 			if (ent[i] != want[i])
 				t_errorf(t, "database %s: %zu entries, the "
@@ -3139,6 +3140,8 @@ out:
 static void
 test_flush_stray_due(struct t *t)
 {
+	static const char *const dbs[] = { "active", "msg" };
+	size_t		 ent[NELEM(dbs)];
 	struct queue	*q = NULL;
 	struct qrcpt	 r[2];
 	struct qnew	 n;
@@ -3168,6 +3171,15 @@ test_flush_stray_due(struct t *t)
 		t_fatalf(t, "queue_flush: got %d, %zu; want 0, 2", rc, cnt);
 	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
 		goto out;
+	/* The claimed records are in active, none rewritten in msg. */
+	queue_close(q);
+	q = NULL;
+	if (tq_db_entries(t, dir, dbs, NELEM(dbs), ent) &&
+	    (ent[0] != 2 || ent[1] != 1 + 2 + 1))
+		t_errorf(t, "after the claim: active %zu, msg %zu entries; "
+		    "want 2, 4", ent[0], ent[1]);
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
 	/* a is delivered; b's runner dies. */
 	if ((k = tq_claim_find(c, 2, id, 0)) < 0) {
 		t_errorf(t, "recipient 0 not claimed");
@@ -3187,6 +3199,14 @@ test_flush_stray_due(struct t *t)
 	    "250 ok");
 	if ((rc = queue_record(q, &res, 1)) != 0)
 		t_errorf(t, "queue_record: %d", rc);
+	queue_close(q);
+	q = NULL;
+	if (tq_db_entries(t, dir, dbs, NELEM(dbs), ent) &&
+	    (ent[0] != 0 || ent[1] != 0))
+		t_errorf(t, "after the results: active %zu, msg %zu entries; "
+		    "want 0, 0", ent[0], ent[1]);
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
 	/* Past the old due time: the stray entries claim nothing. */
 	(void)tq_claim(t, q, now + 6000, 300, c, NELEM(c), 0);
 	(void)tq_claim(t, q, now + 6001, 300, c, NELEM(c), 0);
