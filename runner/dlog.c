@@ -4,10 +4,11 @@
  *
  *	postern/runner[4711]: 1K0VGTZKSX9: to=<bob@example.org>,
  *	relay=mx.example.org[192.0.2.7]:25, delay=3.2,
- *	delays=0.01/0.2/0.1/2.9, attempts=2, dsn=4.4.1,
+ *	delays=0.010/0.200/0.100/2.900, attempts=2, dsn=4.4.1,
  *	status=deferred (connect timed out)
  *
- * delays= is queue/connect/tls/transfer seconds of this attempt. The
+ * delays= is queue/connect/tls/transfer seconds of this attempt, to the
+ * millisecond (a TLS handshake on a LAN takes a few). The
  * text in ( ) is the peer's own, cleaned of control bytes and capped.
  */
 #include <string.h>
@@ -27,8 +28,8 @@ dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
 	if (r->orcpt[0] != '\0' && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
 	    strcasecmp(r->orcpt + 7, r->addr) != 0)
 		bsnprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orcpt + 7);
-	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%.2f/%.2f/%.2f/"
-	    "%.2f, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
+	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%.3f/%.3f/%.3f/"
+	    "%.3f, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
 	    relay, delay, delays[0], delays[1], delays[2], delays[3],
 	    attempts, dsn, status, clean);
 }

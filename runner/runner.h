@@ -182,6 +182,9 @@ struct smtpc *smtpc_attach(struct smtp_conn *, const struct smtpc_opts *,
 int	 smtpc_send(struct smtpc *, struct smtpc_msg *);
 /* smtpc_peer - "mx.example.org[192.0.2.7]:25". */
 const char *smtpc_peer(const struct smtpc *);
+/* smtpc_tls_time - seconds smtpc_open spent on STARTTLS, the handshake
+ * and the EHLO after it; 0 without TLS. */
+double	 smtpc_tls_time(const struct smtpc *);
 /* smtpc_tls - "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 const char *smtpc_tls(const struct smtpc *);
 /* smtpc_close - QUIT (when polite) and free; NULL is fine. */

@@ -78,6 +78,9 @@ void	runner_result(const struct conf *, const struct qmsg *,
 	    const struct qrcpt *, const struct qclaim *, int code,
 	    const char *status, const char *reply, bool attempted,
 	    const char *relay, double delays[4], struct qresult *out);
+/* (delays[1..3] are the attempt's connect/tls/transfer seconds; it sets
+ * delays[0], the queue time, to what they leave of the delay since
+ * arrival.) */
 
 /* dlog.c */
 void	dlog_attempt(const struct qmsg *, const struct qrcpt *,

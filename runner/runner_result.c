@@ -42,6 +42,18 @@ runner_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
 	return d < 1 ? 1 : d;
 }
 
+/* runner_arrival - when m arrived: to the microsecond from its id (a
+ * microsecond stamp) when that agrees with its arrival second. */
+static double
+runner_arrival(const struct qmsg *m)
+{
+	double	us = (double)m->id / 1e6;
+
+	if (us >= (double)m->arrival && us < (double)m->arrival + 2)
+		return us;
+	return (double)m->arrival;
+}
+
 void
 runner_result(const struct conf *c, const struct qmsg *m,
     const struct qrcpt *r, const struct qclaim *cl, int code,
@@ -51,6 +63,8 @@ runner_result(const struct conf *c, const struct qmsg *m,
 	int64_t		 now = (int64_t)time(NULL);
 	uint32_t	 attempts = r->attempts + (attempted ? 1 : 0);
 	const char	*st = "deferred";
+	struct timespec	 ts;
+	double		 delay, spent;
 
 	memset(out, 0, sizeof(*out));
 	out->id = cl->id;
@@ -87,6 +101,15 @@ runner_result(const struct conf *c, const struct qmsg *m,
 		out->kind = QRESULT_DEFERRED;
 		out->next_try = now + runner_backoff(c, attempts, m->id);
 	}
-	dlog_attempt(m, r, relay, (double)(now - m->arrival), delays,
-	    attempts, out->status, st, reply);
+	/* delay= from arrival; the queue part of delays= is what the other
+	 * three (this attempt's) leave of it. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	delay = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 -
+	    runner_arrival(m);
+	if (delay < 0)
+		delay = 0;
+	spent = delays[1] + delays[2] + delays[3];
+	delays[0] = delay > spent ? delay - spent : 0;
+	dlog_attempt(m, r, relay, delay, delays, attempts, out->status, st,
+	    reply);
 }

@@ -112,6 +112,7 @@ struct smtpc {
 	char			 host[256];	/* SNI, certificate name */
 	char			 peer[320];	/* "host[ip]:port" */
 	char			 err[256];	/* why it died */
+	int64_t			 tls_ms;	/* STARTTLS to the EHLO after */
 };
 
 /* Per-recipient progress inside smtpc_send. */
@@ -990,12 +991,18 @@ smtpc_open(const struct route_addr *addrs, size_t n,
 		sc->conn = smtp_conn_new(fd);
 		sc->own_conn = true;
 		perm = false;
-		if (smtpc_greet(sc, status, why, whysz, &perm) == 0 &&
-		    smtpc_starttls(sc, o, status, why, whysz) == 0 &&
-		    (sc->conn->ssl == NULL ||
-		    smtpc_hello(sc, status, why, whysz, &perm) == 0) &&
-		    smtpc_auth(sc, o, status, why, whysz) == 0)
-			return sc;
+		if (smtpc_greet(sc, status, why, whysz, &perm) == 0) {
+			int64_t	ts = smtpc_now_ms();
+
+			if (smtpc_starttls(sc, o, status, why, whysz) == 0 &&
+			    (sc->conn->ssl == NULL ||
+			    smtpc_hello(sc, status, why, whysz, &perm) == 0)) {
+				if (sc->conn->ssl != NULL)
+					sc->tls_ms = smtpc_now_ms() - ts;
+				if (smtpc_auth(sc, o, status, why, whysz) == 0)
+					return sc;
+			}
+		}
 		if (!perm)
 			all_perm = false;
 		smtpc_close(sc, true);
@@ -1499,6 +1506,12 @@ const char *
 smtpc_peer(const struct smtpc *sc)
 {
 	return sc != NULL ? sc->peer : "";
+}
+
+double
+smtpc_tls_time(const struct smtpc *sc)
+{
+	return sc != NULL ? (double)sc->tls_ms / 1000 : 0;
 }
 
 const char *

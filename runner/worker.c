@@ -35,6 +35,10 @@ struct worker {
 	char			 conn_key[300];
 	char			*auth_user, *auth_pass;
 	char			*chunk;
+	/* The last connection attempt's set-up, for the delays= of the
+	 * first message that uses it (or that it failed for). */
+	double			 setup_connect, setup_tls;
+	bool			 setup_pending;
 };
 
 struct worker_body {
@@ -116,14 +120,18 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	size_t			 n = 0;
 	bool			 perm = false;
 	int			 rc;
+	double			 t0 = worker_now();
 
 	*down = false;
+	w->setup_pending = true;
+	w->setup_tls = 0;
 	rc = route_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
 	    status, why, whysz, 30000);
 	if (rc != ROUTE_OK) {
 		*code = rc == ROUTE_E_TEMP ? 0 : 550;
 		if (rc == ROUTE_E_LOOP)
 			*code = 554;
+		w->setup_connect = worker_now() - t0;
 		return -1;
 	}
 	memset(&o, 0, sizeof(o));
@@ -138,8 +146,10 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 		o.auth_user = w->auth_user;
 		o.auth_pass = w->auth_pass;
 	}
-	if ((w->conn = smtpc_open(addrs, n, &o, status, why, whysz,
-	    &perm)) == NULL) {
+	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
+	w->setup_tls = smtpc_tls_time(w->conn);
+	w->setup_connect = worker_now() - t0 - w->setup_tls;
+	if (w->conn == NULL) {
 		*code = perm ? 550 : 0;
 		/* No address connected or greeted: the hop is down. */
 		*down = !perm && (strcmp(status, "4.4.1") == 0 ||
@@ -216,7 +226,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 	struct qresult		*res;
 	char			 status[16], why[QUEUE_REPLY_MAX + 1];
 	char			 relay[320];
-	double			 t0 = worker_now(), t1, t2, delays[4];
+	double			 t1, t2, delays[4];
 	size_t			 nall, i, k, nmine = 0;
 	int			 code = fcode;
 	bool			 tried = false;
@@ -270,9 +280,13 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 			worker_more_rcpts(w, &sm);
 	}
 	t2 = worker_now();
+	/* queue (runner_result), connect (DNS, TCP, greeting, EHLO) and tls
+	 * (STARTTLS to the EHLO after it) for the first message on a new
+	 * connection or the first that a failed one was for, transfer. */
 	delays[0] = 0;
-	delays[1] = t1 - t0;
-	delays[2] = 0;
+	delays[1] = w->setup_pending ? w->setup_connect : 0;
+	delays[2] = w->setup_pending ? w->setup_tls : 0;
+	w->setup_pending = false;
 	delays[3] = t2 - t1;
 	for (i = 0, k = 0; i < nmine; i++) {
 		int	 rcode = tried ? sr[i].code : code;

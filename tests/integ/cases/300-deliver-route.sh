@@ -428,6 +428,8 @@ prun may may
 expect_eq tls_may_summary "$(summary may)" "2 delivered, 0 deferred, 0 failed, 0 held"
 expect_line tls_may_clear may t1@ord.d.example \
 	"relay=mx1\.d\.example\[127\.0\.0\.2\]:$SP, .*status=sent"
+expect_line tls_may_clear_delays may t1@ord.d.example \
+	"delays=[0-9]+\.[0-9]{3}/[0-9]+\.[0-9]{3}/0\.000/[0-9]+\.[0-9]{3}, "
 expect_eq tls_may_sink "$(got s2 t1@ord.d.example)" 1
 f=$(grep -l -x -F 'X-Rcpt-Args: <t1@ord.d.example>' "$T"/s2/* | head -n 1)
 expect_grep tls_may_helo '^X-Helo-Args: me\.d\.example$' "${f:-/dev/null}"
@@ -454,6 +456,15 @@ expect_eq tls_enc_wrong_name_state "$(qstate enc t4@wrongname.example)" deferred
 expect_eq tls_enc_wrong_name_not_at_r "$(rstate t4@wrongname.example)" absent
 expect_line tls_enc_ok enc t5@tls.example \
 	"relay=relay\.d\.example\[127\.0\.0\.1\]:$PR, .*dsn=2\.0\.0, status=sent"
+# delays= queue/connect/tls/transfer: this message opened the connection,
+# so its handshake is in the tls part; the parts add up to delay=.
+delays_check() {
+	dline "$1" "$2" | sed -n 's/.* delay=\([0-9.]*\), delays=\([0-9.]*\)\/\([0-9.]*\)\/\([0-9.]*\)\/\([0-9.]*\),.*/\1 \2 \3 \4 \5/p' |
+	    awk -v want="$3" '{ sum = $2 + $3 + $4 + $5; d = sum - $1
+		tls = ($4 > 0) ? "tls" : "notls"
+		print (d < 0.06 && d > -0.06 && tls == want) ? "ok" : $0 }'
+}
+expect_eq tls_enc_delays "$(delays_check enc t5@tls.example tls)" ok
 id=$(rid enc t5@tls.example)
 "$P" -c "$T/r.conf" show "$id" >"$T/rshow3" 2>&1
 expect_grep tls_enc_r_esmtps 'with ESMTPS' "$T/rshow3"
