@@ -321,7 +321,10 @@ int	queue_gc_enqueue(struct queue_gc *, struct qnew *);
  * whose due time is <= now, in due order: each becomes active with a new
  * token and its due key moves to now + lease (lease >= 1).
  * *n gets the number claimed. A recipient whose lease ran out is
- * claimed again (its runner died).
+ * claimed again (its runner died). A message's recipients due together
+ * are not split at the limit: the claim stops before them (fewer than
+ * max, so a caller loops while *n > 0, not while *n == max) unless they
+ * alone would fill it.
  */
 int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);

@@ -320,6 +320,20 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		rc = queue_lmdb(q, mrc, "due walk");
 		goto fail;
 	}
+	/* Stopped by the limit inside a message: its recipients due with the
+	 * last one stay for the next claim, so that they go out together in
+	 * one transaction (unless the message alone fills the claim). */
+	if (mrc == 0 && nkeys > 0 && nkeys == max - *n &&
+	    k.mv_size == QUEUE_KEY_DUE &&
+	    (int64_t)queue_be64_get(k.mv_data) == keys[nkeys - 1].t &&
+	    queue_be64_get((uint8_t *)k.mv_data + 8) == keys[nkeys - 1].id) {
+		i = nkeys;
+		while (i > 0 && keys[i - 1].id == keys[nkeys - 1].id &&
+		    keys[i - 1].t == keys[nkeys - 1].t)
+			i--;
+		if (i > 0)
+			nkeys = i;
+	}
 	mdb_cursor_close(cur);
 	cur = NULL;
 	if (nkeys == 0 && *n == 0) {

@@ -278,11 +278,14 @@ sched_claim(struct sched *s, int64_t now)
 	for (i = 0; i < n; i++)
 		sched_take(s, &c[i], now);
 	sched_results_flush(s);
-	s->more = n == room;
+	/* Anything taken: there may be more (a claim stops short of the
+	 * limit rather than split a message); nothing: idle until a wake or
+	 * the tick. */
+	s->more = n > 0;
 	/* Slow start: a flush or a backlog starts with one batch for each
 	 * idle worker, so the first deliveries do not wait for a long claim
 	 * (which also holds the queue's write lock against the workers'
-	 * results); once all are busy, while claims come back full the
+	 * results); once all are busy, while claims take something the
 	 * round doubles, to RUNNER_CLAIM_ROUND, to keep work in hand. */
 	if (!s->more)
 		s->round = RUNNER_CLAIM_FIRST;

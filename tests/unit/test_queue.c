@@ -3225,6 +3225,50 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* A claim does not split a message's recipients due together at its
+ * limit, unless they alone would fill it. */
+
+static void
+test_claim_whole_messages(struct t *t)
+{
+	static const char *const four[] = {
+		"a@w.example", "b@w.example", "c@w.example", "d@w.example",
+	};
+	static const char *const eight[] = {
+		"a@b.example", "b@b.example", "c@b.example", "d@b.example",
+		"e@b.example", "f@b.example", "g@b.example", "h@b.example",
+	};
+	static const size_t want[] = { 4, 4, 4, 6, 2, 0 };
+	struct queue	*q = NULL;
+	struct qclaim	 c[8];
+	uint64_t	 ids[4];
+	int64_t		 now = (int64_t)time(NULL) + 10;	/* all due */
+	size_t		 i, k, got;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	for (i = 0; i < 3; i++)
+		if (!tq_enqueue(t, q, four, NELEM(four), &ids[i]))
+			goto out;
+	if (!tq_enqueue(t, q, eight, NELEM(eight), &ids[3]))
+		goto out;
+	for (i = 0; i < NELEM(want); i++) {
+		got = tq_claim(t, q, now, 300, c, 6, want[i]);
+		/* Each claim is one message's (the big one's in two). */
+		for (k = 0; k < got; k++)
+			if (c[k].id != ids[i < 3 ? i : 3])
+				t_errorf(t, "claim %zu took a recipient of "
+				    "another message", i);
+	}
+out:
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -3250,5 +3294,6 @@ main(void)
 	T_RUN(test_flush_paced);
 	T_RUN(test_map_drop);
 	T_RUN(test_flush_stray_due);
+	T_RUN(test_claim_whole_messages);
 	T_EXIT();
 }
