@@ -17,6 +17,7 @@ enum etrn_state {
 	ETRN_S_DATA,		/* reading message content */
 	ETRN_S_TLS,		/* TLS handshake in progress */
 	ETRN_S_AUTH,		/* reading SASL responses */
+	ETRN_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
 	ETRN_S_COMMIT,		/* message handed to the commit thread */
 	ETRN_S_CLOSE,		/* flush the output, then close */
 };
@@ -40,6 +41,7 @@ struct etrn_session {
 	bool			 tls;
 	char			*auth_user;
 	int			 auth_failures;
+	bool			 auth_blocked;	/* the address is, after it */
 	struct auth_sasl	*sasl;
 	int			 errors;
 	bool			 in_commit_list;	/* the thread has it */
@@ -75,6 +77,7 @@ struct etrn_server {
 	size_t			 nold;
 	struct queue		*q;
 	struct auth_db		*auth;
+	struct auth_throttle	*throttle;	/* AUTH failures by address */
 	SSL_CTX			*tls;
 	char			**known_rcpts;	/* relay_recipients, sorted */
 	size_t			 nknown;
@@ -111,6 +114,9 @@ struct etrn_session *etrn_session_new(struct etrn_server *, int fd,
 bool	 etrn_session_input(struct etrn_session *);
 void	 etrn_session_committed(struct etrn_session *);
 void	 etrn_session_timeout(struct etrn_session *);
+/* etrn_session_auth_resume - the delay after a failed AUTH is over: send
+ * its reply and read commands again. */
+void	 etrn_session_auth_resume(struct etrn_session *);
 void	 etrn_session_shutdown(struct etrn_session *);
 void	 etrn_session_reply(struct etrn_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

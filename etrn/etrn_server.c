@@ -25,6 +25,8 @@
 
 #define ETRN_EVENTS_MAX	64
 #define ETRN_TICK_MS	1000	/* timer resolution */
+#define ETRN_THROTTLE_MAX 4096	/* client addresses whose AUTH failures
+				 * are counted (least recently used go) */
 
 uint64_t
 etrn_now_ms(void)
@@ -113,11 +115,15 @@ etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.data.ptr = s;
-	if (s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE)
+	if (s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE &&
+	    s->state != ETRN_S_AUTH_WAIT)
 		ev.events |= EPOLLIN;
 	if (s->conn->outoff < s->conn->out->len || s->conn->want_write)
 		ev.events |= EPOLLOUT;
-	ev.events |= EPOLLRDHUP;
+	/* A session waiting out an AUTH delay reads nothing: a level-
+	 * triggered half-close would be reported on every pass. */
+	if (s->state != ETRN_S_AUTH_WAIT)
+		ev.events |= EPOLLRDHUP;
 	/* Most steps change nothing: spare the system call. */
 	if (ev.events == s->evmask)
 		return;
@@ -181,6 +187,10 @@ etrn_server_step(struct etrn_server *srv, struct etrn_session *s,
 		return false;
 	if (s->conn->eof && s->state != ETRN_S_COMMIT &&
 	    smtp_conn_avail(s->conn) == 0)
+		return false;
+	/* Read only on a hang-up or an error (no read interest): the
+	 * client is gone and will not see the delayed reply. */
+	if (s->conn->eof && s->state == ETRN_S_AUTH_WAIT)
 		return false;
 	etrn_server_interest(srv, s);
 	return true;
@@ -446,6 +456,8 @@ etrn_server_reload(struct etrn_server *srv)
 	srv->conf = nc;
 	SSL_CTX_free(srv->tls);
 	srv->tls = tls;
+	/* Only our reference: SASL exchanges under way hold theirs, and
+	 * the old users go when the last of them ends. */
 	auth_db_free(srv->auth);
 	srv->auth = auth;
 	etrn_server_free_known(srv);
@@ -494,8 +506,13 @@ etrn_server_timers(struct etrn_server *srv)
 			etrn_server_drop(srv, s);
 			continue;
 		}
-		etrn_session_timeout(s);
-		s->deadline = now + 10000;	/* for the 421 to go out */
+		if (s->state == ETRN_S_AUTH_WAIT) {
+			/* A failed AUTH's delay is over: its reply. */
+			etrn_session_auth_resume(s);
+		} else {
+			etrn_session_timeout(s);
+			s->deadline = now + 10000;	/* for the 421 */
+		}
 		if (!etrn_server_step(srv, s, false))
 			etrn_server_drop(srv, s);
 	}
@@ -551,6 +568,8 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 		fatalx("queue: %s", err);
 	if (etrn_server_setup(&srv, conf, &srv.tls, &srv.auth) != 0)
 		fatalx("cannot start the SMTP server");
+	/* Kept across reloads: a reload must not forgive a guesser. */
+	srv.throttle = auth_throttle_new(ETRN_THROTTLE_MAX);
 	if (etrn_server_load_known(&srv, conf->relay_recipients) != 0)
 		fatalx("cannot read relay_recipients");
 	bsnprintf(srv.spool_dir, sizeof(srv.spool_dir), "%s/spool",
@@ -649,6 +668,7 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	queue_close(srv.q);
 	SSL_CTX_free(srv.tls);
 	auth_db_free(srv.auth);
+	auth_throttle_free(srv.throttle);
 	etrn_server_free_known(&srv);
 	for (i = 0; i < srv.nold; i++)
 		conf_free(srv.old_confs[i]);

@@ -158,6 +158,25 @@ etrn_xtext_valid(const char *v, size_t max)
 	return n > 0 && n <= max;
 }
 
+/* etrn_atom_valid - RFC 5321 Atom, 1*atext: what ORCPT's addr-type must
+ * be (RFC 3461 §4.2). Nothing else may reach the queue and `postern
+ * show`: not an escape sequence, not an 8-bit byte. */
+static bool
+etrn_atom_valid(const char *v, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || (c != '\0' &&
+		    strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL)))
+			return false;
+	}
+	return len > 0;
+}
+
 struct etrn_param {
 	char	*key;
 	char	*val;		/* NULL: no "=" */
@@ -477,7 +496,8 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 		    v) {
 			char *semi = strchr(v, ';');
 
-			if (semi == NULL || semi == v ||
+			if (semi == NULL ||
+			    !etrn_atom_valid(v, (size_t)(semi - v)) ||
 			    !etrn_xtext_valid(semi + 1, QUEUE_ORCPT_MAX) ||
 			    strlen(v) > QUEUE_ORCPT_MAX) {
 				etrn_session_reply(s, "501 5.5.4 Bad ORCPT value");
@@ -840,6 +860,25 @@ etrn_session_data(struct etrn_session *s)
 /* ------------------------------------------------------------------ */
 /* STARTTLS and AUTH. */
 
+/*
+ * etrn_session_forget - RFC 3207 §4.2: with TLS the server discards what
+ * it learned from the client: its EHLO, an authentication (and a SASL
+ * exchange under way), the transaction. The count of AUTH failures stays:
+ * it is ours, not the client's word.
+ */
+static void
+etrn_session_forget(struct etrn_session *s)
+{
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	bsnprintf(s->client, sizeof(s->client), "unknown[%s]", s->addr);
+	free(s->auth_user);
+	s->auth_user = NULL;
+	auth_sasl_free(s->sasl);
+	s->sasl = NULL;
+	etrn_session_reset(s);
+}
+
 static void
 etrn_cmd_starttls(struct etrn_session *s, char *arg)
 {
@@ -863,6 +902,8 @@ etrn_cmd_starttls(struct etrn_session *s, char *arg)
 	if ((dropped = smtp_conn_discard(s->conn)) > 0)
 		log_info("client=%s, STARTTLS: discarded %zu octets of "
 		    "pipelined plaintext", s->client, dropped);
+	/* Nothing said in the clear counts from here on. */
+	etrn_session_forget(s);
 	etrn_session_reply(s, "220 2.0.0 Ready to start TLS");
 	/* TLS starts in etrn_session_tls_step once the 220 is out: with
 	 * the SSL attached, smtp_conn_flush would send it through TLS. */
@@ -890,11 +931,100 @@ etrn_session_tls_step(struct etrn_session *s)
 	}
 	/* RFC 3207 §4.2: forget everything learned before. */
 	s->tls = true;
-	s->helo[0] = '\0';
-	s->esmtp = false;
-	etrn_session_reset(s);
+	etrn_session_forget(s);
 	s->state = ETRN_S_CMD;
 	return true;
+}
+
+/* etrn_auth_ms - a duration of the configuration in ms, within reason
+ * (30 days) so that nothing overflows. */
+static uint64_t
+etrn_auth_ms(time_t secs)
+{
+	if (secs < 0)
+		return 0;
+	if (secs > 30 * 86400)
+		secs = 30 * 86400;
+	return (uint64_t)secs * 1000;
+}
+
+/*
+ * etrn_auth_refused - an address that failed auth_failure_limit times
+ * within auth_failure_window may not try again before the window ends,
+ * on any connection: 421 and close (RFC 5321 §3.8). Checked at AUTH and
+ * at each SASL response, so that exchanges opened in parallel before the
+ * limit was reached cannot go on guessing.
+ */
+static bool
+etrn_auth_refused(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	uint64_t		 left;
+
+	left = auth_throttle_wait(s->srv->throttle, s->addr,
+	    c->auth_failure_limit, etrn_auth_ms(c->auth_failure_window),
+	    etrn_now_ms());
+	if (left == 0)
+		return false;
+	log_info("client=%s, addr=%s: AUTH refused: too many authentication "
+	    "failures from the address (%llu s left)", s->client, s->addr,
+	    (unsigned long long)(left + 999) / 1000);
+	etrn_session_reply(s, "421 4.7.0 %s Error: too many authentication "
+	    "failures from %s, try again later", c->myhostname, s->addr);
+	auth_sasl_free(s->sasl);
+	s->sasl = NULL;
+	etrn_session_close(s, NULL);
+	return true;
+}
+
+/*
+ * etrn_auth_failed - count the failure for the address, and answer it
+ * only after auth_failure_delay, so that online guessing is slow. The
+ * loop does not wait: the session sleeps in ETRN_S_AUTH_WAIT, reads
+ * nothing, and the timers wake it (etrn_session_auth_resume).
+ */
+static void
+etrn_auth_failed(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	uint64_t		 now = etrn_now_ms(), left;
+
+	left = auth_throttle_fail(s->srv->throttle, s->addr,
+	    c->auth_failure_limit, etrn_auth_ms(c->auth_failure_window), now);
+	if (left > 0 && !s->auth_blocked) {
+		s->auth_blocked = true;
+		log_info("client=%s, addr=%s: too many authentication "
+		    "failures: AUTH refused to the address for %llu s",
+		    s->client, s->addr,
+		    (unsigned long long)(left + 999) / 1000);
+	}
+	if (c->auth_failure_delay > 0) {
+		s->state = ETRN_S_AUTH_WAIT;
+		s->deadline = now + etrn_auth_ms(c->auth_failure_delay);
+		return;
+	}
+	etrn_session_auth_resume(s);
+}
+
+void
+etrn_session_auth_resume(struct etrn_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+
+	s->state = ETRN_S_CMD;
+	s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout * 1000;
+	etrn_session_reply(s, "535 5.7.8 Error: authentication failed");
+	if (s->auth_failures >= ETRN_AUTH_FAILURES_MAX) {
+		etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+		    "authentication failures", c->myhostname);
+		etrn_session_close(s, "too many AUTH failures");
+	} else if (s->auth_blocked) {
+		etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+		    "authentication failures from %s, try again later",
+		    c->myhostname, s->addr);
+		etrn_session_close(s, "too many AUTH failures from the "
+		    "address");
+	}
 }
 
 static void
@@ -919,13 +1049,7 @@ etrn_auth_result(struct etrn_session *s, int rc, struct sbuf *chal)
 		s->auth_failures++;
 		log_info("client=%s, addr=%s, user=%s: authentication failed",
 		    s->client, s->addr, user && *user ? user : "-");
-		etrn_session_reply(s, "535 5.7.8 Error: authentication "
-		    "failed");
-		if (s->auth_failures >= ETRN_AUTH_FAILURES_MAX) {
-			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
-			    "authentication failures", s->srv->conf->myhostname);
-			etrn_session_close(s, "too many AUTH failures");
-		}
+		etrn_auth_failed(s);	/* the 535 comes after a delay */
 		break;
 	default:
 		etrn_session_reply(s, "501 5.5.2 Error: malformed "
@@ -960,6 +1084,8 @@ etrn_cmd_auth(struct etrn_session *s, char *arg)
 		    "progress");
 		return;
 	}
+	if (etrn_auth_refused(s))
+		return;
 	if (arg == NULL) {
 		etrn_session_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
 		return;
@@ -1017,6 +1143,8 @@ etrn_session_auth_line(struct etrn_session *s, const char *line)
 		s->state = ETRN_S_CMD;
 		return;
 	}
+	if (etrn_auth_refused(s))
+		return;
 	in = sbuf_new();
 	chal = sbuf_new();
 	if (smtp_b64_decode(line, strlen(line), in) != 0) {

@@ -115,6 +115,10 @@ static const struct conf_key conf_table[] = {
 	CONF_K_STR(tls_ca_file, ""),
 	CONF_K_ENUM(smtp_tls, "may", conf_tls_names),
 	CONF_K_BOOL(auth_plaintext, "no"),
+	/* Password guessing: a delay per failure, a count per address. */
+	CONF_K_DUR(auth_failure_delay, "1s"),		/* 0: none */
+	CONF_K_INT(auth_failure_limit, "10", 0, INT_MAX),	/* 0: off */
+	CONF_K_DUR(auth_failure_window, "10m"),
 	CONF_K_INT(workers, "4", 1, 256),
 	CONF_K_INT(dest_concurrency, "10", 1, 1000),
 	CONF_K_DUR(min_backoff, "5m"),

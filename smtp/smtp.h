@@ -153,6 +153,9 @@ struct conf {
 	char			*tls_ca_file;
 	enum conf_tls		 smtp_tls;
 	bool			 auth_plaintext;
+	time_t			 auth_failure_delay;
+	int			 auth_failure_limit;
+	time_t			 auth_failure_window;
 	int			 workers;
 	int			 dest_concurrency;
 	time_t			 min_backoff;
@@ -354,8 +357,15 @@ enum {
 	AUTH_BADPROTO	= -2,	/* malformed exchange (501 5.5.2) */
 };
 
-/* auth_db_load - read users_file; NULL and "file:line: why" in err. */
+/*
+ * auth_db_load - read users_file; NULL and "file:line: why" in err. The
+ * db is reference-counted (one thread only): the caller holds the first
+ * reference, every auth_sasl_new() takes one more and auth_sasl_free()
+ * drops it, so a db dropped on reload while exchanges are under way lives
+ * until the last of them ends.
+ */
 struct auth_db *auth_db_load(const char *file, char *err, size_t errsz);
+/* auth_db_free - drop a reference; the last one frees (secrets wiped). */
 void	 auth_db_free(struct auth_db *);
 const struct auth_user *auth_db_find(const struct auth_db *, const char *);
 const char *auth_user_name(const struct auth_user *);
@@ -377,7 +387,9 @@ const char *auth_mech_name(enum auth_mech);
  * CRAM-MD5 challenge. The exchange never blocks.
  */
 struct auth_sasl;
-struct auth_sasl *auth_sasl_new(const struct auth_db *, enum auth_mech,
+/* auth_sasl_new - holds a reference on the db (NULL: every user unknown)
+ * until auth_sasl_free(). */
+struct auth_sasl *auth_sasl_new(struct auth_db *, enum auth_mech,
 	    const char *hostname);
 int	 auth_sasl_step(struct auth_sasl *, const void *in, size_t inlen,
 	    bool have_in, struct sbuf *challenge);
@@ -386,6 +398,27 @@ const char *auth_sasl_user(const struct auth_sasl *);
 void	 auth_sasl_free(struct auth_sasl *);
 /* auth_sasl_test_nonce - tests only: fix the next server nonce/challenge. */
 void	 auth_sasl_test_nonce(const char *);
+
+/*
+ * Password guessing (issue 8): failed AUTH attempts counted per client
+ * address across connections, in a table of at most `max` addresses; the
+ * least recently used address makes room for a new one. IPv6 addresses
+ * count per /64 (one client usually holds a whole /64). An address with
+ * `limit` failures within `window_ms` of its first one may not try again
+ * until that window ends. limit 0 turns the count off. Times are
+ * monotonic milliseconds, passed in so that tests can choose them. The
+ * table never blocks and allocates only in auth_throttle_new().
+ */
+struct auth_throttle;
+struct auth_throttle *auth_throttle_new(size_t max);
+void	 auth_throttle_free(struct auth_throttle *);
+/* auth_throttle_wait - ms until addr may try AUTH again; 0: it may now. */
+uint64_t auth_throttle_wait(struct auth_throttle *, const char *addr,
+	    int limit, uint64_t window_ms, uint64_t now_ms);
+/* auth_throttle_fail - count one failure of addr; returns what
+ * auth_throttle_wait() returns after it. */
+uint64_t auth_throttle_fail(struct auth_throttle *, const char *addr,
+	    int limit, uint64_t window_ms, uint64_t now_ms);
 
 /* auth_make_line - the users_file line for USER with this password and
  * domains: {CRYPT} (SHA-512 crypt), {CRAM-MD5} and {SCRAM-SHA-256}. */

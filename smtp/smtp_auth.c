@@ -39,8 +39,9 @@
  *
  * Passwords are used as the octets given: no SASLprep (RFC 4013) for
  * SCRAM, which is the identity for printable ASCII. PLAIN and LOGIN
- * refuse passwords over 1024 octets (AUTH_FAIL): sha512crypt's cost grows
- * with the length.
+ * refuse passwords over 256 octets (AUTH_FAIL, without hashing them):
+ * sha512crypt's cost grows with the length, and the SMTP server runs it
+ * in its one event loop (a 511-octet password took ~12 ms).
  *
  * For the caller (the SMTP session): auth_sasl_step() empties `challenge`
  * first and fills it only on AUTH_CONTINUE; an empty challenge is "334 ".
@@ -50,13 +51,17 @@
  * so an initial response there is AUTH_BADPROTO (RFC 4954 §4 wants 501
  * 5.7.0 for it: check before calling if you want that code). SCRAM ends
  * with AUTH_CONTINUE carrying "v=..." and AUTH_OK on the empty response.
- * Any step after the end is AUTH_BADPROTO. The db must outlive every
- * auth_sasl made from it (keep the old one until sessions end on reload).
+ * Any step after the end is AUTH_BADPROTO. Each auth_sasl holds a
+ * reference on its db, so a reload may drop the old db at once: it is
+ * freed when the last exchange that uses it ends.
  * The caller wipes its own copy of the decoded responses, and cleans
  * auth_sasl_user() (peer text) before logging it. A failing RAND_bytes
  * ends the process (log_panic): there is no safe way to go on.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED	/* MD5_* low level, for CRAM-MD5 */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <crypt.h>
 #include <errno.h>
@@ -76,7 +81,7 @@
 #include "smtp.h"
 
 #define AUTH_USER_MAX		64
-#define AUTH_PASS_MAX		1024	/* sha512crypt's cost grows with it */
+#define AUTH_PASS_MAX		256	/* sha512crypt's cost grows with it */
 #define AUTH_SCRAM_ITER		4096	/* RFC 7677 §4: at least 4096 */
 #define AUTH_SCRAM_ITER_MAX	10000000
 #define AUTH_SCRAM_SALT		16
@@ -110,6 +115,7 @@ struct auth_user {
 struct auth_db {
 	struct auth_user	**v;	/* sorted by name */
 	size_t			  n;
+	unsigned long		  refs;	/* the loader's, and each auth_sasl's */
 	unsigned char		  fake_key[AUTH_KEY_LEN];
 };
 
@@ -126,7 +132,7 @@ enum auth_state {
 };
 
 struct auth_sasl {
-	const struct auth_db	*db;
+	struct auth_db		*db;	/* a reference */
 	enum auth_mech		 mech;
 	enum auth_state		 state;
 	char			*user;		/* attempted name, or NULL */
@@ -653,6 +659,7 @@ auth_db_load(const char *file, char *err, size_t errsz)
 		return NULL;
 	}
 	db = xcalloc(1, sizeof(*db));
+	db->refs = 1;
 	all = sbuf_new();
 	sbuf_cat(all, "postern SCRAM fake salt\n");
 	while ((n = getline(&line, &cap, fp)) != -1) {
@@ -706,6 +713,10 @@ auth_db_free(struct auth_db *db)
 
 	if (db == NULL)
 		return;
+	if (db->refs == 0)
+		log_panic("%s: db freed twice", __func__);
+	if (--db->refs > 0)
+		return;		/* an exchange still uses it */
 	for (i = 0; i < db->n; i++)
 		auth_user_free(db->v[i]);
 	free(db->v);
@@ -813,8 +824,7 @@ auth_sasl_test_nonce(const char *s)
 }
 
 struct auth_sasl *
-auth_sasl_new(const struct auth_db *db, enum auth_mech mech,
-    const char *hostname)
+auth_sasl_new(struct auth_db *db, enum auth_mech mech, const char *hostname)
 {
 	struct auth_sasl	*a;
 	unsigned char		 r[8];
@@ -824,6 +834,8 @@ auth_sasl_new(const struct auth_db *db, enum auth_mech mech,
 
 	a = xcalloc(1, sizeof(*a));
 	a->db = db;
+	if (db != NULL)
+		db->refs++;
 	a->mech = mech;
 	a->state = AUTH_S_START;
 	if (auth_test_nonce_set) {
@@ -860,6 +872,7 @@ auth_sasl_free(struct auth_sasl *a)
 	auth_sbuf_wipe(a->authmsg);
 	auth_sbuf_wipe(a->nonce);
 	sbuf_free(a->cbind);
+	auth_db_free(a->db);
 	auth_wipe_free(a, sizeof(*a));
 }
 
@@ -1272,6 +1285,206 @@ auth_sasl_step(struct auth_sasl *a, const void *in, size_t inlen,
 		sbuf_reset(challenge);
 	}
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Password guessing: failures per client address (see smtp.h). */
+
+#define AUTH_THROTTLE_KEY	(INET6_ADDRSTRLEN + 4)	/* "...::/64" */
+
+struct auth_throttle_ent {
+	char				 key[AUTH_THROTTLE_KEY];
+	uint64_t			 start;	/* first failure counted */
+	int				 count;	/* failures since start */
+	struct auth_throttle_ent	*hnext;	/* hash chain */
+	struct auth_throttle_ent	*older, *newer;	/* LRU list */
+};
+
+struct auth_throttle {
+	struct auth_throttle_ent	 *ents;	/* max of them, n in use */
+	size_t				  n, max;
+	struct auth_throttle_ent	**hash;
+	size_t				  nhash;	/* a power of two */
+	uint64_t			  seed;	/* against chosen collisions */
+	struct auth_throttle_ent	 *newest, *oldest;
+};
+
+struct auth_throttle *
+auth_throttle_new(size_t max)
+{
+	struct auth_throttle	*t = xcalloc(1, sizeof(*t));
+
+	t->max = max;
+	t->ents = xcalloc(max > 0 ? max : 1, sizeof(*t->ents));
+	for (t->nhash = 16; t->nhash < max; t->nhash *= 2)
+		;
+	t->hash = xcalloc(t->nhash, sizeof(*t->hash));
+	auth_random(&t->seed, sizeof(t->seed));
+	return t;
+}
+
+void
+auth_throttle_free(struct auth_throttle *t)
+{
+	if (t == NULL)
+		return;
+	free(t->ents);
+	free(t->hash);
+	free(t);
+}
+
+/* auth_throttle_key - the address as counted: IPv6 by its /64, an
+ * IPv4-mapped address as IPv4, anything else as it is. */
+static void
+auth_throttle_key(const char *addr, char key[AUTH_THROTTLE_KEY])
+{
+	struct in6_addr	a6;
+	char		buf[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, addr, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6) &&
+		    inet_ntop(AF_INET, &a6.s6_addr[12], buf, sizeof(buf)) !=
+		    NULL) {
+			strl_copy(key, buf, AUTH_THROTTLE_KEY);
+			return;
+		}
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) != NULL) {
+			(void)bsnprintf(key, AUTH_THROTTLE_KEY, "%s/64", buf);
+			return;
+		}
+	}
+	(void)strl_copy(key, addr, AUTH_THROTTLE_KEY);	/* cut is fine */
+}
+
+/* auth_throttle_hash - FNV-1a from a random basis. */
+static size_t
+auth_throttle_hash(const struct auth_throttle *t, const char *key)
+{
+	uint64_t	h = t->seed ^ 0xcbf29ce484222325ULL;
+
+	for (; *key != '\0'; key++) {
+		h ^= (unsigned char)*key;
+		h *= 0x100000001b3ULL;
+	}
+	return (size_t)(h ^ h >> 32) & (t->nhash - 1);
+}
+
+static struct auth_throttle_ent *
+auth_throttle_find(const struct auth_throttle *t, const char *key)
+{
+	struct auth_throttle_ent	*e;
+
+	for (e = t->hash[auth_throttle_hash(t, key)]; e != NULL; e = e->hnext)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+auth_throttle_lru_unlink(struct auth_throttle *t, struct auth_throttle_ent *e)
+{
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		t->newest = e->older;
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		t->oldest = e->newer;
+	e->older = e->newer = NULL;
+}
+
+static void
+auth_throttle_lru_push(struct auth_throttle *t, struct auth_throttle_ent *e)
+{
+	e->older = t->newest;
+	e->newer = NULL;
+	if (t->newest != NULL)
+		t->newest->newer = e;
+	t->newest = e;
+	if (t->oldest == NULL)
+		t->oldest = e;
+}
+
+/* auth_throttle_get - the entry for key, made (evicting the least
+ * recently used when the table is full) if there is none; NULL if the
+ * table has no room at all (max 0). */
+static struct auth_throttle_ent *
+auth_throttle_get(struct auth_throttle *t, const char *key)
+{
+	struct auth_throttle_ent	*e, **pp;
+	size_t				 h;
+
+	if ((e = auth_throttle_find(t, key)) != NULL)
+		return e;
+	if (t->max == 0)
+		return NULL;
+	if (t->n < t->max) {
+		e = &t->ents[t->n++];
+	} else {
+		e = t->oldest;
+		auth_throttle_lru_unlink(t, e);
+		for (pp = &t->hash[auth_throttle_hash(t, e->key)]; *pp != e;
+		    pp = &(*pp)->hnext)
+			;
+		*pp = e->hnext;
+	}
+	memset(e, 0, sizeof(*e));
+	strl_copy(e->key, key, sizeof(e->key));
+	h = auth_throttle_hash(t, key);
+	e->hnext = t->hash[h];
+	t->hash[h] = e;
+	auth_throttle_lru_push(t, e);
+	return e;
+}
+
+static uint64_t
+auth_throttle_left(const struct auth_throttle_ent *e, int limit,
+    uint64_t window_ms, uint64_t now_ms)
+{
+	if (e == NULL || e->count < limit || now_ms < e->start ||
+	    now_ms - e->start >= window_ms)
+		return 0;
+	return e->start + window_ms - now_ms;
+}
+
+uint64_t
+auth_throttle_wait(struct auth_throttle *t, const char *addr, int limit,
+    uint64_t window_ms, uint64_t now_ms)
+{
+	char	key[AUTH_THROTTLE_KEY];
+
+	if (t == NULL || limit <= 0)
+		return 0;
+	auth_throttle_key(addr, key);
+	return auth_throttle_left(auth_throttle_find(t, key), limit,
+	    window_ms, now_ms);
+}
+
+uint64_t
+auth_throttle_fail(struct auth_throttle *t, const char *addr, int limit,
+    uint64_t window_ms, uint64_t now_ms)
+{
+	struct auth_throttle_ent	*e;
+	char				 key[AUTH_THROTTLE_KEY];
+
+	if (t == NULL || limit <= 0)
+		return 0;
+	auth_throttle_key(addr, key);
+	if ((e = auth_throttle_get(t, key)) == NULL)
+		return 0;
+	/* A window starts at the first failure after the last one ended. */
+	if (e->count == 0 || now_ms < e->start ||
+	    now_ms - e->start >= window_ms) {
+		e->start = now_ms;
+		e->count = 0;
+	}
+	if (e->count < INT_MAX)
+		e->count++;
+	auth_throttle_lru_unlink(t, e);
+	auth_throttle_lru_push(t, e);
+	return auth_throttle_left(e, limit, window_ms, now_ms);
 }
 
 /* ------------------------------------------------------------------ */

@@ -18,7 +18,7 @@
 #include "tools.h"
 
 #define PASSWD_CMD	"passwd"
-#define PASSWD_MAX	1024	/* what the server accepts (smtp_auth.c) */
+#define PASSWD_MAX	256	/* what the server accepts (smtp_auth.c) */
 
 /* passwd_user_ok - the users_file rule: 1..64 octets 0x21..0x7e, no ':',
  * not starting with '#' (a comment). */

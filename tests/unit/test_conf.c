@@ -80,6 +80,9 @@ test_defaults(struct t *t)
 		"smtp_port = 25\n",
 		"smtp_tls = may\n",
 		"auth_plaintext = no\n",
+		"auth_failure_delay = 1s\n",
+		"auth_failure_limit = 10\n",
+		"auth_failure_window = 600s\n",
 		"min_backoff = 300s\n",
 		"max_queue_lifetime = 432000s\n",
 		"connection_reuse_time = 5s\n",
@@ -129,6 +132,11 @@ test_defaults(struct t *t)
 	if (c->smtp_port != 25 || c->smtp_tls != CONF_TLS_MAY ||
 	    c->auth_plaintext || c->turn_enable)
 		t_errorf(t, "smtp_port, smtp_tls, auth_plaintext, turn_enable");
+	if (c->auth_failure_delay != 1 || c->auth_failure_limit != 10 ||
+	    c->auth_failure_window != 600)
+		t_errorf(t, "auth_failure_delay %lld, auth_failure_limit %d, "
+		    "auth_failure_window %lld", (long long)c->auth_failure_delay,
+		    c->auth_failure_limit, (long long)c->auth_failure_window);
 	if (c->workers != 4 || c->dest_concurrency != 10)
 		t_errorf(t, "workers %d, dest_concurrency %d", c->workers,
 		    c->dest_concurrency);
@@ -182,8 +190,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 49)
-		t_errorf(t, "conf_keys: got %zu keys, want 49", n);
+	if (n != 52)
+		t_errorf(t, "conf_keys: got %zu keys, want 52", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
@@ -234,6 +242,9 @@ static const char conf_all[] =
     "tls_ca_file = /etc/ssl/ca.pem\n"
     "smtp_tls = dane\n"
     "auth_plaintext = yes\n"
+    "auth_failure_delay = 0\n"
+    "auth_failure_limit = 0\n"
+    "auth_failure_window = 1h\n"
     "workers = 16\n"
     "dest_concurrency = 20\n"
     "min_backoff = 90\n"
@@ -317,6 +328,9 @@ test_file_all(struct t *t)
 	if (c->smtp_port != 2525 || c->smtp_tls != CONF_TLS_DANE ||
 	    !c->auth_plaintext || !c->turn_enable || c->log != LOG_DEST_SYSLOG)
 		t_errorf(t, "smtp_port, smtp_tls, bools or log");
+	if (c->auth_failure_delay != 0 || c->auth_failure_limit != 0 ||
+	    c->auth_failure_window != 3600)
+		t_errorf(t, "auth_failure_delay, _limit or _window");
 	if (c->workers != 16 || c->dest_concurrency != 20 ||
 	    c->max_recipients != 500 || c->max_connections != 0 ||
 	    c->max_connections_per_ip != 5 || c->max_errors != 3 ||

@@ -226,7 +226,7 @@ scram_client_final(const char *pw, const char *bare, const char *sfirst,
  * is not AUTH_CONTINUE, and checks the server's signature on the way.
  */
 static int
-scram_run(struct t *t, const struct auth_db *db, const char *gs2,
+scram_run(struct t *t, struct auth_db *db, const char *gs2,
     const char *name, const char *pw)
 {
 	struct auth_sasl	*a;
@@ -261,7 +261,7 @@ out:
 
 /* cram_run - a CRAM-MD5 exchange for user with key pw. */
 static int
-cram_run(const struct auth_db *db, const char *user, const char *pw)
+cram_run(struct auth_db *db, const char *user, const char *pw)
 {
 	struct auth_sasl	*a;
 	struct sbuf		*ch = sbuf_new();
@@ -288,7 +288,7 @@ out:
 
 /* plain_run - PLAIN with the message given as an initial response. */
 static int
-plain_run(const struct auth_db *db, const char *msg, size_t len)
+plain_run(struct auth_db *db, const char *msg, size_t len)
 {
 	struct auth_sasl	*a;
 	struct sbuf		*ch = sbuf_new();
@@ -302,7 +302,7 @@ plain_run(const struct auth_db *db, const char *msg, size_t len)
 }
 
 static int
-login_run(const struct auth_db *db, const char *user, const char *pw)
+login_run(struct auth_db *db, const char *user, const char *pw)
 {
 	struct auth_sasl	*a;
 	struct sbuf		*ch = sbuf_new();
@@ -319,7 +319,7 @@ login_run(const struct auth_db *db, const char *user, const char *pw)
 
 /* mech_run - authenticate with mechanism m as user/pw, whole exchange. */
 static int
-mech_run(struct t *t, const struct auth_db *db, int m, const char *user,
+mech_run(struct t *t, struct auth_db *db, int m, const char *user,
     const char *pw)
 {
 	char	msg[256];
@@ -1241,6 +1241,244 @@ users_file_errors(struct t *t)
 	auth_db_free(db);
 }
 
+/* ------------------------------------------------------------------ */
+/* Issue 8: the db outlives a reload, long passwords, guessing. */
+
+/*
+ * db_reload_midway - the server drops its db (a SIGHUP reload) between a
+ * challenge and the answer: the exchange holds its own reference, so the
+ * answer is checked against the users it started with, and the db goes
+ * with the exchange (ASan sees a use after free or a leak otherwise).
+ */
+static void
+db_reload_midway(struct t *t)
+{
+	struct auth_db		*db;
+	struct auth_sasl	*a;
+	struct sbuf		*ch = sbuf_new(), *file = sbuf_new();
+	struct conf_list	 none = { NULL, 0 };
+	unsigned char		 mac[16];
+	unsigned int		 n;
+	char			 resp[256], first[128], final[512], v[128];
+	char			 cb[16];
+	int			 rc, k, len;
+
+	if (auth_make_line("site1", "s3cret", &none, file) != 0)
+		t_fatalf(t, "auth_make_line(site1) failed");
+	sbuf_catc(file, '\n');
+
+	/* CRAM-MD5. */
+	if ((db = load_ok(t, sbuf_str(file))) == NULL)
+		goto out;
+	a = auth_sasl_new(db, AUTH_MECH_CRAM_MD5, "mx.example");
+	if ((rc = step(a, NULL, ch)) != CONT)
+		t_errorf(t, "cram challenge: got %d, want %d", rc, CONT);
+	auth_db_free(db);		/* the reload */
+	HMAC(EVP_md5(), "s3cret", 6, (const unsigned char *)sbuf_str(ch),
+	    sbuf_len(ch), mac, &n);
+	len = snprintf(resp, sizeof(resp), "site1 ");
+	for (k = 0; k < 16; k++)
+		len += snprintf(resp + len, sizeof(resp) - (size_t)len, "%02x",
+		    mac[k]);
+	if ((rc = step(a, resp, ch)) != OK)
+		t_errorf(t, "cram after the db was dropped: got %d, want %d",
+		    rc, OK);
+	auth_sasl_free(a);		/* frees the db */
+
+	/* SCRAM-SHA-256: the salt, then the keys, come from the db. */
+	if ((db = load_ok(t, sbuf_str(file))) == NULL)
+		goto out;
+	a = auth_sasl_new(db, AUTH_MECH_SCRAM_SHA256, "mx.example");
+	bsnprintf(first, sizeof(first), "n,,n=site1,r=fyko+d2lbbFgONRv9qkxd");
+	b64("n,,", 3, cb, sizeof(cb));
+	if ((rc = step(a, first, ch)) != CONT)
+		t_errorf(t, "scram server-first: got %d, want %d", rc, CONT);
+	auth_db_free(db);		/* the reload */
+	if (!scram_client_final("s3cret", first + 3, sbuf_str(ch), cb, final,
+	    sizeof(final), v, sizeof(v)))
+		t_errorf(t, "scram: bad server-first \"%s\"", sbuf_str(ch));
+	else if ((rc = step(a, final, ch)) != CONT ||
+	    strcmp(sbuf_str(ch), v) != 0)
+		t_errorf(t, "scram after the db was dropped: got %d \"%s\", "
+		    "want %d \"%s\"", rc, sbuf_str(ch), CONT, v);
+	else if ((rc = step(a, "", ch)) != OK)
+		t_errorf(t, "scram end: got %d, want %d", rc, OK);
+	auth_sasl_free(a);
+
+	/* No db at all: every user is unknown, nothing to hold. */
+	a = auth_sasl_new(NULL, AUTH_MECH_CRAM_MD5, "mx.example");
+	step(a, NULL, ch);
+	if ((rc = step(a, resp, ch)) != FAIL)
+		t_errorf(t, "cram without a db: got %d, want %d", rc, FAIL);
+	auth_sasl_free(a);
+out:
+	sbuf_free(ch);
+	sbuf_free(file);
+}
+
+/*
+ * password_cap - PLAIN and LOGIN take passwords of up to 256 octets; a
+ * longer one fails without being hashed, even when it is the right one,
+ * and `postern passwd` (auth_make_line) refuses to make such a line.
+ */
+static void
+password_cap(struct t *t)
+{
+	struct crypt_data	*cd = calloc(1, sizeof(*cd));
+	struct auth_db		*db;
+	struct sbuf		*file = sbuf_new(), *msg = sbuf_new();
+	struct conf_list	 none = { NULL, 0 };
+	char			 pw[258];
+	const char		*h;
+	size_t			 len;
+	int			 rc;
+
+	memset(pw, 'p', sizeof(pw) - 1);
+	for (len = 256; len <= 257; len++) {
+		pw[len] = '\0';
+		sbuf_reset(file);
+		if ((auth_make_line("u", pw, &none, file) == 0) != (len == 256))
+			t_errorf(t, "auth_make_line(%zu-octet password): got "
+			    "\"%s\"", len, sbuf_str(file));
+		/* A hash made elsewhere for the long one. */
+		if (cd == NULL || (h = crypt_r(pw, "$6$abcdefgh12345678", cd)) ==
+		    NULL || h[0] == '*') {
+			t_errorf(t, "crypt_r failed");
+			break;
+		}
+		sbuf_reset(file);
+		sbuf_catf(file, "u:{CRYPT}%s:\n", h);
+		if ((db = load_ok(t, sbuf_str(file))) == NULL)
+			break;
+		sbuf_reset(msg);
+		sbuf_catn(msg, "\0u\0", 3);
+		sbuf_cat(msg, pw);
+		rc = plain_run(db, sbuf_str(msg), sbuf_len(msg));
+		if (rc != (len == 256 ? OK : FAIL))
+			t_errorf(t, "plain with a %zu-octet password: got %d, "
+			    "want %d", len, rc, len == 256 ? OK : FAIL);
+		rc = login_run(db, "u", pw);
+		if (rc != (len == 256 ? OK : FAIL))
+			t_errorf(t, "login with a %zu-octet password: got %d, "
+			    "want %d", len, rc, len == 256 ? OK : FAIL);
+		auth_db_free(db);
+		pw[len] = 'p';
+	}
+	free(cd);
+	sbuf_free(file);
+	sbuf_free(msg);
+}
+
+/* throttle_window - a count per address within a window, from its first
+ * failure; then the address waits for the rest of the window. */
+static void
+throttle_window(struct t *t)
+{
+	struct auth_throttle	*th = auth_throttle_new(16);
+	uint64_t		 w;
+
+	/* Limit 3 in 1000 ms. */
+	if ((w = auth_throttle_fail(th, "192.0.2.1", 3, 1000, 100)) != 0 ||
+	    (w = auth_throttle_fail(th, "192.0.2.1", 3, 1000, 200)) != 0)
+		t_errorf(t, "two failures: got %llu, want 0",
+		    (unsigned long long)w);
+	if ((w = auth_throttle_fail(th, "192.0.2.1", 3, 1000, 300)) != 800)
+		t_errorf(t, "third failure at 300: got %llu, want 800",
+		    (unsigned long long)w);
+	if ((w = auth_throttle_wait(th, "192.0.2.1", 3, 1000, 600)) != 500)
+		t_errorf(t, "wait at 600: got %llu, want 500",
+		    (unsigned long long)w);
+	if ((w = auth_throttle_wait(th, "192.0.2.2", 3, 1000, 600)) != 0)
+		t_errorf(t, "another address: got %llu, want 0",
+		    (unsigned long long)w);
+	if ((w = auth_throttle_wait(th, "192.0.2.1", 3, 1000, 1100)) != 0)
+		t_errorf(t, "wait at the end of the window: got %llu, want 0",
+		    (unsigned long long)w);
+	/* A new window: one failure is not enough. */
+	if ((w = auth_throttle_fail(th, "192.0.2.1", 3, 1000, 1100)) != 0 ||
+	    (w = auth_throttle_wait(th, "192.0.2.1", 3, 1000, 1101)) != 0)
+		t_errorf(t, "a failure in a new window: got %llu, want 0",
+		    (unsigned long long)w);
+	/* The limit read at each call (a reload may change it). */
+	if ((w = auth_throttle_wait(th, "192.0.2.1", 1, 1000, 1101)) != 999)
+		t_errorf(t, "limit 1: got %llu, want 999",
+		    (unsigned long long)w);
+	/* Limit 0 is off: nothing counted, nothing refused. */
+	if ((w = auth_throttle_fail(th, "192.0.2.9", 0, 1000, 0)) != 0 ||
+	    (w = auth_throttle_wait(th, "192.0.2.1", 0, 1000, 1101)) != 0)
+		t_errorf(t, "limit 0: got %llu, want 0",
+		    (unsigned long long)w);
+	/* IPv6 counts per /64; IPv4-mapped is IPv4. */
+	auth_throttle_fail(th, "2001:db8:1:2::1", 2, 1000, 0);
+	if ((w = auth_throttle_fail(th, "2001:db8:1:2:aaaa::7", 2, 1000, 0)) !=
+	    1000)
+		t_errorf(t, "two addresses of one /64: got %llu, want 1000",
+		    (unsigned long long)w);
+	if ((w = auth_throttle_wait(th, "2001:db8:1:3::1", 2, 1000, 0)) != 0)
+		t_errorf(t, "another /64: got %llu, want 0",
+		    (unsigned long long)w);
+	auth_throttle_fail(th, "::ffff:198.51.100.7", 2, 1000, 0);
+	if ((w = auth_throttle_fail(th, "198.51.100.7", 2, 1000, 0)) != 1000)
+		t_errorf(t, "v4-mapped and v4: got %llu, want 1000",
+		    (unsigned long long)w);
+	/* Text that is no address is counted as it is. */
+	if ((w = auth_throttle_fail(th, "not an address", 1, 1000, 5)) != 1000)
+		t_errorf(t, "not an address: got %llu, want 1000",
+		    (unsigned long long)w);
+	auth_throttle_free(th);
+	auth_throttle_free(NULL);
+	if (auth_throttle_fail(NULL, "192.0.2.1", 1, 1000, 0) != 0 ||
+	    auth_throttle_wait(NULL, "192.0.2.1", 1, 1000, 0) != 0)
+		t_errorf(t, "no table: want 0");
+}
+
+/* throttle_lru - a full table forgets its least recently failing
+ * address, and only that one. */
+static void
+throttle_lru(struct t *t)
+{
+	struct auth_throttle	*th = auth_throttle_new(2);
+	char			 a[32];
+	int			 i;
+
+	auth_throttle_fail(th, "192.0.2.1", 1, 1000, 0);	/* A */
+	auth_throttle_fail(th, "192.0.2.2", 1, 1000, 1);	/* B */
+	auth_throttle_fail(th, "192.0.2.1", 1, 1000, 2);	/* A again */
+	auth_throttle_fail(th, "192.0.2.3", 1, 1000, 3);	/* C: B goes */
+	if (auth_throttle_wait(th, "192.0.2.2", 1, 1000, 4) != 0)
+		t_errorf(t, "B should have been evicted");
+	if (auth_throttle_wait(th, "192.0.2.1", 1, 1000, 4) != 996 ||
+	    auth_throttle_wait(th, "192.0.2.3", 1, 1000, 4) != 999)
+		t_errorf(t, "A and C should be kept");
+	auth_throttle_fail(th, "192.0.2.4", 1, 1000, 5);	/* D: A goes */
+	if (auth_throttle_wait(th, "192.0.2.1", 1, 1000, 6) != 0 ||
+	    auth_throttle_wait(th, "192.0.2.3", 1, 1000, 6) == 0 ||
+	    auth_throttle_wait(th, "192.0.2.4", 1, 1000, 6) == 0)
+		t_errorf(t, "after D: want A gone, C and D kept");
+	auth_throttle_free(th);
+
+	/* Many addresses through a small table: the hash chains stay
+	 * consistent (ASan), the newest are all there. */
+	th = auth_throttle_new(64);
+	for (i = 0; i < 1000; i++) {
+		bsnprintf(a, sizeof(a), "10.0.%d.%d", i / 256, i % 256);
+		auth_throttle_fail(th, a, 1, 100000, (uint64_t)i);
+	}
+	for (i = 0; i < 1000; i++) {
+		bsnprintf(a, sizeof(a), "10.0.%d.%d", i / 256, i % 256);
+		if ((auth_throttle_wait(th, a, 1, 100000, 1000) != 0) !=
+		    (i >= 1000 - 64))
+			t_errorf(t, "address %d of 1000 in a table of 64: "
+			    "wrong", i);
+	}
+	auth_throttle_free(th);
+	/* A table of nothing counts nothing. */
+	th = auth_throttle_new(0);
+	if (auth_throttle_fail(th, "192.0.2.1", 1, 1000, 0) != 0)
+		t_errorf(t, "a table of 0: want 0");
+	auth_throttle_free(th);
+}
+
 int
 main(void)
 {
@@ -1258,5 +1496,9 @@ main(void)
 	T_RUN(make_line_refuses);
 	T_RUN(users_file_ok);
 	T_RUN(users_file_errors);
+	T_RUN(db_reload_midway);
+	T_RUN(password_cap);
+	T_RUN(throttle_window);
+	T_RUN(throttle_lru);
 	T_EXIT();
 }
