@@ -54,6 +54,11 @@
  * Any step after the end is AUTH_BADPROTO. Each auth_sasl holds a
  * reference on its db, so a reload may drop the old db at once: it is
  * freed when the last exchange that uses it ends.
+ *
+ * Against online guessing the server also keeps an auth_throttle: failed
+ * attempts per client address in a fixed-size table (hash chains and an
+ * LRU list over one array, so a flood of addresses costs no memory),
+ * with the limit and window given at each call so that a reload applies.
  * The caller wipes its own copy of the decoded responses, and cleans
  * auth_sasl_user() (peer text) before logging it. A failing RAND_bytes
  * ends the process (log_panic): there is no safe way to go on.
