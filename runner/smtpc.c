@@ -112,7 +112,7 @@ struct smtpc {
 	char			 host[256];	/* SNI, certificate name */
 	char			 peer[320];	/* "host[ip]:port" */
 	char			 err[256];	/* why it died */
-	int64_t			 tls_ms;	/* STARTTLS to the EHLO after */
+	double			 tls_s;		/* STARTTLS to the EHLO after */
 };
 
 /* Per-recipient progress inside smtpc_send. */
@@ -129,6 +129,18 @@ smtpc_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* smtpc_now - the monotonic clock in seconds, to the nanosecond: the
+ * worker subtracts what we measure from its own reading of the same
+ * clock, so a millisecond truncation here could make its part negative. */
+static double
+smtpc_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
@@ -992,13 +1004,13 @@ smtpc_open(const struct route_addr *addrs, size_t n,
 		sc->own_conn = true;
 		perm = false;
 		if (smtpc_greet(sc, status, why, whysz, &perm) == 0) {
-			int64_t	ts = smtpc_now_ms();
+			double	ts = smtpc_now();
 
 			if (smtpc_starttls(sc, o, status, why, whysz) == 0 &&
 			    (sc->conn->ssl == NULL ||
 			    smtpc_hello(sc, status, why, whysz, &perm) == 0)) {
 				if (sc->conn->ssl != NULL)
-					sc->tls_ms = smtpc_now_ms() - ts;
+					sc->tls_s = smtpc_now() - ts;
 				if (smtpc_auth(sc, o, status, why, whysz) == 0)
 					return sc;
 			}
@@ -1511,7 +1523,7 @@ smtpc_peer(const struct smtpc *sc)
 double
 smtpc_tls_time(const struct smtpc *sc)
 {
-	return sc != NULL ? (double)sc->tls_ms / 1000 : 0;
+	return sc != NULL && sc->tls_s > 0 ? sc->tls_s : 0;
 }
 
 const char *

@@ -149,6 +149,8 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
 	w->setup_tls = smtpc_tls_time(w->conn);
 	w->setup_connect = worker_now() - t0 - w->setup_tls;
+	if (w->setup_connect < 0)
+		w->setup_connect = 0;	/* the two clocks' rounding */
 	if (w->conn == NULL) {
 		*code = perm ? 550 : 0;
 		/* No address connected or greeted: the hop is down. */
