@@ -67,14 +67,20 @@ struct routes;
 
 /* routes_load - parse routes_file (NULL: none). Lines: DOMAIN (or .PARENT
  * for its subdomains) then [host]:port, [host], host[:port] (its MX),
- * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt".
- * NULL and "file:line: why" in err on an error. */
+ * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt"
+ * (tls=dane is refused: not supported yet). NULL and "file:line: why" in
+ * err on an error. */
 struct routes *routes_load(const char *file, char *err, size_t errsz);
 void	 routes_free(struct routes *);
 /* route_lookup - the route for a domain: routes_file (exact, then the
- * nearest .parent), else relayhost, else MX; hold_domains are ROUTE_HOLD.
- * Never blocks. */
+ * nearest .parent), else relayhost (not for relay_domains), else MX;
+ * hold_domains are ROUTE_HOLD. Never blocks. */
 void	 route_lookup(const struct conf *, const struct routes *,
+	    const char *domain, struct route *);
+/* route_release - the route of a held recipient once released (flush,
+ * ETRN, ATRN): its routes_file entry when there is one ("hold" and
+ * "caller" entries aside), else its MX; never relayhost. Never blocks. */
+void	 route_release(const struct conf *, const struct routes *,
 	    const char *domain, struct route *);
 
 /* ------------------------------------------------------------------ */
