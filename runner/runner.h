@@ -130,9 +130,15 @@ struct smtpc;
 
 struct smtpc_opts {
 	const char	*helo;		/* our EHLO name (myhostname) */
-	enum conf_tls	 tls;		/* none, may, encrypt (dane: encrypt) */
-	const char	*tls_ca_file;	/* encrypt: verify against it */
-	const char	*auth_user;	/* AUTH PLAIN/LOGIN after TLS */
+	enum conf_tls	 tls;		/* none, may, encrypt */
+	const char	*tls_ca_file;	/* verify against it (NULL: the
+					 * system's store) */
+	const char	*tls_name;	/* the certificate must name this
+					 * host (or IP); NULL: the host
+					 * connected to */
+	const char	*auth_user;	/* AUTH PLAIN/LOGIN, only over TLS
+					 * with a verified certificate
+					 * (4.7.5 otherwise) */
 	const char	*auth_pass;
 	int		 connect_timeout;	/* s */
 	int		 cmd_timeout;		/* s: greeting, EHLO, MAIL, RCPT */
@@ -169,7 +175,8 @@ struct smtpc_msg {
  * smtpc_open - connect to the first address that answers, read the
  * greeting, EHLO (HELO fallback), STARTTLS per policy, AUTH when asked.
  * On failure returns NULL with the status ("4.4.1" connect, "4.7.5" TLS
- * required but failed, "5.7.8" AUTH refused...), the last reply or reason
+ * required but failed, or credentials to send and no verified TLS,
+ * "4.7.8" AUTH refused...), the last reply or reason
  * in why, and *permanent set when retrying elsewhere cannot help.
  */
 struct smtpc *smtpc_open(const struct route_addr *, size_t n,

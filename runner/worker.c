@@ -143,8 +143,13 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	o.data_timeout = (int)w->conf->smtp_data_timeout;
 	o.dot_timeout = (int)w->conf->smtp_dot_timeout;
 	if (rt->relayhost) {
+		/* AUTH only to a certificate for the relayhost's own name
+		 * (or IP): for "relay.example" (no brackets) not for the
+		 * name of an MX that DNS gave, which could be spoofed. */
 		o.auth_user = w->auth_user;
 		o.auth_pass = w->auth_pass;
+		if (w->auth_user != NULL)
+			o.tls_name = rt->host;
 	}
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
 	w->setup_tls = smtpc_tls_time(w->conn);
