@@ -3,11 +3,13 @@
  * runner/route_dns.c.
  *
  * routes_file parsing (every target form, comments, ".parent", tls=,
- * and the "file:line: why" errors), route_lookup()'s order (hold_domains,
- * exact beats ".parent", the nearest parent, relayhost in its four forms,
- * the MX default) with the next-hop keys, and the route_resolve() answers
- * that need no DNS: literal IPs, address literals, hold routes, a zero
- * timeout, bad dns_servers. MX rules against a real DNS server are in
+ * and the "file:line: why" errors, tls=dane refused), route_lookup()'s
+ * order (hold_domains, exact beats ".parent", the nearest parent,
+ * relayhost in its four forms but not for relay_domains, the MX default)
+ * with the next-hop keys, route_release() for released held mail (its
+ * routes_file entry, else the MX, never relayhost), and the
+ * route_resolve() answers that need no DNS: literal IPs, address
+ * literals, hold routes, a zero timeout, bad dns_servers. MX rules against a real DNS server are in
  * tests/integ/cases/200-route-dns.sh. Files are written with mkstemp() in
  * /tmp and removed after loading.
  */
@@ -167,9 +169,9 @@ check_route(struct t *t, const char *what, const struct conf *c,
 		t_errorf(t, "%s: %s(%s): got %s host=\"%s\" "
 		    "port=%d tls=%d relayhost=%d key=\"%s\", want %s "
 		    "host=\"%s\" port=%d tls=%d relayhost=%d key=\"%s\"", what,
-		    fname, w->domain, kind_name(r.kind), r.host, r.port, (int)r.tls,
-		    r.relayhost, r.key, kind_name(w->kind), w->host, w->port,
-		    w->tls, w->relayhost, key);
+		    fname, w->domain, kind_name(r.kind), r.host, r.port,
+		    (int)r.tls, r.relayhost, r.key, kind_name(w->kind), w->host,
+		    w->port, w->tls, w->relayhost, key);
 }
 
 /* Every target form, comments, blank lines, tls=, case and dots. */
