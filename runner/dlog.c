@@ -8,12 +8,37 @@
  *	status=deferred (connect timed out)
  *
  * delays= is queue/connect/tls/transfer seconds of this attempt, to the
- * millisecond (a TLS handshake on a LAN takes a few). The
- * text in ( ) is the peer's own, cleaned of control bytes and capped.
+ * millisecond (a TLS handshake on a LAN takes a few), each part clamped
+ * at zero: no duration is ever printed negative. The text in ( ) is the
+ * peer's own, cleaned of control bytes and capped.
  */
 #include <string.h>
 
 #include "runner_int.h"
+
+/*
+ * A part is a difference of clock readings (the connection's set-up less
+ * its TLS part, the delay since arrival less the attempt): rounding can
+ * make it a hair below zero, which printed as "-0.000". A duration is
+ * never negative: clamp, and write +0 (!(v > 0) also catches -0.0 and
+ * NaN). A bound keeps the field short whatever comes in.
+ */
+#define DLOG_SECS_MAX	999999999.0
+
+double
+dlog_secs(double v)
+{
+	if (!(v > 0))
+		return 0;
+	return v > DLOG_SECS_MAX ? DLOG_SECS_MAX : v;
+}
+
+void
+dlog_delays(char *buf, size_t bufsz, const double d[4])
+{
+	(void)bsnprintf(buf, bufsz, "%.3f/%.3f/%.3f/%.3f", dlog_secs(d[0]),
+	    dlog_secs(d[1]), dlog_secs(d[2]), dlog_secs(d[3]));
+}
 
 void
 dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
@@ -21,15 +46,15 @@ dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
     const char *status, const char *text)
 {
 	char	id[QUEUE_ID_LEN + 1], clean[QUEUE_REPLY_MAX + 1];
-	char	orig[QUEUE_ORCPT_MAX + 32] = "";
+	char	orig[QUEUE_ORCPT_MAX + 32] = "", d[DLOG_DELAYS_MAX];
 
 	queue_id_format(m->id, id);
 	strl_clean(clean, sizeof(clean), text, QUEUE_REPLY_MAX);
 	if (r->orcpt[0] != '\0' && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
 	    strcasecmp(r->orcpt + 7, r->addr) != 0)
 		bsnprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orcpt + 7);
-	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%.3f/%.3f/%.3f/"
-	    "%.3f, attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig,
-	    relay, delay, delays[0], delays[1], delays[2], delays[3],
-	    attempts, dsn, status, clean);
+	dlog_delays(d, sizeof(d), delays);
+	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%s, "
+	    "attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig, relay,
+	    dlog_secs(delay), d, attempts, dsn, status, clean);
 }

@@ -9,13 +9,17 @@
  *	2. routes_file: the exact domain, then the nearest ".parent" entry
  *	   (".example.org" covers a.example.org and a.b.example.org, not
  *	   example.org itself, as conf_domain_in() does)
- *	3. relayhost				relayhost = true
+ *	3. relayhost, except for relay_domains	relayhost = true
  *	4. the MX of the recipient's domain	ROUTE_MX
+ *
+ * route_release() is the route of held mail once released (flush, ETRN,
+ * ATRN): steps 2 and 4 (a "hold" or "caller" entry counts as none), so a
+ * site with a fixed address gets its mail there; never relayhost.
  *
  * routes_file, one route a line, '#' starts a comment, blank lines are
  * ignored, fields are separated by blanks:
  *
- *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt|dane]
+ *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt]
  *
  * TARGET is "[host]:port" or "[host]" (that host's A/AAAA, or the literal
  * IP, no MX lookup: ROUTE_HOST), "host:port" or "host" (the MX of host,
@@ -24,7 +28,8 @@
  * asks), or "caller:PORT" (keep; authenticated ETRN delivers to the
  * caller's address on PORT). relayhost takes the first four forms. A bare
  * IPv4 address ("192.0.2.1:25") is taken as "[192.0.2.1]:25": an IP has
- * no MX. IPv6 needs the brackets, "[IPv6:" is accepted too.
+ * no MX. IPv6 needs the brackets, "[IPv6:" is accepted too. tls=dane is
+ * refused until DANE exists: it must not quietly mean encrypt.
  *
  * The key a route gets is what the scheduler groups recipients by: two
  * domains with the same next hop share connections and backoff.
@@ -185,22 +190,29 @@ badport:
 	return -1;
 }
 
-/* route_parse_tls - "tls=none|may|encrypt|dane". */
+/* route_parse_tls - "tls=none|may|encrypt"; "dane" has its own refusal. */
 static int
-route_parse_tls(const char *s, int *tls)
+route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 {
 	static const char *const names[] = {
-		"none", "may", "encrypt", "dane"	/* enum conf_tls */
+		"none", "may", "encrypt"	/* enum conf_tls */
 	};
 	size_t	i;
 
-	if (strncasecmp(s, "tls=", 4) != 0)
-		return -1;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(s + 4, names[i]) == 0) {
-			*tls = (int)i;
-			return 0;
+	if (strncasecmp(s, "tls=", 4) == 0) {
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcasecmp(s + 4, names[i]) == 0) {
+				*tls = (int)i;
+				return 0;
+			}
+		if (strcasecmp(s + 4, "dane") == 0) {
+			bsnprintf(why, whysz, "\"%.80s\": dane is not "
+			    "supported yet (want tls=none|may|encrypt)", s);
+			return -1;
 		}
+	}
+	bsnprintf(why, whysz, "bad option \"%.80s\" (want "
+	    "tls=none|may|encrypt)", s);
 	return -1;
 }
 
@@ -249,11 +261,8 @@ route_parse_line(char *line, struct route_ent *e, bool *ok, char *why,
 	    sizeof(e->host), &e->port, why, whysz) == -1)
 		return -1;
 	e->tls = ROUTE_TLS_DEFAULT;
-	if (nf == 3 && route_parse_tls(f[2], &e->tls) == -1) {
-		bsnprintf(why, whysz, "bad option \"%.80s\" (want "
-		    "tls=none|may|encrypt|dane)", f[2]);
+	if (nf == 3 && route_parse_tls(f[2], &e->tls, why, whysz) == -1)
 		return -1;
-	}
 	e->domain = strl_lower(xstrdup(dom));
 	*ok = true;
 	return 0;
@@ -400,56 +409,114 @@ route_set_key(const struct conf *conf, struct route *r, const char *domain)
 	}
 }
 
-void
-route_lookup(const struct conf *conf, const struct routes *rs,
-    const char *domain, struct route *r)
+/*
+ * route_find_entry - the routes_file entry for a (normalised) domain: the
+ * exact name, then ".parent" from the nearest parent up. NULL: none.
+ */
+static const struct route_ent *
+route_find_entry(const struct routes *rs, const char *dom)
 {
-	const struct route_ent	*e = NULL;
+	const struct route_ent	*e;
 	const char		*p;
-	char			 dom[SMTP_DOMAIN_MAX + 2], why[160];
-	size_t			 len;
 
-	memset(r, 0, sizeof(*r));
-	r->kind = ROUTE_MX;
-	r->tls = conf->smtp_tls;
-	strl_copy(dom, domain != NULL ? domain : "", sizeof(dom));
-	strl_lower(dom);
-	len = strlen(dom);
-	if (len > 1 && dom[len - 1] == '.')
-		dom[len - 1] = '\0';
-
-	if (conf_domain_in(&conf->hold_domains, dom)) {
-		r->kind = ROUTE_HOLD;
-		route_set_key(conf, r, dom);
-		return;
-	}
-
-	/* The exact name, then ".parent" from the nearest parent up. */
 	if ((e = route_find(rs, dom)) == NULL) {
 		for (p = strchr(dom, '.'); p != NULL && e == NULL;
 		    p = strchr(p + 1, '.'))
 			e = route_find(rs, p);
 	}
-	if (e != NULL) {
+	return e;
+}
+
+/* route_norm - the domain in lower case without a trailing dot. */
+static void
+route_norm(char *dom, size_t domsz, const char *domain)
+{
+	size_t	len;
+
+	strl_copy(dom, domain != NULL ? domain : "", domsz);
+	strl_lower(dom);
+	len = strlen(dom);
+	if (len > 1 && dom[len - 1] == '.')
+		dom[len - 1] = '\0';
+}
+
+/*
+ * route_pick - the routes_file entry, else relayhost (not for relay or
+ * held domains), else the MX. The hold_domains check is the caller's.
+ */
+static void
+route_pick(const struct conf *conf, const struct routes *rs, const char *dom,
+    struct route *r)
+{
+	const struct route_ent	*e;
+	char			 why[160];
+
+	if ((e = route_find_entry(rs, dom)) != NULL) {
 		r->kind = e->kind;
 		strl_copy(r->host, e->host, sizeof(r->host));
 		r->port = e->port;
 		if (e->tls != ROUTE_TLS_DEFAULT)
 			r->tls = (enum conf_tls)e->tls;
-	} else if (conf->relayhost != NULL && conf->relayhost[0] != '\0') {
-		r->relayhost = true;
-		if (route_parse_target(conf->relayhost, false, &r->kind,
-		    r->host, sizeof(r->host), &r->port, why,
-		    sizeof(why)) == -1) {
-			/*
-			 * conf.c keeps relayhost as text. A bad one must not
-			 * send mail elsewhere: take it as a host that will
-			 * not resolve, so route_resolve() defers.
-			 */
-			r->kind = ROUTE_HOST;
-			r->port = 0;
-			strl_copy(r->host, conf->relayhost, sizeof(r->host));
-		}
+		return;
+	}
+	/*
+	 * relayhost is for mail to the rest of the world. A relay domain
+	 * (we are its backup or its gateway) and a held domain (its site
+	 * fetches it, or it is released to the site) go to their own MX,
+	 * as Postfix keeps relay_domains off relayhost: else their mail
+	 * would loop through, or sit at, the smart host.
+	 */
+	if (conf->relayhost == NULL || conf->relayhost[0] == '\0' ||
+	    conf_domain_in(&conf->relay_domains, dom) ||
+	    conf_domain_in(&conf->hold_domains, dom))
+		return;
+	r->relayhost = true;
+	if (route_parse_target(conf->relayhost, false, &r->kind, r->host,
+	    sizeof(r->host), &r->port, why, sizeof(why)) == -1) {
+		/*
+		 * conf.c keeps relayhost as text. A bad one must not send
+		 * mail elsewhere: take it as a host that will not resolve,
+		 * so route_resolve() defers.
+		 */
+		r->kind = ROUTE_HOST;
+		r->port = 0;
+		strl_copy(r->host, conf->relayhost, sizeof(r->host));
+	}
+}
+
+void
+route_lookup(const struct conf *conf, const struct routes *rs,
+    const char *domain, struct route *r)
+{
+	char	dom[SMTP_DOMAIN_MAX + 2];
+
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_MX;
+	r->tls = conf->smtp_tls;
+	route_norm(dom, sizeof(dom), domain);
+	if (conf_domain_in(&conf->hold_domains, dom))
+		r->kind = ROUTE_HOLD;
+	else
+		route_pick(conf, rs, dom, r);
+	route_set_key(conf, r, dom);
+}
+
+void
+route_release(const struct conf *conf, const struct routes *rs,
+    const char *domain, struct route *r)
+{
+	char	dom[SMTP_DOMAIN_MAX + 2];
+
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_MX;
+	r->tls = conf->smtp_tls;
+	route_norm(dom, sizeof(dom), domain);
+	route_pick(conf, rs, dom, r);
+	if (r->kind == ROUTE_HOLD || r->kind == ROUTE_CALLER) {
+		/* Released from a "hold" or "caller" entry: the MX. */
+		r->kind = ROUTE_MX;
+		r->host[0] = '\0';
+		r->port = 0;
 	}
 	route_set_key(conf, r, dom);
 }

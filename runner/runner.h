@@ -67,14 +67,20 @@ struct routes;
 
 /* routes_load - parse routes_file (NULL: none). Lines: DOMAIN (or .PARENT
  * for its subdomains) then [host]:port, [host], host[:port] (its MX),
- * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt".
- * NULL and "file:line: why" in err on an error. */
+ * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt"
+ * (tls=dane is refused: not supported yet). NULL and "file:line: why" in
+ * err on an error. */
 struct routes *routes_load(const char *file, char *err, size_t errsz);
 void	 routes_free(struct routes *);
 /* route_lookup - the route for a domain: routes_file (exact, then the
- * nearest .parent), else relayhost, else MX; hold_domains are ROUTE_HOLD.
- * Never blocks. */
+ * nearest .parent), else relayhost (not for relay_domains), else MX;
+ * hold_domains are ROUTE_HOLD. Never blocks. */
 void	 route_lookup(const struct conf *, const struct routes *,
+	    const char *domain, struct route *);
+/* route_release - the route of a held recipient once released (flush,
+ * ETRN, ATRN): its routes_file entry when there is one ("hold" and
+ * "caller" entries aside), else its MX; never relayhost. Never blocks. */
+void	 route_release(const struct conf *, const struct routes *,
 	    const char *domain, struct route *);
 
 /* ------------------------------------------------------------------ */
@@ -124,9 +130,15 @@ struct smtpc;
 
 struct smtpc_opts {
 	const char	*helo;		/* our EHLO name (myhostname) */
-	enum conf_tls	 tls;		/* none, may, encrypt (dane: encrypt) */
-	const char	*tls_ca_file;	/* encrypt: verify against it */
-	const char	*auth_user;	/* AUTH PLAIN/LOGIN after TLS */
+	enum conf_tls	 tls;		/* none, may, encrypt */
+	const char	*tls_ca_file;	/* verify against it (NULL: the
+					 * system's store) */
+	const char	*tls_name;	/* the certificate must name this
+					 * host (or IP); NULL: the host
+					 * connected to */
+	const char	*auth_user;	/* AUTH PLAIN/LOGIN, only over TLS
+					 * with a verified certificate
+					 * (4.7.5 otherwise) */
 	const char	*auth_pass;
 	int		 connect_timeout;	/* s */
 	int		 cmd_timeout;		/* s: greeting, EHLO, MAIL, RCPT */
@@ -163,7 +175,8 @@ struct smtpc_msg {
  * smtpc_open - connect to the first address that answers, read the
  * greeting, EHLO (HELO fallback), STARTTLS per policy, AUTH when asked.
  * On failure returns NULL with the status ("4.4.1" connect, "4.7.5" TLS
- * required but failed, "5.7.8" AUTH refused...), the last reply or reason
+ * required but failed, or credentials to send and no verified TLS,
+ * "4.7.8" AUTH refused...), the last reply or reason
  * in why, and *permanent set when retrying elsewhere cannot help.
  */
 struct smtpc *smtpc_open(const struct route_addr *, size_t n,

@@ -83,6 +83,13 @@ void	runner_result(const struct conf *, const struct qmsg *,
  * arrival.) */
 
 /* dlog.c */
+#define DLOG_DELAYS_MAX	80	/* "q/c/t/x", each at most 999999999.000 */
+/* dlog_secs - a duration for the log: at least 0 (no "-0.000" either;
+ * NaN is 0), at most 999999999. */
+double	dlog_secs(double);
+/* dlog_delays - "queue/connect/tls/transfer" to the millisecond, each
+ * part through dlog_secs(). */
+void	dlog_delays(char *buf, size_t bufsz, const double delays[4]);
 void	dlog_attempt(const struct qmsg *, const struct qrcpt *,
 	    const char *relay, double delay, const double delays[4],
 	    uint32_t attempts, const char *dsn, const char *status,

@@ -227,11 +227,9 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 			sched_hold(s, c);
 			return;
 		}
-		/* Flushed (operator, ETRN): to its MX, like an ETRN run. */
-		rt.kind = ROUTE_MX;
-		rt.host[0] = '\0';
-		rt.port = 0;
-		bsnprintf(rt.key, sizeof(rt.key), "mx:%s", c->domain);
+		/* Flushed (operator, ETRN): by its routes_file entry when
+		 * it has one, else to its MX; never relayhost. */
+		route_release(s->conf, s->routes, c->domain, &rt);
 	}
 	h = sched_hop_get(s, &rt);
 	if (h->down_until > now) {

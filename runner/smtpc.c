@@ -34,7 +34,8 @@
  * TLS: STARTTLS per policy; the plaintext read before the handshake is
  * thrown away (RFC 3207 §6, CVE-2011-0411) and the extension list is
  * forgotten and asked for again (§4.2). AUTH PLAIN or LOGIN is sent only
- * inside TLS (RFC 4954 §4), and the credentials are wiped from our buffers.
+ * inside TLS (RFC 4954 §4) with a certificate verified for the hop's name
+ * (whatever the policy), and the credentials are wiped from our buffers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,7 +113,10 @@ struct smtpc {
 	char			 host[256];	/* SNI, certificate name */
 	char			 peer[320];	/* "host[ip]:port" */
 	char			 err[256];	/* why it died */
-	int64_t			 tls_ms;	/* STARTTLS to the EHLO after */
+	bool			 tls_verified;	/* chain and name checked */
+	long			 tls_vr;	/* the X509_V_* result */
+	char			 tls_name[256];	/* the name checked */
+	double			 tls_s;		/* STARTTLS to the EHLO after */
 };
 
 /* Per-recipient progress inside smtpc_send. */
@@ -129,6 +133,18 @@ smtpc_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* smtpc_now - the monotonic clock in seconds, to the nanosecond: the
+ * worker subtracts what we measure from its own reading of the same
+ * clock, so a millisecond truncation here could make its part negative. */
+static double
+smtpc_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
@@ -651,9 +667,19 @@ smtpc_is_ip(const char *h, char *ip, size_t ipsz)
 	    inet_pton(AF_INET6, ip, &a6) == 1;
 }
 
+/* smtpc_auth_wanted - are there credentials to send? */
+static bool
+smtpc_auth_wanted(const struct smtpc_opts *o)
+{
+	return o->auth_user != NULL && o->auth_user[0] != '\0';
+}
+
 /*
  * smtpc_starttls - STARTTLS per policy (RFC 3207). 0: TLS is on, or off
- * and that is allowed; -1 with status and why.
+ * and that is allowed; -1 with status and why. Under "encrypt" the
+ * handshake fails unless the certificate is verified; with credentials to
+ * send it is verified under "may" as well, without failing the
+ * handshake: smtpc_auth() looks at the result (sc->tls_verified).
  */
 static int
 smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
@@ -661,8 +687,9 @@ smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
 {
 	struct smtpc_reply	 r;
 	char			 ip[64];
-	const char		*ca, *e;
+	const char		*ca, *e, *name;
 	bool			 verify = o->tls >= CONF_TLS_ENCRYPT;
+	bool			 check = verify || smtpc_auth_wanted(o);
 	bool			 isip;
 	int64_t			 deadline, left;
 	size_t			 dropped;
@@ -706,7 +733,7 @@ smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
 	SSL_CTX_set_options(sc->ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(sc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (verify) {
+	if (check) {
 		ca = o->tls_ca_file != NULL && o->tls_ca_file[0] != '\0' ?
 		    o->tls_ca_file : NULL;
 		if (ca != NULL ? SSL_CTX_load_verify_locations(sc->ctx, ca,
@@ -716,19 +743,26 @@ smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
 			    __func__, ca != NULL ? ca : "the default places");
 			goto local;
 		}
-		SSL_CTX_set_verify(sc->ctx, SSL_VERIFY_PEER, NULL);
-	} else
-		SSL_CTX_set_verify(sc->ctx, SSL_VERIFY_NONE, NULL);
+	}
+	/* Under "may" with credentials the chain is still checked (the
+	 * result is in SSL_get_verify_result), but a failure does not stop
+	 * the handshake: only the AUTH. */
+	SSL_CTX_set_verify(sc->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+	    NULL);
 
-	isip = smtpc_is_ip(sc->host, ip, sizeof(ip));
+	/* The name we were given (the relayhost's), else the one we looked
+	 * up; never one the server tells us. */
+	name = o->tls_name != NULL && o->tls_name[0] != '\0' ? o->tls_name :
+	    sc->host;
+	strl_copy(sc->tls_name, name, sizeof(sc->tls_name));
+	isip = smtpc_is_ip(sc->tls_name, ip, sizeof(ip));
 	if (smtp_conn_tls_start(sc->conn, sc->ctx, false,
-	    isip || sc->host[0] == '\0' ? NULL : sc->host) != 0)
+	    isip || sc->tls_name[0] == '\0' ? NULL : sc->tls_name) != 0)
 		goto local;
-	if (verify && sc->host[0] != '\0') {
-		/* The name we looked up, not one the server tells us. */
+	if (check && sc->tls_name[0] != '\0') {
 		if (isip ? X509_VERIFY_PARAM_set1_ip_asc(
 		    SSL_get0_param(sc->conn->ssl), ip) != 1 :
-		    SSL_set1_host(sc->conn->ssl, sc->host) != 1)
+		    SSL_set1_host(sc->conn->ssl, sc->tls_name) != 1)
 			goto local;
 		SSL_set_hostflags(sc->conn->ssl,
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -760,8 +794,11 @@ smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
 		ERR_clear_error();
 		return -1;
 	}
-	if (verify && (SSL_get0_peer_certificate(sc->conn->ssl) == NULL ||
-	    SSL_get_verify_result(sc->conn->ssl) != X509_V_OK)) {
+	sc->tls_vr = SSL_get_verify_result(sc->conn->ssl);
+	sc->tls_verified = check && sc->tls_name[0] != '\0' &&
+	    SSL_get0_peer_certificate(sc->conn->ssl) != NULL &&
+	    sc->tls_vr == X509_V_OK;
+	if (verify && !sc->tls_verified) {
 		sc->state = SMTPC_S_DEAD;
 		strl_copy(status, "4.7.5", 16);
 		bsnprintf(why, whysz, "server certificate verification failed "
@@ -823,9 +860,15 @@ smtpc_b64(struct sbuf *b, const void *s, size_t n)
 
 /*
  * smtpc_auth - AUTH PLAIN (or LOGIN) with the configured credentials,
- * only under TLS (RFC 4954 §4). A server that offers no AUTH gets none.
- * 0, or -1 with status and why; refusals stay temporary (a credentials
- * mistake must not bounce mail), as Postfix's smtp_sasl_auth_soft_bounce.
+ * only under TLS (RFC 4954 §4) whose certificate was verified (against
+ * tls_ca_file or the system's store) for the name we were given: under
+ * "may" an active attacker, or a spoofed MX for a relayhost given without
+ * brackets, would otherwise collect the password. Without that the mail
+ * waits (4.7.5) and nothing is sent, whether or not AUTH is offered: the
+ * hop is one we must authenticate to. A verified server that offers no
+ * AUTH gets none. 0, or -1 with status and why; refusals stay temporary
+ * (a credentials mistake must not bounce mail), as Postfix's
+ * smtp_sasl_auth_soft_bounce.
  */
 static int
 smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
@@ -841,9 +884,20 @@ smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
 		return 0;
 	pass = o->auth_pass != NULL ? o->auth_pass : "";
 	if (sc->conn->ssl == NULL) {
-		strl_copy(status, "4.7.0", 16);
-		bsnprintf(why, whysz, "not sending credentials to %s without "
-		    "TLS", sc->peer);
+		strl_copy(status, "4.7.5", 16);
+		bsnprintf(why, whysz, "no TLS with host %s (%s); AUTH not sent",
+		    sc->peer, o->tls == CONF_TLS_NONE ? "TLS is off for this "
+		    "hop" : (sc->ext & SMTPC_X_STARTTLS) ? "STARTTLS was "
+		    "refused" : "STARTTLS is not offered");
+		return -1;
+	}
+	if (!sc->tls_verified) {
+		strl_copy(status, "4.7.5", 16);
+		bsnprintf(why, whysz, "certificate of host %s not verified for "
+		    "%s: %s; AUTH not sent", sc->peer, sc->tls_name,
+		    sc->tls_vr != X509_V_OK ?
+		    X509_verify_cert_error_string(sc->tls_vr) :
+		    "no certificate");
 		return -1;
 	}
 	if (!(sc->ext & SMTPC_X_AUTH)) {
@@ -992,13 +1046,13 @@ smtpc_open(const struct route_addr *addrs, size_t n,
 		sc->own_conn = true;
 		perm = false;
 		if (smtpc_greet(sc, status, why, whysz, &perm) == 0) {
-			int64_t	ts = smtpc_now_ms();
+			double	ts = smtpc_now();
 
 			if (smtpc_starttls(sc, o, status, why, whysz) == 0 &&
 			    (sc->conn->ssl == NULL ||
 			    smtpc_hello(sc, status, why, whysz, &perm) == 0)) {
 				if (sc->conn->ssl != NULL)
-					sc->tls_ms = smtpc_now_ms() - ts;
+					sc->tls_s = smtpc_now() - ts;
 				if (smtpc_auth(sc, o, status, why, whysz) == 0)
 					return sc;
 			}
@@ -1511,7 +1565,7 @@ smtpc_peer(const struct smtpc *sc)
 double
 smtpc_tls_time(const struct smtpc *sc)
 {
-	return sc != NULL ? (double)sc->tls_ms / 1000 : 0;
+	return sc != NULL && sc->tls_s > 0 ? sc->tls_s : 0;
 }
 
 const char *

@@ -143,12 +143,19 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	o.data_timeout = (int)w->conf->smtp_data_timeout;
 	o.dot_timeout = (int)w->conf->smtp_dot_timeout;
 	if (rt->relayhost) {
+		/* AUTH only to a certificate for the relayhost's own name
+		 * (or IP): for "relay.example" (no brackets) not for the
+		 * name of an MX that DNS gave, which could be spoofed. */
 		o.auth_user = w->auth_user;
 		o.auth_pass = w->auth_pass;
+		if (w->auth_user != NULL)
+			o.tls_name = rt->host;
 	}
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
 	w->setup_tls = smtpc_tls_time(w->conn);
 	w->setup_connect = worker_now() - t0 - w->setup_tls;
+	if (w->setup_connect < 0)
+		w->setup_connect = 0;	/* the two clocks' rounding */
 	if (w->conn == NULL) {
 		*code = perm ? 550 : 0;
 		/* No address connected or greeted: the hop is down. */

@@ -170,9 +170,8 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 		queue_domain_of(r[i].addr, dom, sizeof(dom));
 		route_lookup(d->conf, d->routes, dom, &rt);
 		if (rt.kind == ROUTE_HOLD || rt.kind == ROUTE_CALLER) {
-			/* A flush sends held mail to its MX, like ETRN. */
-			rt.kind = ROUTE_MX;
-			bsnprintf(rt.key, sizeof(rt.key), "mx:%s", dom);
+			/* Where a flush sends held mail, as the runner. */
+			route_release(d->conf, d->routes, dom, &rt);
 		}
 		printf("%s <%s> %s via %s", id, r[i].addr,
 		    queue_state_name(r[i].state), rt.key);

@@ -3,11 +3,13 @@
  * runner/route_dns.c.
  *
  * routes_file parsing (every target form, comments, ".parent", tls=,
- * and the "file:line: why" errors), route_lookup()'s order (hold_domains,
- * exact beats ".parent", the nearest parent, relayhost in its four forms,
- * the MX default) with the next-hop keys, and the route_resolve() answers
- * that need no DNS: literal IPs, address literals, hold routes, a zero
- * timeout, bad dns_servers. MX rules against a real DNS server are in
+ * and the "file:line: why" errors, tls=dane refused), route_lookup()'s
+ * order (hold_domains, exact beats ".parent", the nearest parent,
+ * relayhost in its four forms but not for relay_domains, the MX default)
+ * with the next-hop keys, route_release() for released held mail (its
+ * routes_file entry, else the MX, never relayhost), and the
+ * route_resolve() answers that need no DNS: literal IPs, address
+ * literals, hold routes, a zero timeout, bad dns_servers. MX rules against a real DNS server are in
  * tests/integ/cases/200-route-dns.sh. Files are written with mkstemp() in
  * /tmp and removed after loading.
  */
@@ -123,9 +125,25 @@ struct want {
 	const char	*key;
 };
 
+typedef void route_fn(const struct conf *, const struct routes *,
+    const char *, struct route *);
+
+static void	check_route(struct t *, const char *, const struct conf *,
+		    const struct routes *, const struct want *, route_fn *,
+		    const char *);
+
 static void
 check_lookup(struct t *t, const char *what, const struct conf *c,
     const struct routes *rs, const struct want *w)
+{
+	check_route(t, what, c, rs, w, route_lookup, "route_lookup");
+}
+
+/* check_route - fn(domain) gives the route w describes. */
+static void
+check_route(struct t *t, const char *what, const struct conf *c,
+    const struct routes *rs, const struct want *w, route_fn *fn,
+    const char *fname)
 {
 	static const char *const tlsname[] = { "none", "may", "encrypt",
 	    "dane" };
@@ -144,16 +162,16 @@ check_lookup(struct t *t, const char *what, const struct conf *c,
 			strl_cat(key, " auth", sizeof(key));
 	}
 	memset(&r, 0x5a, sizeof(r));
-	route_lookup(c, rs, w->domain, &r);
+	fn(c, rs, w->domain, &r);
 	if (r.kind != w->kind || strcmp(r.host, w->host) != 0 ||
 	    r.port != w->port || (int)r.tls != w->tls ||
 	    r.relayhost != w->relayhost || strcmp(r.key, key) != 0)
-		t_errorf(t, "%s: route_lookup(%s): got %s host=\"%s\" "
+		t_errorf(t, "%s: %s(%s): got %s host=\"%s\" "
 		    "port=%d tls=%d relayhost=%d key=\"%s\", want %s "
 		    "host=\"%s\" port=%d tls=%d relayhost=%d key=\"%s\"", what,
-		    w->domain, kind_name(r.kind), r.host, r.port, (int)r.tls,
-		    r.relayhost, r.key, kind_name(w->kind), w->host, w->port,
-		    w->tls, w->relayhost, key);
+		    fname, w->domain, kind_name(r.kind), r.host, r.port,
+		    (int)r.tls, r.relayhost, r.key, kind_name(w->kind), w->host,
+		    w->port, w->tls, w->relayhost, key);
 }
 
 /* Every target form, comments, blank lines, tls=, case and dots. */
@@ -175,7 +193,7 @@ routes_parse_good(struct t *t)
 	    "direct.example     mx tls=none\n"
 	    "site.example       hold\n"
 	    "caller.example     CALLER:2526 tls=may\n"
-	    ".sub.example       [sub-relay.example]:25 TLS=DANE\r\n"
+	    ".sub.example       [sub-relay.example]:25 TLS=ENCRYPT\r\n"
 	    "# the end";
 	static const struct want wants[] = {
 		{ "relay.example", ROUTE_HOST, "smart.example.net", 2525,
@@ -203,9 +221,9 @@ routes_parse_good(struct t *t)
 		{ "caller.example", ROUTE_CALLER, "", 2526, CONF_TLS_MAY,
 		    false, "caller:2526" },
 		{ "a.sub.example", ROUTE_HOST, "sub-relay.example", 25,
-		    CONF_TLS_DANE, false, "host:[sub-relay.example]:25" },
+		    CONF_TLS_ENCRYPT, false, "host:[sub-relay.example]:25" },
 		{ "a.b.sub.example", ROUTE_HOST, "sub-relay.example", 25,
-		    CONF_TLS_DANE, false, "host:[sub-relay.example]:25" },
+		    CONF_TLS_ENCRYPT, false, "host:[sub-relay.example]:25" },
 		{ "sub.example", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
 		    "mx:sub.example" },
 		{ "other.example", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
@@ -252,6 +270,11 @@ routes_parse_bad(struct t *t)
 		{ "example.org caller:0", "caller:PORT" },
 		{ "example.org relay_x.example", "bad target" },
 		{ "example.org relay.example tls=maybe", "bad option" },
+		/* Refused until DANE exists: it used to mean encrypt. */
+		{ "example.org relay.example tls=dane",
+		    "dane is not supported yet" },
+		{ "example.org [192.0.2.1] TLS=Dane",
+		    "dane is not supported yet" },
 		{ "example.org relay.example encrypt", "bad option" },
 		{ "example.org relay.example tls=may extra", "too many" },
 		{ "bad!domain relay.example", "bad domain" },
@@ -576,12 +599,92 @@ route_dns_servers(struct t *t)
 	routes_free(NULL);
 }
 
+/*
+ * Held mail, once released (flush, ETRN, ATRN), goes by its routes_file
+ * entry when it has one, else to its MX; relayhost is never the route of
+ * a held or a relay domain (as Postfix keeps relay_domains off relayhost).
+ * A held domain still waits under route_lookup().
+ */
+static void
+route_release_order(struct t *t)
+{
+	static const char text[] =
+	    "site.test [127.0.0.9]:2526\n"
+	    ".held.test [sub-relay.example] tls=encrypt\n"
+	    "waits.test hold\n"
+	    "calls.test caller:2526\n"
+	    "routed-relay.test [192.0.2.4]:2527\n";
+	static const struct want lookups[] = {
+		{ "site.test", ROUTE_HOLD, "", 0, CONF_TLS_MAY, false,
+		    "hold" },
+		{ "x.held.test", ROUTE_HOLD, "", 0, CONF_TLS_MAY, false,
+		    "hold" },
+		/* relay_domains: the MX, not relayhost */
+		{ "relay.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:relay.test" },
+		{ "a.relays.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:a.relays.test" },
+		{ "Relay.Test.", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:relay.test" },
+		{ "routed-relay.test", ROUTE_HOST, "192.0.2.4", 2527,
+		    CONF_TLS_MAY, false, "host:[192.0.2.4]:2527" },
+		/* anything else: relayhost */
+		{ "far.test", ROUTE_HOST, "smart.example", 587, CONF_TLS_MAY,
+		    true, "host:[smart.example]:587" },
+		{ "relays.test", ROUTE_HOST, "smart.example", 587,
+		    CONF_TLS_MAY, true, "host:[smart.example]:587" },
+	};
+	static const struct want releases[] = {
+		{ "site.test", ROUTE_HOST, "127.0.0.9", 2526, CONF_TLS_MAY,
+		    false, "host:[127.0.0.9]:2526" },
+		{ "SITE.test.", ROUTE_HOST, "127.0.0.9", 2526, CONF_TLS_MAY,
+		    false, "host:[127.0.0.9]:2526" },
+		{ "x.held.test", ROUTE_HOST, "sub-relay.example", 0,
+		    CONF_TLS_ENCRYPT, false, "host:[sub-relay.example]:25" },
+		{ "other.held.test", ROUTE_HOST, "sub-relay.example", 0,
+		    CONF_TLS_ENCRYPT, false, "host:[sub-relay.example]:25" },
+		/* held, no entry: its MX, never relayhost */
+		{ "nosite.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:nosite.test" },
+		/* a "hold" or "caller" entry released: the MX */
+		{ "waits.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:waits.test" },
+		{ "calls.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:calls.test" },
+		{ "relay.test", ROUTE_MX, "", 0, CONF_TLS_MAY, false,
+		    "mx:relay.test" },
+	};
+	struct conf	*c;
+	struct routes	*rs;
+	char		 path[64], err[512];
+	size_t		 i;
+
+	rs = load_routes(t, text, path, sizeof(path), err, sizeof(err));
+	if (rs == NULL)
+		t_fatalf(t, "routes_load: %s", err);
+	c = load_conf(t, "hold_domains = site.test .held.test nosite.test\n"
+	    "relay_domains = relay.test .relays.test routed-relay.test\n"
+	    "relayhost = [smart.example]:587\n");
+	if (c == NULL) {
+		routes_free(rs);
+		return;
+	}
+	for (i = 0; i < NELEM(lookups); i++)
+		check_lookup(t, "release", c, rs, &lookups[i]);
+	for (i = 0; i < NELEM(releases); i++)
+		check_route(t, "release", c, rs, &releases[i], route_release,
+		    "route_release");
+	conf_free(c);
+	routes_free(rs);
+}
+
 int
 main(void)
 {
 	T_RUN(routes_parse_good);
 	T_RUN(routes_parse_bad);
 	T_RUN(route_lookup_order);
+	T_RUN(route_release_order);
 	T_RUN(route_resolve_nodns);
 	T_RUN(route_dns_servers);
 	T_EXIT();

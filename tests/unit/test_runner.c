@@ -136,10 +136,56 @@ test_result(struct t *t)
 	conf_free(c);
 }
 
+/*
+ * The delays= field and delay=: a duration is never printed negative.
+ * A connection's set-up minus its TLS part measured on a coarser clock
+ * gave "delays=0.007/-0.000/...": every part is clamped at zero (-0.0,
+ * tiny negatives, NaN too), and a huge one is capped.
+ */
+static void
+test_dlog_delays(struct t *t)
+{
+	static const struct {
+		double		 d[4];
+		const char	*want;
+	} cases[] = {
+		{ { 0.007, -0.0001, 0.052, 0.002 }, "0.007/0.000/0.052/0.002" },
+		{ { 0.007, -0.0, 0, 0 }, "0.007/0.000/0.000/0.000" },
+		{ { -1.5, -0.0004, -0.0005, -3 }, "0.000/0.000/0.000/0.000" },
+		{ { 1.2344, 0.0005, 2, 10.25 }, "1.234/0.001/2.000/10.250" },
+		{ { 0.0 / 0.0, 1e300, -1e300, 0 },
+		    "0.000/999999999.000/0.000/0.000" },
+	};
+	static const struct {
+		double		 v;
+		const char	*want;
+	} one[] = {
+		{ -0.0, "0.0" }, { -0.04, "0.0" }, { -7, "0.0" },
+		{ 3.21, "3.2" }, { 0.0 / 0.0, "0.0" },
+	};
+	char	buf[DLOG_DELAYS_MAX];
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dlog_delays(buf, sizeof(buf), cases[i].d);
+		if (strcmp(buf, cases[i].want) != 0)
+			t_errorf(t, "dlog_delays(case %zu): got \"%s\", want "
+			    "\"%s\"", i, buf, cases[i].want);
+	}
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		(void)bsnprintf(buf, sizeof(buf), "%.1f",
+		    dlog_secs(one[i].v));
+		if (strcmp(buf, one[i].want) != 0)
+			t_errorf(t, "dlog_secs(case %zu): got \"%s\", want "
+			    "\"%s\"", i, buf, one[i].want);
+	}
+}
+
 int
 main(void)
 {
 	T_RUN(test_backoff);
 	T_RUN(test_result);
+	T_RUN(test_dlog_delays);
 	T_EXIT();
 }

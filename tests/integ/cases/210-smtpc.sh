@@ -265,7 +265,7 @@ expect_eq helo_no_8bit "$(rcpt p19 1.1)" "code=554 status=5.6.3"
 
 # Addresses: the first refuses connections, the second is a sink. TLS
 # "may" against a server without STARTTLS goes on in the clear;
-# "encrypt" refuses (4.7.5). AUTH is never sent without TLS.
+# "encrypt" refuses (4.7.5). AUTH is never sent without TLS (4.7.5).
 closed=$(port)
 sink second
 SECOND=$SINK
@@ -277,7 +277,7 @@ expect_grep connect_refused "^open fail status=4\.4\.1 permanent=0 why=connect t
 probe p22 -p "$SINK" -t encrypt a@x.example
 expect_grep encrypt_not_offered '^open fail status=4\.7\.5 permanent=0 why=TLS is required, but was not offered by host ' "$T/p22"
 probe p23 -p "$SINK" -u user -w secret a@x.example
-expect_grep auth_needs_tls '^open fail status=4\.7\.0 permanent=0 why=not sending credentials to .* without TLS$' "$T/p23"
+expect_grep auth_needs_tls '^open fail status=4\.7\.5 permanent=0 why=no TLS with host .* (TLS is off for this hop); AUTH not sent$' "$T/p23"
 expect_eq second_counters "$(counters second 3)" "sess=3 quit=3 mesg=1"
 
 # smtpc_attach over a connection made by the caller.
@@ -521,16 +521,26 @@ expect_grep flood_refused '^open fail status=4\.4\.2 permanent=0 why=bad reply f
 
 # STARTTLS: what came in the clear with the 220 is dropped (else SIZE 10
 # would refuse the message), the extensions are asked for again, and
-# AUTH LOGIN is done inside TLS.
+# AUTH LOGIN is done inside TLS, its certificate verified for the name.
 make_cert py py.test.example
 pysrv tls "$T/py.crt" "$T/py.key"
-probe s7 -p "$PYPORT" -t may -u u1 -w 'p w' a@x.example
+probe s7 -p "$PYPORT" -H py.test.example -C "$T/py.crt" -t may -u u1 \
+	-w 'p w' a@x.example
 expect_grep tls_inject_tls '^open ok peer=.* tls=TLSv1\.[23] ' "$T/s7"
 expect_eq tls_inject_ignored "$(rcpt s7 1.1)" "code=250 status=2.0.0"
 expect_grep tls_inject_logged 'STARTTLS: discarded [0-9]* octets of plaintext' "$T/s7.err"
 expect_eq tls_auth_login "$(grep '^AUTH' "$T/py-tls.log")" "AUTH u1 ok"
-probe s8 -p "$PYPORT" -t may -u u1 -w wrong a@x.example
+probe s8 -p "$PYPORT" -H py.test.example -C "$T/py.crt" -t may -u u1 \
+	-w wrong a@x.example
 expect_grep tls_auth_refused '^open fail status=4\.7\.8 permanent=0 why=SASL authentication failed; server .* said: 535 5\.7\.8 no$' "$T/s8"
+# Credentials and a certificate not verified (no CA for it; and trusted
+# but not for the name we were given): no AUTH, 4.7.5, under "may" too.
+probe s8b -p "$PYPORT" -H py.test.example -t may -u u1 -w 'p w' a@x.example
+expect_grep tls_auth_untrusted '^open fail status=4\.7\.5 permanent=0 why=certificate of host py\.test\.example\[127\.0\.0\.1\]:[0-9]* not verified for py\.test\.example: self-signed certificate; AUTH not sent$' "$T/s8b"
+probe s8c -p "$PYPORT" -H other.test.example -C "$T/py.crt" -t may -u u1 \
+	-w 'p w' a@x.example
+expect_grep tls_auth_wrong_name '^open fail status=4\.7\.5 permanent=0 why=certificate of host other\.test\.example\[127\.0\.0\.1\]:[0-9]* not verified for other\.test\.example: [Hh]ostname mismatch; AUTH not sent$' "$T/s8c"
+expect_eq tls_auth_not_sent "$(grep -c '^AUTH' "$T/py-tls.log")" 2
 
 # STARTTLS refused (454): "may" goes on in the clear, "encrypt" gives up;
 # a handshake that fails is a temporary failure of that connection.
@@ -635,10 +645,12 @@ expect_grep pd_encrypt_ip '^open fail status=4\.7\.5 permanent=0 why=server cert
 
 # AUTH PLAIN after STARTTLS: far.example is relayed for site1 from a
 # client outside mynetworks; a wrong password is a temporary failure.
-probe d11 -p "$PD" -t may -u site1 -w "$pw" -f '' dave@far.example
+probe d11 -p "$PD" -H mx.test.example -C "$T/mx.crt" -t may -u site1 \
+	-w "$pw" -f '' dave@far.example
 expect_eq pd_auth_relayed "$(rcpt d11 1.1)" "code=250 status=2.0.0"
 expect_grep pd_auth_logged "$(qid d11 1.1): client=probe\.test\.example\[127\.0\.0\.1\], .*tls=TLSv1\.3 .*auth=site1" "$T/posternd.log"
-probe d12 -p "$PD" -t may -u site1 -w 'not it' -f '' dave@far.example
+probe d12 -p "$PD" -H mx.test.example -C "$T/mx.crt" -t may -u site1 \
+	-w 'not it' -f '' dave@far.example
 expect_grep pd_auth_wrong '^open fail status=4\.7\.8 permanent=0 why=SASL authentication failed; server .* said: 535 5\.7\.8 ' "$T/d12"
 expect_grep pd_auth_wrong_logged 'user=site1: authentication failed' "$T/posternd.log"
 
