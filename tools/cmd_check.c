@@ -47,10 +47,11 @@ check_say(struct check *ck, bool error, const char *key, const char *fmt,
 {
 	struct sbuf	*b;
 	va_list		 ap;
-	const char	*file = ck->conf->file != NULL ? ck->conf->file :
-			    "(defaults)";
-	int		 line = key != NULL ? conf_key_line(ck->conf, key) : 0;
+	const char	*file;
+	int		 line;
 
+	file = ck->conf->file != NULL ? ck->conf->file : "(defaults)";
+	line = key != NULL ? conf_key_line(ck->conf, key) : 0;
 	b = sbuf_new();
 	if (line > 0)
 		sbuf_catf(b, "%s:%d: ", file, line);

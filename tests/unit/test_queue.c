@@ -3325,8 +3325,8 @@ test_open_links(struct t *t)
 			rc = queue_open(dir, QUEUE_CREATE | QUEUE_RDONLY,
 			    TQ_MAP, &q, err, sizeof(err));
 			if (rc != QUEUE_E_INVAL)
-				t_errorf(t, "queue_open(RDONLY) with %s a link: "
-				    "got %d (%s)", names[i], rc, err);
+				t_errorf(t, "queue_open(RDONLY) with %s a "
+				    "link: got %d (%s)", names[i], rc, err);
 			if (rc == 0)
 				queue_close(q);
 			if ((fd = open(victim, O_RDONLY)) == -1 ||
@@ -3335,7 +3335,8 @@ test_open_links(struct t *t)
 			    memcmp(buf, text, sizeof(text) - 1) != 0 ||
 			    fstat(fd, &st) == -1 || st.st_size !=
 			    (off_t)(sizeof(text) - 1))
-				t_errorf(t, "the victim of %s changed", names[i]);
+				t_errorf(t, "the victim of %s changed",
+				    names[i]);
 			if (fd != -1)
 				close(fd);
 next:

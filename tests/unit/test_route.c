@@ -7,9 +7,9 @@
  * exact beats ".parent", the nearest parent, relayhost in its four forms,
  * the MX default) with the next-hop keys, and the route_resolve() answers
  * that need no DNS: literal IPs, address literals, hold routes, a zero
- * timeout, bad dns_servers; relayhost_auth_file (route_auth.c). MX rules against a real DNS server are in
- * tests/integ/cases/200-route-dns.sh. Files are written with mkstemp() in
- * /tmp and removed after loading.
+ * timeout, bad dns_servers; relayhost_auth_file (route_auth.c). MX rules
+ * against a real DNS server are in tests/integ/cases/200-route-dns.sh.
+ * Files are written with mkstemp() in /tmp and removed after loading.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
