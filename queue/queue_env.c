@@ -142,6 +142,47 @@ queue_env_mkdirs(const char *dir)
 	return 0;
 }
 
+/*
+ * queue_env_files - LMDB opens data.mdb and lock.mdb by name, following
+ * symbolic links, and initialises a lock file it is the first to open.
+ * Whoever owns the queue directory can plant either as a link to a file of
+ * a more privileged user who runs a command here (root): refuse anything
+ * but a regular file with one link. (posternd itself opens the queue only
+ * after dropping its privileges; see posternd.c.)
+ */
+static int
+queue_env_files(struct queue *q, const char *dir)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb" };
+	struct stat	 st;
+	char		 path[4200];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[i]) >= sizeof(path))
+			return queue_fail(q, QUEUE_E_INVAL, "%s: path too long",
+			    dir);
+		if (lstat(path, &st) == -1) {
+			if (errno == ENOENT)
+				continue;
+			return queue_fail(q, errno == EACCES ? QUEUE_E_PERM :
+			    QUEUE_E_SYS, "%s: %s", path, strerror(errno));
+		}
+		if (S_ISLNK(st.st_mode))
+			return queue_fail(q, QUEUE_E_INVAL, "%s is a symbolic "
+			    "link: refusing to open it", path);
+		if (!S_ISREG(st.st_mode))
+			return queue_fail(q, QUEUE_E_INVAL, "%s is not a "
+			    "regular file: refusing to open it", path);
+		if (st.st_nlink != 1)
+			return queue_fail(q, QUEUE_E_INVAL, "%s has %ju hard "
+			    "links: refusing to open it", path,
+			    (uintmax_t)st.st_nlink);
+	}
+	return 0;
+}
+
 static int
 queue_env_schema(struct queue *q)
 {
@@ -254,6 +295,8 @@ queue_open(const char *dir, int flags, uint64_t mapsize, struct queue **qp,
 		    dir, strerror(errno));
 		goto fail;
 	}
+	if ((rc = queue_env_files(q, dir)) != 0)
+		goto fail;
 	if ((mrc = mdb_env_create(&q->env)) != 0 ||
 	    (mrc = mdb_env_set_maxdbs(q->env, 8)) != 0 ||
 	    (mrc = mdb_env_set_maxreaders(q->env, 1024)) != 0 ||

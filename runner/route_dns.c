@@ -952,6 +952,14 @@ route_dns_server(const char *s, struct ares_addr_port_node *nd)
 	return 0;
 }
 
+bool
+route_dns_server_ok(const char *s)
+{
+	struct ares_addr_port_node	nd;
+
+	return route_dns_server(s, &nd) == 0;
+}
+
 struct route_dns *
 route_dns_new(const struct conf *c, char *err, size_t errsz)
 {

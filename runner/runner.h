@@ -5,6 +5,7 @@
  *
  *	route.c		routes_file, relayhost, and which recipients wait for
  *			their site (hold) instead of a timer
+ *	route_auth.c	relayhost_auth_file, the relayhost's credentials
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
@@ -84,6 +85,23 @@ void	 route_release(const struct conf *, const struct routes *,
 	    const char *domain, struct route *);
 
 /* ------------------------------------------------------------------ */
+/* route_auth.c */
+
+#define ROUTE_AUTH_USER_MAX	255
+#define ROUTE_AUTH_PASS_MAX	512
+
+/*
+ * route_auth_load - read relayhost_auth_file: '#' comments, blank lines
+ * and USER:PASSWORD lines, the first of which is the credential; every
+ * line must be one of these. Returns 0 with *user and *pass malloc'd (give
+ * them back with route_auth_free, which wipes them), or -1 with "file:line:
+ * why" or "file: why" in err. Reads a local file; never logs.
+ */
+int	 route_auth_load(const char *file, char **user, char **pass,
+	    char *err, size_t errsz);
+void	 route_auth_free(char **user, char **pass);
+
+/* ------------------------------------------------------------------ */
 /* route_dns.c */
 
 #define ROUTE_ADDR_MAX	16
@@ -110,6 +128,8 @@ struct route_dns;
  * resolver) with an answer cache. NULL and a reason on error. */
 struct route_dns *route_dns_new(const struct conf *, char *err, size_t errsz);
 void	 route_dns_free(struct route_dns *);
+/* route_dns_server_ok - is s a dns_servers entry route_dns_new takes? */
+bool	 route_dns_server_ok(const char *s);
 /*
  * route_resolve - the addresses to try for route r toward domain, in
  * order: MX by preference, random among equals, each MX's A/AAAA; the

@@ -71,34 +71,18 @@ worker_body_next(void *arg, const char **data, size_t *len)
 	return 0;
 }
 
-/* worker_auth - relayhost credentials: the first line "user:password" of
- * relayhost_auth_file. */
+/* worker_auth - relayhost credentials from relayhost_auth_file, read by
+ * the parser posternd's start-up check uses (route_auth.c). */
 static void
 worker_auth(struct worker *w)
 {
-	FILE	*fp;
-	char	 line[1024], *colon, *e;
+	char	err[1024];
 
 	if (w->conf->relayhost_auth_file == NULL)
 		return;
-	if ((fp = fopen(w->conf->relayhost_auth_file, "r")) == NULL) {
-		log_warn("relayhost_auth_file %s",
-		    w->conf->relayhost_auth_file);
-		return;
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		if (line[0] == '#' || (colon = strchr(line, ':')) == NULL)
-			continue;
-		*colon = '\0';
-		for (e = colon + 1 + strlen(colon + 1); e > colon + 1 &&
-		    (e[-1] == '\n' || e[-1] == '\r');)
-			*--e = '\0';
-		w->auth_user = xstrdup(line);
-		w->auth_pass = xstrdup(colon + 1);
-		break;
-	}
-	explicit_bzero(line, sizeof(line));
-	fclose(fp);
+	if (route_auth_load(w->conf->relayhost_auth_file, &w->auth_user,
+	    &w->auth_pass, err, sizeof(err)) != 0)
+		log_warnx("relayhost_auth_file: %s", err);
 }
 
 static void
@@ -425,9 +409,6 @@ worker_main(struct conf *conf, int fd)
 	free(w.chunk);
 	free(w.res);
 	free(b);
-	if (w.auth_pass != NULL)
-		explicit_bzero(w.auth_pass, strlen(w.auth_pass));
-	free(w.auth_user);
-	free(w.auth_pass);
+	route_auth_free(&w.auth_user, &w.auth_pass);
 	return 0;
 }

@@ -955,6 +955,8 @@ conf_load(const char *file, char *err, size_t errsz)
 	if (conf_check(c, seen, err, errsz) == -1 ||
 	    conf_hostname(c, err, errsz) == -1)
 		goto fail;
+	c->lines = xcalloc(CONF_NKEYS, sizeof(*c->lines));
+	memcpy(c->lines, seen, sizeof(seen));
 	return c;
 fail:
 	conf_free(c);
@@ -970,8 +972,19 @@ conf_free(struct conf *c)
 		return;
 	for (i = 0; i < CONF_NKEYS; i++)
 		conf_unset(c, &conf_table[i]);
+	free(c->lines);
 	free(c->file);
 	free(c);
+}
+
+int
+conf_key_line(const struct conf *c, const char *key)
+{
+	const struct conf_key	*k;
+
+	if (c == NULL || c->lines == NULL || (k = conf_find(key)) == NULL)
+		return 0;
+	return c->lines[k - conf_table];
 }
 
 /*

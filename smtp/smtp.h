@@ -129,6 +129,7 @@ enum conf_tls {
 
 struct conf {
 	char			*file;		/* NULL: embedded defaults only */
+	int			*lines;		/* per key: the line that set it */
 	char			*myhostname;
 	struct conf_list	 my_names;
 	char			*queue_dir;
@@ -191,6 +192,10 @@ struct conf {
  * On error returns NULL and writes "file:line: key: why" into err. */
 struct conf *conf_load(const char *file, char *err, size_t errsz);
 void	 conf_free(struct conf *);
+/* conf_key_line - the line of the file that set key, 0 if it kept its
+ * default (or is no key); for messages that name where a value came
+ * from, as conf_load's own do. */
+int	 conf_key_line(const struct conf *, const char *key);
 /* conf_keys - the names of every key, NULL-terminated (for docs, tests). */
 const char *const *conf_keys(void);
 /* conf_dump - print every key and its value as "key = value" lines. */

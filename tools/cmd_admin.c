@@ -1,6 +1,6 @@
 /*
  * cmd_admin.c - operator changes (`hold`, `release`, `delete`, `requeue`,
- * `flush`) and `check`.
+ * `flush`); `check` is in cmd_check.c.
  *
  * Each change is one short write (split in bounded transactions for huge
  * selections by queue/), then a wake-up for the daemon's scheduler over
@@ -9,18 +9,13 @@
  */
 #include <errno.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "runner.h"
 #include "tools.h"
@@ -263,106 +258,4 @@ cmd_flush(struct tools_ctx *ctx, int argc, char **argv)
 	queue_close(q);
 	tools_sel_free(&sel);
 	return rc;
-}
-
-static int	check_errors;
-
-static void
-check_err(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fprintf(stderr, "postern check: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	check_errors++;
-}
-
-static void
-check_file(const char *key, const char *path)
-{
-	if (path != NULL && access(path, R_OK) == -1)
-		check_err("%s %s: %s", key, path, strerror(errno));
-}
-
-static void
-check_tls(const struct conf *c)
-{
-	SSL_CTX		*ssl;
-	unsigned long	 e;
-
-	if (c->tls_cert_file == NULL && c->tls_key_file == NULL)
-		return;
-	if (c->tls_cert_file == NULL || c->tls_key_file == NULL) {
-		check_err("tls_cert_file and tls_key_file go together");
-		return;
-	}
-	if ((ssl = SSL_CTX_new(TLS_method())) == NULL) {
-		check_err("OpenSSL: cannot make a context");
-		return;
-	}
-	if (SSL_CTX_use_certificate_chain_file(ssl, c->tls_cert_file) != 1)
-		check_err("tls_cert_file %s: %s", c->tls_cert_file,
-		    ERR_reason_error_string(ERR_get_error()));
-	else if (SSL_CTX_use_PrivateKey_file(ssl, c->tls_key_file,
-	    SSL_FILETYPE_PEM) != 1)
-		check_err("tls_key_file %s: %s", c->tls_key_file,
-		    ERR_reason_error_string(ERR_get_error()));
-	else if (SSL_CTX_check_private_key(ssl) != 1)
-		check_err("tls_key_file %s does not match tls_cert_file %s",
-		    c->tls_key_file, c->tls_cert_file);
-	if (c->tls_ca_file != NULL &&
-	    SSL_CTX_load_verify_locations(ssl, c->tls_ca_file, NULL) != 1)
-		check_err("tls_ca_file %s: %s", c->tls_ca_file,
-		    ERR_reason_error_string(ERR_get_error()));
-	while ((e = ERR_get_error()) != 0)
-		;
-	SSL_CTX_free(ssl);
-}
-
-int
-cmd_check(struct tools_ctx *ctx, int argc, char **argv)
-{
-	const struct conf	*c = ctx->conf;
-	struct queue		*q;
-	struct stat		 st;
-	char			 err[1024];
-
-	(void)argv;
-	if (argc > 1)
-		return tools_usage("check", "takes no arguments");
-	check_errors = 0;
-	if (stat(c->queue_dir, &st) == -1) {
-		if (errno == ENOENT)
-			printf("postern check: queue_dir %s does not exist yet;"
-			    " posternd creates it\n", c->queue_dir);
-		else
-			check_err("queue_dir %s: %s", c->queue_dir,
-			    strerror(errno));
-	} else if (queue_open(c->queue_dir, 0, c->queue_map_size, &q, err,
-	    sizeof(err)) != 0)
-		check_err("%s", err);
-	else
-		queue_close(q);
-	check_file("users_file", c->users_file);
-	check_file("routes_file", c->routes_file);
-	check_file("relay_recipients", c->relay_recipients);
-	check_file("relayhost_auth_file", c->relayhost_auth_file);
-	check_tls(c);
-	if (strchr(c->myhostname, '.') == NULL)
-		printf("postern check: warning: myhostname \"%s\" is not a "
-		    "fully qualified name\n", c->myhostname);
-	if (c->smtp_tls == CONF_TLS_ENCRYPT && c->tls_ca_file == NULL)
-		printf("postern check: warning: smtp_tls = encrypt without "
-		    "tls_ca_file uses the system's CA store\n");
-	if (check_errors > 0) {
-		fprintf(stderr, "postern check: %d error%s\n", check_errors,
-		    check_errors == 1 ? "" : "s");
-		return TOOLS_EXIT_FAIL;
-	}
-	printf("postern check: %s: ok\n", ctx->conf_file ? ctx->conf_file :
-	    "(embedded defaults)");
-	return 0;
 }

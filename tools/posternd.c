@@ -15,6 +15,17 @@
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
+ *
+ * Started as root, the master trusts nothing the unprivileged user could
+ * have put in or around queue_dir: as root it touches only the directory
+ * itself (created, or checked: not a symbolic link, in a path that user
+ * cannot change, owned by it or a fresh root-owned one given to it, mode
+ * 0700) and, through O_NOFOLLOW descriptors, the queue's own files that
+ * root made (`postern enqueue` run as root before the first start);
+ * everything else in it - LMDB's data.mdb and lock.mdb, spool/, wake.sock -
+ * is opened and created only after the privileges are dropped. Then it
+ * checks the configuration with the parsers `postern check` uses
+ * (tools_check_conf), and refuses to start on an error, before it forks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +44,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "etrn.h"
 #include "runner_int.h"
 #include "queue.h"
 #include "smtp.h"
+#include "tools.h"
 
 #define POSTERND_BACKOFF_MAX	60
 #define POSTERND_STOP_GRACE	(ETRN_DRAIN_SECONDS + 5)
@@ -81,37 +95,256 @@ posternd_bind(const struct conf_addr *a)
 	return fd;
 }
 
-/* posternd_chown - give the queue to the unprivileged user. */
-static void
-posternd_chown(const char *path, uid_t uid, gid_t gid)
+/* posternd_can_write - may the user (uid, groups) write to st? */
+static bool
+posternd_can_write(const struct stat *st, const struct passwd *pw,
+    const gid_t *groups, int ngroups)
 {
-	char	sub[PATH_MAX];
-	const char *names[] = { "", "/data.mdb", "/lock.mdb", "/spool" };
-	size_t	i;
+	int	i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (bsnprintf(sub, sizeof(sub), "%s%s", path, names[i]) &&
-		    chown(sub, uid, gid) == -1 && errno != ENOENT)
-			fatal("chown %s", sub);
+	if (st->st_uid == pw->pw_uid)
+		return (st->st_mode & S_IWUSR) != 0;
+	for (i = 0; i < ngroups; i++)
+		if (st->st_gid == groups[i])
+			return (st->st_mode & S_IWGRP) != 0;
+	return (st->st_mode & S_IWOTH) != 0;
+}
+
+/*
+ * posternd_queue_path - no directory on the way to queue_dir (abs, with no
+ * symbolic link in it) may be changed by the daemon's user: one it owns or
+ * may write could have an entry swapped for a link to anywhere before the
+ * next start as root. In a sticky directory (/tmp) it can still move only
+ * its own entries.
+ */
+static void
+posternd_queue_path(const char *abs, const struct passwd *pw)
+{
+	char		 dir[PATH_MAX], *slash;
+	struct stat	 dst, cst;
+	gid_t		 groups[256];
+	int		 ngroups = 256;
+
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) == -1)
+		fatalx("user %s is in more than %zu groups", pw->pw_name,
+		    sizeof(groups) / sizeof(groups[0]));
+	strl_copy(dir, abs, sizeof(dir));
+	while ((slash = strrchr(dir, '/')) != NULL && slash[1] != '\0') {
+		if (lstat(dir, &cst) == -1)
+			fatal("lstat %s", dir);
+		if (slash == dir)
+			slash[1] = '\0';	/* the root directory */
+		else
+			*slash = '\0';
+		if (lstat(dir, &dst) == -1)
+			fatal("lstat %s", dir);
+		if (dst.st_uid == pw->pw_uid ||
+		    (posternd_can_write(&dst, pw, groups, ngroups) &&
+		    (!(dst.st_mode & S_ISVTX) || cst.st_uid == pw->pw_uid)))
+			fatalx("queue_dir %s: %s is owned or writable by %s, "
+			    "who could replace what is in it: refusing to "
+			    "start as root (move the queue, or chown/chmod "
+			    "%s)", abs, dir, pw->pw_name, dir);
+	}
+}
+
+/*
+ * posternd_queue_entry - what root may do to an entry of the queue
+ * directory (dirfd): nothing if it is missing or the daemon user's already;
+ * give it to that user if root made it (an earlier `postern` command run
+ * as root), through a descriptor opened with O_NOFOLLOW that is checked to
+ * be the entry that was looked at. A symbolic link, a hard link, another
+ * type or another owner: refuse to start, naming it.
+ */
+static void
+posternd_queue_entry(int dirfd, const char *dir, const char *name,
+    mode_t type, const struct passwd *pw)
+{
+	struct stat	 st, fst;
+	int		 fd, flags;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT)
+			return;
+		fatal("%s/%s", dir, name);
+	}
+	if (S_ISLNK(st.st_mode))
+		fatalx("%s/%s is a symbolic link: refusing to start as root "
+		    "(remove it; posternd makes what it needs)", dir, name);
+	if ((st.st_mode & S_IFMT) != type)
+		fatalx("%s/%s is not a %s: refusing to start as root", dir,
+		    name, type == S_IFDIR ? "directory" : "regular file");
+	if (type == S_IFREG && st.st_nlink != 1)
+		fatalx("%s/%s has %ju hard links: refusing to start as root "
+		    "(remove it)", dir, name, (uintmax_t)st.st_nlink);
+	if (st.st_uid == pw->pw_uid)
+		return;
+	if (st.st_uid != 0)
+		fatalx("%s/%s is owned by uid %ju, not by %s or root: refusing "
+		    "to start", dir, name, (uintmax_t)st.st_uid, pw->pw_name);
+	flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	if (type == S_IFDIR)
+		flags |= O_DIRECTORY;
+	if ((fd = openat(dirfd, name, flags)) == -1)
+		fatal("open %s/%s", dir, name);
+	if (fstat(fd, &fst) == -1)
+		fatal("fstat %s/%s", dir, name);
+	if (fst.st_dev != st.st_dev || fst.st_ino != st.st_ino ||
+	    (fst.st_mode & S_IFMT) != type ||
+	    (type == S_IFREG && fst.st_nlink != 1))
+		fatalx("%s/%s changed while it was checked: refusing to start",
+		    dir, name);
+	if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s/%s", dir, name);
+	close(fd);
+}
+
+/*
+ * posternd_queue_fresh - may a root-owned queue_dir be given away? Only
+ * when it holds nothing but what postern itself puts there (empty, or a
+ * queue made by `postern` as root): never a directory of the system's
+ * named by mistake.
+ */
+static void
+posternd_queue_fresh(int dirfd, const char *dir, const struct passwd *pw)
+{
+	static const char *const ours[] = {
+		"data.mdb", "lock.mdb", "spool", "wake.sock"
+	};
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 i;
+	int		 fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		fatal("opendir %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+			if (strcmp(de->d_name, ours[i]) == 0)
+				break;
+		if (i == sizeof(ours) / sizeof(ours[0]))
+			fatalx("queue_dir %s is owned by root and holds other "
+			    "files (%.80s): not giving it to %s; chown it to "
+			    "%s or name an empty directory", dir, de->d_name,
+			    pw->pw_name, pw->pw_name);
+	}
+	closedir(d);
+}
+
+/*
+ * posternd_queue_root - started as root: make or check queue_dir as
+ * described at the top, and leave c->queue_dir absolute.
+ */
+static void
+posternd_queue_root(struct conf *c, const struct passwd *pw)
+{
+	struct stat	 st, fst;
+	char		 abs[PATH_MAX], tmp[PATH_MAX], *slash;
+	int		 fd;
+
+	if (lstat(c->queue_dir, &st) == -1) {
+		if (errno != ENOENT)
+			fatal("queue_dir %s", c->queue_dir);
+		strl_copy(tmp, c->queue_dir, sizeof(tmp));
+		for (slash = tmp + 1; (slash = strchr(slash, '/')) != NULL;
+		    slash++) {
+			*slash = '\0';
+			(void)mkdir(tmp, 0755);
+			*slash = '/';
+		}
+		if (mkdir(c->queue_dir, 0700) == -1 && errno != EEXIST)
+			fatal("mkdir %s", c->queue_dir);
+		if (lstat(c->queue_dir, &st) == -1)
+			fatal("queue_dir %s", c->queue_dir);
+	}
+	if (S_ISLNK(st.st_mode))
+		fatalx("queue_dir %s is a symbolic link: refusing to start as "
+		    "root (set queue_dir to the directory itself)",
+		    c->queue_dir);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("queue_dir %s is not a directory", c->queue_dir);
+	if (realpath(c->queue_dir, abs) == NULL)
+		fatal("queue_dir %s", c->queue_dir);
+	free(c->queue_dir);
+	c->queue_dir = xstrdup(abs);
+	posternd_queue_path(abs, pw);
+
+	if ((fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		fatal("open %s", abs);
+	if (fstat(fd, &fst) == -1)
+		fatal("fstat %s", abs);
+	if (fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+		fatalx("queue_dir %s changed while it was checked: refusing "
+		    "to start", abs);
+	if (fst.st_uid != pw->pw_uid && fst.st_uid != 0)
+		fatalx("queue_dir %s is owned by uid %ju, not by %s: refusing "
+		    "to start", abs, (uintmax_t)fst.st_uid, pw->pw_name);
+	if (fst.st_uid == 0)
+		posternd_queue_fresh(fd, abs, pw);
+	/* Root's own files first; the directory last, while the daemon
+	 * user cannot yet change anything in it. */
+	posternd_queue_entry(fd, abs, "data.mdb", S_IFREG, pw);
+	posternd_queue_entry(fd, abs, "lock.mdb", S_IFREG, pw);
+	posternd_queue_entry(fd, abs, "spool", S_IFDIR, pw);
+	if (fst.st_uid == 0 && fchown(fd, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s", abs);
+	if ((fst.st_mode & 07777) != 0700) {
+		if (fchmod(fd, 0700) == -1)
+			fatal("chmod %s", abs);
+		log_info("queue_dir %s: mode %04o changed to 0700", abs,
+		    (unsigned)(fst.st_mode & 07777));
+	}
+	close(fd);
+}
+
+/* posternd_queue_user - not root: make queue_dir if missing; absolute. */
+static void
+posternd_queue_user(struct conf *c)
+{
+	char	 abs[PATH_MAX], tmp[PATH_MAX], *slash;
+
+	if (mkdir(c->queue_dir, 0700) == -1 && errno != EEXIST) {
+		strl_copy(tmp, c->queue_dir, sizeof(tmp));
+		for (slash = tmp + 1; (slash = strchr(slash, '/')) != NULL;
+		    slash++) {
+			*slash = '\0';
+			(void)mkdir(tmp, 0755);
+			*slash = '/';
+		}
+	}
+	if (realpath(c->queue_dir, abs) != NULL) {
+		free(c->queue_dir);
+		c->queue_dir = xstrdup(abs);
+	}
 }
 
 static void
-posternd_drop(const struct conf *c)
+posternd_drop(const struct conf *c, const struct passwd *pw)
 {
-	struct passwd	*pw;
-
-	if (geteuid() != 0)
+	if (pw == NULL)
 		return;
-	if ((pw = getpwnam(c->user)) == NULL)
-		fatalx("user \"%s\" does not exist: create it (make install "
-		    "and make run do) or set `user`", c->user);
-	posternd_chown(c->queue_dir, pw->pw_uid, pw->pw_gid);
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", c->user);
 	if (setuid(0) != -1)
 		fatalx("still root after dropping privileges");
 	log_info("running as %s", c->user);
+}
+
+/* posternd_check_say - a finding of tools_check_conf, in `postern check`'s
+ * words. */
+static void
+posternd_check_say(void *arg, bool error, const char *msg)
+{
+	(void)arg;
+	if (error)
+		log_warnx("%s", msg);
+	else
+		log_warnx("warning: %s", msg);
 }
 
 static void
@@ -181,10 +414,11 @@ main(int argc, char **argv)
 	struct timespec		 tick = { 1, 0 };
 	const char		*given = NULL;
 	char			 err[1024], abs[PATH_MAX];
+	struct passwd		*pw = NULL;
 	bool			 foreground = false, stopping = false;
 	time_t			 stop_at = 0;
 	size_t			 i, k;
-	int			 ch, status, sig;
+	int			 ch, status, sig, nerr;
 	pid_t			 pid;
 
 	while ((ch = getopt(argc, argv, "c:f")) != -1) {
@@ -213,28 +447,29 @@ main(int argc, char **argv)
 		posternd_conf->log = LOG_DEST_STDERR;
 	log_init("master", posternd_conf->log);
 	/* Children and reloads must find the queue wherever we are. */
-	if (mkdir(posternd_conf->queue_dir, 0700) == -1 && errno != EEXIST) {
-		char	 tmp[PATH_MAX], *slash;
-
-		strl_copy(tmp, posternd_conf->queue_dir, sizeof(tmp));
-		for (slash = tmp + 1; (slash = strchr(slash, '/')) != NULL;
-		    slash++) {
-			*slash = '\0';
-			(void)mkdir(tmp, 0755);
-			*slash = '/';
-		}
-	}
-	if (realpath(posternd_conf->queue_dir, abs) != NULL) {
-		free(posternd_conf->queue_dir);
-		posternd_conf->queue_dir = xstrdup(abs);
-	}
-	posternd_prepare_queue(posternd_conf);
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(posternd_conf->user)) == NULL)
+			fatalx("user \"%s\" does not exist: create it (make "
+			    "install and make run do) or set `user`",
+			    posternd_conf->user);
+		if (pw->pw_uid == 0)
+			fatalx("user \"%s\" is root: set `user` to an "
+			    "unprivileged one", posternd_conf->user);
+		posternd_queue_root(posternd_conf, pw);
+	} else
+		posternd_queue_user(posternd_conf);
 
 	posternd_nlfds = posternd_conf->nlisten;
 	posternd_lfds = xcalloc(posternd_nlfds + 1, sizeof(int));
 	for (i = 0; i < posternd_nlfds; i++)
 		posternd_lfds[i] = posternd_bind(&posternd_conf->listen[i]);
-	posternd_drop(posternd_conf);
+	posternd_drop(posternd_conf, pw);
+	/* As the daemon user, who reads these files from now on. */
+	if ((nerr = tools_check_conf(posternd_conf, posternd_check_say,
+	    NULL)) > 0)
+		fatalx("%d configuration error%s: not starting", nerr,
+		    nerr == 1 ? "" : "s");
+	posternd_prepare_queue(posternd_conf);
 	if (!foreground && daemon(1, 0) == -1)
 		fatal("daemon");
 
@@ -267,6 +502,12 @@ main(int argc, char **argv)
 			if (nc == NULL) {
 				log_warnx("reload: %s (keeping the old "
 				    "configuration)", err);
+			} else if ((nerr = tools_check_conf(nc,
+			    posternd_check_say, NULL)) > 0) {
+				log_warnx("reload: %d configuration error%s "
+				    "(keeping the old configuration)", nerr,
+				    nerr == 1 ? "" : "s");
+				conf_free(nc);
 			} else {
 				log_info("reloading the configuration");
 				/* Listeners and the queue stay as they are. */

@@ -58,6 +58,16 @@ int	cmd_release(struct tools_ctx *, int, char **);
 int	cmd_delete(struct tools_ctx *, int, char **);
 int	cmd_requeue(struct tools_ctx *, int, char **);
 int	cmd_flush(struct tools_ctx *, int, char **);
+
+/* cmd_check.c */
+/* tools_check_fn - one finding: an error (posternd would not start) or a
+ * warning; msg is one line, "FILE:LINE: KEY: why", without a prefix. */
+typedef void tools_check_fn(void *arg, bool error, const char *msg);
+/* tools_check_conf - read everything conf names with the daemon's own
+ * parsers (routes_file, users_file, relayhost_auth_file, relay_recipients,
+ * TLS material, dns_servers) and report each finding to fn; returns the
+ * number of errors. Blocks only on reading those files. */
+int	tools_check_conf(const struct conf *, tools_check_fn *fn, void *arg);
 int	cmd_check(struct tools_ctx *, int, char **);
 
 /* cmd_run.c */

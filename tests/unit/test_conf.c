@@ -1035,6 +1035,42 @@ test_syntax(struct t *t)
 	}
 }
 
+/* test_key_line - the line that set each key, for messages that point
+ * at it (postern check, posternd); 0 for a default or an unknown key. */
+static void
+test_key_line(struct t *t)
+{
+	static const struct {
+		const char	*key;
+		int		 line;
+	} tab[] = {
+		{ "workers", 2 },
+		{ "dns_servers", 4 },
+		{ "queue_dir", 0 },
+		{ "no_such_key", 0 },
+	};
+	struct conf	*c;
+	char		 path[64], err[256];
+	size_t		 i;
+
+	c = load_text(t, "# lines\nworkers = 3\n\ndns_servers = 127.0.0.1\n",
+	    path, sizeof(path), err, sizeof(err));
+	if (c == NULL)
+		t_fatalf(t, "conf_load: %s", err);
+	for (i = 0; i < NELEM(tab); i++)
+		if (conf_key_line(c, tab[i].key) != tab[i].line)
+			t_errorf(t, "conf_key_line(%s): got %d, want %d",
+			    tab[i].key, conf_key_line(c, tab[i].key),
+			    tab[i].line);
+	conf_free(c);
+	if ((c = conf_load(NULL, err, sizeof(err))) == NULL)
+		t_fatalf(t, "conf_load(NULL): %s", err);
+	if (conf_key_line(c, "workers") != 0)
+		t_errorf(t, "conf_key_line(defaults): got %d, want 0",
+		    conf_key_line(c, "workers"));
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -1053,5 +1089,6 @@ main(void)
 	T_RUN(test_errors);
 	T_RUN(test_unreadable);
 	T_RUN(test_syntax);
+	T_RUN(test_key_line);
 	T_EXIT();
 }

@@ -3269,6 +3269,82 @@ out:
 	tq_rmrf(dir);
 }
 
+/*
+ * test_open_links - data.mdb or lock.mdb planted as a symbolic or hard link
+ * (by whoever owns the queue directory, for root to follow) is refused
+ * before LMDB opens it, and the file it points to is left as it was.
+ */
+static void
+test_open_links(struct t *t)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb" };
+	static const char	 text[] = "victim\n";
+	struct queue		*q;
+	struct stat		 st;
+	char			 dir[64], path[128], victim[128], buf[32];
+	char			 err[512];
+	size_t			 i;
+	int			 k, rc, fd;
+	ssize_t			 n;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (k = 0; k < 2; k++) {
+			if (!tq_tmpdir(t, dir, sizeof(dir)))
+				return;
+			if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+				goto next;
+			queue_close(q);
+			(void)bsnprintf(victim, sizeof(victim), "%s/victim",
+			    dir);
+			(void)bsnprintf(path, sizeof(path), "%s/%s", dir,
+			    names[i]);
+			if ((fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC,
+			    0600)) == -1 || write(fd, text, sizeof(text) - 1) !=
+			    (ssize_t)(sizeof(text) - 1)) {
+				t_errorf(t, "write %s: %s", victim,
+				    strerror(errno));
+				if (fd != -1)
+					close(fd);
+				goto next;
+			}
+			close(fd);
+			if (unlink(path) == -1 || (k == 0 ?
+			    symlink(victim, path) : link(victim, path)) == -1) {
+				t_errorf(t, "plant %s: %s", path,
+				    strerror(errno));
+				goto next;
+			}
+			rc = queue_open(dir, 0, TQ_MAP, &q, err, sizeof(err));
+			if (rc != QUEUE_E_INVAL || strstr(err, path) == NULL)
+				t_errorf(t, "queue_open with %s a %s link: got "
+				    "%d (%s), want %d naming it", names[i],
+				    k == 0 ? "symbolic" : "hard", rc, err,
+				    QUEUE_E_INVAL);
+			if (rc == 0)
+				queue_close(q);
+			rc = queue_open(dir, QUEUE_CREATE | QUEUE_RDONLY,
+			    TQ_MAP, &q, err, sizeof(err));
+			if (rc != QUEUE_E_INVAL)
+				t_errorf(t, "queue_open(RDONLY) with %s a "
+				    "link: got %d (%s)", names[i], rc, err);
+			if (rc == 0)
+				queue_close(q);
+			if ((fd = open(victim, O_RDONLY)) == -1 ||
+			    (n = read(fd, buf, sizeof(buf))) !=
+			    (ssize_t)(sizeof(text) - 1) ||
+			    memcmp(buf, text, sizeof(text) - 1) != 0 ||
+			    fstat(fd, &st) == -1 || st.st_size !=
+			    (off_t)(sizeof(text) - 1))
+				t_errorf(t, "the victim of %s changed",
+				    names[i]);
+			if (fd != -1)
+				close(fd);
+next:
+			tq_rmrf(dir);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -3295,5 +3371,6 @@ main(void)
 	T_RUN(test_map_drop);
 	T_RUN(test_flush_stray_due);
 	T_RUN(test_claim_whole_messages);
+	T_RUN(test_open_links);
 	T_EXIT();
 }

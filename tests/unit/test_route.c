@@ -676,6 +676,104 @@ route_release_order(struct t *t)
 		    "route_release");
 	conf_free(c);
 	routes_free(rs);
+
+/* route_dns_server_ok agrees with route_dns_new on each single entry. */
+static void
+route_dns_server_check(struct t *t)
+{
+	static const struct {
+		const char	*s;
+		bool		 ok;
+	} cases[] = {
+		{ "127.0.0.1", true },
+		{ "127.0.0.1:5353", true },
+		{ "[::1]:5353", true },
+		{ "::1", true },
+		{ "300.1.2.3", false },
+		{ "localhost", false },
+		{ "127.0.0.1:0", false },
+		{ "[::1]x", false },
+		{ "", false },
+	};
+	size_t	i;
+
+	for (i = 0; i < NELEM(cases); i++)
+		if (route_dns_server_ok(cases[i].s) != cases[i].ok)
+			t_errorf(t, "route_dns_server_ok(\"%s\"): got %d, want "
+			    "%d", cases[i].s, !cases[i].ok, cases[i].ok);
+}
+
+/* relayhost_auth_file: the first USER:PASSWORD line is the credential;
+ * every other line is a comment, blank or well formed, else an error that
+ * names the line. */
+static void
+route_auth_parse(struct t *t)
+{
+	static const struct {
+		const char	*text;
+		const char	*user;		/* NULL: an error */
+		const char	*pass;
+		const char	*err;		/* after "file" */
+	} cases[] = {
+		{ "bob:secret\n", "bob", "secret", NULL },
+		{ "# c\n\n  \nbob:se:cret\r\nann:x\n", "bob", "se:cret",
+		    NULL },
+		{ "bob:secret", "bob", "secret", NULL },
+		{ "", NULL, NULL, ": no USER:PASSWORD line" },
+		{ "# only\n\n", NULL, NULL, ": no USER:PASSWORD line" },
+		{ "bob:secret\nnocolon\n", NULL, NULL,
+		    ":2: want USER:PASSWORD" },
+		{ ":secret\n", NULL, NULL, ":1: bad user name" },
+		{ "bob:\n", NULL, NULL, ":1: bad password" },
+		{ "bob:se\x01cret\n", NULL, NULL, ":1: bad password" },
+		{ "b\tob:secret\n", NULL, NULL, ":1: bad user name" },
+	};
+	char	 path[64], err[256], want[128], *user, *pass;
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		if (write_tmp(cases[i].text, path, sizeof(path)) == -1)
+			t_fatalf(t, "write_tmp: %s", strerror(errno));
+		err[0] = '\0';
+		rc = route_auth_load(path, &user, &pass, err, sizeof(err));
+		if (cases[i].user != NULL) {
+			if (rc != 0 || strcmp(user, cases[i].user) != 0 ||
+			    strcmp(pass, cases[i].pass) != 0)
+				t_errorf(t, "case %zu: got %d %s:%s (%s), want "
+				    "%s:%s", i, rc, user ? user : "-",
+				    pass ? pass : "-", err, cases[i].user,
+				    cases[i].pass);
+		} else {
+			(void)bsnprintf(want, sizeof(want), "%s%s", path,
+			    cases[i].err);
+			if (rc == 0 || user != NULL || pass != NULL ||
+			    strncmp(err, want, strlen(want)) != 0)
+				t_errorf(t, "case %zu: got %d \"%s\", want "
+				    "\"%s...\"", i, rc, err, want);
+		}
+		route_auth_free(&user, &pass);
+		unlink(path);
+	}
+	/* A long password is refused, not cut. */
+	{
+		char	line[ROUTE_AUTH_PASS_MAX + 16];
+
+		memset(line, 'p', sizeof(line) - 1);
+		line[sizeof(line) - 1] = '\0';
+		memcpy(line, "bob:", 4);
+		if (write_tmp(line, path, sizeof(path)) == -1)
+			t_fatalf(t, "write_tmp: %s", strerror(errno));
+		if (route_auth_load(path, &user, &pass, err,
+		    sizeof(err)) == 0)
+			t_errorf(t, "a %zu-octet password was taken",
+			    strlen(line) - 4);
+		route_auth_free(&user, &pass);
+		unlink(path);
+	}
+	if (route_auth_load("/nonexistent/relayauth", &user, &pass, err,
+	    sizeof(err)) == 0 || strstr(err, "No such file") == NULL)
+		t_errorf(t, "missing file: got \"%s\"", err);
 }
 
 int
@@ -687,5 +785,7 @@ main(void)
 	T_RUN(route_release_order);
 	T_RUN(route_resolve_nodns);
 	T_RUN(route_dns_servers);
+	T_RUN(route_dns_server_check);
+	T_RUN(route_auth_parse);
 	T_EXIT();
 }

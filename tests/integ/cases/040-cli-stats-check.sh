@@ -39,7 +39,7 @@ expect_rc check_tls_mismatch 1 "$P" check
 expect_grep tls_mismatch_said "mismatch" "$T/out"
 conf "routes_file=$T/no-routes"
 expect_rc check_missing_file 1 "$P" check
-expect_grep missing_file_said "routes_file $T/no-routes" "$T/out"
+expect_grep missing_file_said "routes_file: $T/no-routes: " "$T/out"
 
 # A queue of another schema version is refused clearly.
 conf
