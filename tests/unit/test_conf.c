@@ -182,8 +182,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 49)
-		t_errorf(t, "conf_keys: got %zu keys, want 49", n);
+	if (n != 50)
+		t_errorf(t, "conf_keys: got %zu keys, want 50", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
@@ -1014,6 +1014,44 @@ test_syntax(struct t *t)
 	}
 }
 
+/* stress_timeout: 10s by default, a duration, 0 (stress mode off) too. */
+static void
+test_stress_timeout(struct t *t)
+{
+	static const struct {
+		const char	*text;
+		long long	 want;	/* -1: an error */
+	} tab[] = {
+		{ "", 10 },
+		{ "stress_timeout = 30s\n", 30 },
+		{ "stress_timeout = 2m\n", 120 },
+		{ "stress_timeout = 0\n", 0 },
+		{ "stress_timeout = -1\n", -1 },
+		{ "stress_timeout = soon\n", -1 },
+	};
+	struct conf	*c;
+	char		 path[64], err[256];
+	size_t		 i;
+
+	for (i = 0; i < NELEM(tab); i++) {
+		c = load_text(t, tab[i].text, path, sizeof(path), err,
+		    sizeof(err));
+		if (tab[i].want < 0) {
+			if (c != NULL)
+				t_errorf(t, "\"%s\": want an error", tab[i].text);
+			else if (strstr(err, "stress_timeout") == NULL)
+				t_errorf(t, "\"%s\": error %s names no key",
+				    tab[i].text, err);
+		} else if (c == NULL)
+			t_errorf(t, "\"%s\": %s", tab[i].text, err);
+		else if ((long long)c->stress_timeout != tab[i].want)
+			t_errorf(t, "\"%s\": stress_timeout %lld, want %lld",
+			    tab[i].text, (long long)c->stress_timeout,
+			    tab[i].want);
+		conf_free(c);
+	}
+}
+
 int
 main(void)
 {
@@ -1032,5 +1070,6 @@ main(void)
 	T_RUN(test_errors);
 	T_RUN(test_unreadable);
 	T_RUN(test_syntax);
+	T_RUN(test_stress_timeout);
 	T_EXIT();
 }
