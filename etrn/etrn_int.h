@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "etrn.h"
 #include "queue.h"
@@ -22,6 +23,22 @@ enum etrn_state {
 	ETRN_S_CLOSE,		/* flush the output, then close */
 };
 
+/*
+ * Replies that wait unsent past this bound stop the reading of a session
+ * until they drain: a client that pipelines without reading cannot make us
+ * hold its replies (RSET is 6 octets in, 14 out). The command timeout
+ * keeps running meanwhile, so a client that never reads is dropped.
+ */
+#define ETRN_OUT_MAX		(64 * 1024)
+#define etrn_session_out_blocked(s)					\
+	((s)->conn->out->len - (s)->conn->outoff >= ETRN_OUT_MAX)
+#define ETRN_CLOSE_MS		10000	/* for a last reply to go out */
+#define ETRN_STRESS_PCT		80	/* of max_connections: stress */
+/* Milliseconds of a configured duration, clamped (no overflow). */
+#define ETRN_SECS_MAX		((time_t)10 * 366 * 86400)
+#define etrn_secs_ms(t)							\
+	((uint64_t)((t) < ETRN_SECS_MAX ? (t) : ETRN_SECS_MAX) * 1000)
+
 struct etrn_server;
 
 struct etrn_session {
@@ -31,6 +48,7 @@ struct etrn_session {
 	enum etrn_state		 state;
 	uint32_t		 evmask;	/* epoll events registered */
 	uint64_t		 deadline;	/* monotonic ms */
+	uint64_t		 since;		/* when that timeout began */
 	uint64_t		 serial;	/* for logs before a queue id */
 	char			 addr[INET6_ADDRSTRLEN];
 	char			 client[400];	/* "helo[addr]" */
@@ -45,7 +63,8 @@ struct etrn_session {
 	struct auth_sasl	*sasl;
 	int			 errors;
 	bool			 in_commit_list;	/* the thread has it */
-	bool			 dead;		/* closed while committing */
+	bool			 dead;		/* dropped: on srv->dropped */
+	struct etrn_session	*fnext;		/* on srv->dropped */
 	/* The transaction. */
 	bool			 in_mail;
 	char			 sender[QUEUE_ADDR_MAX + 1];
@@ -89,6 +108,10 @@ struct etrn_server {
 	uint64_t		 stop_deadline;
 	struct etrn_session	*sessions;
 	size_t			 nsessions;
+	/* Dropped sessions, freed after the epoll batch (its later events
+	 * may name them) and once the commit thread is done with them. */
+	struct etrn_session	*dropped;
+	bool			 stress;	/* near max_connections */
 	uint64_t		 serial;
 	uint64_t		 spool_seq;
 	char			 spool_dir[4100];
@@ -113,6 +136,8 @@ struct etrn_session *etrn_session_new(struct etrn_server *, int fd,
  * must be closed now. */
 bool	 etrn_session_input(struct etrn_session *);
 void	 etrn_session_committed(struct etrn_session *);
+/* etrn_session_arm - a timeout of `secs` from now (command or DATA). */
+void	 etrn_session_arm(struct etrn_session *, time_t secs);
 void	 etrn_session_timeout(struct etrn_session *);
 /* etrn_session_auth_resume - the delay after a failed AUTH is over: send
  * its reply and read commands again. */

@@ -1,6 +1,17 @@
 /*
  * etrn_server.c - the listener process: the epoll loop, connection limits,
  * timers, signals, and the commit thread (see etrn.h for why).
+ *
+ * A session's life in the loop. Whatever ends it (its own QUIT or an
+ * error, a timeout, the commit's reply, SIGTERM, the end of file) ends it
+ * through etrn_server_drop(), which takes it out of epoll and of the list
+ * and puts it on srv->dropped; etrn_server_reap() frees it after the
+ * epoll batch, because a later event of the same batch may still point at
+ * it, and not before the commit thread has given it back. Events of a
+ * dropped session are ignored. A session waiting for its commit is not
+ * read from (no EPOLLIN, no EPOLLRDHUP), so a client that half-closes
+ * meanwhile is not reported on every pass; a reset (EPOLLERR/EPOLLHUP,
+ * which epoll reports whatever we ask) drops it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -108,6 +119,17 @@ etrn_commit_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Sessions in the loop. */
 
+/* etrn_server_reading - whether we read from the session now: not while
+ * it waits for its commit, its close or a failed AUTH's delay (a level-
+ * triggered half-close would be reported on every pass), nor while its
+ * replies are over ETRN_OUT_MAX. */
+static bool
+etrn_server_reading(const struct etrn_session *s)
+{
+	return s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE &&
+	    s->state != ETRN_S_AUTH_WAIT && !etrn_session_out_blocked(s);
+}
+
 static void
 etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 {
@@ -115,15 +137,10 @@ etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.data.ptr = s;
-	if (s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE &&
-	    s->state != ETRN_S_AUTH_WAIT)
-		ev.events |= EPOLLIN;
+	if (etrn_server_reading(s))
+		ev.events |= EPOLLIN | EPOLLRDHUP;
 	if (s->conn->outoff < s->conn->out->len || s->conn->want_write)
 		ev.events |= EPOLLOUT;
-	/* A session waiting out an AUTH delay reads nothing: a level-
-	 * triggered half-close would be reported on every pass. */
-	if (s->state != ETRN_S_AUTH_WAIT)
-		ev.events |= EPOLLRDHUP;
 	/* Most steps change nothing: spare the system call. */
 	if (ev.events == s->evmask)
 		return;
@@ -131,9 +148,13 @@ etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 	(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, s->conn->fd, &ev);
 }
 
+/* etrn_server_drop - the session leaves the loop (see the top): freed
+ * later by etrn_server_reap(). Dropping twice is harmless. */
 static void
 etrn_server_drop(struct etrn_server *srv, struct etrn_session *s)
 {
+	if (s->dead)
+		return;
 	(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->conn->fd, NULL);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -141,13 +162,28 @@ etrn_server_drop(struct etrn_server *srv, struct etrn_session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
 	srv->nsessions--;
-	if (s->in_commit_list) {
-		/* The thread still reads its message: free it after. */
-		s->dead = true;
-		return;
+	s->dead = true;
+	s->fnext = srv->dropped;
+	srv->dropped = s;
+}
+
+/* etrn_server_reap - free the dropped sessions the commit thread is not
+ * holding; only between epoll batches. */
+static void
+etrn_server_reap(struct etrn_server *srv)
+{
+	struct etrn_session	**sp = &srv->dropped, *s;
+
+	while ((s = *sp) != NULL) {
+		if (s->in_commit_list) {
+			sp = &s->fnext;	/* the thread reads its message */
+			continue;
+		}
+		*sp = s->fnext;
+		etrn_session_free(s);
 	}
-	etrn_session_free(s);
 }
 
 /* etrn_server_step - process input and flush output; false: close. */
@@ -156,42 +192,61 @@ etrn_server_step(struct etrn_server *srv, struct etrn_session *s,
     bool readable)
 {
 	size_t	room;
-	ssize_t	got = 0;
+	bool	blocked;
 
-	if (readable && s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE) {
+	if (readable && etrn_server_reading(s) && s->state != ETRN_S_TLS) {
 		/* In DATA, room for a whole line of line_length_limit (or
-		 * a line that is not taken would stop all reading). */
+		 * a line that is not taken would stop all reading). A
+		 * failed read sets conn->eof, handled below. */
 		room = s->state == ETRN_S_DATA ? 65536 +
 		    (size_t)srv->conf->line_length_limit :
 		    (size_t)srv->conf->command_length_limit * 4 + 16384;
-		if (s->state == ETRN_S_TLS)
-			room = 0;
-		if (room > 0 && (got = smtp_conn_fill(s->conn, room)) < 0 &&
-		    smtp_conn_avail(s->conn) == 0)
-			return false;	/* the client went away */
-		/* data_timeout is for silence, not for the whole message
-		 * (RFC 5321 §4.5.3.2): a slow client that keeps sending
-		 * is not cut off. */
-		if (got > 0 && s->state == ETRN_S_DATA)
-			s->deadline = etrn_now_ms() +
-			    (uint64_t)srv->conf->data_timeout * 1000;
+		(void)smtp_conn_fill(s->conn, room);
 	}
-	if (!etrn_session_input(s))
-		return false;
-	if (smtp_conn_flush(s->conn) < 0)
-		return false;
+	for (;;) {
+		if (!etrn_session_input(s))
+			return false;
+		blocked = etrn_session_out_blocked(s);
+		if (smtp_conn_flush(s->conn) < 0)
+			return false;
+		/* Commands left unparsed while the replies were over their
+		 * bound are parsed once they went out: the client may send
+		 * nothing more until it has those replies. */
+		if (!blocked || etrn_session_out_blocked(s) ||
+		    smtp_conn_avail(s->conn) == 0)
+			break;
+	}
 	if (s->state == ETRN_S_CLOSE && s->conn->outoff >= s->conn->out->len)
 		return false;
 	/* The TLS handshake may continue now that the 220 is out. */
 	if (s->state == ETRN_S_TLS && !etrn_session_input(s))
 		return false;
-	if (s->conn->eof && s->state != ETRN_S_COMMIT &&
-	    smtp_conn_avail(s->conn) == 0)
-		return false;
 	/* Read only on a hang-up or an error (no read interest): the
 	 * client is gone and will not see the delayed reply. */
 	if (s->conn->eof && s->state == ETRN_S_AUTH_WAIT)
 		return false;
+	/*
+	 * The end of file ends the session. etrn_session_input() stops only
+	 * at a partial line or on the output bound, so when the output is
+	 * not blocked every complete command has been answered; those
+	 * replies still go out, a partial line or an unfinished message is
+	 * dropped. Waiting for more would have epoll report the end of
+	 * file on every pass.
+	 */
+	if (s->conn->eof && (s->state == ETRN_S_CMD ||
+	    s->state == ETRN_S_AUTH || s->state == ETRN_S_DATA) &&
+	    !etrn_session_out_blocked(s)) {
+		if (s->state == ETRN_S_DATA)
+			log_info("client=%s, disconnect (end of file in DATA)",
+			    s->client);
+		else if (smtp_conn_avail(s->conn) > 0)
+			log_info("client=%s, disconnect (end of file after a "
+			    "partial command)", s->client);
+		s->state = ETRN_S_CLOSE;
+		s->deadline = etrn_now_ms() + ETRN_CLOSE_MS;
+		if (s->conn->outoff >= s->conn->out->len)
+			return false;
+	}
 	etrn_server_interest(srv, s);
 	return true;
 }
@@ -302,7 +357,8 @@ etrn_server_committed(struct etrn_server *srv)
 		s->in_commit_list = false;
 		if (s->dead) {
 			/* Queued all the same: the client will likely send
-			 * it again (RFC 5321 §6.1 prefers a duplicate). */
+			 * it again (RFC 5321 §6.1 prefers a duplicate). It
+			 * is freed with the other dropped sessions. */
 			if (s->qn.rc == 0) {
 				char id[QUEUE_ID_LEN + 1];
 
@@ -312,7 +368,6 @@ etrn_server_committed(struct etrn_server *srv)
 				    "reply", id, s->client, s->sender,
 				    s->nrcpt);
 			}
-			etrn_session_free(s);
 			continue;
 		}
 		etrn_session_committed(s);
@@ -492,15 +547,49 @@ etrn_server_sweep(struct etrn_server *srv)
 		    n == 1 ? "" : "s");
 }
 
+/*
+ * etrn_server_stress - near max_connections (ETRN_STRESS_PCT of it) the
+ * command and data timeouts drop to stress_timeout, as in Postfix's
+ * stress mode: idle and slow clients give their slots to others.
+ */
+static void
+etrn_server_stress(struct etrn_server *srv)
+{
+	const struct conf	*c = srv->conf;
+	bool			 stress;
+
+	stress = c->max_connections > 0 && c->stress_timeout > 0 &&
+	    (uint64_t)srv->nsessions * 100 >=
+	    (uint64_t)c->max_connections * ETRN_STRESS_PCT;
+	if (stress == srv->stress)
+		return;
+	srv->stress = stress;
+	if (stress)
+		log_info("stress: %zu of %d sessions, timeouts now %llds",
+		    srv->nsessions, c->max_connections,
+		    (long long)c->stress_timeout);
+	else
+		log_info("stress over: %zu of %d sessions", srv->nsessions,
+		    c->max_connections);
+}
+
 static void
 etrn_server_timers(struct etrn_server *srv)
 {
 	struct etrn_session	*s, *next;
-	uint64_t		 now = etrn_now_ms();
+	uint64_t		 now = etrn_now_ms(), limit, st;
 
+	etrn_server_stress(srv);
+	st = etrn_secs_ms(srv->conf->stress_timeout);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == ETRN_S_COMMIT || now < s->deadline)
+		if (s->state == ETRN_S_COMMIT)
+			continue;
+		limit = s->deadline;
+		if (srv->stress && s->state != ETRN_S_CLOSE &&
+		    s->since + st < limit)
+			limit = s->since + st;
+		if (now < limit)
 			continue;
 		if (s->state == ETRN_S_CLOSE) {
 			etrn_server_drop(srv, s);
@@ -511,7 +600,7 @@ etrn_server_timers(struct etrn_server *srv)
 			etrn_session_auth_resume(s);
 		} else {
 			etrn_session_timeout(s);
-			s->deadline = now + 10000;	/* for the 421 */
+			s->deadline = now + ETRN_CLOSE_MS;	/* for the 421 */
 		}
 		if (!etrn_server_step(srv, s, false))
 			etrn_server_drop(srv, s);
@@ -642,6 +731,14 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 				continue;
 			}
 			s = p;
+			if (s->dead)
+				continue;	/* dropped earlier in the batch */
+			if (s->state == ETRN_S_COMMIT &&
+			    (evs[k].events & (EPOLLERR | EPOLLHUP)) != 0) {
+				/* Reset: the reply can no longer go out. */
+				etrn_server_drop(&srv, s);
+				continue;
+			}
 			if (!etrn_server_step(&srv, s, (evs[k].events &
 			    (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0))
 				etrn_server_drop(&srv, s);
@@ -650,6 +747,7 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 			last_tick = etrn_now_ms();
 			etrn_server_timers(&srv);
 		}
+		etrn_server_reap(&srv);
 	}
 	for (s = srv.sessions; s != NULL; s = next) {
 		next = s->next;
@@ -660,11 +758,11 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	pthread_cond_signal(&srv.cv);
 	pthread_mutex_unlock(&srv.mu);
 	pthread_join(srv.thread, NULL);
-	/* Free what finished while we stopped. */
-	for (s = srv.done; s != NULL; s = next) {
-		next = s->cnext;
-		etrn_session_free(s);
-	}
+	/* What finished while we stopped was dropped above. */
+	for (s = srv.done; s != NULL; s = s->cnext)
+		s->in_commit_list = false;
+	srv.done = NULL;
+	etrn_server_reap(&srv);
 	queue_close(srv.q);
 	SSL_CTX_free(srv.tls);
 	auth_db_free(srv.auth);

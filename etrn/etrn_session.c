@@ -81,8 +81,7 @@ etrn_session_new(struct etrn_server *srv, int fd,
 	s->mynet = conf_net_match(srv->conf->mynetworks,
 	    srv->conf->nmynetworks, (const struct sockaddr *)ss);
 	s->state = ETRN_S_CMD;
-	s->deadline = etrn_now_ms() + (uint64_t)srv->conf->command_timeout *
-	    1000;
+	etrn_session_arm(s, srv->conf->command_timeout);
 	/* A client that talks before the greeting is not waiting for
 	 * replies: refuse it now (RFC 5321 §4.3.1: the greeting first). */
 	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
@@ -614,7 +613,10 @@ etrn_data_begin(struct etrn_session *s)
 	s->received = 0;
 	s->data_err = NULL;
 	s->state = ETRN_S_DATA;
-	s->deadline = etrn_now_ms() + (uint64_t)c->data_timeout * 1000;
+	/* data_timeout is the deadline of the whole message, from the 354
+	 * to the dot, not a limit on silence: a client that sends a byte
+	 * now and then cannot hold its connection for ever. */
+	etrn_session_arm(s, c->data_timeout);
 }
 
 static void
@@ -702,7 +704,7 @@ etrn_data_end(struct etrn_session *s)
 	int64_t			 now = (int64_t)time(NULL);
 	size_t			 i;
 
-	s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout * 1000;
+	etrn_session_arm(s, c->command_timeout);
 	if (s->data_err == NULL && s->received > c->max_received_headers)
 		s->data_err = "554 5.4.6 Error: too many hops (mail loop?)";
 	if (s->data_err == NULL && s->spool_fd >= 0 && s->body->len > 0) {
@@ -1012,7 +1014,7 @@ etrn_session_auth_resume(struct etrn_session *s)
 	const struct conf	*c = s->srv->conf;
 
 	s->state = ETRN_S_CMD;
-	s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout * 1000;
+	etrn_session_arm(s, c->command_timeout);
 	etrn_session_reply(s, "535 5.7.8 Error: authentication failed");
 	if (s->auth_failures >= ETRN_AUTH_FAILURES_MAX) {
 		etrn_session_reply(s, "421 4.7.0 %s Error: too many "
@@ -1290,6 +1292,9 @@ etrn_session_input(struct etrn_session *s)
 		}
 		if ((avail = smtp_conn_avail(s->conn)) == 0)
 			break;
+		/* The rest waits until the replies drain (etrn_server). */
+		if (etrn_session_out_blocked(s))
+			break;
 		p = smtp_conn_data(s->conn);
 		limit = s->state == ETRN_S_AUTH ? ETRN_AUTH_LINE_MAX :
 		    (size_t)c->command_length_limit;
@@ -1340,8 +1345,7 @@ etrn_session_input(struct etrn_session *s)
 		memcpy(line, p, len - 2);
 		line[len - 2] = '\0';
 		smtp_conn_consume(s->conn, len);
-		s->deadline = etrn_now_ms() + (uint64_t)c->command_timeout *
-		    1000;
+		etrn_session_arm(s, c->command_timeout);
 		if (s->state == ETRN_S_AUTH)
 			etrn_session_auth_line(s, line);
 		else
@@ -1350,6 +1354,13 @@ etrn_session_input(struct etrn_session *s)
 		explicit_bzero(line, len);
 	}
 	return s->state != ETRN_S_CLOSE || s->conn->outoff < s->conn->out->len;
+}
+
+void
+etrn_session_arm(struct etrn_session *s, time_t secs)
+{
+	s->since = etrn_now_ms();
+	s->deadline = s->since + etrn_secs_ms(secs);
 }
 
 void

@@ -145,7 +145,11 @@ static const struct conf_key conf_table[] = {
 	CONF_K_INT(line_length_limit, "1000", 1000, INT_MAX),
 	CONF_K_INT(command_length_limit, "2048", 512, INT_MAX),
 	CONF_K_DUR(command_timeout, "5m"),
+	/* The whole message, 354 to the dot: not reset by each read. */
 	CONF_K_DUR(data_timeout, "10m"),
+	/* Both of the above while the listener has 80% of max_connections
+	 * (Postfix's stress mode). */
+	CONF_K_DUR(stress_timeout, "10s"),
 	CONF_K_STR(etrn_policy, "relay_domains"),
 	CONF_K_BOOL(turn_enable, "no"),
 	CONF_K_ADDRS(metrics_listen, ""),	/* empty: off */

@@ -179,7 +179,8 @@ struct conf {
 	int			 line_length_limit;
 	int			 command_length_limit;
 	time_t			 command_timeout;
-	time_t			 data_timeout;
+	time_t			 data_timeout;	/* the whole DATA */
+	time_t			 stress_timeout; /* near max_connections */
 	char			*etrn_policy;
 	bool			 turn_enable;
 	struct conf_addr	*metrics_listen;

@@ -157,6 +157,23 @@ smtp_conn_fill(struct smtp_conn *c, size_t room)
 	return total;
 }
 
+/*
+ * smtp_conn_compact_out - drop what was written from the front of `out`.
+ * Without it a reader that always leaves a little unread would make `out`
+ * hold everything ever sent to it. (With TLS a retried write may move:
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, and it starts with the same bytes.)
+ */
+static void
+smtp_conn_compact_out(struct smtp_conn *c)
+{
+	if (c->outoff < 65536 || c->outoff < c->out->len / 2)
+		return;
+	memmove(c->out->s, c->out->s + c->outoff, c->out->len - c->outoff);
+	c->out->len -= c->outoff;
+	c->out->s[c->out->len] = '\0';
+	c->outoff = 0;
+}
+
 int
 smtp_conn_flush(struct smtp_conn *c)
 {
@@ -173,8 +190,10 @@ smtp_conn_flush(struct smtp_conn *c)
 			if (n <= 0) {
 				e = SSL_get_error(c->ssl, n);
 				if (e == SSL_ERROR_WANT_WRITE ||
-				    e == SSL_ERROR_WANT_READ)
+				    e == SSL_ERROR_WANT_READ) {
+					smtp_conn_compact_out(c);
 					return 0;
+				}
 				c->eof = true;
 				return -1;
 			}
@@ -185,8 +204,10 @@ smtp_conn_flush(struct smtp_conn *c)
 			if (r == -1 && errno == EINTR)
 				continue;
 			if (r == -1 && (errno == EAGAIN ||
-			    errno == EWOULDBLOCK))
+			    errno == EWOULDBLOCK)) {
+				smtp_conn_compact_out(c);
 				return 0;
+			}
 			if (r <= 0) {
 				c->eof = true;
 				return -1;

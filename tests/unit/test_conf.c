@@ -190,8 +190,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 52)
-		t_errorf(t, "conf_keys: got %zu keys, want 52", n);
+	if (n != 53)
+		t_errorf(t, "conf_keys: got %zu keys, want 53", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
@@ -1071,6 +1071,44 @@ test_key_line(struct t *t)
 	conf_free(c);
 }
 
+/* stress_timeout: 10s by default, a duration, 0 (stress mode off) too. */
+static void
+test_stress_timeout(struct t *t)
+{
+	static const struct {
+		const char	*text;
+		long long	 want;	/* -1: an error */
+	} tab[] = {
+		{ "", 10 },
+		{ "stress_timeout = 30s\n", 30 },
+		{ "stress_timeout = 2m\n", 120 },
+		{ "stress_timeout = 0\n", 0 },
+		{ "stress_timeout = -1\n", -1 },
+		{ "stress_timeout = soon\n", -1 },
+	};
+	struct conf	*c;
+	char		 path[64], err[256];
+	size_t		 i;
+
+	for (i = 0; i < NELEM(tab); i++) {
+		c = load_text(t, tab[i].text, path, sizeof(path), err,
+		    sizeof(err));
+		if (tab[i].want < 0) {
+			if (c != NULL)
+				t_errorf(t, "\"%s\": want an error", tab[i].text);
+			else if (strstr(err, "stress_timeout") == NULL)
+				t_errorf(t, "\"%s\": error %s names no key",
+				    tab[i].text, err);
+		} else if (c == NULL)
+			t_errorf(t, "\"%s\": %s", tab[i].text, err);
+		else if ((long long)c->stress_timeout != tab[i].want)
+			t_errorf(t, "\"%s\": stress_timeout %lld, want %lld",
+			    tab[i].text, (long long)c->stress_timeout,
+			    tab[i].want);
+		conf_free(c);
+	}
+}
+
 int
 main(void)
 {
@@ -1090,5 +1128,6 @@ main(void)
 	T_RUN(test_unreadable);
 	T_RUN(test_syntax);
 	T_RUN(test_key_line);
+	T_RUN(test_stress_timeout);
 	T_EXIT();
 }

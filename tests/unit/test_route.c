@@ -676,6 +676,7 @@ route_release_order(struct t *t)
 		    "route_release");
 	conf_free(c);
 	routes_free(rs);
+}
 
 /* route_dns_server_ok agrees with route_dns_new on each single entry. */
 static void
