@@ -174,8 +174,9 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 			rt.kind = ROUTE_MX;
 			bsnprintf(rt.key, sizeof(rt.key), "mx:%s", dom);
 		}
-		printf("%s <%s> %s via %s", id, r[i].addr,
-		    queue_state_name(r[i].state), rt.key);
+		printf("%s <", id);
+		tools_put(stdout, r[i].addr, STRL_ESC_ADDR);
+		printf("> %s via %s", queue_state_name(r[i].state), rt.key);
 		rc = d->dns == NULL ? ROUTE_E_TEMP : route_resolve(d->dns,
 		    &rt, dom, a, ROUTE_ADDR_MAX, &na, status, why,
 		    sizeof(why), 5000);
@@ -192,7 +193,9 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 				if (getnameinfo(sa, a[k].sslen, ip, sizeof(ip),
 				    NULL, 0, NI_NUMERICHOST) != 0)
 					strl_copy(ip, "?", sizeof(ip));
-				printf(" %s[%s]", a[k].host, ip);
+				putchar(' ');
+				tools_put(stdout, a[k].host, 0);
+				printf("[%s]", ip);
 			}
 			putchar('\n');
 		}

@@ -157,21 +157,6 @@ cmd_queue(struct tools_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/* show_put - write s to standard output escaped (strl_esc_unit). */
-static void
-show_put(const char *s, int flags)
-{
-	char	u[STRL_ESC_UNIT_MAX];
-	size_t	n = strlen(s), k, ulen;
-
-	while (n > 0) {
-		k = strl_esc_unit(s, n, flags, u, &ulen);
-		fwrite(u, 1, ulen, stdout);
-		s += k;
-		n -= k;
-	}
-}
-
 /* show_line - print one header line (its CR LF dropped) escaped, TAB
  * kept; a NUL in it is escaped like any control byte. */
 static void
@@ -271,10 +256,10 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	printf("id: %s\nsender: <", idbuf);
-	show_put(m.sender, STRL_ESC_ADDR);
+	tools_put(stdout, m.sender, STRL_ESC_ADDR);
 	printf(">\narrival: %s\nsize: %llu\nclient: ",
 	    tools_time(m.arrival, t, sizeof(t)), (unsigned long long)m.size);
-	show_put(m.client, 0);
+	tools_put(stdout, m.client, 0);
 	putchar('\n');
 	printf("flags:%s%s%s%s%s\n", m.flags & QMSG_F_8BITMIME ? " 8BITMIME" :
 	    "", m.flags & QMSG_F_SMTPUTF8 ? " SMTPUTF8" : "",
@@ -283,12 +268,12 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 	    m.flags & QMSG_F_DSN ? " DSN" : "");
 	if (m.envid[0] != '\0') {
 		printf("envid: ");
-		show_put(m.envid, 0);
+		tools_put(stdout, m.envid, 0);
 		putchar('\n');
 	}
 	for (i = 0; i < n; i++) {
 		printf("recipient: <");
-		show_put(r[i].addr, STRL_ESC_ADDR);
+		tools_put(stdout, r[i].addr, STRL_ESC_ADDR);
 		printf("> state=%s attempts=%u", queue_state_name(r[i].state),
 		    r[i].attempts);
 		if (r[i].state != QRCPT_HELD && r[i].due != 0)
@@ -317,15 +302,15 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 		}
 		if (r[i].orcpt[0] != '\0') {
 			printf(" orcpt=");
-			show_put(r[i].orcpt, 0);
+			tools_put(stdout, r[i].orcpt, 0);
 		}
 		putchar('\n');
 		for (h = 0; h < r[i].nhist; h++) {
 			printf("    %s ", tools_time(r[i].hist[h].when, t,
 			    sizeof(t)));
-			show_put(r[i].hist[h].status, 0);
+			tools_put(stdout, r[i].hist[h].status, 0);
 			putchar(' ');
-			show_put(r[i].hist[h].text, 0);
+			tools_put(stdout, r[i].hist[h].text, 0);
 			putchar('\n');
 		}
 	}
@@ -419,7 +404,7 @@ stats_text(const struct qshape *s, int64_t now)
 	putchar('\n');
 	for (i = 0; i < s->nflush; i++) {
 		printf("flush pending: ");
-		show_put(s->flush[i], 0);
+		tools_put(stdout, s->flush[i], 0);
 		putchar('\n');
 	}
 	if (s->nreason > 0) {
@@ -427,7 +412,7 @@ stats_text(const struct qshape *s, int64_t now)
 		for (i = 0; i < s->nreason; i++) {
 			printf("%8llu  ",
 			    (unsigned long long)s->reason[i].count);
-			show_put(s->reason[i].text, 0);
+			tools_put(stdout, s->reason[i].text, 0);
 			putchar('\n');
 		}
 	}

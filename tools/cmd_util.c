@@ -139,3 +139,17 @@ tools_time(int64_t t, char *buf, size_t bufsz)
 		strl_copy(buf, "-", bufsz);
 	return buf;
 }
+
+void
+tools_put(FILE *fp, const char *s, int flags)
+{
+	char	u[STRL_ESC_UNIT_MAX];
+	size_t	n = strlen(s), k, ulen;
+
+	while (n > 0) {
+		k = strl_esc_unit(s, n, flags, u, &ulen);
+		fwrite(u, 1, ulen, fp);
+		s += k;
+		n -= k;
+	}
+}

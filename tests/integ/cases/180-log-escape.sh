@@ -413,6 +413,9 @@ for l in open(sys.argv[1], "rb"):
 print(m[sys.argv[2]]["sender"] == "\"c1\u009b31m\"@client.example",
       "\u00ff\u00fe \u009b1m \u009b2m" in m[sys.argv[3]]["recipients"][0]["last_reply"])
 ' "$T/queue.json" "$id3" "$id2" 2>&1)" "True True"
+"$P" flush --dry-run "$id2" >"$T/dry.txt" 2>&1
+expect_eq flush_dry_run_escaped "$("$PY" "$T/outcheck.py" text \
+	"$id2"' <"t\x3e\x2c u"@deliver.example> deferred via' <"$T/dry.txt")" clean
 "$P" stats >"$T/stats.txt" 2>&1
 expect_eq stats_text_clean "$("$PY" "$T/outcheck.py" text <"$T/stats.txt")" clean
 "$P" stats --json >"$T/stats.json" 2>&1
