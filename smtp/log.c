@@ -274,7 +274,8 @@ log_vformat(char *dst, size_t dstsz, const char *fmt, va_list ap)
 		case 'p':
 			if (lm != L_NONE)
 				goto bad;
-			n = snprintf(val, sizeof(val), spec, va_arg(ap, void *));
+			n = snprintf(val, sizeof(val), spec,
+			    va_arg(ap, void *));
 			break;
 		default:		/* %n, %m, wide characters: never */
 			goto bad;

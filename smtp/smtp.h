@@ -302,7 +302,8 @@ bool	smtp_addr_literal_valid(const char *lit, size_t len);
 /* smtp_addr_utf8_len - the length of the well-formed UTF-8 sequence at p
  * (n bytes available; RFC 3629: no overlongs, surrogates or code points
  * past U+10FFFF), its code point in *cp; 0 when ill-formed or n is 0. */
-size_t	smtp_addr_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
+size_t	smtp_addr_utf8_len(const unsigned char *p, size_t n,
+	    uint32_t *cp);
 
 /* ------------------------------------------------------------------ */
 /* smtp_conn.c - a buffered, non-blocking connection, plain or TLS.

@@ -186,7 +186,8 @@ json_table(struct t *t)
 	} c[] = {
 		{ "a\"b\\c", "\"a\\\"b\\\\c\"" },
 		{ "\n\r\t\x01\x1b\x7f", "\"\\n\\r\\t\\u0001\\u001b\\u007f\"" },
-		{ "caf\xc3\xa9 \xf0\x9f\x93\xa7", "\"caf\xc3\xa9 \xf0\x9f\x93\xa7\"" },
+		{ "caf\xc3\xa9 \xf0\x9f\x93\xa7",
+		    "\"caf\xc3\xa9 \xf0\x9f\x93\xa7\"" },
 		{ "\xff\xfe\x80", "\"\\u00ff\\u00fe\\u0080\"" },
 		{ "\xc2\x9b" "1m", "\"\\u009b1m\"" },
 		{ "\xe2\x80\xa8\xe2\x80\xae", "\"\\u2028\\u202e\"" },
