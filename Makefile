@@ -31,7 +31,8 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
-UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth test_route test_runner
+UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth test_route test_runner \
+	     test_log
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).

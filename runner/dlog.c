@@ -10,7 +10,9 @@
  * delays= is queue/connect/tls/transfer seconds of this attempt, to the
  * millisecond (a TLS handshake on a LAN takes a few), each part clamped
  * at zero: no duration is ever printed negative. The text in ( ) is the
- * peer's own, cleaned of control bytes and capped.
+ * peer's own, cleaned of control bytes and capped. Addresses are escaped
+ * by log.c (control bytes, and ',' and '>' inside <>), so a quoted local
+ * part cannot end its field.
  */
 #include <string.h>
 
@@ -45,16 +47,21 @@ dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
     double delay, const double delays[4], uint32_t attempts, const char *dsn,
     const char *status, const char *text)
 {
-	char	id[QUEUE_ID_LEN + 1], clean[QUEUE_REPLY_MAX + 1];
-	char	orig[QUEUE_ORCPT_MAX + 32] = "", d[DLOG_DELAYS_MAX];
+	char	 id[QUEUE_ID_LEN + 1], clean[QUEUE_REPLY_MAX + 1];
+	char	 d[DLOG_DELAYS_MAX];
+	bool	 orig;
 
 	queue_id_format(m->id, id);
 	strl_clean(clean, sizeof(clean), text, QUEUE_REPLY_MAX);
-	if (r->orcpt[0] != '\0' && strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
-	    strcasecmp(r->orcpt + 7, r->addr) != 0)
-		bsnprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orcpt + 7);
+	orig = r->orcpt[0] != '\0' &&
+	    strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
+	    strcasecmp(r->orcpt + 7, r->addr) != 0;
 	dlog_delays(d, sizeof(d), delays);
-	log_info("%s: to=<%s>,%s relay=%s, delay=%.1f, delays=%s, "
-	    "attempts=%u, dsn=%s, status=%s (%s)", id, r->addr, orig, relay,
-	    dlog_secs(delay), d, attempts, dsn, status, clean);
+	/* orig_to's value comes right after its '<', so log.c escapes its
+	 * ',' and '>' like to='s (they are a peer's: ORCPT is xtext). */
+	log_info("%s: to=<%s>,%s%s%s relay=%s, delay=%.1f, delays=%s, "
+	    "attempts=%u, dsn=%s, status=%s (%s)", id, r->addr,
+	    orig ? " orig_to=<" : "", orig ? r->orcpt + 7 : "",
+	    orig ? ">," : "", relay, dlog_secs(delay), d, attempts, dsn,
+	    status, clean);
 }

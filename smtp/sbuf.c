@@ -109,10 +109,13 @@ sbuf_catf(struct sbuf *b, const char *fmt, ...)
 void
 sbuf_json_str(struct sbuf *b, const char *s)
 {
-	const unsigned char	*p;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n = strlen(s), k;
+	uint32_t		 cp;
 
 	sbuf_catc(b, '"');
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+	while (n > 0) {
+		k = 1;
 		switch (*p) {
 		case '"':
 			sbuf_cat(b, "\\\"");
@@ -130,11 +133,37 @@ sbuf_json_str(struct sbuf *b, const char *s)
 			sbuf_cat(b, "\\t");
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x80) {
+				if (strl_cp_shown(*p))
+					sbuf_catc(b, *p);
+				else
+					sbuf_catf(b, "\\u%04x", *p);
+			} else if ((k = smtp_addr_utf8_len(p, n, &cp)) == 0) {
+				/* Not UTF-8: JSON cannot carry the byte;
+				 * the character Latin-1 has there. */
 				sbuf_catf(b, "\\u%04x", *p);
-			else
-				sbuf_catc(b, *p);	/* UTF-8 passes through */
+				k = 1;
+			} else if (!strl_cp_shown(cp)) {
+				sbuf_catf(b, "\\u%04x", (unsigned)cp);
+			} else
+				sbuf_catn(b, p, k);
 		}
+		p += k;
+		n -= k;
 	}
 	sbuf_catc(b, '"');
+}
+
+void
+sbuf_esc_str(struct sbuf *b, const char *s, int flags)
+{
+	char	u[STRL_ESC_UNIT_MAX];
+	size_t	n = strlen(s), k, ulen;
+
+	while (n > 0) {
+		k = strl_esc_unit(s, n, flags, u, &ulen);
+		sbuf_catn(b, u, ulen);
+		s += k;
+		n -= k;
+	}
 }

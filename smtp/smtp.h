@@ -54,8 +54,13 @@ void	 sbuf_catf(struct sbuf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 sbuf_vcatf(struct sbuf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
-/* sbuf_json_str - append s as a JSON string literal, quotes included. */
+/* sbuf_json_str - append s as a JSON string literal, quotes included:
+ * always valid JSON. What strl_cp_shown() refuses is written \uXXXX, and
+ * a byte that is not part of well-formed UTF-8 as \u00XX (the character
+ * Latin-1 has there). */
 void	 sbuf_json_str(struct sbuf *, const char *);
+/* sbuf_esc_str - append s escaped by strl_esc_unit() with these flags. */
+void	 sbuf_esc_str(struct sbuf *, const char *, int flags);
 #define sbuf_str(b)	((b)->s)
 #define sbuf_len(b)	((b)->len)
 
@@ -72,6 +77,34 @@ char	*strl_lower(char *);
  * become spaces, at most `max` bytes are kept. Returns dst. */
 char	*strl_clean(char *dst, size_t dstsz, const char *src, size_t max);
 
+/*
+ * strl_esc_unit - the escaped form of the character at s (n > 0 bytes)
+ * for a log line or a terminal: LF, CR, TAB and backslash become \n \r
+ * \t \\; other bytes below 0x20, DEL, each byte that is not part of
+ * well-formed UTF-8, and each byte of a code point strl_cp_shown() refuses
+ * become \xHH (lower-case hex). Well-formed UTF-8 is kept. Flags:
+ * STRL_ESC_COMMA also escapes ',' (a key=value field), STRL_ESC_GT '>'
+ * (STRL_ESC_ADDR both: an address written inside <>), STRL_ESC_TAB keeps
+ * TAB. Writes at most STRL_ESC_UNIT_MAX bytes to out (no NUL), their
+ * number to *outlen; returns how many bytes of s they stand for.
+ */
+#define STRL_ESC_COMMA		0x01
+#define STRL_ESC_GT		0x02
+#define STRL_ESC_ADDR		(STRL_ESC_COMMA | STRL_ESC_GT)
+#define STRL_ESC_TAB		0x04
+#define STRL_ESC_UNIT_MAX	16
+size_t	strl_esc_unit(const char *s, size_t n, int flags, char *out,
+	    size_t *outlen);
+/* strl_esc - escape src (srclen bytes) into dst. Returns false when dst
+ * was too small; the text is then cut between two escapes, never inside
+ * one. dst is NUL-terminated when dstsz > 0. */
+bool	strl_esc(char *dst, size_t dstsz, const char *src, size_t srclen,
+	    int flags);
+/* strl_cp_shown - may code point cp be printed as it is? Not the C0 and
+ * C1 controls, DEL, the line and paragraph separators (U+2028, U+2029) or
+ * the bidirectional overrides and isolates (U+202A..E, U+2066..9). */
+bool	strl_cp_shown(uint32_t cp);
+
 /* ------------------------------------------------------------------ */
 /* log.c - one line per event: "postern/<role>[pid]: <qid>: k=v, ...". */
 
@@ -84,6 +117,13 @@ enum log_dest {
 /* log_init - name the process ("queue", "smtpd", "runner", ...) and choose
  * where lines go. May be called again (after fork, or on reload). */
 void	log_init(const char *role, enum log_dest);
+/* log_vformat - vsnprintf into dst, with what each conversion writes
+ * escaped (strl_esc_unit; STRL_ESC_ADDR right after '<', STRL_ESC_COMMA
+ * right after '='): what log lines are made of, for messages that
+ * carry peer or user text elsewhere too. Cut between escapes at dstsz. */
+#define LOG_LINE_MAX	4096
+void	log_vformat(char *dst, size_t dstsz, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
 const char *log_role(void);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* log_warn - appends ": strerror(errno)". */
@@ -268,6 +308,11 @@ const char *smtp_addr_domain(const struct smtp_addr *);
 bool	smtp_domain_valid(const char *d, int flags);
 /* smtp_addr_literal_valid - "[192.0.2.1]" or "[IPv6:...]". */
 bool	smtp_addr_literal_valid(const char *lit, size_t len);
+/* smtp_addr_utf8_len - the length of the well-formed UTF-8 sequence at p
+ * (n bytes available; RFC 3629: no overlongs, surrogates or code points
+ * past U+10FFFF), its code point in *cp; 0 when ill-formed or n is 0. */
+size_t	smtp_addr_utf8_len(const unsigned char *p, size_t n,
+	    uint32_t *cp);
 
 /* ------------------------------------------------------------------ */
 /* smtp_conn.c - a buffered, non-blocking connection, plain or TLS.

@@ -46,8 +46,9 @@
 /*
  * smtp_addr_utf8_len - length of the well-formed UTF-8 sequence at p (n
  * bytes available), storing its code point in *cp; 0 when ill-formed.
+ * Also what strl_esc_unit() and sbuf_json_str() check output with.
  */
-static size_t
+size_t
 smtp_addr_utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
 {
 	uint32_t	 c, min;

@@ -168,8 +168,9 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 			/* Where a flush sends held mail, as the runner. */
 			route_release(d->conf, d->routes, dom, &rt);
 		}
-		printf("%s <%s> %s via %s", id, r[i].addr,
-		    queue_state_name(r[i].state), rt.key);
+		printf("%s <", id);
+		tools_put(stdout, r[i].addr, STRL_ESC_ADDR);
+		printf("> %s via %s", queue_state_name(r[i].state), rt.key);
 		rc = d->dns == NULL ? ROUTE_E_TEMP : route_resolve(d->dns,
 		    &rt, dom, a, ROUTE_ADDR_MAX, &na, status, why,
 		    sizeof(why), 5000);
@@ -186,7 +187,9 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 				if (getnameinfo(sa, a[k].sslen, ip, sizeof(ip),
 				    NULL, 0, NI_NUMERICHOST) != 0)
 					strl_copy(ip, "?", sizeof(ip));
-				printf(" %s[%s]", a[k].host, ip);
+				putchar(' ');
+				tools_put(stdout, a[k].host, 0);
+				printf("[%s]", ip);
 			}
 			putchar('\n');
 		}

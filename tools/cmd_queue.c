@@ -5,6 +5,13 @@
  *
  * All of them read in MDB_RDONLY transactions through queue_walk(), which
  * never holds a transaction while we print.
+ *
+ * Every stored field came from a peer or a user, so none is printed as
+ * it is: text output escapes control bytes, backslash and bytes that are
+ * not UTF-8 as the log does (strl_esc_unit; inside <> also ',' and '>'),
+ * JSON output uses sbuf_json_str (always valid JSON), and `show` prints
+ * headers with their control bytes escaped too (TAB kept, for folding).
+ * Only `show --raw` writes the message as stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,21 +82,27 @@ queue_list1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 		queue_json_msg(c->out, m, r, n);
 	} else {
 		queue_id_format(m->id, id);
-		sbuf_catf(c->out, "%s %6s  %s  <%s>\n", id,
+		sbuf_catf(c->out, "%s %6s  %s  <", id,
 		    queue_size_text(m->size, sz, sizeof(sz)),
-		    tools_time(m->arrival, t, sizeof(t)), m->sender);
+		    tools_time(m->arrival, t, sizeof(t)));
+		sbuf_esc_str(c->out, m->sender, STRL_ESC_ADDR);
+		sbuf_cat(c->out, ">\n");
 		for (i = 0; i < n; i++) {
-			sbuf_catf(c->out, "    %-9s <%s>", queue_state_name(
-			    r[i].state), r[i].addr);
+			sbuf_catf(c->out, "    %-9s <", queue_state_name(
+			    r[i].state));
+			sbuf_esc_str(c->out, r[i].addr, STRL_ESC_ADDR);
+			sbuf_catc(c->out, '>');
 			if (r[i].attempts > 0)
 				sbuf_catf(c->out, " attempts=%u", r[i].attempts);
 			if ((r[i].state == QRCPT_DEFERRED ||
 			    r[i].state == QRCPT_QUEUED) && r[i].due > c->now)
 				sbuf_catf(c->out, " next=%s", tools_time(
 				    r[i].due, t, sizeof(t)));
-			if (r[i].reply[0] != '\0')
-				sbuf_catf(c->out, "\n              (%s)",
-				    r[i].reply);
+			if (r[i].reply[0] != '\0') {
+				sbuf_cat(c->out, "\n              (");
+				sbuf_esc_str(c->out, r[i].reply, 0);
+				sbuf_catc(c->out, ')');
+			}
 			sbuf_catc(c->out, '\n');
 		}
 	}
@@ -144,15 +157,36 @@ cmd_queue(struct tools_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/* show_line - print one header line (its CR LF dropped) escaped, TAB
+ * kept; a NUL in it is escaped like any control byte. */
+static void
+show_line(const struct sbuf *l)
+{
+	char	u[STRL_ESC_UNIT_MAX];
+	size_t	n = sbuf_len(l), k, ulen;
+	char	*s = sbuf_str(l);
+
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	while (n > 0) {
+		k = strl_esc_unit(s, n, STRL_ESC_TAB, u, &ulen);
+		fwrite(u, 1, ulen, stdout);
+		s += k;
+		n -= k;
+	}
+	putchar('\n');
+}
+
 /* show_body - write the stored message; with headers_only, up to the
- * first empty line. */
+ * first empty line, escaped, with local line ends. */
 static int
 show_body(struct queue *q, const struct qmsg *m, bool headers_only)
 {
 	char		*buf = xmalloc(QUEUE_CHUNK_SIZE);
+	struct sbuf	*line = sbuf_new();
 	size_t		 len, i;
 	uint32_t	 c;
-	int		 rc = 0, nl = 0;
+	int		 rc = 0;
 
 	for (c = 0; c < m->nchunks && rc == 0; c++) {
 		if ((rc = queue_body_chunk(q, m->id, c, buf, &len)) != 0)
@@ -161,19 +195,24 @@ show_body(struct queue *q, const struct qmsg *m, bool headers_only)
 			fwrite(buf, 1, len, stdout);
 			continue;
 		}
-		/* Stop after "\r\n\r\n"; print with local line ends. */
+		/* Line by line (a UTF-8 sequence may span two chunks), up
+		 * to the empty line. */
 		for (i = 0; i < len; i++) {
-			if (buf[i] == '\r')
+			if (buf[i] != '\n') {
+				sbuf_catc(line, buf[i]);
 				continue;
-			if (buf[i] == '\n') {
-				if (++nl == 2)
-					goto done;
-			} else
-				nl = 0;
-			putchar(buf[i]);
+			}
+			if (sbuf_len(line) == 0 || (sbuf_len(line) == 1 &&
+			    sbuf_str(line)[0] == '\r'))
+				goto done;
+			show_line(line);
+			sbuf_reset(line);
 		}
 	}
+	if (headers_only && sbuf_len(line) > 0)
+		show_line(line);
 done:
+	sbuf_free(line);
 	free(buf);
 	return rc;
 }
@@ -216,19 +255,27 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 		rc = show_body(q, &m, false);
 		goto out;
 	}
-	printf("id: %s\nsender: <%s>\narrival: %s\nsize: %llu\nclient: %s\n",
-	    idbuf, m.sender, tools_time(m.arrival, t, sizeof(t)),
-	    (unsigned long long)m.size, m.client);
+	printf("id: %s\nsender: <", idbuf);
+	tools_put(stdout, m.sender, STRL_ESC_ADDR);
+	printf(">\narrival: %s\nsize: %llu\nclient: ",
+	    tools_time(m.arrival, t, sizeof(t)), (unsigned long long)m.size);
+	tools_put(stdout, m.client, 0);
+	putchar('\n');
 	printf("flags:%s%s%s%s%s\n", m.flags & QMSG_F_8BITMIME ? " 8BITMIME" :
 	    "", m.flags & QMSG_F_SMTPUTF8 ? " SMTPUTF8" : "",
 	    m.flags & QMSG_F_RET_FULL ? " RET=FULL" : "",
 	    m.flags & QMSG_F_RET_HDRS ? " RET=HDRS" : "",
 	    m.flags & QMSG_F_DSN ? " DSN" : "");
-	if (m.envid[0] != '\0')
-		printf("envid: %s\n", m.envid);
+	if (m.envid[0] != '\0') {
+		printf("envid: ");
+		tools_put(stdout, m.envid, 0);
+		putchar('\n');
+	}
 	for (i = 0; i < n; i++) {
-		printf("recipient: <%s> state=%s attempts=%u", r[i].addr,
-		    queue_state_name(r[i].state), r[i].attempts);
+		printf("recipient: <");
+		tools_put(stdout, r[i].addr, STRL_ESC_ADDR);
+		printf("> state=%s attempts=%u", queue_state_name(r[i].state),
+		    r[i].attempts);
 		if (r[i].state != QRCPT_HELD && r[i].due != 0)
 			printf(" next=%s", tools_time(r[i].due, t, sizeof(t)));
 		if (r[i].flags & QRCPT_F_SITE)
@@ -253,13 +300,19 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 					sep = ",";
 				}
 		}
-		if (r[i].orcpt[0] != '\0')
-			printf(" orcpt=%s", r[i].orcpt);
+		if (r[i].orcpt[0] != '\0') {
+			printf(" orcpt=");
+			tools_put(stdout, r[i].orcpt, 0);
+		}
 		putchar('\n');
-		for (h = 0; h < r[i].nhist; h++)
-			printf("    %s %s %s\n", tools_time(r[i].hist[h].when,
-			    t, sizeof(t)), r[i].hist[h].status,
-			    r[i].hist[h].text);
+		for (h = 0; h < r[i].nhist; h++) {
+			printf("    %s ", tools_time(r[i].hist[h].when, t,
+			    sizeof(t)));
+			tools_put(stdout, r[i].hist[h].status, 0);
+			putchar(' ');
+			tools_put(stdout, r[i].hist[h].text, 0);
+			putchar('\n');
+		}
 	}
 	printf("\n");
 	rc = show_body(q, &m, true);
@@ -324,7 +377,7 @@ stats_text(const struct qshape *s, int64_t now)
 {
 	size_t	i;
 	int	k;
-	char	t[32];
+	char	t[32], dom[33];
 
 	printf("%-32s %7s", "", "T");
 	for (k = 0; k < QUEUE_AGE_BUCKETS - 1; k++)
@@ -335,7 +388,9 @@ stats_text(const struct qshape *s, int64_t now)
 		printf(" %6llu", (unsigned long long)s->bucket[k]);
 	putchar('\n');
 	for (i = 0; i < s->ndom; i++) {
-		printf("%32.32s %7llu", s->dom[i].domain,
+		strl_esc(dom, sizeof(dom), s->dom[i].domain,
+		    strlen(s->dom[i].domain), 0);
+		printf("%32.32s %7llu", dom,
 		    (unsigned long long)s->dom[i].total);
 		for (k = 0; k < QUEUE_AGE_BUCKETS; k++)
 			printf(" %6llu", (unsigned long long)s->dom[i].bucket[k]);
@@ -347,14 +402,19 @@ stats_text(const struct qshape *s, int64_t now)
 	if (s->oldest != 0)
 		printf(" (%lld min ago)", (long long)(now - s->oldest) / 60);
 	putchar('\n');
-	for (i = 0; i < s->nflush; i++)
-		printf("flush pending: %s\n", s->flush[i]);
+	for (i = 0; i < s->nflush; i++) {
+		printf("flush pending: ");
+		tools_put(stdout, s->flush[i], 0);
+		putchar('\n');
+	}
 	if (s->nreason > 0) {
 		printf("deferral reasons:\n");
-		for (i = 0; i < s->nreason; i++)
-			printf("%8llu  %s\n",
-			    (unsigned long long)s->reason[i].count,
-			    s->reason[i].text);
+		for (i = 0; i < s->nreason; i++) {
+			printf("%8llu  ",
+			    (unsigned long long)s->reason[i].count);
+			tools_put(stdout, s->reason[i].text, 0);
+			putchar('\n');
+		}
 	}
 }
 

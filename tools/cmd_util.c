@@ -26,12 +26,16 @@ tools_open_queue(struct tools_ctx *ctx, int flags)
 	return q;
 }
 
+/* tools_vmsg - "postern CMD: msg" on standard error. The message often
+ * quotes what was given (a sender address from a script, say): it is
+ * escaped like a log line, so no control byte reaches the terminal. */
 static int
 tools_vmsg(int code, const char *cmd, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "postern %s: ", cmd);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char	msg[LOG_LINE_MAX];
+
+	log_vformat(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "postern %s: %s\n", cmd, msg);
 	return code;
 }
 
@@ -134,4 +138,18 @@ tools_time(int64_t t, char *buf, size_t bufsz)
 	if (strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		strl_copy(buf, "-", bufsz);
 	return buf;
+}
+
+void
+tools_put(FILE *fp, const char *s, int flags)
+{
+	char	u[STRL_ESC_UNIT_MAX];
+	size_t	n = strlen(s), k, ulen;
+
+	while (n > 0) {
+		k = strl_esc_unit(s, n, flags, u, &ulen);
+		fwrite(u, 1, ulen, fp);
+		s += k;
+		n -= k;
+	}
 }

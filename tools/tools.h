@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "queue.h"
 #include "smtp.h"
@@ -42,6 +43,10 @@ int	tools_sel_parse(const char *cmd, int argc, char **argv,
 void	tools_sel_free(struct qsel *);
 /* tools_time - "2026-11-22 11:30:50" local time into buf. */
 const char *tools_time(int64_t t, char *buf, size_t bufsz);
+/* tools_put - write s to fp escaped as log lines are (strl_esc_unit with
+ * flags): a stored field is a peer's text and never reaches a terminal
+ * as it is. */
+void	tools_put(FILE *fp, const char *s, int flags);
 
 /* cmd_enqueue.c */
 int	cmd_enqueue(struct tools_ctx *, int, char **);
