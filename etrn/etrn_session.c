@@ -135,20 +135,38 @@ etrn_session_reset(struct etrn_session *s)
 /* ------------------------------------------------------------------ */
 /* ESMTP parameters (RFC 5321 §4.1.2: esmtp-keyword ["=" esmtp-value]). */
 
-/* etrn_xtext_valid - RFC 3461 §4: xtext, decoding to printable ASCII. */
+/* etrn_hex - the value of an upper-case hex digit (RFC 3461 §4 hexchar),
+ * or -1. */
+static int
+etrn_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * etrn_xtext_valid - RFC 3461 §4: xtext, decoding to printable ASCII.
+ * ENVID (§4.4) and ORCPT (§4.2) must decode to printable US-ASCII, so a
+ * "+0A" or "+1B" is refused here rather than stored: nothing a client
+ * encodes can come out of `postern show` or a DSN as a control byte.
+ */
 static bool
 etrn_xtext_valid(const char *v, size_t max)
 {
 	size_t	i, n = 0;
+	int	hi, lo;
 
 	for (i = 0; v[i] != '\0'; i++, n++) {
 		unsigned char c = (unsigned char)v[i];
 
 		if (c == '+') {
-			if (!((v[i + 1] >= '0' && v[i + 1] <= '9') ||
-			    (v[i + 1] >= 'A' && v[i + 1] <= 'F')) ||
-			    !((v[i + 2] >= '0' && v[i + 2] <= '9') ||
-			    (v[i + 2] >= 'A' && v[i + 2] <= 'F')))
+			if ((hi = etrn_hex(v[i + 1])) < 0 ||
+			    (lo = etrn_hex(v[i + 2])) < 0)
+				return false;
+			if (hi * 16 + lo < 0x20 || hi * 16 + lo > 0x7e)
 				return false;
 			i += 2;
 		} else if (c < '!' || c > '~' || c == '=')
@@ -577,10 +595,11 @@ static void
 etrn_data_begin(struct etrn_session *s)
 {
 	const struct conf	*c = s->srv->conf;
-	char			 date[64];
+	char			 date[64], helo[sizeof(s->helo)];
 	time_t			 now = time(NULL);
 	struct tm		 tm;
 	const char		*proto;
+	size_t			 i;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
@@ -594,7 +613,14 @@ etrn_data_begin(struct etrn_session *s)
 		proto = s->tls ? (s->auth_user ? "ESMTPSA" : "ESMTPS") :
 		    (s->auth_user ? "ESMTPA" : "ESMTP");
 	s->body = sbuf_new();
-	sbuf_catf(s->body, "Received: from %s ([%s])\r\n", s->helo, s->addr);
+	/* The EHLO name is the client's: control bytes are spaces already
+	 * (etrn_cmd_helo); an 8-bit byte becomes '?', as Postfix's
+	 * printable() does, so our own header stays ASCII. */
+	strl_copy(helo, s->helo, sizeof(helo));
+	for (i = 0; helo[i] != '\0'; i++)
+		if ((unsigned char)helo[i] > 0x7e)
+			helo[i] = '?';
+	sbuf_catf(s->body, "Received: from %s ([%s])\r\n", helo, s->addr);
 	if (s->tls)
 		sbuf_catf(s->body, "\t(using %s)\r\n", s->conn->tls_info);
 	if (s->auth_user != NULL)

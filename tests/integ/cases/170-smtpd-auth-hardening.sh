@@ -134,6 +134,38 @@ expect_eq orcpt_only_good_rcpt "$(qjson '[[r["address"] for r in m["recipients"]
 expect_eq orcpt_no_control_stored "$(grep -c "$(printf '\033')" "$T/show")" 0
 
 # ------------------------------------------------------------------
+# 5b. ENVID and ORCPT are xtext that must decode to printable US-ASCII
+# (RFC 3461 §4.2, §4.4): "+0A" or "+1B" is 501, "+20" and "+2B" are fine.
+# An 8-bit EHLO name is written with '?' in our Received: header.
+cat >"$T/xtext.py" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[2])
+from smtpc import C
+c = C(int(sys.argv[1]), "127.0.0.4")
+c.send(b"EHLO h\xc3\xa9lo.test\r\n")
+c.reply()
+print("envid_lf=" + c.cmd("MAIL FROM:<a@client.test.example> ENVID=x+0Ay"))
+print("envid_esc=" + c.cmd("MAIL FROM:<a@client.test.example> ENVID=+1B[31m"))
+print("mail=" + c.cmd("MAIL FROM:<a@client.test.example> ENVID=a+20b+2Bc"))
+print("orcpt_lf=" + c.cmd("RCPT TO:<r1@relay.example> ORCPT=rfc822;a+0D+0Ab@c"))
+print("orcpt_ok=" + c.cmd("RCPT TO:<r3@relay.example> ORCPT=rfc822;a+2Bb@c"))
+print("data=" + c.cmd("DATA"))
+print("dot=" + c.cmd("Subject: xtext\r\n\r\nbody\r\n."))
+print("quit=" + c.cmd("QUIT"))
+EOF
+"$PY" "$T/xtext.py" "$SMTP_PORT" "$T" >"$T/xtext.out" 2>&1
+O="$T/xtext.out"
+expect_eq envid_lf_501 "$(val envid_lf "$O")" "501 5.5.4 Bad ENVID value"
+expect_eq envid_esc_501 "$(val envid_esc "$O")" "501 5.5.4 Bad ENVID value"
+expect_eq envid_printable_250 "$(val mail "$O")" "250 2.1.0 Ok"
+expect_eq orcpt_crlf_501 "$(val orcpt_lf "$O" | cut -c 1-9)" "501 5.5.4"
+expect_eq orcpt_plus_250 "$(val orcpt_ok "$O")" "250 2.1.5 Ok"
+id=$(val dot "$O" | sed -n 's/^250 2\.0\.0 Ok: queued as //p')
+"$P" show --raw "$id" >"$T/raw" 2>&1
+expect_grep received_helo_ascii '^Received: from h??lo\.test (\[127\.0\.0\.4\])' "$T/raw"
+expect_eq received_no_8bit "$("$PY" -c 'import sys; d=open(sys.argv[1],"rb").read(); h=d.split(b"\r\n\r\n")[0]; print(sum(1 for b in h if b > 0x7e))' "$T/raw")" 0
+
+# ------------------------------------------------------------------
 # 6. STARTTLS forgets AUTH and EHLO (RFC 3207 §4.2).
 cat >"$T/tls.py" <<'EOF'
 import sys

@@ -5,7 +5,7 @@
 # LF, ESC, bytes that are not UTF-8 and ", " / ">": AUTH user names of
 # every mechanism (CRAM-MD5, SCRAM-SHA-256, and PLAIN and LOGIN with
 # auth_plaintext = yes), EHLO names, MAIL and RCPT with quoted local parts,
-# ORCPT and ENVID with xtext-encoded control bytes, and the reply text of
+# ORCPT and ENVID with "+", "=", "\\", ">" and "," in their xtext, and
 # a hostile receiver (a Python SMTP server) that the runner logs and
 # stores. Then: every line of the log starts with "postern/", each event
 # has exactly one line, and its fields, split on ", ", give the expected
@@ -162,18 +162,18 @@ sent["helo"] = bytes(b if b >= 0x20 and b != 0x7f else 0x20
 sent["from"] = frm.decode("latin-1")
 sent["denied"] = '"r>, from=<z"@far.example'
 
-# ORCPT and ENVID with xtext-encoded control bytes and ">,"; the
+# ORCPT and ENVID with xtext-encoded "+=\\" and ">,"; the
 # recipient goes to the hostile receiver, whose reply the runner logs.
 c = C("127.0.0.1")
 c.cmd(b"EHLO orcpt.test")
-print("mail_envid=" + c.cmd(b"MAIL FROM:<s@client.example> ENVID=e+0D+0Av>,w+1B"))
+print("mail_envid=" + c.cmd(b"MAIL FROM:<s@client.example> ENVID=e+2B+3Dv>,w+5C"))
 print("rcpt_orcpt=" + c.cmd(b'RCPT TO:<"t>, u"@deliver.example> '
-    b"ORCPT=rfc822;o>,+0A+1Bp@deliver.example NOTIFY=FAILURE"))
+    b"ORCPT=rfc822;o>,+2B+5Cp@deliver.example NOTIFY=FAILURE"))
 print("data2=" + c.cmd(b"DATA"))
 print("dot2=" + c.cmd(b"Subject: y\r\n\r\nbody\r\n."))
 c.close()
 sent["orcpt_to"] = '"t>, u"@deliver.example'
-sent["orcpt"] = "o>,+0A+1Bp@deliver.example"
+sent["orcpt"] = "o>,+2B+5Cp@deliver.example"
 
 # A sender with a C1 control (U+009B, CSI) under SMTPUTF8, for `show`.
 c = C("127.0.0.1")
@@ -389,7 +389,7 @@ expect_eq show_hostile_ehlo "$("$PY" "$T/outcheck.py" text \
 "$P" show "$id2" >"$T/show2" 2>&1
 expect_eq show_hostile_reply "$("$PY" "$T/outcheck.py" text \
 	'busy [31m \xff\xfe \x9b1m \xc2\x9b2m \\x41 a>b' \
-	'envid: e+0D+0Av>,w+1B' 'orcpt=rfc822;o>,+0A+1Bp@deliver.example' \
+	'envid: e+2B+3Dv>,w+5C' 'orcpt=rfc822;o>,+2B+5Cp@deliver.example' \
 	<"$T/show2")" clean
 "$P" show "$id3" >"$T/show3" 2>&1
 expect_eq show_c1_sender "$("$PY" "$T/outcheck.py" text \
