@@ -26,13 +26,13 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
 
 #include "etrn_int.h"
+#include "runner.h"
 
 #define ETRN_EVENTS_MAX	64
 #define ETRN_TICK_MS	1000	/* timer resolution */
@@ -327,16 +327,8 @@ etrn_server_accept(struct etrn_server *srv, int lfd)
 static void
 etrn_server_wake(struct etrn_server *srv)
 {
-	struct sockaddr_un	sun;
-
-	if (srv->wakefd < 0)
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (bsnprintf(sun.sun_path, sizeof(sun.sun_path), "%s/wake.sock",
-	    srv->conf->queue_dir))
-		(void)sendto(srv->wakefd, "new", 3, MSG_DONTWAIT,
-		    (struct sockaddr *)&sun, sizeof(sun));
+	if (srv->wakefd >= 0)
+		sched_wake(srv->wakefd, srv->conf->queue_dir, "new");
 }
 
 static void

@@ -223,4 +223,13 @@ const char *smtpc_tls(const struct smtpc *);
 /* smtpc_close - QUIT (when polite) and free; NULL is fine. */
 void	 smtpc_close(struct smtpc *, bool polite);
 
+/* ------------------------------------------------------------------ */
+/* sched.c - the wake socket, queue_dir/wake.sock. */
+
+/* sched_wake - send `what` ("new": mail arrived; "flush": an operator
+ * flushed, forget the hops found down) to the scheduler of the daemon
+ * whose queue is queue_dir. fd: a datagram socket to send from, or -1
+ * for a socket of our own. Never blocks; nobody listening is fine. */
+void	 sched_wake(int fd, const char *queue_dir, const char *what);
+
 #endif

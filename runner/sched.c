@@ -523,16 +523,40 @@ sched_renew(struct sched *s, time_t now)
 			(void)queue_renew(s->q, h->pending, h->npending, until);
 }
 
+/* sched_wake_addr - the wake socket's address; false if it does not fit. */
+static bool
+sched_wake_addr(struct sockaddr_un *sun, const char *queue_dir)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	return bsnprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s",
+	    queue_dir, SCHED_WAKE_SOCKET);
+}
+
+void
+sched_wake(int fd, const char *queue_dir, const char *what)
+{
+	struct sockaddr_un	sun;
+	int			own = -1;
+
+	if (!sched_wake_addr(&sun, queue_dir))
+		return;
+	if (fd < 0 && (fd = own = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC,
+	    0)) == -1)
+		return;
+	(void)sendto(fd, what, strlen(what), MSG_DONTWAIT,
+	    (struct sockaddr *)&sun, sizeof(sun));
+	if (own >= 0)
+		close(own);
+}
+
 static int
 sched_wake_open(const struct conf *c)
 {
 	struct sockaddr_un	sun;
 	int			fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (!bsnprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
-	    c->queue_dir, SCHED_WAKE_SOCKET))
+	if (!sched_wake_addr(&sun, c->queue_dir))
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
@@ -719,12 +743,11 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 				    s.w[i].nout, (int64_t)time(NULL));
 		}
 	if (s.wakefd >= 0) {
-		char	path[4200];
+		struct sockaddr_un	sun;
 
 		close(s.wakefd);
-		if (bsnprintf(path, sizeof(path), "%s/%s", conf->queue_dir,
-		    SCHED_WAKE_SOCKET))
-			(void)unlink(path);
+		if (sched_wake_addr(&sun, conf->queue_dir))
+			(void)unlink(sun.sun_path);
 	}
 	close(s.sigfd);
 	free(pfd);

@@ -106,6 +106,20 @@ bool	strl_esc(char *dst, size_t dstsz, const char *src, size_t srclen,
 bool	strl_cp_shown(uint32_t cp);
 
 /* ------------------------------------------------------------------ */
+/* clock.c - the time. Never fails, never blocks. */
+
+/* clock_now - wall-clock seconds, for stored and shown times. */
+time_t	 clock_now(void);
+/* clock_mono_ns, _ms, _secs - the monotonic clock, for timeouts and
+ * durations. */
+int64_t	 clock_mono_ns(void);
+int64_t	 clock_mono_ms(void);
+double	 clock_mono_secs(void);
+/* clock_advance - move both clocks forward by ns: a seam for unit tests,
+ * never called by the programs. */
+void	 clock_advance(int64_t ns);
+
+/* ------------------------------------------------------------------ */
 /* log.c - one line per event: "postern/<role>[pid]: <qid>: k=v, ...". */
 
 enum log_dest {

@@ -13,14 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runner.h"
 #include "tools.h"
 
-#define ADMIN_WAKE_SOCKET	"wake.sock"
 
 /* admin_wake - tell a running daemon to look at the due index now;
  * "flush" also makes it forget which next hops it had found down (an
@@ -28,19 +26,7 @@
 static void
 admin_wake(const struct conf *conf, const char *what)
 {
-	struct sockaddr_un	sun;
-	int			fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (!bsnprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
-	    conf->queue_dir, ADMIN_WAKE_SOCKET))
-		return;
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return;
-	(void)sendto(fd, what, strlen(what), MSG_DONTWAIT,
-	    (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
+	sched_wake(-1, conf->queue_dir, what);
 }
 
 typedef int admin_fn(struct queue *, const struct qsel *, size_t *);
