@@ -34,6 +34,20 @@ struct queue {
 #define QUEUE_FLUSH_SUB		0x01	/* the domain's subdomains too */
 #define QUEUE_FLUSH_HELD	0x02	/* recipients held for their site too */
 
+/*
+ * A flush request: the flushq value under a reversed domain, encoded by
+ * queue_rec.c as flags(1) time(8) [bydom value(12) bydom key]. The tail
+ * is the bydom entry where a claim's walk of the domain's range stopped;
+ * without it the next walk starts at the domain.
+ */
+struct queue_flushreq {
+	uint8_t		flags;		/* QUEUE_FLUSH_* */
+	int64_t		when;		/* asked for, or last served */
+	uint8_t		rval[QUEUE_KEY_RCPT];		/* resume: value */
+	uint8_t		rkey[QUEUE_ADDR_MAX + 1];	/* resume: key */
+	size_t		rklen;		/* 0: no resume point */
+};
+
 /* queue_ops.c */
 int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
@@ -96,6 +110,14 @@ int	queue_rec_get_u64(struct queue *, MDB_txn *, const char *name,
  * whole message. */
 int	queue_rec_final(struct queue *, MDB_txn *, struct qrcpt *);
 int	queue_rec_delete_msg(struct queue *, MDB_txn *, uint64_t id);
+/* queue_rec_dec_flush - decode a flushq value into *f: 0, or
+ * QUEUE_E_CORRUPT when it is too short to be one (f->flags still gets its
+ * first byte, if there is one). A resume point that does not fit is left
+ * out. Sets no error message: a walk skips what it cannot read. */
+int	queue_rec_dec_flush(const MDB_val *, struct queue_flushreq *);
+/* queue_rec_put_flush - write the request for a reversed domain key. */
+int	queue_rec_put_flush(struct queue *, MDB_txn *, const MDB_val *key,
+	    const struct queue_flushreq *);
 void	queue_rec_hist_add(struct qrcpt *, int64_t when, const char *status,
 	    const char *text);
 

@@ -405,17 +405,20 @@ queue_shape_reasoncmp(const void *a, const void *b)
 static int
 queue_shape_flushes(struct queue *q, MDB_txn *txn, struct qshape *s)
 {
-	MDB_cursor	*cur;
-	MDB_val		 k, v;
-	size_t		 cap = 0;
-	int		 mrc;
+	struct queue_flushreq	 fr;
+	MDB_cursor		*cur;
+	MDB_val			 k, v;
+	size_t			 cap = 0;
+	int			 mrc;
 
 	if ((mrc = mdb_cursor_open(txn, q->flushq, &cur)) != 0)
 		return queue_lmdb(q, mrc, "flush cursor");
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		bool	sub = v.mv_size >= 1 &&
-		    (((uint8_t *)v.mv_data)[0] & QUEUE_FLUSH_SUB);
+		bool	sub;
+
+		(void)queue_rec_dec_flush(&v, &fr);
+		sub = (fr.flags & QUEUE_FLUSH_SUB) != 0;
 
 		if (s->nflush == cap) {
 			void	*nv;
