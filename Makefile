@@ -6,6 +6,9 @@
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
 #   make install  PREFIX=/usr/local DESTDIR=
+#
+# A build prints one line per file it makes ("  CC  asan/queue/queue_env.o");
+# V=1 prints the full commands instead.
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -39,6 +42,16 @@ REL_CFLAGS  = $(BASE) -O2
 ASAN_CFLAGS = $(BASE) -O1 -fno-omit-frame-pointer \
 	      -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
+# V=1: show the commands; else one short line per file made.
+V	?= 0
+ifeq ($(V),1)
+Q	 =
+SAY	 = @:
+else
+Q	 = @
+SAY	 = @printf '  %-4s %s\n'
+endif
+
 REL_OBJ	 = $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
 
@@ -54,34 +67,42 @@ test-deps:
 
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(SAY) CC $(@:build/%=%)
+	$(Q)$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(SAY) CC $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
 
 bin/postern: $(REL_OBJ) build/rel/tools/postern.o
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/bin/postern: $(ASAN_OBJ) build/asan/tools/postern.o
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 bin/posternd: $(REL_OBJ) build/rel/tools/posternd.o
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/bin/posternd: $(ASAN_OBJ) build/asan/tools/posternd.o
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
 	    $(PKGLIBS)
 
 asan: build/asan/bin/postern build/asan/bin/posternd $(UNIT_TESTS:%=build/asan/unit/%)
+	@:
 
 # make run: as root on a fresh machine the unprivileged user is made first.
 run: all
