@@ -334,7 +334,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		if (rc == 0 && r.due == keys[i].t && r.state == QRCPT_ACTIVE &&
 		    (r.flags & QRCPT_F_OPHOLD)) {
 			/* Held while out, and its runner died: it is held
-			 * now, as if it had come back (queue_unclaim). */
+			 * now, as if it had come back (queue_claim_return). */
 			r.state = QRCPT_HELD;
 			r.claim = 0;
 			r.saved_due = now;
@@ -434,7 +434,7 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 }
 
 int
-queue_next_due(struct queue *q, int64_t *when)
+queue_claim_next_due(struct queue *q, int64_t *when)
 {
 	MDB_txn		*txn;
 	MDB_cursor	*cur;
@@ -501,13 +501,14 @@ queue_claim_renew1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 }
 
 int
-queue_renew(struct queue *q, const struct qclaim *c, size_t n, int64_t until)
+queue_claim_renew(struct queue *q, const struct qclaim *c, size_t n,
+    int64_t until)
 {
 	return queue_claim_each(q, c, n, until, queue_claim_renew1);
 }
 
 static int
-queue_claim_unclaim1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+queue_claim_return1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
     int64_t when)
 {
 	int	rc;
@@ -530,13 +531,14 @@ queue_claim_unclaim1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 }
 
 int
-queue_unclaim(struct queue *q, const struct qclaim *c, size_t n, int64_t when)
+queue_claim_return(struct queue *q, const struct qclaim *c, size_t n,
+    int64_t when)
 {
-	return queue_claim_each(q, c, n, when, queue_claim_unclaim1);
+	return queue_claim_each(q, c, n, when, queue_claim_return1);
 }
 
 static int
-queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
+queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 {
 	struct qrcpt	r;
 	int		rc;
@@ -592,7 +594,7 @@ queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
 }
 
 int
-queue_record(struct queue *q, struct qresult *res, size_t n)
+queue_claim_result(struct queue *q, struct qresult *res, size_t n)
 {
 	MDB_txn	*txn;
 	size_t	 i;
@@ -601,7 +603,7 @@ queue_record(struct queue *q, struct qresult *res, size_t n)
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
-		if ((rc = queue_claim_record1(q, txn, &res[i])) != 0) {
+		if ((rc = queue_claim_result1(q, txn, &res[i])) != 0) {
 			mdb_txn_abort(txn);
 			return rc;
 		}

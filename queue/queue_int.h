@@ -57,18 +57,56 @@ int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 int	queue_fail(struct queue *, int code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	queue_lmdb(struct queue *, int mdbrc, const char *what);
-int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
-int	queue_txn_commit(struct queue *, MDB_txn *);
 int64_t	queue_now(void);
-/* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
-int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
 int64_t	queue_now_us(void);
 
+/* queue_txn.c */
+int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
+/* queue_txn_commit - commit (an fsync); a full disk is QUEUE_E_FULL. */
+int	queue_txn_commit(struct queue *, MDB_txn *);
+/* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
+int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
+
+/* Big-endian integers, for keys and records: every file uses them. */
+static inline void
+queue_be64_put(uint8_t *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t
+queue_be64_get(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void
+queue_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t
+queue_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 /* queue_key.c */
-void	queue_be64_put(uint8_t *, uint64_t);
-uint64_t queue_be64_get(const uint8_t *);
-void	queue_be32_put(uint8_t *, uint32_t);
-uint32_t queue_be32_get(const uint8_t *);
 void	queue_key_rcpt(uint8_t k[QUEUE_KEY_RCPT], uint64_t id, uint32_t idx);
 /* queue_key_msub - the key in msg of a message's recipient or body chunk
  * (kind QUEUE_MSUB_*): after the envelope's id(8), in index order. */

@@ -314,8 +314,8 @@ tq_record1_at(struct t *t, int line, struct queue *q, const struct qclaim *c,
 	int		rc;
 
 	tq_result(&res, c, kind, when, next_try, status, reply);
-	if ((rc = queue_record(q, &res, 1)) != 0) {
-		t_errorl(t, line, "queue_record: got %d (%s), want 0", rc,
+	if ((rc = queue_claim_result(q, &res, 1)) != 0) {
+		t_errorl(t, line, "queue_claim_result: got %d (%s), want 0", rc,
 		    queue_errmsg(q));
 		return rc;
 	}
@@ -761,7 +761,7 @@ test_claim_lease(struct t *t)
 	/* The first runner's result is stale and changes nothing. */
 	if ((rc = tq_record1(t, q, &c[0], QRESULT_DEFERRED, now + 301,
 	    now + 400, "4.4.1", "late")) != QUEUE_E_STALE)
-		t_errorf(t, "queue_record(old token): rc %d, want %d", rc,
+		t_errorf(t, "queue_claim_result(old token): rc %d, want %d", rc,
 		    QUEUE_E_STALE);
 	if (tq_get_rcpt(t, q, id, 0, &r) && (r.state != QRCPT_ACTIVE ||
 	    r.claim != c2.token || r.attempts != 0 || r.nhist != 0 ||
@@ -776,7 +776,7 @@ test_claim_lease(struct t *t)
 	tt = now + 5000;
 	if ((rc = tq_record1(t, q, &c2, QRESULT_DEFERRED, now + 302, tt,
 	    "4.4.1", "connect timed out")) != 0)
-		t_errorf(t, "queue_record(new token): rc %d, want 0", rc);
+		t_errorf(t, "queue_claim_result(new token): rc %d, want 0", rc);
 	if (tq_get_rcpt(t, q, id, 0, &r)) {
 		if (r.state != QRCPT_DEFERRED || r.attempts != 1 ||
 		    r.due != tt || r.claim != 0 || r.last_try != now + 302)
@@ -800,8 +800,8 @@ test_claim_lease(struct t *t)
 	}
 	if ((rc = tq_record1(t, q, &c2, QRESULT_DELIVERED, now + 303, 0,
 	    "2.0.0", "twice")) != QUEUE_E_STALE)
-		t_errorf(t, "queue_record(used token): rc %d, want %d", rc,
-		    QUEUE_E_STALE);
+		t_errorf(t, "queue_claim_result(used token): rc %d, want %d",
+		    rc, QUEUE_E_STALE);
 	/* Its old lease key went with the result. */
 	(void)tq_claim(t, q, now + 601, 300, c, NELEM(c), 0);
 	(void)tq_claim(t, q, tt - 1, 300, c, NELEM(c), 0);
@@ -812,22 +812,22 @@ test_claim_lease(struct t *t)
 		    c3.id, c3.kind);
 
 	/* Renew pushes the lease; a stale renew or unclaim does nothing. */
-	if ((rc = queue_renew(q, &c3, 1, tt + 1000)) != 0)
-		t_errorf(t, "queue_renew: got %d (%s), want 0", rc,
+	if ((rc = queue_claim_renew(q, &c3, 1, tt + 1000)) != 0)
+		t_errorf(t, "queue_claim_renew: got %d (%s), want 0", rc,
 		    queue_errmsg(q));
 	(void)tq_want(t, q, id, 0, QRCPT_ACTIVE, tt + 1000);
 	(void)tq_claim(t, q, tt + 999, 300, c, NELEM(c), 0);
 	stale = c3;
 	stale.token = c2.token;
-	if ((rc = queue_renew(q, &stale, 1, tt + 9000)) != 0)
-		t_errorf(t, "queue_renew(stale): got %d, want 0", rc);
-	if ((rc = queue_unclaim(q, &stale, 1, tt + 10)) != 0)
-		t_errorf(t, "queue_unclaim(stale): got %d, want 0", rc);
+	if ((rc = queue_claim_renew(q, &stale, 1, tt + 9000)) != 0)
+		t_errorf(t, "queue_claim_renew(stale): got %d, want 0", rc);
+	if ((rc = queue_claim_return(q, &stale, 1, tt + 10)) != 0)
+		t_errorf(t, "queue_claim_return(stale): got %d, want 0", rc);
 	(void)tq_want(t, q, id, 0, QRCPT_ACTIVE, tt + 1000);
 
 	/* Unclaim: due at `when`, in its state before the claim. */
-	if ((rc = queue_unclaim(q, &c3, 1, tt + 2000)) != 0)
-		t_errorf(t, "queue_unclaim: got %d (%s), want 0", rc,
+	if ((rc = queue_claim_return(q, &c3, 1, tt + 2000)) != 0)
+		t_errorf(t, "queue_claim_return: got %d (%s), want 0", rc,
 		    queue_errmsg(q));
 	if (tq_get_rcpt(t, q, id, 0, &r) && (r.state != QRCPT_DEFERRED ||
 	    r.due != tt + 2000 || r.claim != 0 || r.attempts != 1))
@@ -835,9 +835,9 @@ test_claim_lease(struct t *t)
 		    " attempts %u; want deferred %lld 0 1",
 		    queue_state_name(r.state), (long long)r.due, r.claim,
 		    r.attempts, (long long)tt + 2000);
-	if ((rc = queue_next_due(q, &next)) != 0 || next != tt + 2000)
-		t_errorf(t, "queue_next_due: got %d, %lld; want 0, %lld", rc,
-		    (long long)next, (long long)tt + 2000);
+	if ((rc = queue_claim_next_due(q, &next)) != 0 || next != tt + 2000)
+		t_errorf(t, "queue_claim_next_due: got %d, %lld; want 0, %lld",
+		    rc, (long long)next, (long long)tt + 2000);
 	(void)tq_claim(t, q, tt + 1999, 300, c, NELEM(c), 0);
 	if (tq_claim(t, q, tt + 2000, 300, c, NELEM(c), 1) == 1 &&
 	    (c[0].id != id || c[0].kind != QCLAIM_DELIVER))
@@ -903,10 +903,10 @@ test_results(struct t *t)
 	    "250 ok");
 	tq_result(&res[1], &c[k1], QRESULT_FAILED, now + 1, 0, "5.1.1",
 	    "550 user unknown");
-	if ((rc = queue_record(q, res, 2)) != 0 || res[0].rc != 0 ||
+	if ((rc = queue_claim_result(q, res, 2)) != 0 || res[0].rc != 0 ||
 	    res[1].rc != 0)
-		t_errorf(t, "queue_record(delivered, failed): got %d (%d, %d)"
-		    ", want 0 (0, 0)", rc, res[0].rc, res[1].rc);
+		t_errorf(t, "queue_claim_result(delivered, failed): got %d "
+		    "(%d, %d), want 0 (0, 0)", rc, res[0].rc, res[1].rc);
 	if ((rc = queue_get(q, id, &m, &got, &nr)) != 0) {
 		t_errorf(t, "queue_get after 2 of 3: got %d, want 0", rc);
 		goto out;
@@ -944,7 +944,7 @@ test_results(struct t *t)
 	/* The last result removes everything of the message. */
 	if ((rc = tq_record1(t, q, &c[k2], QRESULT_DELIVERED, now + 2, 0,
 	    "2.0.0", "250 ok")) != 0)
-		t_errorf(t, "queue_record(last): rc %d, want 0", rc);
+		t_errorf(t, "queue_claim_result(last): rc %d, want 0", rc);
 	if ((rc = queue_get(q, id, &m, &got, &nr)) != QUEUE_E_NOENT)
 		t_errorf(t, "queue_get after the last: got %d, want %d", rc,
 		    QUEUE_E_NOENT);
@@ -960,9 +960,9 @@ test_results(struct t *t)
 		    cnt != 0)
 			t_errorf(t, "queue_domain_count(%s) after the last: "
 			    "got %d, %zu; want 0, 0", dom[i], rc, cnt);
-	if ((rc = queue_next_due(q, &next)) != 0 || next != 0)
-		t_errorf(t, "queue_next_due on an empty queue: got %d, %lld; "
-		    "want 0, 0", rc, (long long)next);
+	if ((rc = queue_claim_next_due(q, &next)) != 0 || next != 0)
+		t_errorf(t, "queue_claim_next_due on an empty queue: got %d, "
+		    "%lld; want 0, 0", rc, (long long)next);
 	/* (queue_shape() of the empty queue: see test_read_empty.) */
 	(void)tq_claim(t, q, now + TQ_FAR, 300, c, NELEM(c), 0);
 out:
@@ -1044,7 +1044,7 @@ test_held(struct t *t)
 		    ", want %" PRIu64 " deliver", c[0].id, c[0].kind, a);
 	if ((rc = tq_record1(t, q, &c[0], QRESULT_DELIVERED, now, 0,
 	    "2.0.0", "250 ok")) != 0)
-		t_errorf(t, "queue_record(delivered): rc %d, want 0", rc);
+		t_errorf(t, "queue_claim_result(delivered): rc %d, want 0", rc);
 
 	/* A site hold that runs out is claimed to be failed. */
 	if (!tq_enqueue_held(t, q, "v@held.example", now + 1000, &b))
@@ -1059,7 +1059,7 @@ test_held(struct t *t)
 	/* QRESULT_HELD: back to waiting for its site, until next_try. */
 	if ((rc = tq_record1(t, q, &c[0], QRESULT_HELD, now + 1000,
 	    now + 5000, "4.3.2", "held for the site")) != 0)
-		t_errorf(t, "queue_record(held): rc %d, want 0", rc);
+		t_errorf(t, "queue_claim_result(held): rc %d, want 0", rc);
 	if (tq_get_rcpt(t, q, b, 0, &r) && (r.state != QRCPT_HELD ||
 	    !(r.flags & QRCPT_F_SITE) || r.due != now + 5000 ||
 	    r.claim != 0 || r.attempts != 0))
@@ -1153,10 +1153,10 @@ test_operator(struct t *t)
 	    "connect timed out");
 	tq_result(&res[1], &c[1], QRESULT_DEFERRED, now, now + 100, "4.4.1",
 	    "connect timed out");
-	if ((rc = queue_record(q, res, 2)) != 0 || res[0].rc != 0 ||
+	if ((rc = queue_claim_result(q, res, 2)) != 0 || res[0].rc != 0 ||
 	    res[1].rc != 0)
-		t_errorf(t, "queue_record(deferred, held meanwhile): got %d "
-		    "(%d, %d), want 0 (0, 0)", rc, res[0].rc, res[1].rc);
+		t_errorf(t, "queue_claim_result(deferred, held meanwhile): "
+		    "got %d (%d, %d), want 0 (0, 0)", rc, res[0].rc, res[1].rc);
 	for (i = 0; i < 2; i++)
 		if (tq_get_rcpt(t, q, m1, i, &r) && (r.state != QRCPT_HELD ||
 		    r.due != 0 || r.attempts != 1))
@@ -1178,8 +1178,8 @@ test_operator(struct t *t)
 	    "4.4.1", "again");
 	tq_result(&res[1], &c[1], QRESULT_DEFERRED, now, now + 100000,
 	    "4.4.1", "again");
-	if ((rc = queue_record(q, res, 2)) != 0)
-		t_errorf(t, "queue_record: got %d, want 0", rc);
+	if ((rc = queue_claim_result(q, res, 2)) != 0)
+		t_errorf(t, "queue_claim_result: got %d, want 0", rc);
 	(void)tq_claim(t, q, now + 1000, 300, c, NELEM(c), 0);
 	if ((rc = queue_requeue(q, &sel, &cnt)) != 0 || cnt != 2)
 		t_errorf(t, "queue_requeue: got %d, %zu; want 0, 2", rc, cnt);
@@ -1316,8 +1316,8 @@ test_domains(struct t *t)
 	for (i = 0; i < 5; i++)
 		tq_result(&res[i], &c[i], QRESULT_DEFERRED, now, now + 100000,
 		    "4.4.1", "no route");
-	if ((rc = queue_record(q, res, 5)) != 0)
-		t_errorf(t, "queue_record: got %d, want 0", rc);
+	if ((rc = queue_claim_result(q, res, 5)) != 0)
+		t_errorf(t, "queue_claim_result: got %d, want 0", rc);
 	memset(&sel, 0, sizeof(sel));
 	sel.domain = "EXAMPLE.org";
 	sel.subdomains = true;
@@ -1555,8 +1555,8 @@ test_shape(struct t *t)
 		    s2 ? "4.2.0" : "4.4.1", s2 ? "mailbox busy" :
 		    "connection refused");
 	}
-	if ((rc = queue_record(q, res, 3)) != 0)
-		t_errorf(t, "queue_record: got %d, want 0", rc);
+	if ((rc = queue_claim_result(q, res, 3)) != 0)
+		t_errorf(t, "queue_claim_result: got %d, want 0", rc);
 
 	if ((rc = queue_shape(q, now, &s)) != 0) {
 		t_errorf(t, "queue_shape: got %d (%s), want 0", rc,
@@ -2750,9 +2750,9 @@ test_hold_dead_runner(struct t *t)
 		t_errorf(t, "released after its runner died: state %s, due 0 "
 		    "(no timer at all: it can never be claimed again)",
 		    queue_state_name(r.state));
-	if ((rc = queue_next_due(q, &next)) != 0 || next == 0)
-		t_errorf(t, "queue_next_due: got %d, %lld; want a due time",
-		    rc, (long long)next);
+	if ((rc = queue_claim_next_due(q, &next)) != 0 || next == 0)
+		t_errorf(t, "queue_claim_next_due: got %d, %lld; want a due "
+		    "time", rc, (long long)next);
 	(void)tq_claim(t, q, now + 100000, 300, c, NELEM(c), 1);
 out:
 	queue_close(q);
@@ -3009,8 +3009,8 @@ test_flush_paced(struct t *t)
 			tq_result(&res[k], &c[k], QRESULT_DELIVERED, now, 0,
 			    "2.0.0", "250 ok");
 		}
-		if ((rc = queue_record(q, res, got)) != 0)
-			t_errorf(t, "queue_record: %d", rc);
+		if ((rc = queue_claim_result(q, res, got)) != 0)
+			t_errorf(t, "queue_claim_result: %d", rc);
 	}
 	if (total != TQ_PACED)
 		t_errorf(t, "flush served %zu recipients, want %d", total,
@@ -3186,8 +3186,8 @@ test_flush_stray_due(struct t *t)
 		goto out;
 	}
 	tq_result(&res, &c[k], QRESULT_DELIVERED, now, 0, "2.0.0", "250 ok");
-	if ((rc = queue_record(q, &res, 1)) != 0)
-		t_errorf(t, "queue_record: %d", rc);
+	if ((rc = queue_claim_result(q, &res, 1)) != 0)
+		t_errorf(t, "queue_claim_result: %d", rc);
 	(void)tq_want(t, q, id, 1, QRCPT_ACTIVE, now + 300);
 	/* Not before the lease ends; then b again, with the old kind. */
 	(void)tq_claim(t, q, now + 299, 300, c, NELEM(c), 0);
@@ -3197,8 +3197,8 @@ test_flush_stray_due(struct t *t)
 		    c[0].idx, c[0].kind, QCLAIM_DELIVER);
 	tq_result(&res, &c[0], QRESULT_DELIVERED, now + 301, 0, "2.0.0",
 	    "250 ok");
-	if ((rc = queue_record(q, &res, 1)) != 0)
-		t_errorf(t, "queue_record: %d", rc);
+	if ((rc = queue_claim_result(q, &res, 1)) != 0)
+		t_errorf(t, "queue_claim_result: %d", rc);
 	queue_close(q);
 	q = NULL;
 	if (tq_db_entries(t, dir, dbs, NELEM(dbs), ent) &&
