@@ -37,6 +37,8 @@ LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
 	     test_route test_runner
+# Programs the integration cases drive the code with (tests/integ/*.c).
+PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).
@@ -103,8 +105,14 @@ build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
 	    $(PKGLIBS)
 
+build/asan/probe/%: tests/integ/%.c $(ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -o $@ $< $(ASAN_OBJ) $(PKGLIBS)
+
 # A unit test binary no longer in UNIT_TESTS goes: tests/run.sh runs them all.
-asan: build/asan/bin/postern build/asan/bin/posternd $(UNIT_TESTS:%=build/asan/unit/%)
+asan: build/asan/bin/postern build/asan/bin/posternd \
+    $(UNIT_TESTS:%=build/asan/unit/%) $(PROBES:%=build/asan/probe/%)
 	@for f in build/asan/unit/test_*; do \
 	    case " $(UNIT_TESTS) " in *" $${f##*/} "*) ;; *) rm -f "$$f" ;; esac; \
 	done

@@ -80,25 +80,7 @@ msgs = [json.loads(l) for l in sys.stdin if l.strip()]
 print($1)"
 }
 
-# free_port - a TCP port on 127.0.0.1 nobody listens on now.
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT [HOST] - poll until something accepts there (10 s at most).
-wait_port() {
-	"$PY" - "$1" "${2:-127.0.0.1}" <<'EOPY'
-import socket, sys, time
-port, host = int(sys.argv[1]), sys.argv[2]
-for _ in range(200):
-    try:
-        socket.create_connection((host, port), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOPY
-}
+. "$POSTERN_TOP/tests/net.sh"
 
 # start_posternd [KEY=VALUE...] - write the config (listen on a free port,
 # $SMTP_PORT), start posternd -f in the background (log in $T/posternd.log),

@@ -29,23 +29,7 @@ SINKPORT=
 # ------------------------------------------------------------------
 # Helpers.
 
-# port - a random port nothing on this host uses now.
-port() {
-	while :; do
-		p=$(shuf -i 20000-60999 -n 1)
-		hex=$(printf '%04X' "$p")
-		grep -q "^ *[0-9]*: [0-9A-F]*:$hex " /proc/net/tcp \
-			/proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# listening PORT - does something listen on 127.0.0.1:PORT (no connection
-# made: the servers count sessions)?
-listening() {
-	grep -q "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" \
-		/proc/net/tcp
-}
+# Ports: free_port, listening PORT (tests/net.sh, through lib.sh).
 
 # until_ok TENTHS CMD... - poll every 0.1 s until CMD succeeds; 1 if it
 # has not within TENTHS tenths of a second (wall time).
@@ -176,7 +160,7 @@ due() { [ "$(rnext "$1")" -le "$(date +%s)" ]; }
 srv() {
 	_n=$1
 	shift
-	SP=$(port)
+	SP=$(free_port)
 	: >"$T/$_n.srv"
 	"$PY" "$SRV" "$SP" "$T/$_n.srv" "$@" >>"$T/srv.err" 2>&1 &
 	SPID=$!
@@ -192,7 +176,7 @@ sink() {
 	shift
 	mkdir -p "$T/$_n"
 	chmod 777 "$T/$_n"
-	SP=${SINKPORT:-$(port)}
+	SP=${SINKPORT:-$(free_port)}
 	SINKPORT=
 	smtp-sink -u postern -c -d "$T/$_n/%H%M%S." "$@" "127.0.0.1:$SP" 64 \
 		>"$T/$_n.out" 2>&1 &
@@ -407,7 +391,7 @@ expect_eq c4_queue_attempts "$(qj 'sorted(r["state"] + str(r["attempts"]) for m 
 stop_pid "$SPID"
 srv c4d --silent
 routes c4d "c4d.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c4d "listen=127.0.0.1:$LP" "routes_file=$T/c4d.routes" \
 	min_backoff=60s max_backoff=120s
 pd_start c4d "$LP"
@@ -435,7 +419,7 @@ stop_pid "$SPID"
 # 5. max_queue_lifetime = 5 s toward a port nobody listens on: deferred
 # with 4.4.1 until the lifetime is over, then "expired" with that 4.4.1
 # (the last temporary error), never 4.4.7.
-DEAD=$(port)
+DEAD=$(free_port)
 routes c5 "c5.example [127.0.0.1]:$DEAD"
 dconf c5 "routes_file=$T/c5.routes" max_queue_lifetime=5s max_backoff=1s
 enq a@c5.example
@@ -463,7 +447,7 @@ expect_eq c5_no_447 "$(grep -c 'dsn=4\.4\.7' "$T/c5.log")" 0
 # message is delivered (at least once: nobody lost), queue empty.
 srv c6 --stall-dot --ctrl "$T/c6.ctrl"
 routes c6 "c6.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c6 "listen=127.0.0.1:$LP" "routes_file=$T/c6.routes" workers=1 \
 	smtp_dot_timeout=60s
 pd_start c6 "$LP"
@@ -496,7 +480,7 @@ stop_pid "$SPID"
 # meanwhile takes nothing, and the recipient is delivered once.
 srv c6b --stall-dot --ctrl "$T/c6b.ctrl"
 routes c6b "c6b.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c6b "listen=127.0.0.1:$LP" "routes_file=$T/c6b.routes" workers=1 \
 	smtp_dot_timeout=60s lease_time=3s
 pd_start c6b "$LP"
@@ -528,9 +512,9 @@ stop_pid "$SPID"
 sink c7
 SINK7=$SP
 SINK7PID=$SPID
-DEAD=$(port)
+DEAD=$(free_port)
 routes c7 "bulk.example [127.0.0.1]:$DEAD"
-LP=$(port)
+LP=$(free_port)
 dconf c7 "listen=127.0.0.1:$LP" "routes_file=$T/c7.routes" \
 	min_backoff=1h max_backoff=1h workers=2
 pd_start c7 "$LP"
@@ -571,7 +555,7 @@ stop_pid "$SINK7PID"
 # sink for all 20 messages; the posternd takes all 20, no protocol error.
 sink c8
 SINK8PID=$SPID
-RP=$(port)
+RP=$(free_port)
 routes c8r "reuse2.example hold"
 dconf c8r "listen=127.0.0.1:$RP" "routes_file=$T/c8r.routes"
 pd_start c8r "$RP"
@@ -608,9 +592,9 @@ stop_pid "$SINK8PID"
 # down_until is ahead, and a wake-up does not clear it.)
 srv c9 --fail-first 1
 S9PID=$SPID
-DEAD9=$(port)
+DEAD9=$(free_port)
 routes c9 "f1.example [127.0.0.1]:$SP" "f2.example [127.0.0.1]:$DEAD9"
-LP=$(port)
+LP=$(free_port)
 dconf c9 "listen=127.0.0.1:$LP" "routes_file=$T/c9.routes" \
 	min_backoff=1h max_backoff=1h
 pd_start c9 "$LP"
@@ -660,7 +644,7 @@ stop_pid "$S9BPID"
 # holds it again; the domain flush below is the workaround.)
 sink c10
 S10=$SP
-DNS_PORT=$(port)
+DNS_PORT=$(free_port)
 dnsmasq --no-daemon --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--bind-interfaces --no-resolv --no-hosts --conf-file=/dev/null \
 	--pid-file= --local=/example/ --local-ttl=300 \
