@@ -107,28 +107,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# greets PORT - poll (30 s at most) until a server there says 220.
-greets() {
-	python3 - "$1" <<'EOF'
-import socket, sys, time
-end = time.time() + 30
-while time.time() < end:
-    try:
-        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
-        s.settimeout(2)
-        if s.recv(4) == b"220 ":
-            s.sendall(b"QUIT\r\n")
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.05)
-sys.exit(1)
-EOF
-}
+. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
+
 
 # ------------------------------------------------------------------
 # posternd: a fresh queue for each run.
@@ -179,79 +159,8 @@ pd_mem() {
 }
 
 # ------------------------------------------------------------------
-# Postfix: our own instance; a fresh queue_directory for each run.
-PF_PORT=$(free_port)
-mkdir -p "$PF_ETC" "$W/pf-data"
-chown postfix "$W/pf-data"
-cat >"$PF_ETC/main.cf" <<EOF
-# A private Postfix for the benchmark: receive and hold, nothing else.
-compatibility_level = 3.6
-queue_directory = $W/pf-queue
-data_directory = $W/pf-data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.example
-mydomain = bench.example
-myorigin = \$myhostname
-mydestination =
-relay_domains =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = check_recipient_access static:HOLD
-maillog_file = $W/pf-maillog
-maillog_file_prefixes = $W
-biff = no
-EOF
-cat >"$PF_ETC/master.cf" <<EOF
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-pickup     unix  n - n 60 1 pickup
-cleanup    unix  n - n -  0 cleanup
-qmgr       unix  n - n 300 1 qmgr
-rewrite    unix  - - n -  - trivial-rewrite
-bounce     unix  - - n -  0 bounce
-defer      unix  - - n -  0 bounce
-trace      unix  - - n -  0 bounce
-verify     unix  - - n -  1 verify
-flush      unix  n - n 1000? 0 flush
-proxymap   unix  - - n -  - proxymap
-proxywrite unix  - - n -  1 proxymap
-smtp       unix  - - n -  - smtp
-relay      unix  - - n -  - smtp
-showq      unix  n - n -  - showq
-error      unix  - - n -  - error
-retry      unix  - - n -  - error
-discard    unix  - - n -  - discard
-local      unix  - n n -  - local
-anvil      unix  - - n -  1 anvil
-scache     unix  - - n -  1 scache
-postlog    unix-dgram n - n - 1 postlogd
-EOF
-pf_start() {
-	PF_Q=$W/pf-queue
-	rm -rf "$PF_Q"
-	mkdir -m 755 "$PF_Q"
-	postfix -c "$PF_ETC" start >"$W/pf-start.out" 2>&1 ||
-		die "postfix -c $PF_ETC start failed: $(tail -n 5 "$W/pf-maillog" 2>/dev/null)"
-	greets "$PF_PORT" || die "Postfix does not answer: $(tail -n 5 "$W/pf-maillog")"
-}
-pf_stop() {
-	pf_master=$(tr -d ' ' <"$PF_Q/pid/master.pid" 2>/dev/null)
-	postfix -c "$PF_ETC" stop >/dev/null 2>&1
-	i=0
-	while [ -n "$pf_master" ] && kill -0 "$pf_master" 2>/dev/null &&
-	    [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	rm -rf "$PF_Q"
-	PF_Q=""
-	sync
-}
+# Postfix: our own instance (bench_lib.sh); a fresh queue for each run.
+pf_setup "$(free_port)"
 pf_queued() { find "$PF_Q/hold" -type f | wc -l | tr -d ' '; }
 
 # ------------------------------------------------------------------
@@ -292,12 +201,6 @@ one_case() {
 	[ "$q" -ne "$N" ] && echo "Postfix held $q of $N" >>"$W/bad.$key"
 }
 
-# median FILE - of the numbers in FILE, one a line.
-median() {
-	sort -n "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 SIZES="4096 65536"
 CONCS="1 10 50"
