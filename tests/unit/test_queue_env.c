@@ -30,25 +30,14 @@ tq_open_as_nobody(struct t *t, const char *dir, int *rc, char *err,
 	size_t		 len = 0;
 	pid_t		 pid;
 	char		 cerr[512];
-	int		 fds[2], crc;
+	int		 fd, crc;
 	bool		 ok;
 
 	*rc = 0;
 	err[0] = '\0';
-	if (pipe(fds) == -1) {
-		t_errorf(t, "pipe: %s", strerror(errno));
+	if ((pid = tq_fork_pipe(t, &fd)) == -1)
 		return false;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		t_errorf(t, "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return false;
-	}
 	if (pid == 0) {
-		close(fds[0]);
 		if (setgroups(0, NULL) == -1 || setgid(TQ_NOBODY) == -1 ||
 		    setuid(TQ_NOBODY) == -1)
 			_exit(10);
@@ -56,14 +45,13 @@ tq_open_as_nobody(struct t *t, const char *dir, int *rc, char *err,
 		if ((crc = queue_open(dir, 0, TQ_MAP, &q, cerr,
 		    sizeof(cerr))) == 0)
 			queue_close(q);
-		if (!tq_write(fds[1], &crc, sizeof(crc)) ||
-		    !tq_write(fds[1], cerr, strlen(cerr) + 1))
+		if (!tq_write(fd, &crc, sizeof(crc)) ||
+		    !tq_write(fd, cerr, strlen(cerr) + 1))
 			_exit(11);
 		_exit(0);
 	}
-	close(fds[1]);
-	ok = tq_read_all(fds[0], &buf, &len);
-	close(fds[0]);
+	ok = tq_read_all(fd, &buf, &len);
+	close(fd);
 	if (!tq_wait(t, pid, 0, "queue_open as nobody (10: setuid)"))
 		ok = false;
 	else if (!ok || len < sizeof(int) + 1) {

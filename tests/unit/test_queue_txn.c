@@ -748,26 +748,13 @@ tq_crash_round(struct t *t, const char *dir, uint64_t cseed, uint64_t delay,
 	size_t		 len = 0, i;
 	pid_t		 pid;
 	void		*nv;
-	int		 fds[2], st;
+	int		 fd, st;
 	bool		 ok = true;
 
-	if (pipe(fds) == -1) {
-		t_errorf(t, "pipe: %s", strerror(errno));
+	if ((pid = tq_fork_pipe(t, &fd)) == -1)
 		return false;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		t_errorf(t, "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return false;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		tq_crash_child(dir, fds[1], cseed);
-	}
-	close(fds[1]);
+	if (pid == 0)
+		tq_crash_child(dir, fd, cseed);
 	tq_sleep_ns(delay);
 	(void)kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) == -1)
@@ -782,12 +769,12 @@ tq_crash_round(struct t *t, const char *dir, uint64_t cseed, uint64_t delay,
 		t_errorf(t, "writer (seed %" PRIu64 "): status 0x%x, want "
 		    "killed by SIGKILL (exit 2: open, 4: enqueue failed)",
 		    cseed, (unsigned)st);
-	if (!tq_read_all(fds[0], &buf, &len)) {
+	if (!tq_read_all(fd, &buf, &len)) {
 		t_errorf(t, "reading the writer's reports: %s",
 		    strerror(errno));
 		ok = false;
 	}
-	close(fds[0]);
+	close(fd);
 	if (ok && len % sizeof(pair) != 0)
 		t_errorf(t, "writer (seed %" PRIu64 "): a partial report of "
 		    "%zu bytes", cseed, len);

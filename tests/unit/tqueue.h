@@ -460,6 +460,35 @@ tq_sleep_ns(uint64_t ns)
 		continue;
 }
 
+/*
+ * tq_fork_pipe - fork a child that reports to its parent through a pipe.
+ * In the child it returns 0 and *fd is the pipe's write end; in the parent
+ * the child's pid, and *fd is the read end (the other ends are closed).
+ * -1 when pipe() or fork() failed (reported).
+ */
+static inline pid_t
+tq_fork_pipe(struct t *t, int *fd)
+{
+	pid_t	pid;
+	int	fds[2];
+
+	if (pipe(fds) == -1) {
+		t_errorf(t, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		t_errorf(t, "fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	close(fds[pid == 0 ? 0 : 1]);
+	*fd = fds[pid == 0 ? 1 : 0];
+	return pid;
+}
+
 /* tq_wait - wait for pid; true when it exited with code `want`. */
 static inline bool
 tq_wait_at(struct t *t, int line, pid_t pid, int want, const char *what)
