@@ -86,6 +86,7 @@ t_begin=$(date +%s)
 
 say() { echo "deliver  $*"; }
 die() { echo "deliver: $*" >&2; exit 1; }
+. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
 
 [ -x "$SRC" ] && [ -x "$SINK" ] || die "smtp-source/smtp-sink missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
@@ -99,33 +100,12 @@ if [ -z "${POSTERN_BIN:-}" ] &&
 fi
 
 # ------------------------------------------------------------------
-# The directory: a real disk (an fsync on tmpfs costs nothing).
-madetmp=false
-if [ $# -ge 1 ]; then
-	DIR=$1
-else
-	case $(stat -f -c %T /tmp 2>/dev/null) in
-	tmpfs|ramfs|"")
-		[ -d "$top/build/benchtmp" ] || madetmp=true
-		DIR=$top/build/benchtmp/deliver.$$ ;;
-	*)
-		DIR=/tmp/postern-bench-deliver.$$ ;;
-	esac
-fi
-mkdir -p "$DIR" || die "cannot make $DIR"
-DIR=$(cd "$DIR" && pwd)
-case $(stat -f -c %T "$DIR") in
-tmpfs|ramfs) die "$DIR is on tmpfs: give a directory on a disk" ;;
-esac
-chmod 755 "$DIR"	# posternd runs as the postern user
-W=$DIR/work
-mkdir -p "$W"
-chmod 755 "$W"
+# The directory ($DIR, $W, $PF_ETC): a real disk.
+bench_dir deliver "$@"
 
 PD_PID=""
 SINK_PID=""
 SRC_PIDS=""
-PF_ETC=$DIR/postfix-etc
 PF_Q=""
 cleanup() {
 	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
@@ -139,8 +119,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 

@@ -1,6 +1,6 @@
 # bench_lib.sh - what the benchmark scripts share; sourced by
-# bench_receive.sh and bench_deliver.sh after they define die() and set
-# $top, $W (their scratch directory) and $PF_ETC. Defines functions only.
+# bench_receive.sh and bench_deliver.sh once they have set $top and
+# defined die(). Defines functions only.
 #
 # The Postfix instance is our own: config in $PF_ETC, queue and data
 # directories below $W, smtpd on 127.0.0.1 on a port of our choosing, no
@@ -11,6 +11,36 @@
 . "$top/tests/net.sh"
 
 now() { date +%s.%N; }
+
+# bench_dir NAME [DIR] - the scratch directory: $DIR (DIR, else a new
+# /tmp/postern-bench-NAME.PID, or build/benchtmp/NAME.PID when /tmp is
+# tmpfs: an fsync on tmpfs costs nothing, so a tmpfs DIR is refused), $W
+# below it, and $PF_ETC for the Postfix instance. $madetmp: whether
+# build/benchtmp was made for it (the caller's cleanup removes both).
+bench_dir() {
+	madetmp=false
+	if [ $# -ge 2 ]; then
+		DIR=$2
+	else
+		case $(stat -f -c %T /tmp 2>/dev/null) in
+		tmpfs|ramfs|"")
+			[ -d "$top/build/benchtmp" ] || madetmp=true
+			DIR=$top/build/benchtmp/$1.$$ ;;
+		*)
+			DIR=/tmp/postern-bench-$1.$$ ;;
+		esac
+	fi
+	mkdir -p "$DIR" || die "cannot make $DIR"
+	DIR=$(cd "$DIR" && pwd)
+	case $(stat -f -c %T "$DIR") in
+	tmpfs|ramfs) die "$DIR is on tmpfs: give a directory on a disk" ;;
+	esac
+	chmod 755 "$DIR"	# posternd runs as the postern user
+	W=$DIR/work
+	mkdir -p "$W"
+	chmod 755 "$W"
+	PF_ETC=$DIR/postfix-etc
+}
 
 # greets PORT - poll (30 s at most) until a server there says 220.
 greets() {

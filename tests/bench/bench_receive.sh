@@ -59,6 +59,7 @@ t_begin=$(date +%s)
 
 say() { echo "receive  $*"; }
 die() { echo "receive: $*" >&2; exit 1; }
+. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
 
 [ -x "$SRC" ] || die "$SRC missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
@@ -71,30 +72,10 @@ if [ -d "$top/build/rel" ] && [ -z "${POSTERN_BIN:-}" ] &&
 fi
 
 # ------------------------------------------------------------------
-# The directory: a real disk (an fsync on tmpfs costs nothing).
-madetmp=false
-if [ $# -ge 1 ]; then
-	DIR=$1
-else
-	case $(stat -f -c %T /tmp 2>/dev/null) in
-	tmpfs|ramfs|"")
-		[ -d "$top/build/benchtmp" ] || madetmp=true
-		DIR=$top/build/benchtmp/receive.$$ ;;
-	*)
-		DIR=/tmp/postern-bench-receive.$$ ;;
-	esac
-fi
-mkdir -p "$DIR" || die "cannot make $DIR"
-DIR=$(cd "$DIR" && pwd)
-case $(stat -f -c %T "$DIR") in
-tmpfs|ramfs) die "$DIR is on tmpfs: give a directory on a disk" ;;
-esac
-chmod 755 "$DIR"	# posternd runs as the postern user
-W=$DIR/work
-mkdir -p "$W"
+# The directory ($DIR, $W, $PF_ETC): a real disk.
+bench_dir receive "$@"
 
 PD_PID=""
-PF_ETC=$DIR/postfix-etc
 PF_Q=""
 cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
@@ -106,8 +87,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
 
 
 # ------------------------------------------------------------------
