@@ -7,8 +7,8 @@
 # chroot, its log in $W/pf-maillog, `postfix -c $PF_ETC start/stop`; the
 # system's Postfix is neither read nor changed.
 
-# free_port, listening, wait_listen.
-. "$top/tests/net.sh"
+# free_port, listening, wait_listen, term_wait.
+. "$top/tests/common.sh"
 
 now() { date +%s.%N; }
 

@@ -114,13 +114,7 @@ pd_start() {	# pd_start NAME [KEY=VALUE...]
 	PD_SMTPD=$(sed -n 's/.*started smtpd, pid \([0-9]*\).*/\1/p' "$PD_DIR/log" | tail -n 1)
 }
 pd_stop() {
-	kill -TERM "$PD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$PD_PID" 2>/dev/null && [ $i -lt 400 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -0 "$PD_PID" 2>/dev/null && kill -KILL "$PD_PID" 2>/dev/null
+	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
 	wait "$PD_PID" 2>/dev/null
 	PD_PID=""
 	rm -rf "$PD_DIR"

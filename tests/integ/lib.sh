@@ -80,7 +80,7 @@ msgs = [json.loads(l) for l in sys.stdin if l.strip()]
 print($1)"
 }
 
-. "$POSTERN_TOP/tests/net.sh"
+. "$POSTERN_TOP/tests/common.sh"	# free_port, wait_listen, term_wait ...
 
 # start_posternd [KEY=VALUE...] - write the config (listen on a free port,
 # $SMTP_PORT), start posternd -f in the background (log in $T/posternd.log),
@@ -100,13 +100,7 @@ start_posternd() {
 
 # stop_posternd - SIGTERM to the master; wait (30 s at most) for it to exit.
 stop_posternd() {
-	kill -TERM "$PD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$PD_PID" 2>/dev/null && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	! kill -0 "$PD_PID" 2>/dev/null
+	term_wait "$PD_PID" 300
 }
 
 # smtpd_pid - the PID of posternd's SMTP listener child (the master has

@@ -36,7 +36,7 @@ rcpt() { sed -n "s/^rcpt $2 [^ ]* \(code=[0-9]* status=[0-9.]*\) .*/\1/p" "$T/$1
 # reply OUT N.I - its reply text.
 reply() { sed -n "s/^rcpt $2 [^ ]* code=[0-9]* status=[0-9.]* reply=//p" "$T/$1" | head -n 1; }
 
-# Ports: free_port, wait_listen (tests/net.sh, through lib.sh).
+# Ports: free_port, wait_listen (tests/common.sh, through lib.sh).
 
 # sink NAME OPTION... - start smtp-sink with these options, dumping each
 # message into $T/NAME/; its port in $SINK, counters in $T/NAME.out.

@@ -28,7 +28,7 @@
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
-# Ports: free_port, wait_listen PORT IP (tests/net.sh, through lib.sh).
+# Ports: free_port, wait_listen PORT IP (tests/common.sh, through lib.sh).
 
 # sink NAME IP PORT [OPTION...] - smtp-sink on IP:PORT dumping each
 # message into $T/NAME/; its counters in $T/NAME.out, its PID in

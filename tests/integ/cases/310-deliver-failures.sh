@@ -29,7 +29,7 @@ SINKPORT=
 # ------------------------------------------------------------------
 # Helpers.
 
-# Ports: free_port, listening PORT (tests/net.sh, through lib.sh).
+# Ports: free_port, listening PORT (tests/common.sh, through lib.sh).
 
 # until_ok TENTHS CMD... - poll every 0.1 s until CMD succeeds; 1 if it
 # has not within TENTHS tenths of a second (wall time).
@@ -226,13 +226,7 @@ pd_start() {
 }
 # pd_stop - SIGTERM the master, wait for it (35 s at most).
 pd_stop() {
-	kill -TERM "$PDP" 2>/dev/null
-	_i=0
-	while kill -0 "$PDP" 2>/dev/null && [ $_i -lt 350 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	! kill -0 "$PDP" 2>/dev/null
+	term_wait "$PDP" 350
 }
 
 # ------------------------------------------------------------------

@@ -1,9 +1,10 @@
-# net.sh - ports on this host, for the integration cases (through
-# tests/integ/lib.sh) and the benchmarks. Sourced; defines functions only.
+# common.sh - ports and processes, for the integration cases (through
+# tests/integ/lib.sh) and the benchmarks (through tests/bench/bench_lib.sh).
+# Sourced; defines functions only.
 #
-# Both read /proc/net: no Python to start for each port, and no
-# connection made to learn that a server listens (smtp-sink and the test
-# servers count every session).
+# The port helpers read /proc/net: no Python to start for each port, and
+# no connection made to learn that a server listens (smtp-sink and the
+# test servers count every session).
 
 # free_port - a port in 20000-60999 that no TCP or UDP socket of this
 # host uses now.
@@ -43,4 +44,16 @@ wait_listen() {
 # wait_port PORT [IP] - the same (the name the older cases use).
 wait_port() {
 	wait_listen "$@"
+}
+
+# term_wait PID TENTHS - SIGTERM to PID (a process we started), then wait
+# until it is gone, TENTHS tenths of a second at most; 1 if it is not.
+term_wait() {
+	kill -TERM "$1" 2>/dev/null
+	_nt=0
+	while kill -0 "$1" 2>/dev/null && [ $_nt -lt "$2" ]; do
+		sleep 0.1
+		_nt=$((_nt + 1))
+	done
+	! kill -0 "$1" 2>/dev/null
 }
