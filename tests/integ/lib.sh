@@ -13,13 +13,17 @@ T=$(mktemp -d /tmp/postern-integ.XXXXXX)
 chmod 755 "$T"		# posternd runs as the postern user
 export POSTERN_CONF="$T/postern.conf"
 REAP=""
-cleanup() {
+# reap_all - stop every server registered with reap, by PID.
+reap_all() {
 	for pid in $REAP; do
 		kill "$pid" 2>/dev/null
 	done
 	for pid in $REAP; do
 		wait "$pid" 2>/dev/null
 	done
+}
+cleanup() {
+	reap_all
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
