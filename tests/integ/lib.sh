@@ -117,6 +117,22 @@ smtpd_pid() {
 	return 0
 }
 
+# sink_counters FILE FIELD N - the last "sess=N quit=N mesg=N" line that
+# smtp-sink -c wrote to FILE, once its FIELD (sess or mesg) is at least N
+# (polled every 0.05 s, 5 s at most: then the last line as it is).
+sink_counters() {
+	_si=0
+	while :; do
+		_sc=$(tr '\r' '\n' <"$1" | grep '^sess=' | tail -n 1)
+		_sn=$(printf '%s' "$_sc" | sed -n "s/.*$2=\([0-9]*\).*/\1/p")
+		[ "${_sn:-0}" -ge "$3" ] && break
+		_si=$((_si + 1))
+		[ $_si -gt 100 ] && break
+		sleep 0.05
+	done
+	printf '%s\n' "$_sc"
+}
+
 # make_cert NAME CN - a self-signed certificate $T/NAME.crt, key $T/NAME.key
 # (readable by the postern user posternd runs as).
 make_cert() {

@@ -53,18 +53,7 @@ sink() {
 }
 # counters NAME - smtp-sink's last "sess=N quit=N mesg=N", once its
 # session count is at least $2 (polled, 5 s at most).
-counters() {
-	i=0
-	while :; do
-		c=$(tr '\r' '\n' <"$T/$1.out" | grep '^sess=' | tail -n 1)
-		n=$(printf '%s' "$c" | sed -n 's/^sess=\([0-9]*\) .*/\1/p')
-		[ "${n:-0}" -ge "$2" ] && break
-		i=$((i + 1))
-		[ $i -gt 100 ] && break
-		sleep 0.05
-	done
-	printf '%s\n' "$c"
-}
+counters() { sink_counters "$T/$1.out" sess "$2"; }
 # dumps NAME - how many messages smtp-sink stored.
 dumps() { find "$T/$1" -type f | wc -l | tr -d ' '; }
 

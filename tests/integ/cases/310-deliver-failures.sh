@@ -186,18 +186,7 @@ sink() {
 }
 # counters NAME MESG - smtp-sink's last "sess=N quit=N mesg=N", once it
 # counts at least MESG messages (polled, 5 s at most).
-counters() {
-	_i=0
-	while :; do
-		_c=$(tr '\r' '\n' <"$T/$1.out" | grep '^sess=' | tail -n 1)
-		_m=$(printf '%s' "$_c" | sed -n 's/.* mesg=\([0-9]*\).*/\1/p')
-		[ "${_m:-0}" -ge "$2" ] && break
-		_i=$((_i + 1))
-		[ $_i -gt 50 ] && break
-		sleep 0.1
-	done
-	printf '%s\n' "$_c"
-}
+counters() { sink_counters "$T/$1.out" mesg "$2"; }
 sess() { counters "$1" "$2" | sed -n 's/^sess=\([0-9]*\) .*/\1/p'; }
 mesg() { counters "$1" "$2" | sed -n 's/.* mesg=\([0-9]*\).*/\1/p'; }
 # rcpts NAME - every X-Rcpt-Args address in smtp-sink's dumps, one a line.
