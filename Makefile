@@ -6,6 +6,9 @@
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
 #   make install  PREFIX=/usr/local DESTDIR=
+#
+# A build prints one line per file it makes ("  CC  asan/queue/queue_env.o");
+# V=1 prints the full commands instead.
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -32,14 +35,27 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
-UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth test_route test_runner \
-	     test_log
+UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
+	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
+	     test_route test_runner test_log
+# Programs the integration cases drive the code with (tests/integ/*.c).
+PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).
 REL_CFLAGS  = $(BASE) -O2
 ASAN_CFLAGS = $(BASE) -O1 -fno-omit-frame-pointer \
 	      -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+# V=1: show the commands; else one short line per file made.
+V	?= 0
+ifeq ($(V),1)
+Q	 =
+SAY	 = @:
+else
+Q	 = @
+SAY	 = @printf '  %-4s %s\n'
+endif
 
 REL_OBJ	 = $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
@@ -56,34 +72,51 @@ test-deps:
 
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(SAY) CC $(@:build/%=%)
+	$(Q)$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(SAY) CC $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
 
 bin/postern: $(REL_OBJ) build/rel/tools/postern.o
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/bin/postern: $(ASAN_OBJ) build/asan/tools/postern.o
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 bin/posternd: $(REL_OBJ) build/rel/tools/posternd.o
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/bin/posternd: $(ASAN_OBJ) build/asan/tools/posternd.o
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
+	$(SAY) LD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
 build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
 	    $(PKGLIBS)
 
-asan: build/asan/bin/postern build/asan/bin/posternd $(UNIT_TESTS:%=build/asan/unit/%)
+build/asan/probe/%: tests/integ/%.c $(ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -o $@ $< $(ASAN_OBJ) $(PKGLIBS)
+
+# A unit test binary no longer in UNIT_TESTS goes: tests/run.sh runs them all.
+asan: build/asan/bin/postern build/asan/bin/posternd \
+    $(UNIT_TESTS:%=build/asan/unit/%) $(PROBES:%=build/asan/probe/%)
+	@for f in build/asan/unit/test_*; do \
+	    case " $(UNIT_TESTS) " in *" $${f##*/} "*) ;; *) rm -f "$$f" ;; esac; \
+	done
 
 # make run: as root on a fresh machine the unprivileged user is made first.
 run: all

@@ -43,18 +43,22 @@
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
  *		key range (ETRN @domain).
- *	flushq	reversed domain -> flags(1) time(8) [resume key]: a domain
- *		flush (operator, ETRN, ATRN) waiting for the runners; the
- *		claim walks the domain's bydom range from where it stopped.
+ *	flushq	reversed domain -> flags(1) time(8) [resume point: the
+ *		bydom value(12) and key where the last walk stopped]: a
+ *		domain flush (operator, ETRN, ATRN) waiting for the
+ *		runners; the claim walks the domain's bydom range from
+ *		where it stopped.
  *
  * Queue ids are microsecond arrival stamps made unique by the "seq"
  * counter (taken in the write transaction, so unique across processes),
  * printed as 11 characters of Crockford base32: they sort by arrival.
  *
  * Durability: every change is one write transaction, committed with
- * LMDB's default fsync. Group commit (queue_gc_*) lets many threads finish
- * their enqueues in one transaction and one fsync; each caller returns only
- * after that commit.
+ * LMDB's default fsync. Group commit shares one transaction and one fsync
+ * among the messages that finish together: queue_enqueue_batch() stores
+ * them (smtpd's commit thread hands it what its sessions finished), and
+ * queue_gc_* does the batching for threads that each block until their
+ * message is committed (the tests and benchmarks use it).
  *
  * Claims: queue_claim_due() moves due recipients to "active" with a lease
  * (their due entry is now + lease) and a claim token; a result is
@@ -65,6 +69,13 @@
  * Processes: open the queue after fork(); an LMDB environment must not be
  * used across fork. Within a process, one struct queue may be shared by
  * threads (MDB_NOTLS); write transactions are serialised by LMDB.
+ *
+ * Names: the calls below are grouped by the file that holds them. The
+ * calls on the queue as a whole are queue_<verb> (queue_open, queue_enqueue,
+ * queue_hold, queue_get); a file that owns a concept names its calls after
+ * itself (queue_claim_*). Inside the folder (queue_int.h) every function
+ * carries its file's name: queue_rec_*, queue_key_*, queue_txn_*,
+ * queue_ops_*, and the handle's own helpers in queue_env.c are queue_*.
  */
 #ifndef QUEUE_H
 #define QUEUE_H
@@ -324,7 +335,8 @@ int	queue_gc_enqueue(struct queue_gc *, struct qnew *);
  * claimed again (its runner died). A message's recipients due together
  * are not split at the limit: the claim stops before them (fewer than
  * max, so a caller loops while *n > 0, not while *n == max) unless they
- * alone would fill it.
+ * alone would fill it. Domain flush requests (queue_flush) are served
+ * first, from the bydom index.
  */
 int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);
@@ -336,20 +348,20 @@ int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 int	queue_claim_domain(struct queue *, const char *domain, bool sub,
 	    bool held, int64_t since, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);
-/* queue_next_due - the earliest due time (0 when nothing is timed). */
-int	queue_next_due(struct queue *, int64_t *when);
-/* queue_renew - push the leases of still-held claims to `until`. */
-int	queue_renew(struct queue *, const struct qclaim *, size_t n,
+/* queue_claim_next_due - the earliest due time (0 when nothing is timed). */
+int	queue_claim_next_due(struct queue *, int64_t *when);
+/* queue_claim_renew - push the leases of still-held claims to `until`. */
+int	queue_claim_renew(struct queue *, const struct qclaim *, size_t n,
 	    int64_t until);
-/* queue_unclaim - hand claims back (their runner died): due at `when`,
- * state as before the claim. Stale claims are skipped. */
-int	queue_unclaim(struct queue *, const struct qclaim *, size_t n,
+/* queue_claim_return - hand claims back (their runner died): due at
+ * `when`, state as before the claim. Stale claims are skipped. */
+int	queue_claim_return(struct queue *, const struct qclaim *, size_t n,
 	    int64_t when);
-/* queue_record - record results in one transaction; a result whose token
- * no longer matches gets rc QUEUE_E_STALE and changes nothing. A
- * recipient that becomes final leaves both indexes; the last one of a
- * message removes the message. */
-int	queue_record(struct queue *, struct qresult *, size_t n);
+/* queue_claim_result - record the results of claims in one transaction; a
+ * result whose token no longer matches gets rc QUEUE_E_STALE and changes
+ * nothing. A recipient that becomes final leaves both indexes; the last
+ * one of a message removes the message. */
+int	queue_claim_result(struct queue *, struct qresult *, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* queue_ops.c: operator changes; *count gets the recipients changed. */

@@ -29,13 +29,11 @@ struct queue_claim_key {
 #define QUEUE_CLAIM_FLUSH_MAX	16
 
 struct queue_claim_fkey {
-	char	key[QUEUE_ADDR_MAX + 1];
-	size_t	klen;
-	uint8_t	flags;
-	int64_t	since;		/* ad hoc: skip recipients tried since */
-	uint8_t	rkey[QUEUE_ADDR_MAX + 1];	/* where the walk stopped */
-	size_t	rklen;
-	uint8_t	rval[QUEUE_KEY_RCPT];
+	char			key[QUEUE_ADDR_MAX + 1];
+	size_t			klen;
+	struct queue_flushreq	req;	/* its flags; where the walk stopped */
+	int64_t			since;	/* ad hoc: skip recipients tried
+					 * since */
 };
 
 /* queue_claim_eligible - may a flush with these flags take r? Queued or
@@ -122,20 +120,11 @@ queue_claim_flush(struct queue *q, MDB_txn *txn, int64_t now, int64_t lease,
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	    mrc == 0 && nf < QUEUE_CLAIM_FLUSH_MAX;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *p = v.mv_data;
-
-		if (k.mv_size > QUEUE_ADDR_MAX || v.mv_size < 9)
+		if (k.mv_size > QUEUE_ADDR_MAX ||
+		    queue_rec_dec_flush(&v, &fk[nf].req) != 0)
 			continue;
 		memcpy(fk[nf].key, k.mv_data, k.mv_size);
 		fk[nf].klen = k.mv_size;
-		fk[nf].flags = p[0];
-		if (v.mv_size > 9 + QUEUE_KEY_RCPT &&
-		    v.mv_size - 9 - QUEUE_KEY_RCPT <= QUEUE_ADDR_MAX) {
-			memcpy(fk[nf].rval, p + 9, QUEUE_KEY_RCPT);
-			fk[nf].rklen = v.mv_size - 9 - QUEUE_KEY_RCPT;
-			memcpy(fk[nf].rkey, p + 9 + QUEUE_KEY_RCPT,
-			    fk[nf].rklen);
-		}
 		nf++;
 	}
 	mdb_cursor_close(cur);
@@ -145,30 +134,31 @@ serve:
 
 	for (f = 0; f < nf && *n < max; f++) {
 		struct queue_claim_fkey *q1 = &fk[f];
-		bool sub = (q1->flags & QUEUE_FLUSH_SUB) != 0;
+		struct queue_flushreq *fr = &q1->req;
+		bool sub = (fr->flags & QUEUE_FLUSH_SUB) != 0;
 
 		if ((mrc = mdb_cursor_open(txn, q->bydom, &cur)) != 0) {
 			rc = queue_lmdb(q, mrc, "domain cursor");
 			goto out;
 		}
-		if (q1->rklen > 0) {
-			k.mv_data = q1->rkey;
-			k.mv_size = q1->rklen;
-			v.mv_data = q1->rval;
+		if (fr->rklen > 0) {
+			k.mv_data = fr->rkey;
+			k.mv_size = fr->rklen;
+			v.mv_data = fr->rval;
 			v.mv_size = QUEUE_KEY_RCPT;
 			mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
 			if (mrc == 0 && v.mv_size == QUEUE_KEY_RCPT &&
-			    memcmp(v.mv_data, q1->rval, QUEUE_KEY_RCPT) == 0)
+			    memcmp(v.mv_data, fr->rval, QUEUE_KEY_RCPT) == 0)
 				mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			else if (mrc == MDB_NOTFOUND) {
-				k.mv_data = q1->rkey;
-				k.mv_size = q1->rklen;
+				k.mv_data = fr->rkey;
+				k.mv_size = fr->rklen;
 				mrc = mdb_cursor_get(cur, &k, &v,
 				    MDB_SET_RANGE);
 				/* Past the stopped key: its entries went. */
-				if (mrc == 0 && k.mv_size == q1->rklen &&
-				    memcmp(k.mv_data, q1->rkey,
-				    q1->rklen) == 0)
+				if (mrc == 0 && k.mv_size == fr->rklen &&
+				    memcmp(k.mv_data, fr->rkey,
+				    fr->rklen) == 0)
 					mrc = mdb_cursor_get(cur, &k, &v,
 					    MDB_NEXT_NODUP);
 			}
@@ -200,16 +190,16 @@ serve:
 				continue;
 			/* Remember the position: the last one looked at. */
 			if (k.mv_size <= QUEUE_ADDR_MAX) {
-				memcpy(q1->rkey, k.mv_data, k.mv_size);
-				q1->rklen = k.mv_size;
-				memcpy(q1->rval, v.mv_data, QUEUE_KEY_RCPT);
+				memcpy(fr->rkey, k.mv_data, k.mv_size);
+				fr->rklen = k.mv_size;
+				memcpy(fr->rval, v.mv_data, QUEUE_KEY_RCPT);
 			}
 			cand[nc].id = queue_be64_get(v.mv_data);
 			cand[nc].idx = queue_be32_get((uint8_t *)v.mv_data + 8);
 			/* Only what can be taken counts toward the batch. */
 			if (queue_rec_get_rcpt(q, txn, cand[nc].id,
 			    cand[nc].idx, &r) != 0 ||
-			    !queue_claim_eligible(&r, q1->flags) ||
+			    !queue_claim_eligible(&r, fr->flags) ||
 			    (q1->since > 0 && r.last_try >= q1->since))
 				continue;
 			nc++;
@@ -228,7 +218,7 @@ serve:
 			if (rc != 0)
 				goto out;
 			rc = 0;
-			if (queue_claim_eligible(&r, q1->flags) &&
+			if (queue_claim_eligible(&r, fr->flags) &&
 			    !(q1->since > 0 && r.last_try >= q1->since)) {
 				if ((rc = queue_claim_take(q, txn, &r, now,
 				    lease, token, &out[*n])) != 0)
@@ -247,18 +237,9 @@ serve:
 				goto out;
 			}
 		} else {
-			uint8_t	val[9 + QUEUE_KEY_RCPT + QUEUE_ADDR_MAX];
-
-			val[0] = q1->flags;
-			queue_be64_put(val + 1, (uint64_t)now);
-			memcpy(val + 9, q1->rval, QUEUE_KEY_RCPT);
-			memcpy(val + 9 + QUEUE_KEY_RCPT, q1->rkey, q1->rklen);
-			v.mv_data = val;
-			v.mv_size = 9 + QUEUE_KEY_RCPT + q1->rklen;
-			if ((mrc = mdb_put(txn, q->flushq, &k, &v, 0)) != 0) {
-				rc = queue_lmdb(q, mrc, "write flush request");
+			fr->when = now;
+			if ((rc = queue_rec_put_flush(q, txn, &k, fr)) != 0)
 				goto out;
-			}
 		}
 	}
 out:
@@ -353,7 +334,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		if (rc == 0 && r.due == keys[i].t && r.state == QRCPT_ACTIVE &&
 		    (r.flags & QRCPT_F_OPHOLD)) {
 			/* Held while out, and its runner died: it is held
-			 * now, as if it had come back (queue_unclaim). */
+			 * now, as if it had come back (queue_claim_return). */
 			r.state = QRCPT_HELD;
 			r.claim = 0;
 			r.saved_due = now;
@@ -429,7 +410,8 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 	if ((fk.klen = queue_key_dom(domain, fk.key, sizeof(fk.key))) == 0)
 		return queue_fail(q, QUEUE_E_INVAL, "bad domain \"%s\"",
 		    domain);
-	fk.flags = (sub ? QUEUE_FLUSH_SUB : 0) | (held ? QUEUE_FLUSH_HELD : 0);
+	fk.req.flags = (sub ? QUEUE_FLUSH_SUB : 0) |
+	    (held ? QUEUE_FLUSH_HELD : 0);
 	fk.since = since;
 	if (lease < 1)
 		lease = 1;
@@ -452,7 +434,7 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 }
 
 int
-queue_next_due(struct queue *q, int64_t *when)
+queue_claim_next_due(struct queue *q, int64_t *when)
 {
 	MDB_txn		*txn;
 	MDB_cursor	*cur;
@@ -519,13 +501,14 @@ queue_claim_renew1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 }
 
 int
-queue_renew(struct queue *q, const struct qclaim *c, size_t n, int64_t until)
+queue_claim_renew(struct queue *q, const struct qclaim *c, size_t n,
+    int64_t until)
 {
 	return queue_claim_each(q, c, n, until, queue_claim_renew1);
 }
 
 static int
-queue_claim_unclaim1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
+queue_claim_return1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
     int64_t when)
 {
 	int	rc;
@@ -548,13 +531,14 @@ queue_claim_unclaim1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 }
 
 int
-queue_unclaim(struct queue *q, const struct qclaim *c, size_t n, int64_t when)
+queue_claim_return(struct queue *q, const struct qclaim *c, size_t n,
+    int64_t when)
 {
-	return queue_claim_each(q, c, n, when, queue_claim_unclaim1);
+	return queue_claim_each(q, c, n, when, queue_claim_return1);
 }
 
 static int
-queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
+queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 {
 	struct qrcpt	r;
 	int		rc;
@@ -610,7 +594,7 @@ queue_claim_record1(struct queue *q, MDB_txn *txn, struct qresult *res)
 }
 
 int
-queue_record(struct queue *q, struct qresult *res, size_t n)
+queue_claim_result(struct queue *q, struct qresult *res, size_t n)
 {
 	MDB_txn	*txn;
 	size_t	 i;
@@ -619,7 +603,7 @@ queue_record(struct queue *q, struct qresult *res, size_t n)
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
-		if ((rc = queue_claim_record1(q, txn, &res[i])) != 0) {
+		if ((rc = queue_claim_result1(q, txn, &res[i])) != 0) {
 			mdb_txn_abort(txn);
 			return rc;
 		}

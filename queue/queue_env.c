@@ -14,14 +14,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "queue_int.h"
-
-/* Free space under which a failed commit means "disk full". */
-#define QUEUE_LOW_SPACE	(1024 * 1024)
 
 static const char *queue_env_dbnames[] = {
 	"meta", "msg", "active", "due", "bydom", "flushq",
@@ -84,37 +80,6 @@ queue_now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int
-queue_txn_begin(struct queue *q, unsigned flags, MDB_txn **txn)
-{
-	int	rc;
-
-	if ((rc = mdb_txn_begin(q->env, NULL, flags, txn)) != 0) {
-		*txn = NULL;
-		return queue_lmdb(q, rc, "begin transaction");
-	}
-	return 0;
-}
-
-int
-queue_txn_commit(struct queue *q, MDB_txn *txn)
-{
-	int	rc;
-
-	/* mdb_txn_commit frees the transaction even when it fails. */
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		struct statvfs	sv;
-
-		/* LMDB reports a short write on a full disk as EIO. */
-		if (rc == EIO && statvfs(q->dir, &sv) == 0 &&
-		    (uint64_t)sv.f_bavail * sv.f_frsize < QUEUE_LOW_SPACE)
-			rc = ENOSPC;
-		return queue_lmdb(q, rc, "commit");
-	}
-	__atomic_add_fetch(&q->ncommits, 1, __ATOMIC_RELAXED);
-	return 0;
 }
 
 /* queue_env_mkdirs - mkdir -p, for QUEUE_CREATE. */
@@ -357,11 +322,11 @@ queue_commits(const struct queue *q)
 	return __atomic_load_n(&q->ncommits, __ATOMIC_RELAXED);
 }
 
-/* queue_map_find - where LMDB mapped data.mdb in this process: the line
+/* queue_env_map_find - where LMDB mapped data.mdb in this process: the line
  * of /proc/self/maps with its device and inode at offset 0 (LMDB reports
  * the address only for MDB_FIXEDMAP environments). */
 static int
-queue_map_find(struct queue *q)
+queue_env_map_find(struct queue *q)
 {
 	char		 path[4200], line[4400];
 	struct stat	 st;
@@ -400,7 +365,7 @@ queue_map_drop(struct queue *q)
 	size_t		len;
 	int		rc, mrc;
 
-	if (q->map == NULL && (rc = queue_map_find(q)) != 0)
+	if (q->map == NULL && (rc = queue_env_map_find(q)) != 0)
 		return rc;
 	if ((mrc = mdb_env_info(q->env, &info)) != 0 ||
 	    (mrc = mdb_env_stat(q->env, &st)) != 0)

@@ -34,6 +34,20 @@ struct queue {
 #define QUEUE_FLUSH_SUB		0x01	/* the domain's subdomains too */
 #define QUEUE_FLUSH_HELD	0x02	/* recipients held for their site too */
 
+/*
+ * A flush request: the flushq value under a reversed domain, encoded by
+ * queue_rec.c as flags(1) time(8) [bydom value(12) bydom key]. The tail
+ * is the bydom entry where a claim's walk of the domain's range stopped;
+ * without it the next walk starts at the domain.
+ */
+struct queue_flushreq {
+	uint8_t		flags;		/* QUEUE_FLUSH_* */
+	int64_t		when;		/* asked for, or last served */
+	uint8_t		rval[QUEUE_KEY_RCPT];		/* resume: value */
+	uint8_t		rkey[QUEUE_ADDR_MAX + 1];	/* resume: key */
+	size_t		rklen;		/* 0: no resume point */
+};
+
 /* queue_ops.c */
 int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 	    bool sub, int (*fn)(struct queue *, void *, const MDB_val *,
@@ -43,18 +57,56 @@ int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 int	queue_fail(struct queue *, int code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	queue_lmdb(struct queue *, int mdbrc, const char *what);
-int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
-int	queue_txn_commit(struct queue *, MDB_txn *);
 int64_t	queue_now(void);
-/* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
-int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
 int64_t	queue_now_us(void);
 
+/* queue_txn.c */
+int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
+/* queue_txn_commit - commit (an fsync); a full disk is QUEUE_E_FULL. */
+int	queue_txn_commit(struct queue *, MDB_txn *);
+/* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
+int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
+
+/* Big-endian integers, for keys and records: every file uses them. */
+static inline void
+queue_be64_put(uint8_t *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t
+queue_be64_get(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void
+queue_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t
+queue_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 /* queue_key.c */
-void	queue_be64_put(uint8_t *, uint64_t);
-uint64_t queue_be64_get(const uint8_t *);
-void	queue_be32_put(uint8_t *, uint32_t);
-uint32_t queue_be32_get(const uint8_t *);
 void	queue_key_rcpt(uint8_t k[QUEUE_KEY_RCPT], uint64_t id, uint32_t idx);
 /* queue_key_msub - the key in msg of a message's recipient or body chunk
  * (kind QUEUE_MSUB_*): after the envelope's id(8), in index order. */
@@ -96,6 +148,14 @@ int	queue_rec_get_u64(struct queue *, MDB_txn *, const char *name,
  * whole message. */
 int	queue_rec_final(struct queue *, MDB_txn *, struct qrcpt *);
 int	queue_rec_delete_msg(struct queue *, MDB_txn *, uint64_t id);
+/* queue_rec_dec_flush - decode a flushq value into *f: 0, or
+ * QUEUE_E_CORRUPT when it is too short to be one (f->flags still gets its
+ * first byte, if there is one). A resume point that does not fit is left
+ * out. Sets no error message: a walk skips what it cannot read. */
+int	queue_rec_dec_flush(const MDB_val *, struct queue_flushreq *);
+/* queue_rec_put_flush - write the request for a reversed domain key. */
+int	queue_rec_put_flush(struct queue *, MDB_txn *, const MDB_val *key,
+	    const struct queue_flushreq *);
 void	queue_rec_hist_add(struct qrcpt *, int64_t when, const char *status,
 	    const char *text);
 

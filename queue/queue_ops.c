@@ -334,12 +334,12 @@ static int
 queue_ops_flush_request(struct queue *q, const struct qsel *sel, bool held,
     int64_t now, size_t *count)
 {
-	MDB_txn		*txn = NULL;
-	MDB_val		 k, v;
-	char		 key[QUEUE_ADDR_MAX + 1];
-	uint8_t		 val[9];
-	size_t		 klen;
-	int		 rc, mrc;
+	struct queue_flushreq	 fr, old;
+	MDB_txn			*txn = NULL;
+	MDB_val			 k, v;
+	char			 key[QUEUE_ADDR_MAX + 1];
+	size_t			 klen;
+	int			 rc;
 
 	if ((rc = queue_domain_count(q, sel->domain, sel->subdomains,
 	    count)) != 0)
@@ -350,17 +350,18 @@ queue_ops_flush_request(struct queue *q, const struct qsel *sel, bool held,
 		return rc;
 	k.mv_data = key;
 	k.mv_size = klen;
-	val[0] = (sel->subdomains ? QUEUE_FLUSH_SUB : 0) |
+	memset(&fr, 0, sizeof(fr));
+	fr.flags = (sel->subdomains ? QUEUE_FLUSH_SUB : 0) |
 	    (held ? QUEUE_FLUSH_HELD : 0);
+	fr.when = now;
 	/* A flush already waiting widens to this one, and starts over. */
-	if ((mrc = mdb_get(txn, q->flushq, &k, &v)) == 0 && v.mv_size >= 1)
-		val[0] |= ((const uint8_t *)v.mv_data)[0];
-	queue_be64_put(val + 1, (uint64_t)now);
-	v.mv_data = val;
-	v.mv_size = sizeof(val);
-	if ((mrc = mdb_put(txn, q->flushq, &k, &v, 0)) != 0) {
+	if (mdb_get(txn, q->flushq, &k, &v) == 0) {
+		(void)queue_rec_dec_flush(&v, &old);
+		fr.flags |= old.flags;
+	}
+	if ((rc = queue_rec_put_flush(q, txn, &k, &fr)) != 0) {
 		mdb_txn_abort(txn);
-		return queue_lmdb(q, mrc, "write flush request");
+		return rc;
 	}
 	return queue_txn_commit(q, txn);
 }

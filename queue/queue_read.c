@@ -121,10 +121,10 @@ queue_read_u64cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* queue_walk_ids - ids of messages, in order, from start (inclusive);
+/* queue_read_walk_ids - ids of messages, in order, from start (inclusive);
  * with a domain, all of them at once from the index. */
 static int
-queue_walk_ids(struct queue *q, MDB_txn *txn, const char *domain,
+queue_read_walk_ids(struct queue *q, MDB_txn *txn, const char *domain,
     uint64_t start, struct queue_read_ids *ids)
 {
 	MDB_cursor	*cur;
@@ -199,7 +199,7 @@ queue_walk(struct queue *q, const char *domain, queue_walk_fn *fn, void *arg)
 		if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
 			break;
 		if (domain == NULL || ids.v == NULL) {
-			if ((rc = queue_walk_ids(q, txn, domain, next,
+			if ((rc = queue_read_walk_ids(q, txn, domain, next,
 			    &ids)) != 0) {
 				mdb_txn_abort(txn);
 				break;
@@ -281,7 +281,7 @@ queue_domain_count(struct queue *q, const char *domain, bool sub,
 	return rc;
 }
 
-struct queue_shape_ctx {
+struct queue_read_shape_ctx {
 	struct qshape	*s;
 	int64_t		 now;
 	MDB_txn		*txn;
@@ -291,7 +291,7 @@ struct queue_shape_ctx {
 };
 
 static int
-queue_shape_bucket(int64_t age)
+queue_read_shape_bucket(int64_t age)
 {
 	int	i;
 
@@ -302,7 +302,7 @@ queue_shape_bucket(int64_t age)
 }
 
 static void
-queue_shape_reason(struct qshape *s, const struct qrcpt *r)
+queue_read_shape_reason(struct qshape *s, const struct qrcpt *r)
 {
 	char	text[sizeof(s->reason[0].text)];
 	size_t	i;
@@ -322,9 +322,10 @@ queue_shape_reason(struct qshape *s, const struct qrcpt *r)
 }
 
 static int
-queue_shape1(struct queue *q, void *arg, const MDB_val *k, const MDB_val *v)
+queue_read_shape1(struct queue *q, void *arg, const MDB_val *k,
+    const MDB_val *v)
 {
-	struct queue_shape_ctx	*c = arg;
+	struct queue_read_shape_ctx	*c = arg;
 	struct qshape		*s = c->s;
 	struct qshape_dom	*d;
 	struct qrcpt		 r;
@@ -366,14 +367,14 @@ queue_shape1(struct queue *q, void *arg, const MDB_val *k, const MDB_val *v)
 			memcpy(d->domain, dom, sizeof(dom));
 		}
 	}
-	b = queue_shape_bucket(c->now - c->last_arrival);
+	b = queue_read_shape_bucket(c->now - c->last_arrival);
 	d->total++;
 	d->bucket[b]++;
 	s->rcpts++;
 	s->bucket[b]++;
 	if (r.state == QRCPT_DEFERRED) {
 		d->deferred++;
-		queue_shape_reason(s, &r);
+		queue_read_shape_reason(s, &r);
 	} else if (r.state == QRCPT_HELD)
 		d->held++;
 	if (s->oldest == 0 || c->last_arrival < s->oldest)
@@ -382,7 +383,7 @@ queue_shape1(struct queue *q, void *arg, const MDB_val *k, const MDB_val *v)
 }
 
 static int
-queue_shape_domcmp(const void *a, const void *b)
+queue_read_shape_domcmp(const void *a, const void *b)
 {
 	const struct qshape_dom *x = a, *y = b;
 
@@ -392,7 +393,7 @@ queue_shape_domcmp(const void *a, const void *b)
 }
 
 static int
-queue_shape_reasoncmp(const void *a, const void *b)
+queue_read_shape_reasoncmp(const void *a, const void *b)
 {
 	const struct qshape_reason *x = a, *y = b;
 
@@ -401,21 +402,24 @@ queue_shape_reasoncmp(const void *a, const void *b)
 	return strcmp(x->text, y->text);
 }
 
-/* queue_shape_flushes - the domain flushes still waiting for runners. */
+/* queue_read_shape_flushes - the domain flushes still waiting for runners. */
 static int
-queue_shape_flushes(struct queue *q, MDB_txn *txn, struct qshape *s)
+queue_read_shape_flushes(struct queue *q, MDB_txn *txn, struct qshape *s)
 {
-	MDB_cursor	*cur;
-	MDB_val		 k, v;
-	size_t		 cap = 0;
-	int		 mrc;
+	struct queue_flushreq	 fr;
+	MDB_cursor		*cur;
+	MDB_val			 k, v;
+	size_t			 cap = 0;
+	int			 mrc;
 
 	if ((mrc = mdb_cursor_open(txn, q->flushq, &cur)) != 0)
 		return queue_lmdb(q, mrc, "flush cursor");
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		bool	sub = v.mv_size >= 1 &&
-		    (((uint8_t *)v.mv_data)[0] & QUEUE_FLUSH_SUB);
+		bool	sub;
+
+		(void)queue_rec_dec_flush(&v, &fr);
+		sub = (fr.flags & QUEUE_FLUSH_SUB) != 0;
 
 		if (s->nflush == cap) {
 			void	*nv;
@@ -443,7 +447,7 @@ queue_shape_flushes(struct queue *q, MDB_txn *txn, struct qshape *s)
 int
 queue_shape(struct queue *q, int64_t now, struct qshape *s)
 {
-	struct queue_shape_ctx	 c;
+	struct queue_read_shape_ctx	 c;
 	MDB_cursor		*cur;
 	MDB_val			 k, v;
 	int			 rc, mrc;
@@ -465,20 +469,21 @@ queue_shape(struct queue *q, int64_t now, struct qshape *s)
 	}
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
 	    mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		rc = queue_shape1(q, &c, &k, &v);
+		rc = queue_read_shape1(q, &c, &k, &v);
 	mdb_cursor_close(cur);
 	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
 		rc = queue_lmdb(q, mrc, "domain walk");
 	if (rc != 0)
 		goto fail;
-	if ((rc = queue_shape_flushes(q, c.txn, s)) != 0)
+	if ((rc = queue_read_shape_flushes(q, c.txn, s)) != 0)
 		goto fail;
 	mdb_txn_abort(c.txn);
 	if (s->ndom > 1)
-		qsort(s->dom, s->ndom, sizeof(*s->dom), queue_shape_domcmp);
+		qsort(s->dom, s->ndom, sizeof(*s->dom),
+		    queue_read_shape_domcmp);
 	if (s->nreason > 1)
 		qsort(s->reason, s->nreason, sizeof(*s->reason),
-		    queue_shape_reasoncmp);
+		    queue_read_shape_reasoncmp);
 	return 0;
 fail:
 	if (c.txn != NULL)

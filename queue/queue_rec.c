@@ -5,7 +5,10 @@
  * big-endian, strings as a 16-bit length and their bytes. Decoding checks
  * every length against the record and the field's limit, so a damaged
  * record is QUEUE_E_CORRUPT, never an overrun. A new field goes at the end
- * with a new version; old versions stay readable.
+ * with a new version; old versions stay readable. A flush request (a
+ * flushq value, struct queue_flushreq) has no version byte: it is flags,
+ * a time and an optional resume point, and every reader of flushq goes
+ * through queue_rec_dec_flush().
  *
  * The index rules live here so that every path keeps them: a recipient has
  * a due entry exactly when r->due != 0, and a bydom entry exactly while it
@@ -529,4 +532,48 @@ queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r)
 	if ((rc = queue_rec_put_msg(q, txn, &m, 0)) != 0)
 		return rc;
 	return queue_rec_put_rcpt(q, txn, r, 0);
+}
+
+int
+queue_rec_dec_flush(const MDB_val *v, struct queue_flushreq *f)
+{
+	const uint8_t	*p = v->mv_data;
+	size_t		 tail;
+
+	memset(f, 0, sizeof(*f));
+	if (v->mv_size >= 1)
+		f->flags = p[0];
+	if (v->mv_size < 9)
+		return QUEUE_E_CORRUPT;
+	f->when = (int64_t)queue_be64_get(p + 1);
+	tail = v->mv_size - 9;
+	if (tail > QUEUE_KEY_RCPT && tail - QUEUE_KEY_RCPT <= QUEUE_ADDR_MAX) {
+		memcpy(f->rval, p + 9, QUEUE_KEY_RCPT);
+		f->rklen = tail - QUEUE_KEY_RCPT;
+		memcpy(f->rkey, p + 9 + QUEUE_KEY_RCPT, f->rklen);
+	}
+	return 0;
+}
+
+int
+queue_rec_put_flush(struct queue *q, MDB_txn *txn, const MDB_val *key,
+    const struct queue_flushreq *f)
+{
+	uint8_t	val[9 + QUEUE_KEY_RCPT + QUEUE_ADDR_MAX];
+	MDB_val	k = *key, v;
+	size_t	rklen = f->rklen > QUEUE_ADDR_MAX ? 0 : f->rklen;
+	int	rc;
+
+	val[0] = f->flags;
+	queue_be64_put(val + 1, (uint64_t)f->when);
+	v.mv_size = 9;
+	if (rklen > 0) {
+		memcpy(val + 9, f->rval, QUEUE_KEY_RCPT);
+		memcpy(val + 9 + QUEUE_KEY_RCPT, f->rkey, rklen);
+		v.mv_size += QUEUE_KEY_RCPT + rklen;
+	}
+	v.mv_data = val;
+	if ((rc = mdb_put(txn, q->flushq, &k, &v, 0)) != 0)
+		return queue_lmdb(q, rc, "write flush request");
+	return 0;
 }

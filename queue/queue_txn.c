@@ -1,6 +1,7 @@
 /*
- * queue_txn.c - enqueue, one message or a batch in one transaction, and
- * group commit for threads.
+ * queue_txn.c - transactions (begin, commit, the sequence counter),
+ * enqueue, one message or a batch in one transaction, and group commit
+ * for threads.
  *
  * The cost of a durable enqueue is the commit's fsync, not the writes, so
  * group commit is the whole game: messages that finish together share one
@@ -10,6 +11,8 @@
  * on while more are waiting; the others sleep until their message is in a
  * committed transaction. Nobody returns before the commit did.
  */
+#include <sys/statvfs.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +20,40 @@
 #include <unistd.h>
 
 #include "queue_int.h"
+
+/* Free space under which a failed commit means "disk full". */
+#define QUEUE_LOW_SPACE	(1024 * 1024)
+
+int
+queue_txn_begin(struct queue *q, unsigned flags, MDB_txn **txn)
+{
+	int	rc;
+
+	if ((rc = mdb_txn_begin(q->env, NULL, flags, txn)) != 0) {
+		*txn = NULL;
+		return queue_lmdb(q, rc, "begin transaction");
+	}
+	return 0;
+}
+
+int
+queue_txn_commit(struct queue *q, MDB_txn *txn)
+{
+	int	rc;
+
+	/* mdb_txn_commit frees the transaction even when it fails. */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		struct statvfs	sv;
+
+		/* LMDB reports a short write on a full disk as EIO. */
+		if (rc == EIO && statvfs(q->dir, &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize < QUEUE_LOW_SPACE)
+			rc = ENOSPC;
+		return queue_lmdb(q, rc, "commit");
+	}
+	__atomic_add_fetch(&q->ncommits, 1, __ATOMIC_RELAXED);
+	return 0;
+}
 
 /* queue_txn_next_seq - the next id or token: unique across processes
  * because it is taken inside the write transaction. Ids are microsecond

@@ -20,7 +20,7 @@
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
  * worker routes, connects, delivers -> worker records the results
- * (queue_record) and reports to sched -> sched frees the hop's slot and
+ * (queue_claim_result) and reports to sched -> sched frees the hop's slot and
  * learns whether the hop is down. posternd runs sched as a child; `postern
  * run` runs the same code in the foreground.
  */

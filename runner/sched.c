@@ -16,7 +16,7 @@
  *
  * Workers are this process's children (fork, SOCK_SEQPACKET socketpair).
  * A worker that dies is restarted and its claims are handed back at once
- * (queue_unclaim, due now); the lease (lease_time, renewed every third of
+ * (queue_claim_return, due now); the lease (lease_time, renewed every third of
  * it while a live worker holds the claims) only covers the death of the
  * whole daemon. `postern flush` wakes the scheduler through the datagram
  * socket wake.sock in the queue directory.
@@ -120,8 +120,8 @@ sched_results_flush(struct sched *s)
 
 	if (s->nres == 0)
 		return;
-	if (queue_record(s->q, s->res, s->nres) != 0)
-		log_warnx("queue_record: %s", queue_errmsg(s->q));
+	if (queue_claim_result(s->q, s->res, s->nres) != 0)
+		log_warnx("queue_claim_result: %s", queue_errmsg(s->q));
 	for (i = 0; i < s->nres; i++) {
 		if (s->res[i].rc != 0)
 			continue;
@@ -477,7 +477,7 @@ sched_reap(struct sched *s)
 			}
 			if (w->nout > 0) {
 				/* Hand its claims back now, not at lease end. */
-				if (queue_unclaim(s->q, w->out, w->nout,
+				if (queue_claim_return(s->q, w->out, w->nout,
 				    (int64_t)time(NULL)) != 0)
 					log_warnx("unclaim: %s",
 					    queue_errmsg(s->q));
@@ -516,11 +516,12 @@ sched_renew(struct sched *s, time_t now)
 	    s->conf->lease_time / 3 : 1);
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].nout > 0)
-			(void)queue_renew(s->q, s->w[i].out, s->w[i].nout,
+			(void)queue_claim_renew(s->q, s->w[i].out, s->w[i].nout,
 			    until);
 	for (h = s->hops; h != NULL; h = h->next)
 		if (h->npending > 0)
-			(void)queue_renew(s->q, h->pending, h->npending, until);
+			(void)queue_claim_renew(s->q, h->pending, h->npending,
+			    until);
 }
 
 /* sched_wake_addr - the wake socket's address; false if it does not fit. */
@@ -724,7 +725,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	for (h = s.hops; h != NULL; h = hn) {
 		hn = h->next;
 		if (h->npending > 0)
-			(void)queue_unclaim(s.q, h->pending, h->npending,
+			(void)queue_claim_return(s.q, h->pending, h->npending,
 			    (int64_t)time(NULL));
 		free(h->pending);
 		free(h);
@@ -739,7 +740,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		if (s.w[i].pid > 0) {
 			(void)waitpid(s.w[i].pid, NULL, 0);
 			if (s.w[i].nout > 0)
-				(void)queue_unclaim(s.q, s.w[i].out,
+				(void)queue_claim_return(s.q, s.w[i].out,
 				    s.w[i].nout, (int64_t)time(NULL));
 		}
 	if (s.wakefd >= 0) {

@@ -6,7 +6,7 @@
  * (route_resolve), connects (smtpc_open, reusing the open connection when
  * the batch is for the same hop), sends one transaction with all the
  * message's recipients of the batch, records each recipient's result in
- * the queue (queue_record, one transaction per message) and logs it; then
+ * the queue (queue_claim_result, one transaction per message) and logs it; then
  * it reports to the scheduler. A hop none of whose addresses answers is
  * reported down, and the rest of the batch waits for the same retry
  * without a connection of its own. Between batches an idle connection is
@@ -356,8 +356,9 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 		if (down)
 			rep->hop_down = 1;
 	}
-	if (w->nres > 0 && queue_record(w->q, w->res, w->nres) != 0)
-		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
+	if (w->nres > 0 && queue_claim_result(w->q, w->res, w->nres) != 0)
+		log_warnx("%s: queue_claim_result: %s", __func__,
+		    queue_errmsg(w->q));
 	w->nres = 0;
 	runner_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }

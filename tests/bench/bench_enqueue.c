@@ -9,8 +9,10 @@
  * message to the last commit. The baseline is the disk's own rate: one
  * thread calling queue_enqueue(), one transaction and one fsync'd commit
  * per message. Against it, P = 1, 8 and 64 producer threads share one
- * queue handle through queue_gc_new()/queue_gc_enqueue(), as the receive
- * processes will. Cases are interleaved round by round so that a drift of
+ * queue handle through queue_gc_new()/queue_gc_enqueue(). (smtpd does not
+ * use queue_gc: its commit thread, etrn/etrn_server.c, batches what its
+ * sessions finished through queue_enqueue_batch(); bench_receive.sh
+ * measures that.) Cases are interleaved round by round so that a drift of
  * the disk hits them all alike; each case's median is printed with its
  * commits per message (queue_commits(), the open's own commit left out)
  * and its ratio to the baseline. The target is producers=64 >= 5x.

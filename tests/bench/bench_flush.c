@@ -33,7 +33,7 @@
  *
  * As a second, labelled figure, D is deferred again through the API (its
  * recipients are the only ones due, so queue_claim_due() takes exactly
- * them and queue_record() defers them an hour) and flushed again, 4
+ * them and queue_claim_result() defers them an hour) and flushed again, 4
  * times. That flush is not the same work: D's due keys are then adjacent
  * in the due index instead of spread among the others.
  */
@@ -209,11 +209,12 @@ fl_redefer(struct queue *q, const struct fl_opts *o, int64_t now,
 		res[i].next_try = now + FL_DEFER;
 		res[i].attempted = false;
 	}
-	if ((rc = queue_record(q, res, n)) != 0)
-		fatalx("queue_record: %s", queue_errmsg(q));
+	if ((rc = queue_claim_result(q, res, n)) != 0)
+		fatalx("queue_claim_result: %s", queue_errmsg(q));
 	for (i = 0; i < n; i++)
 		if (res[i].rc != 0)
-			fatalx("queue_record: %s", queue_strerror(res[i].rc));
+			fatalx("queue_claim_result: %s",
+			    queue_strerror(res[i].rc));
 	free(res);
 	free(cl);
 }

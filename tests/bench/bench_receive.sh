@@ -59,6 +59,7 @@ t_begin=$(date +%s)
 
 say() { echo "receive  $*"; }
 die() { echo "receive: $*" >&2; exit 1; }
+. "$top/tests/bench/bench_lib.sh"	# ports, greets, median, Postfix
 
 [ -x "$SRC" ] || die "$SRC missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
@@ -71,30 +72,10 @@ if [ -d "$top/build/rel" ] && [ -z "${POSTERN_BIN:-}" ] &&
 fi
 
 # ------------------------------------------------------------------
-# The directory: a real disk (an fsync on tmpfs costs nothing).
-madetmp=false
-if [ $# -ge 1 ]; then
-	DIR=$1
-else
-	case $(stat -f -c %T /tmp 2>/dev/null) in
-	tmpfs|ramfs|"")
-		[ -d "$top/build/benchtmp" ] || madetmp=true
-		DIR=$top/build/benchtmp/receive.$$ ;;
-	*)
-		DIR=/tmp/postern-bench-receive.$$ ;;
-	esac
-fi
-mkdir -p "$DIR" || die "cannot make $DIR"
-DIR=$(cd "$DIR" && pwd)
-case $(stat -f -c %T "$DIR") in
-tmpfs|ramfs) die "$DIR is on tmpfs: give a directory on a disk" ;;
-esac
-chmod 755 "$DIR"	# posternd runs as the postern user
-W=$DIR/work
-mkdir -p "$W"
+# The directory ($DIR, $W, $PF_ETC): a real disk.
+bench_dir receive "$@"
 
 PD_PID=""
-PF_ETC=$DIR/postfix-etc
 PF_Q=""
 cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
@@ -107,28 +88,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# greets PORT - poll (30 s at most) until a server there says 220.
-greets() {
-	python3 - "$1" <<'EOF'
-import socket, sys, time
-end = time.time() + 30
-while time.time() < end:
-    try:
-        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
-        s.settimeout(2)
-        if s.recv(4) == b"220 ":
-            s.sendall(b"QUIT\r\n")
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.05)
-sys.exit(1)
-EOF
-}
 
 # ------------------------------------------------------------------
 # posternd: a fresh queue for each run.
@@ -155,13 +114,7 @@ pd_start() {	# pd_start NAME [KEY=VALUE...]
 	PD_SMTPD=$(sed -n 's/.*started smtpd, pid \([0-9]*\).*/\1/p' "$PD_DIR/log" | tail -n 1)
 }
 pd_stop() {
-	kill -TERM "$PD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$PD_PID" 2>/dev/null && [ $i -lt 400 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -0 "$PD_PID" 2>/dev/null && kill -KILL "$PD_PID" 2>/dev/null
+	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
 	wait "$PD_PID" 2>/dev/null
 	PD_PID=""
 	rm -rf "$PD_DIR"
@@ -179,79 +132,8 @@ pd_mem() {
 }
 
 # ------------------------------------------------------------------
-# Postfix: our own instance; a fresh queue_directory for each run.
-PF_PORT=$(free_port)
-mkdir -p "$PF_ETC" "$W/pf-data"
-chown postfix "$W/pf-data"
-cat >"$PF_ETC/main.cf" <<EOF
-# A private Postfix for the benchmark: receive and hold, nothing else.
-compatibility_level = 3.6
-queue_directory = $W/pf-queue
-data_directory = $W/pf-data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.example
-mydomain = bench.example
-myorigin = \$myhostname
-mydestination =
-relay_domains =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = check_recipient_access static:HOLD
-maillog_file = $W/pf-maillog
-maillog_file_prefixes = $W
-biff = no
-EOF
-cat >"$PF_ETC/master.cf" <<EOF
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-pickup     unix  n - n 60 1 pickup
-cleanup    unix  n - n -  0 cleanup
-qmgr       unix  n - n 300 1 qmgr
-rewrite    unix  - - n -  - trivial-rewrite
-bounce     unix  - - n -  0 bounce
-defer      unix  - - n -  0 bounce
-trace      unix  - - n -  0 bounce
-verify     unix  - - n -  1 verify
-flush      unix  n - n 1000? 0 flush
-proxymap   unix  - - n -  - proxymap
-proxywrite unix  - - n -  1 proxymap
-smtp       unix  - - n -  - smtp
-relay      unix  - - n -  - smtp
-showq      unix  n - n -  - showq
-error      unix  - - n -  - error
-retry      unix  - - n -  - error
-discard    unix  - - n -  - discard
-local      unix  - n n -  - local
-anvil      unix  - - n -  1 anvil
-scache     unix  - - n -  1 scache
-postlog    unix-dgram n - n - 1 postlogd
-EOF
-pf_start() {
-	PF_Q=$W/pf-queue
-	rm -rf "$PF_Q"
-	mkdir -m 755 "$PF_Q"
-	postfix -c "$PF_ETC" start >"$W/pf-start.out" 2>&1 ||
-		die "postfix -c $PF_ETC start failed: $(tail -n 5 "$W/pf-maillog" 2>/dev/null)"
-	greets "$PF_PORT" || die "Postfix does not answer: $(tail -n 5 "$W/pf-maillog")"
-}
-pf_stop() {
-	pf_master=$(tr -d ' ' <"$PF_Q/pid/master.pid" 2>/dev/null)
-	postfix -c "$PF_ETC" stop >/dev/null 2>&1
-	i=0
-	while [ -n "$pf_master" ] && kill -0 "$pf_master" 2>/dev/null &&
-	    [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	rm -rf "$PF_Q"
-	PF_Q=""
-	sync
-}
+# Postfix: our own instance (bench_lib.sh); a fresh queue for each run.
+pf_setup "$(free_port)"
 pf_queued() { find "$PF_Q/hold" -type f | wc -l | tr -d ' '; }
 
 # ------------------------------------------------------------------
@@ -292,12 +174,6 @@ one_case() {
 	[ "$q" -ne "$N" ] && echo "Postfix held $q of $N" >>"$W/bad.$key"
 }
 
-# median FILE - of the numbers in FILE, one a line.
-median() {
-	sort -n "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 SIZES="4096 65536"
 CONCS="1 10 50"

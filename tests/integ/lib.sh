@@ -13,13 +13,17 @@ T=$(mktemp -d /tmp/postern-integ.XXXXXX)
 chmod 755 "$T"		# posternd runs as the postern user
 export POSTERN_CONF="$T/postern.conf"
 REAP=""
-cleanup() {
+# reap_all - stop every server registered with reap, by PID.
+reap_all() {
 	for pid in $REAP; do
 		kill "$pid" 2>/dev/null
 	done
 	for pid in $REAP; do
 		wait "$pid" 2>/dev/null
 	done
+}
+cleanup() {
+	reap_all
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -80,25 +84,7 @@ msgs = [json.loads(l) for l in sys.stdin if l.strip()]
 print($1)"
 }
 
-# free_port - a TCP port on 127.0.0.1 nobody listens on now.
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT [HOST] - poll until something accepts there (10 s at most).
-wait_port() {
-	"$PY" - "$1" "${2:-127.0.0.1}" <<'EOPY'
-import socket, sys, time
-port, host = int(sys.argv[1]), sys.argv[2]
-for _ in range(200):
-    try:
-        socket.create_connection((host, port), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOPY
-}
+. "$POSTERN_TOP/tests/common.sh"	# free_port, wait_listen, term_wait ...
 
 # start_posternd [KEY=VALUE...] - write the config (listen on a free port,
 # $SMTP_PORT), start posternd -f in the background (log in $T/posternd.log),
@@ -118,13 +104,7 @@ start_posternd() {
 
 # stop_posternd - SIGTERM to the master; wait (30 s at most) for it to exit.
 stop_posternd() {
-	kill -TERM "$PD_PID" 2>/dev/null
-	i=0
-	while kill -0 "$PD_PID" 2>/dev/null && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	! kill -0 "$PD_PID" 2>/dev/null
+	term_wait "$PD_PID" 300
 }
 
 # smtpd_pid - the PID of posternd's SMTP listener child (the master has
@@ -135,6 +115,22 @@ smtpd_pid() {
 	    "$T/posternd.log" | tail -n 1)
 	[ -n "$_sp" ] && pgrep -P "$PD_PID" | grep -qx "$_sp" && echo "$_sp"
 	return 0
+}
+
+# sink_counters FILE FIELD N - the last "sess=N quit=N mesg=N" line that
+# smtp-sink -c wrote to FILE, once its FIELD (sess or mesg) is at least N
+# (polled every 0.05 s, 5 s at most: then the last line as it is).
+sink_counters() {
+	_si=0
+	while :; do
+		_sc=$(tr '\r' '\n' <"$1" | grep '^sess=' | tail -n 1)
+		_sn=$(printf '%s' "$_sc" | sed -n "s/.*$2=\([0-9]*\).*/\1/p")
+		[ "${_sn:-0}" -ge "$3" ] && break
+		_si=$((_si + 1))
+		[ $_si -gt 100 ] && break
+		sleep 0.05
+	done
+	printf '%s\n' "$_sc"
 }
 
 # make_cert NAME CN - a self-signed certificate $T/NAME.crt, key $T/NAME.key

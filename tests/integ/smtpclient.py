@@ -183,6 +183,35 @@ def stored_sha(path):
     return hashlib.sha256(data[j:]).hexdigest()
 
 
+def stored_bodies(qdir):
+    """Every message stored in the queue in qdir, by queue id, in one read:
+    the body chunks of its msg table (queue/queue.h: id(8) 0x02 chunk#(4)
+    -> bytes) dumped by mdb_dump, each message's chunks joined in key
+    order. Envelopes and recipients are skipped."""
+    import subprocess
+    b32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+    def qid(v):
+        return "".join(b32[(v >> (5 * i)) & 31] for i in range(10, -1, -1))
+    stored = {}
+    with subprocess.Popen(["mdb_dump", "-s", "msg", qdir],
+                          stdout=subprocess.PIPE) as pr:
+        lines = iter(pr.stdout)
+        for ln in lines:
+            if ln.strip() == b"HEADER=END":
+                break
+        for ln in lines:
+            if ln.strip() == b"DATA=END":
+                break
+            k = bytes.fromhex(ln.strip().decode())
+            v = bytes.fromhex(next(lines).strip().decode())
+            if len(k) != 13 or k[8] != 2:
+                continue            # an envelope or a recipient
+            stored.setdefault(qid(int.from_bytes(k[:8], "big")), []).append(
+                (int.from_bytes(k[9:13], "big"), v))
+    return {i: b"".join(v for _, v in sorted(c)) for i, c in stored.items()}
+
+
 def message(size, seed, dots=True):
     """A CRLF message of about `size` octets: a few headers, then lines of
     printable text (some starting with a dot when `dots`)."""

@@ -20,32 +20,9 @@
 
 #include "smtp.h"
 #include "tharness.h"
+#include "tutil.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-
-/* write_tmp - put text in a new file under /tmp; path gets its name. */
-static int
-write_tmp(const char *text, char *path, size_t pathsz)
-{
-	size_t	len = strlen(text), off = 0;
-	ssize_t	n;
-	int	fd;
-
-	if (!strl_copy(path, "/tmp/test_conf.XXXXXX", pathsz))
-		return -1;
-	if ((fd = mkstemp(path)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, text + off, len - off)) <= 0) {
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	return 0;
-}
 
 /* load_text - conf_load() of a file holding text; the file is removed. */
 static struct conf *

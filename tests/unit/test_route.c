@@ -24,39 +24,9 @@
 
 #include "runner.h"
 #include "tharness.h"
+#include "tutil.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-
-/* write_tmpn - put len bytes in a new file under /tmp; path gets its
- * name. */
-static int
-write_tmpn(const char *text, size_t len, char *path, size_t pathsz)
-{
-	size_t	off = 0;
-	ssize_t	n;
-	int	fd;
-
-	if (!strl_copy(path, "/tmp/test_route.XXXXXX", pathsz))
-		return -1;
-	if ((fd = mkstemp(path)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, text + off, len - off)) <= 0) {
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	return 0;
-}
-
-static int
-write_tmp(const char *text, char *path, size_t pathsz)
-{
-	return write_tmpn(text, strlen(text), path, pathsz);
-}
 
 /* load_routes - routes_load() of a file holding text; removed after. */
 static struct routes *

@@ -22,6 +22,7 @@
 
 #include "smtp.h"
 #include "tharness.h"
+#include "tutil.h"
 
 #define OK	AUTH_OK
 #define CONT	AUTH_CONTINUE
@@ -62,25 +63,6 @@ static const char *const mechs[] = { "PLAIN", "LOGIN", "CRAM-MD5",
 /* ------------------------------------------------------------------ */
 /* Helpers. */
 
-/* write_tmp - a temporary file with this content; its name into path. */
-static bool
-write_tmp(const char *content, size_t len, char *path, size_t pathsz)
-{
-	FILE	*fp;
-	int	 fd;
-
-	strl_copy(path, "/tmp/test_smtp_auth.XXXXXX", pathsz);
-	if ((fd = mkstemp(path)) == -1)
-		return false;
-	if ((fp = fdopen(fd, "w")) == NULL) {
-		close(fd);
-		unlink(path);
-		return false;
-	}
-	fwrite(content, 1, len, fp);
-	return fclose(fp) == 0;
-}
-
 /* load_str - auth_db_load() over a file holding s; the file is removed. */
 static struct auth_db *
 load_str(struct t *t, const char *s, char *path, size_t pathsz, char *err,
@@ -89,7 +71,7 @@ load_str(struct t *t, const char *s, char *path, size_t pathsz, char *err,
 	struct auth_db	*db;
 
 	err[0] = '\0';
-	if (!write_tmp(s, strlen(s), path, pathsz)) {
+	if (write_tmp(s, path, pathsz) == -1) {
 		t_errorf(t, "cannot write a temporary file");
 		return NULL;
 	}
@@ -1224,7 +1206,7 @@ users_file_errors(struct t *t)
 			    "...%s...\"", v[i].file, err, want, v[i].why);
 	}
 	/* A NUL byte in the file. */
-	if (write_tmp(nul, sizeof(nul) - 1, path, sizeof(path))) {
+	if (write_tmpn(nul, sizeof(nul) - 1, path, sizeof(path)) == 0) {
 		db = auth_db_load(path, err, sizeof(err));
 		bsnprintf(want, sizeof(want), "%s:2: NUL", path);
 		if (db != NULL || strncmp(err, want, strlen(want)) != 0)

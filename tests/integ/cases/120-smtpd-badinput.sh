@@ -32,12 +32,7 @@ NSERV=0
 
 # Stop the servers by PID, then unmount, then lib.sh's cleanup.
 cleanup_120() {
-	for pid in $REAP; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in $REAP; do
-		wait "$pid" 2>/dev/null
-	done
+	reap_all
 	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null
 	[ -n "${KEEP_LOG:-}" ] && cp "$LOG" "$KEEP_LOG"
 	cleanup

@@ -105,6 +105,7 @@ expect_eq queue_json_exit "$?" 0
 cat >"$T/verify.py" <<'EOF'
 import hashlib, json, os, re, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
+from smtpclient import stored_bodies
 P, qdir, qfile, ref, log, frm, to, sample = sys.argv[1:9]
 sample = int(sample)
 msgs = [json.loads(l) for l in open(qfile) if l.strip()]
@@ -127,31 +128,12 @@ RCVD = re.compile(rb"\AReceived: from [^\r\n]* \(\[127\.0\.0\.1\]\)\r\n"
     rb"\tby mx\.test\.example \(postern\) with E?SMTP\r\n"
     rb"\tfor <" + re.escape(to.encode()) + rb">; [^\r\n]+\r\n")
 
-# Every stored message, in one read: the body chunks of the queue's msg
-# table (queue/queue.h: id(8) 0x02 chunk#(4) -> bytes) dumped by mdb_dump,
-# chunks joined in key order. 2,000 runs of `postern show --raw` (a sanitizer build) would take
-# minutes on a loaded 2-core machine, so the command is run on a sample of
-# SAMPLE messages, and what it prints must be the dump's bytes exactly.
-B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-def qid(v):
-    return "".join(B32[(v >> (5 * i)) & 31] for i in range(10, -1, -1))
-stored = {}
-with subprocess.Popen(["mdb_dump", "-s", "msg", qdir],
-        stdout=subprocess.PIPE) as pr:
-    lines = iter(pr.stdout)
-    for l in lines:
-        if l.strip() == b"HEADER=END":
-            break
-    for l in lines:
-        if l.strip() == b"DATA=END":
-            break
-        k = bytes.fromhex(l.strip().decode())
-        v = bytes.fromhex(next(lines).strip().decode())
-        if len(k) != 13 or k[8] != 2:
-            continue            # an envelope or a recipient
-        i = qid(int.from_bytes(k[:8], "big"))
-        stored.setdefault(i, []).append((int.from_bytes(k[9:13], "big"), v))
-stored = {i: b"".join(v for _, v in sorted(c)) for i, c in stored.items()}
+# Every stored message, in one read (smtpclient.stored_bodies: the body
+# chunks of the msg table, dumped by mdb_dump). 2,000 runs of `postern show
+# --raw` (a sanitizer build) would take minutes on a loaded 2-core
+# machine, so the command is run on a sample of SAMPLE messages, and what
+# it prints must be the dump's bytes exactly.
+stored = stored_bodies(qdir)
 out("body_table_messages", len(stored))
 
 env = dict(os.environ)
@@ -198,7 +180,7 @@ for k, v in res.items():
     print("%s=%s" % (k, v))
 EOF
 start=$(date +%s)
-"$PY" "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/ref" \
+PYTHONPATH="$POSTERN_TOP/tests/integ" "$PY" "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/ref" \
 	"$T/posternd.log" "$FROM" "$TO" 100 >"$T/verify.out" 2>&1
 echo "# verified $N stored messages in $(($(date +%s) - start)) s"
 val() { sed -n "s/^$1=//p" "$T/verify.out" | head -n 1; }

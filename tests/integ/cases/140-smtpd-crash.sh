@@ -226,6 +226,7 @@ expect_eq every_listener_served "$unserved" 0
 expect_eq queue_json_exit "$?" 0
 cat >"$T/verify.py" <<'EOF'
 import glob, hashlib, json, os, re, subprocess, sys
+from smtpclient import stored_bodies
 P, qdir, qfile, recdir = sys.argv[1:5]
 msgs = {}
 for l in open(qfile):
@@ -248,29 +249,10 @@ out("rcpts_match", sum(1 for a in present if
     [(r, "held") for r in a[2].split(",")] and
     msgs[a[0]]["sender"] == "crash-client@example.com"))
 
-# Bodies: the body chunks of the msg table in one read (queue/queue.h:
-# id(8) 0x02 chunk#(4) -> bytes), checked against `postern show --raw` for
-# a sample.
-B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-def qid(v):
-    return "".join(B32[(v >> (5 * i)) & 31] for i in range(10, -1, -1))
-stored = {}
-with subprocess.Popen(["mdb_dump", "-s", "msg", qdir],
-        stdout=subprocess.PIPE) as pr:
-    lines = iter(pr.stdout)
-    for l in lines:
-        if l.strip() == b"HEADER=END":
-            break
-    for l in lines:
-        if l.strip() == b"DATA=END":
-            break
-        k = bytes.fromhex(l.strip().decode())
-        v = bytes.fromhex(next(lines).strip().decode())
-        if len(k) != 13 or k[8] != 2:
-            continue            # an envelope or a recipient
-        stored.setdefault(qid(int.from_bytes(k[:8], "big")), []).append(
-            (int.from_bytes(k[9:13], "big"), v))
-stored = {i: b"".join(v for _, v in sorted(c)) for i, c in stored.items()}
+# Bodies: the body chunks of the msg table in one read
+# (smtpclient.stored_bodies), checked against `postern show --raw` for a
+# sample.
+stored = stored_bodies(qdir)
 out("every_queued_msg_has_body", all(i in stored for i in msgs))
 
 RCVD = re.compile(rb"\AReceived: from crash-client\.test\.example "
@@ -298,7 +280,8 @@ out("large_acked", sum(1 for a in present if len(stored.get(a[0], b"")) > 256 * 
 for k, v in res.items():
     print("%s=%s" % (k, v))
 EOF
-"$PY" "$T/verify.py" "$P" "$T/queue" "$T/q.json" "$T/rec" >"$T/verify.out" 2>&1
+PYTHONPATH="$POSTERN_TOP/tests/integ" "$PY" "$T/verify.py" "$P" \
+	"$T/queue" "$T/q.json" "$T/rec" >"$T/verify.out" 2>&1
 val() { sed -n "s/^$1=//p" "$T/verify.out" | head -n 1; }
 grep -q '^acked=' "$T/verify.out" || sed 's/^/    | /' "$T/verify.out" | tail -20
 n=$(val acked)

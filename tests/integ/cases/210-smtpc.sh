@@ -1,22 +1,18 @@
 # 210-smtpc: runner/smtpc.c, the ESMTP client, driven by
-# tests/integ/smtpc_probe.c against Postfix's smtp-sink, posternd itself
-# and small Python servers for what neither can be made to do (silence,
-# pipelining checks, a lone dot, odd replies, plaintext injected before
-# TLS, AUTH LOGIN).
+# tests/integ/smtpc_probe.c (built by make asan into build/asan/probe/)
+# against Postfix's smtp-sink, posternd itself and small Python servers
+# for what neither can be made to do (silence, pipelining checks, a lone
+# dot, odd replies, plaintext injected before TLS, AUTH LOGIN).
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 # A version manager's python3 shim can take a second to start: run the
 # interpreter itself (many small Python steps below).
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
-B=$(cd "$POSTERN_BIN/.." && pwd)
 cd "$POSTERN_TOP" || exit 1
-if ! cc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Ismtp -Iqueue -Irunner \
-	-fsanitize=address,undefined -o "$T/probe" tests/integ/smtpc_probe.c \
-	$(ls "$B"/smtp/*.o "$B"/queue/*.o "$B"/runner/*.o) \
-	$(pkg-config --libs lmdb libcares openssl) -lcrypt -lpthread \
-	>"$T/cc.out" 2>&1; then
-	notok probe_builds "$(head -c 600 "$T/cc.out")"
+PROBE="$(cd "$POSTERN_BIN/.." && pwd)/probe/smtpc_probe"
+if [ ! -x "$PROBE" ]; then
+	notok probe_builds "no $PROBE (make asan builds it)"
 	exit 1
 fi
 ok probe_builds
@@ -28,7 +24,7 @@ probe() {
 	out=$1
 	shift
 	t0=$(date +%s%N)
-	timeout 60 "$T/probe" "$@" >"$T/$out" 2>"$T/$out.err"
+	timeout 60 "$PROBE" "$@" >"$T/$out" 2>"$T/$out.err"
 	echo "probe exit $?" >>"$T/$out.err"
 	echo $((($(date +%s%N) - t0) / 1000000)) >"$T/$out.ms"
 	NPROBE=$((NPROBE + 1))
@@ -40,29 +36,7 @@ rcpt() { sed -n "s/^rcpt $2 [^ ]* \(code=[0-9]* status=[0-9.]*\) .*/\1/p" "$T/$1
 # reply OUT N.I - its reply text.
 reply() { sed -n "s/^rcpt $2 [^ ]* code=[0-9]* status=[0-9.]* reply=//p" "$T/$1" | head -n 1; }
 
-# port - like free_port, without starting Python each time: a random
-# port that nothing on this host uses now.
-port() {
-	while :; do
-		p=$(shuf -i 20000-60999 -n 1)
-		hex=$(printf '%04X' "$p")
-		grep -q "^ *[0-9]*: [0-9A-F]*:$hex " /proc/net/tcp \
-			/proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# wait_listen PORT - poll until something listens on 127.0.0.1:PORT,
-# without connecting (smtp-sink counts every session).
-wait_listen() {
-	hex=$(printf '%04X' "$1")
-	i=0
-	while ! grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
+# Ports: free_port, wait_listen (tests/common.sh, through lib.sh).
 
 # sink NAME OPTION... - start smtp-sink with these options, dumping each
 # message into $T/NAME/; its port in $SINK, counters in $T/NAME.out.
@@ -71,7 +45,7 @@ sink() {
 	shift
 	mkdir -p "$T/$name"
 	chmod 777 "$T/$name"
-	SINK=$(port)
+	SINK=$(free_port)
 	smtp-sink -u postern -c -d "$T/$name/%H%M%S." "$@" "127.0.0.1:$SINK" 10 \
 		>"$T/$name.out" 2>&1 &
 	reap $!
@@ -79,18 +53,7 @@ sink() {
 }
 # counters NAME - smtp-sink's last "sess=N quit=N mesg=N", once its
 # session count is at least $2 (polled, 5 s at most).
-counters() {
-	i=0
-	while :; do
-		c=$(tr '\r' '\n' <"$T/$1.out" | grep '^sess=' | tail -n 1)
-		n=$(printf '%s' "$c" | sed -n 's/^sess=\([0-9]*\) .*/\1/p')
-		[ "${n:-0}" -ge "$2" ] && break
-		i=$((i + 1))
-		[ $i -gt 100 ] && break
-		sleep 0.05
-	done
-	printf '%s\n' "$c"
-}
+counters() { sink_counters "$T/$1.out" sess "$2"; }
 # dumps NAME - how many messages smtp-sink stored.
 dumps() { find "$T/$1" -type f | wc -l | tr -d ' '; }
 
@@ -266,7 +229,7 @@ expect_eq helo_no_8bit "$(rcpt p19 1.1)" "code=554 status=5.6.3"
 # Addresses: the first refuses connections, the second is a sink. TLS
 # "may" against a server without STARTTLS goes on in the clear;
 # "encrypt" refuses (4.7.5). AUTH is never sent without TLS (4.7.5).
-closed=$(port)
+closed=$(free_port)
 sink second
 SECOND=$SINK
 probe p20 -p "$closed" -p "$SINK" -t may a@x.example
@@ -461,7 +424,7 @@ while True:
 EOF
 # pysrv MODE [ARGS] - start it; its port in $PYPORT, log in $T/py-MODE.log.
 pysrv() {
-	PYPORT=$(port)
+	PYPORT=$(free_port)
 	: >"$T/py-$1.log"
 	"$PY" "$T/pysrv.py" "$1" "$PYPORT" "$T/py-$1.log" ${2:-} ${3:-} \
 		>>"$T/py.err" 2>&1 &

@@ -28,29 +28,7 @@
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
-# port - a TCP port nothing on this host uses now (any address).
-port() {
-	while :; do
-		p=$(shuf -i 20000-60999 -n 1)
-		hex=$(printf '%04X' "$p")
-		grep -q "^ *[0-9]*: [0-9A-F]*:$hex " /proc/net/tcp \
-			/proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# wait_listen IP PORT - poll until something listens there, without
-# connecting (smtp-sink counts sessions). 10 s at most.
-wait_listen() {
-	hexip=$(echo "$1" | awk -F. '{ printf "%02X%02X%02X%02X", $4, $3, $2, $1 }')
-	hex=$(printf '%04X' "$2")
-	i=0
-	while ! grep -q "^ *[0-9]*: $hexip:$hex 00000000:0000 0A" /proc/net/tcp; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
+# Ports: free_port, wait_listen PORT IP (tests/common.sh, through lib.sh).
 
 # sink NAME IP PORT [OPTION...] - smtp-sink on IP:PORT dumping each
 # message into $T/NAME/; its counters in $T/NAME.out, its PID in
@@ -66,7 +44,7 @@ sink() {
 		>>"$T/$sn.out" 2>&1 &
 	echo $! >"$T/$sn.pid"
 	reap $!
-	wait_listen "$sip" "$sport" ||
+	wait_listen "$sport" "$sip" ||
 		notok "sink_$sn" "smtp-sink on $sip:$sport did not start"
 }
 # sink_stop NAME - stop it by PID.
@@ -94,10 +72,10 @@ inlog() { grep -q -F -- "$2" "$T/$1"; }
 
 # ------------------------------------------------------------------
 # DNS.
-SP=$(port)		# the sinks' port: smtp_port for MX delivery
-RP=$(port)		# the routes_file target's port (127.0.0.4)
-PR=$(port)		# posternd R (relayhost, STARTTLS peer)
-DNS_PORT=$(port)
+SP=$(free_port)		# the sinks' port: smtp_port for MX delivery
+RP=$(free_port)		# the routes_file target's port (127.0.0.4)
+PR=$(free_port)		# posternd R (relayhost, STARTTLS peer)
+DNS_PORT=$(free_port)
 dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--bind-interfaces --no-resolv --no-hosts --conf-file=/dev/null \
 	--pid-file= --local=/d.example/ --log-queries --log-facility=- \
@@ -514,7 +492,7 @@ expect_eq tls_untrusted_not_at_r "$(rstate t7@untrusted.example)" absent
 # posternd's own scheduler as the sender: mail taken by SMTP goes to its
 # MX; the hold route keeps a recipient until `postern flush --domain`
 # wakes the daemon, which sends it to the domain's MX.
-PD=$(port)
+PD=$(free_port)
 sconf pd "listen=127.0.0.1:$PD" "routes_file=$T/routes" \
 	connection_reuse_time=0s
 "$POSTERN_BIN/posternd" -c "$T/pd.conf" -f >>"$T/pd.log" 2>&1 &

@@ -29,23 +29,7 @@ SINKPORT=
 # ------------------------------------------------------------------
 # Helpers.
 
-# port - a random port nothing on this host uses now.
-port() {
-	while :; do
-		p=$(shuf -i 20000-60999 -n 1)
-		hex=$(printf '%04X' "$p")
-		grep -q "^ *[0-9]*: [0-9A-F]*:$hex " /proc/net/tcp \
-			/proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# listening PORT - does something listen on 127.0.0.1:PORT (no connection
-# made: the servers count sessions)?
-listening() {
-	grep -q "^ *[0-9]*: 0100007F:$(printf '%04X' "$1") 00000000:0000 0A" \
-		/proc/net/tcp
-}
+# Ports: free_port, listening PORT (tests/common.sh, through lib.sh).
 
 # until_ok TENTHS CMD... - poll every 0.1 s until CMD succeeds; 1 if it
 # has not within TENTHS tenths of a second (wall time).
@@ -176,7 +160,7 @@ due() { [ "$(rnext "$1")" -le "$(date +%s)" ]; }
 srv() {
 	_n=$1
 	shift
-	SP=$(port)
+	SP=$(free_port)
 	: >"$T/$_n.srv"
 	"$PY" "$SRV" "$SP" "$T/$_n.srv" "$@" >>"$T/srv.err" 2>&1 &
 	SPID=$!
@@ -192,7 +176,7 @@ sink() {
 	shift
 	mkdir -p "$T/$_n"
 	chmod 777 "$T/$_n"
-	SP=${SINKPORT:-$(port)}
+	SP=${SINKPORT:-$(free_port)}
 	SINKPORT=
 	smtp-sink -u postern -c -d "$T/$_n/%H%M%S." "$@" "127.0.0.1:$SP" 64 \
 		>"$T/$_n.out" 2>&1 &
@@ -202,18 +186,7 @@ sink() {
 }
 # counters NAME MESG - smtp-sink's last "sess=N quit=N mesg=N", once it
 # counts at least MESG messages (polled, 5 s at most).
-counters() {
-	_i=0
-	while :; do
-		_c=$(tr '\r' '\n' <"$T/$1.out" | grep '^sess=' | tail -n 1)
-		_m=$(printf '%s' "$_c" | sed -n 's/.* mesg=\([0-9]*\).*/\1/p')
-		[ "${_m:-0}" -ge "$2" ] && break
-		_i=$((_i + 1))
-		[ $_i -gt 50 ] && break
-		sleep 0.1
-	done
-	printf '%s\n' "$_c"
-}
+counters() { sink_counters "$T/$1.out" mesg "$2"; }
 sess() { counters "$1" "$2" | sed -n 's/^sess=\([0-9]*\) .*/\1/p'; }
 mesg() { counters "$1" "$2" | sed -n 's/.* mesg=\([0-9]*\).*/\1/p'; }
 # rcpts NAME - every X-Rcpt-Args address in smtp-sink's dumps, one a line.
@@ -242,13 +215,7 @@ pd_start() {
 }
 # pd_stop - SIGTERM the master, wait for it (35 s at most).
 pd_stop() {
-	kill -TERM "$PDP" 2>/dev/null
-	_i=0
-	while kill -0 "$PDP" 2>/dev/null && [ $_i -lt 350 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	! kill -0 "$PDP" 2>/dev/null
+	term_wait "$PDP" 350
 }
 
 # ------------------------------------------------------------------
@@ -407,7 +374,7 @@ expect_eq c4_queue_attempts "$(qj 'sorted(r["state"] + str(r["attempts"]) for m 
 stop_pid "$SPID"
 srv c4d --silent
 routes c4d "c4d.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c4d "listen=127.0.0.1:$LP" "routes_file=$T/c4d.routes" \
 	min_backoff=60s max_backoff=120s
 pd_start c4d "$LP"
@@ -435,7 +402,7 @@ stop_pid "$SPID"
 # 5. max_queue_lifetime = 5 s toward a port nobody listens on: deferred
 # with 4.4.1 until the lifetime is over, then "expired" with that 4.4.1
 # (the last temporary error), never 4.4.7.
-DEAD=$(port)
+DEAD=$(free_port)
 routes c5 "c5.example [127.0.0.1]:$DEAD"
 dconf c5 "routes_file=$T/c5.routes" max_queue_lifetime=5s max_backoff=1s
 enq a@c5.example
@@ -463,7 +430,7 @@ expect_eq c5_no_447 "$(grep -c 'dsn=4\.4\.7' "$T/c5.log")" 0
 # message is delivered (at least once: nobody lost), queue empty.
 srv c6 --stall-dot --ctrl "$T/c6.ctrl"
 routes c6 "c6.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c6 "listen=127.0.0.1:$LP" "routes_file=$T/c6.routes" workers=1 \
 	smtp_dot_timeout=60s
 pd_start c6 "$LP"
@@ -496,7 +463,7 @@ stop_pid "$SPID"
 # meanwhile takes nothing, and the recipient is delivered once.
 srv c6b --stall-dot --ctrl "$T/c6b.ctrl"
 routes c6b "c6b.example [127.0.0.1]:$SP"
-LP=$(port)
+LP=$(free_port)
 dconf c6b "listen=127.0.0.1:$LP" "routes_file=$T/c6b.routes" workers=1 \
 	smtp_dot_timeout=60s lease_time=3s
 pd_start c6b "$LP"
@@ -528,9 +495,9 @@ stop_pid "$SPID"
 sink c7
 SINK7=$SP
 SINK7PID=$SPID
-DEAD=$(port)
+DEAD=$(free_port)
 routes c7 "bulk.example [127.0.0.1]:$DEAD"
-LP=$(port)
+LP=$(free_port)
 dconf c7 "listen=127.0.0.1:$LP" "routes_file=$T/c7.routes" \
 	min_backoff=1h max_backoff=1h workers=2
 pd_start c7 "$LP"
@@ -571,7 +538,7 @@ stop_pid "$SINK7PID"
 # sink for all 20 messages; the posternd takes all 20, no protocol error.
 sink c8
 SINK8PID=$SPID
-RP=$(port)
+RP=$(free_port)
 routes c8r "reuse2.example hold"
 dconf c8r "listen=127.0.0.1:$RP" "routes_file=$T/c8r.routes"
 pd_start c8r "$RP"
@@ -608,9 +575,9 @@ stop_pid "$SINK8PID"
 # down_until is ahead, and a wake-up does not clear it.)
 srv c9 --fail-first 1
 S9PID=$SPID
-DEAD9=$(port)
+DEAD9=$(free_port)
 routes c9 "f1.example [127.0.0.1]:$SP" "f2.example [127.0.0.1]:$DEAD9"
-LP=$(port)
+LP=$(free_port)
 dconf c9 "listen=127.0.0.1:$LP" "routes_file=$T/c9.routes" \
 	min_backoff=1h max_backoff=1h
 pd_start c9 "$LP"
@@ -660,7 +627,7 @@ stop_pid "$S9BPID"
 # holds it again; the domain flush below is the workaround.)
 sink c10
 S10=$SP
-DNS_PORT=$(port)
+DNS_PORT=$(free_port)
 dnsmasq --no-daemon --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--bind-interfaces --no-resolv --no-hosts --conf-file=/dev/null \
 	--pid-file= --local=/example/ --local-ttl=300 \
