@@ -141,3 +141,26 @@ make_cert() {
 		-addext "subjectAltName=DNS:$2" >/dev/null 2>&1
 	chmod 644 "$T/$1.key" "$T/$1.crt"
 }
+
+# wait_dns PORT - poll until a DNS server answers a UDP query on
+# 127.0.0.1:PORT (any answer; 10 s at most). dnsmasq may listen on TCP
+# a moment before its UDP socket is bound, so wait_port is not enough.
+wait_dns() {
+	"$PY" - "$1" <<'EOPY'
+import socket, struct, sys, time
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + \
+    b"\x05probe\x04test\x00\x00\x01\x00\x01"
+for _ in range(100):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.1)
+    try:
+        s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+        if s.recv(512)[:2] == q[:2]:
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+    finally:
+        s.close()
+sys.exit(1)
+EOPY
+}

@@ -97,7 +97,7 @@ dnsmasq --no-daemon --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	>"$T/dnsmasq.log" 2>&1 &
 DNS_PID=$!
 reap "$DNS_PID"
-if ! wait_port "$DNS_PORT"; then
+if ! wait_dns "$DNS_PORT"; then
 	notok dnsmasq_start "$(head -c 600 "$T/dnsmasq.log")"
 	exit 1
 fi
@@ -281,7 +281,7 @@ rm -f "$T/go"
 	>"$T/cache.out" 2>>"$T/probe.err" &
 CPID=$!
 i=0
-while [ "$(grep -c '^result ' "$T/cache.out")" -lt 2 ] && [ $i -lt 200 ]; do
+while [ "$(cat "$T/cache.out" 2>/dev/null | grep -c '^result ')" -lt 2 ] && [ $i -lt 200 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done
@@ -307,14 +307,14 @@ dnsmasq --no-daemon --port="$DNS2_PORT" --listen-address=127.0.0.1 \
 	--host-record=zero.test.example,127.0.0.50 >"$T/dnsmasq2.log" 2>&1 &
 DNS2_PID=$!
 reap "$DNS2_PID"
-if wait_port "$DNS2_PORT"; then
+if wait_dns "$DNS2_PORT"; then
 	probe_conf zero "dns_servers=127.0.0.1:$DNS2_PORT"
 	rm -f "$T/go"
 	"$PROBE" -t 1000 -w "$T/go" "$T/zero.conf" zero.test.example \
 		nope.test.example >"$T/zero.out" 2>>"$T/probe.err" &
 	CPID=$!
 	i=0
-	while [ "$(grep -c '^result ' "$T/zero.out")" -lt 2 ] &&
+	while [ "$(cat "$T/zero.out" 2>/dev/null | grep -c '^result ')" -lt 2 ] &&
 		[ $i -lt 200 ]; do
 		sleep 0.05
 		i=$((i + 1))

@@ -108,7 +108,7 @@ dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--mx-host=tf.d.example,mx7.d.example,10 \
 	>"$T/dnsmasq.log" 2>&1 &
 reap $!
-if ! wait_port "$DNS_PORT"; then
+if ! wait_dns "$DNS_PORT"; then
 	notok dnsmasq_start "$(head -c 600 "$T/dnsmasq.log")"
 	exit 1
 fi

@@ -637,7 +637,7 @@ dnsmasq --no-daemon --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--mx-host=site3.example,mx.site.example,10 \
 	>"$T/dnsmasq.log" 2>&1 &
 reap $!
-until_ok 100 listening "$DNS_PORT" || notok c10_dnsmasq "$(head -c 300 "$T/dnsmasq.log")"
+wait_dns "$DNS_PORT" || notok c10_dnsmasq "$(head -c 300 "$T/dnsmasq.log")"
 routes c10 "site2.example hold"
 dconf c10 "routes_file=$T/c10.routes" hold_domains=site.example,site3.example \
 	"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$S10" smtp_tls=none

@@ -25,29 +25,6 @@
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
-# port - a TCP port nothing on this host uses now (any address).
-port() {
-	while :; do
-		p=$(shuf -i 20000-60999 -n 1)
-		hex=$(printf '%04X' "$p")
-		grep -q "^ *[0-9]*: [0-9A-F]*:$hex " /proc/net/tcp \
-			/proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# wait_listen IP PORT - poll until something listens there, without
-# connecting (smtp-sink counts sessions). 10 s at most.
-wait_listen() {
-	hexip=$(echo "$1" | awk -F. '{ printf "%02X%02X%02X%02X", $4, $3, $2, $1 }')
-	hex=$(printf '%04X' "$2")
-	i=0
-	while ! grep -q "^ *[0-9]*: $hexip:$hex 00000000:0000 0A" /proc/net/tcp; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
 
 # sink NAME IP PORT - smtp-sink on IP:PORT dumping each message into
 # $T/NAME/.
@@ -57,7 +34,7 @@ sink() {
 	smtp-sink -u postern -c -d "$T/$1/%H%M%S." "$2:$3" 10 \
 		>>"$T/$1.out" 2>&1 &
 	reap $!
-	wait_listen "$2" "$3" ||
+	wait_listen "$3" "$2" ||
 		notok "sink_$1" "smtp-sink on $2:$3 did not start"
 }
 # got NAME ADDR - how many messages sink NAME has for recipient ADDR.
@@ -136,7 +113,7 @@ cert() {
 	chmod 644 "$T/$1.key" "$T/$1.crt"
 }
 
-DNS_PORT=$(port)
+DNS_PORT=$(free_port)
 dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--bind-interfaces --no-resolv --no-hosts --conf-file=/dev/null \
 	--pid-file= --local=/test/ --log-queries --log-facility=- \
@@ -144,7 +121,7 @@ dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 \
 	--host-record=mx.mxrelay.test,127.0.0.1 \
 	>"$T/dnsmasq.log" 2>&1 &
 reap $!
-if ! wait_port "$DNS_PORT"; then
+if ! wait_dns "$DNS_PORT"; then
 	notok dnsmasq_start "$(head -c 600 "$T/dnsmasq.log")"
 	exit 1
 fi
@@ -250,11 +227,11 @@ cert other "IP:127.0.0.1"		# a CA that is not the server's
 cert wrongip "IP:127.0.0.2,DNS:wrong.test"	# trusted, another IP
 cert mxname "DNS:mx.mxrelay.test"	# trusted, the MX's name only
 cert rhname "DNS:mxrelay.test"		# trusted, the relayhost's name
-A_IP=$(port)
-A_WRONG=$(port)
-A_NOTLS=$(port)
-A_MX=$(port)
-A_NAME=$(port)
+A_IP=$(free_port)
+A_WRONG=$(free_port)
+A_NOTLS=$(free_port)
+A_MX=$(free_port)
+A_NAME=$(free_port)
 for n in ip wrong notls mx name; do : >"$T/tr-$n.log"; done
 "$PY" "$T/authsrv.py" \
 	"$A_IP,tls,$T/ip.crt,$T/ip.key,$T/tr-ip.log" \
@@ -265,7 +242,7 @@ for n in ip wrong notls mx name; do : >"$T/tr-$n.log"; done
 	>"$T/authsrv.err" 2>&1 &
 reap $!
 for p in "$A_IP" "$A_WRONG" "$A_NOTLS" "$A_MX" "$A_NAME"; do
-	wait_listen 127.0.0.1 "$p" || notok authsrv_start "port $p: $(head -c 300 "$T/authsrv.err")"
+	wait_listen "$p" 127.0.0.1 || notok authsrv_start "port $p: $(head -c 300 "$T/authsrv.err")"
 done
 printf 'site1:the password\n' >"$T/rh.auth"
 chmod 644 "$T/rh.auth"
@@ -359,9 +336,9 @@ expect_grep dane_route_message "dane.routes:1: \"tls=dane\": dane is not support
 # 12. A held domain's routes_file entry, and no relayhost for relay or
 # held domains. No DNS at all: dns_servers is a port where nothing
 # answers. The relayhost is another sink, which must get only far.test.
-P9=$(port)
-P10=$(port)
-DEAD=$(port)
+P9=$(free_port)
+P10=$(free_port)
+DEAD=$(free_port)
 sink s9 127.0.0.9 "$P9"
 sink s10 127.0.0.10 "$P10"
 printf 'site.test [127.0.0.9]:%s\n' "$P9" >"$T/routes12"
@@ -410,7 +387,7 @@ expect_eq held_posternd_stops "$?" 0
 # 120 messages in 40 runs of three (one connection a run: the first
 # message opens it, the next two reuse it).
 make_cert r r.test
-RP=$(port)
+RP=$(free_port)
 echo '.test hold' >"$T/r.routes"
 chmod 644 "$T/r.routes"
 cat >"$T/r.conf" <<EOF
