@@ -17,8 +17,19 @@ PKGS	 = lmdb libcares openssl
 
 WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wshadow -Wcast-qual -Wformat=2
-BASE	 = -std=c17 -D_GNU_SOURCE -g $(WARN) -Ismtp -Iqueue -Irunner \
-	   -Ibounce -Ietrn -Itools
+BASE	 = -std=c17 -D_GNU_SOURCE -g $(WARN)
+# The layers (design.md): queue, smtp -> runner, bounce -> etrn -> tools.
+# A folder is compiled with its own include path and those of the folders
+# below it only, so an upward #include does not compile; each folder is a
+# static archive, linked in the order of the arrows.
+INC_queue  = -Iqueue
+INC_smtp   = -Ismtp
+INC_bounce = -Ibounce -Iqueue -Ismtp
+INC_runner = -Irunner -Ibounce -Iqueue -Ismtp
+INC_etrn   = -Ietrn -Irunner -Ibounce -Iqueue -Ismtp
+INC_tools  = -Itools -Ietrn -Irunner -Ibounce -Iqueue -Ismtp
+INC_tests  = $(INC_tools) -Itests/unit
+LAYERS	   = tools etrn runner bounce smtp queue
 # pkg-config runs only after deps has installed what it reports on.
 PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
 PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
@@ -34,7 +45,9 @@ TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
-LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
+BOUNCE_SRC =
+LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
+	     $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
 	     test_route test_runner test_log
@@ -57,8 +70,22 @@ Q	 = @
 SAY	 = @printf '  %-4s %s\n'
 endif
 
-REL_OBJ	 = $(LIB_SRC:%.c=build/rel/%.o)
-ASAN_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
+# The include path of the folder a source file is in.
+INC	 = $(INC_$(firstword $(subst /, ,$<)))
+
+# build/B/libL.a holds folder L's objects; LIBS(B) lists them in link order.
+LIBS	 = $(foreach l,$(LAYERS),build/$(1)/lib$(l).a)
+REL_LIBS  = $(call LIBS,rel)
+ASAN_LIBS = $(call LIBS,asan)
+objs	 = $(filter $(1)/%,$(LIB_SRC))
+
+$(foreach b,rel asan,$(foreach l,$(LAYERS),$(eval \
+build/$(b)/lib$(l).a: $$(patsubst %.c,build/$(b)/%.o,$$(call objs,$(l))))))
+
+build/%.a:
+	@mkdir -p $(@D)
+	$(SAY) AR $(@:build/%=%)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 .PHONY: all deps test-deps run test bench install clean unit asan
 all: deps bin/postern bin/posternd
@@ -73,43 +100,44 @@ test-deps:
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
 	$(SAY) CC $(@:build/%=%)
-	$(Q)$(CC) $(REL_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(Q)$(CC) $(REL_CFLAGS) $(INC) $(PKGCFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
 	$(SAY) CC $(@:build/%=%)
-	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ASAN_CFLAGS) $(INC) $(PKGCFLAGS) -c $< -o $@
 
-bin/postern: $(REL_OBJ) build/rel/tools/postern.o
+bin/postern: build/rel/tools/postern.o $(REL_LIBS)
 	@mkdir -p bin
 	$(SAY) LD $@
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
-build/asan/bin/postern: $(ASAN_OBJ) build/asan/tools/postern.o
+build/asan/bin/postern: build/asan/tools/postern.o $(ASAN_LIBS)
 	@mkdir -p $(@D)
 	$(SAY) LD $(@:build/%=%)
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
-bin/posternd: $(REL_OBJ) build/rel/tools/posternd.o
+bin/posternd: build/rel/tools/posternd.o $(REL_LIBS)
 	@mkdir -p bin
 	$(SAY) LD $@
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKGLIBS)
 
-build/asan/bin/posternd: $(ASAN_OBJ) build/asan/tools/posternd.o
+build/asan/bin/posternd: build/asan/tools/posternd.o $(ASAN_LIBS)
 	@mkdir -p $(@D)
 	$(SAY) LD $(@:build/%=%)
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKGLIBS)
 
-build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ)
+build/asan/unit/%: tests/unit/%.c $(ASAN_LIBS) $(HDRS)
 	@mkdir -p $(@D)
 	$(SAY) CCLD $(@:build/%=%)
-	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) \
-	    $(PKGLIBS)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(INC_tests) $(PKGCFLAGS) -o $@ $< \
+	    $(ASAN_LIBS) $(PKGLIBS)
 
-build/asan/probe/%: tests/integ/%.c $(ASAN_OBJ)
+build/asan/probe/%: tests/integ/%.c $(ASAN_LIBS) $(HDRS)
 	@mkdir -p $(@D)
 	$(SAY) CCLD $(@:build/%=%)
-	$(Q)$(CC) $(ASAN_CFLAGS) $(PKGCFLAGS) -o $@ $< $(ASAN_OBJ) $(PKGLIBS)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(INC_tests) $(PKGCFLAGS) -o $@ $< \
+	    $(ASAN_LIBS) $(PKGLIBS)
 
 # A unit test binary no longer in UNIT_TESTS goes: tests/run.sh runs them all.
 asan: build/asan/bin/postern build/asan/bin/posternd \
