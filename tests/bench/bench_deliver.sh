@@ -365,7 +365,7 @@ chmod 644 "$W/routes-fill"
 # the Makefile's REL_CFLAGS and the release objects.
 # shellcheck disable=SC2016
 cflags=$(cd "$top" && make -s --no-print-directory \
-    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS)' bench-print-cflags \
+    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS) $(INC_tools)' bench-print-cflags \
     2>/dev/null) || cflags=""
 [ -n "$cflags" ] || cflags="-std=c17 -D_GNU_SOURCE -O2 -Ismtp -Iqueue"
 # shellcheck disable=SC2086,SC2046

@@ -53,7 +53,7 @@ fi
 # The Makefile's own flags, so the benchmark is built like the objects.
 # shellcheck disable=SC2016
 cflags=$(make -s --no-print-directory \
-    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS)' bench-print-cflags \
+    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS) $(INC_tools)' bench-print-cflags \
     2>/dev/null) || cflags=""
 [ -n "$cflags" ] || cflags="-std=c17 -D_GNU_SOURCE -g -Wall -Wextra -Werror \
 -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Wcast-qual -Wformat=2 \
