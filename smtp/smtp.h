@@ -120,6 +120,38 @@ double	 clock_mono_secs(void);
 void	 clock_advance(int64_t ns);
 
 /* ------------------------------------------------------------------ */
+/*
+ * linefile.c - the one reader of line-oriented files: postern.conf,
+ * routes_file, users_file, relayhost_auth_file, relay_recipients. One
+ * rule for all of them:
+ *
+ *	- A line ends at LF; a CR before the LF is dropped, and the last
+ *	  line may lack its LF.
+ *	- '#' at the start of a line or after white space (space, tab, CR,
+ *	  VT, FF) starts a comment that runs to the end of the line. A '#'
+ *	  inside a word is text, so a password or hash holding '#'
+ *	  survives ("pass#word" is kept, "pass #word" is "pass").
+ *	- White space at both ends of a line is dropped; a line left empty
+ *	  (blank, or only a comment) is skipped.
+ *	- A NUL byte, or a line of more than LINEFILE_LINE_MAX octets
+ *	  (without its line end), is an error "file:line: why": never cut,
+ *	  never skipped.
+ */
+#define LINEFILE_LINE_MAX	65536
+
+/* linefile_fn - one line that has text: NUL-terminated, len > 0 octets,
+ * the caller may change it, valid only during the call. Returns 0, or -1
+ * with the reason in why ("file:line: " goes in front of it). */
+typedef int linefile_fn(void *arg, char *line, size_t len, int lineno,
+    char *why, size_t whysz);
+/* linefile_read - call fn for each line of file that has text, in order.
+ * 0, or -1 with "file: why" (cannot open or read) or "file:line: why" (a
+ * NUL byte, a line too long, or fn's error) in err (NULL is fine). The
+ * buffers that held the text are wiped: it may be a password. */
+int	 linefile_read(const char *file, linefile_fn *fn, void *arg,
+	    char *err, size_t errsz);
+
+/* ------------------------------------------------------------------ */
 /* log.c - one line per event: "postern/<role>[pid]: <qid>: k=v, ...". */
 
 enum log_dest {
