@@ -4,8 +4,9 @@
  * This folder owns the pieces every program links and the queue never
  * does: allocation that is fatal on OOM (xalloc.c), growable strings
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
- * operators grep (log.c), the configuration file (conf.c), and the syntax
- * of addresses and domains (smtp_addr.c). Line I/O over TCP/TLS, reply
+ * operators grep (log.c), the configuration file (conf.c), the one
+ * reader of line-oriented files and its comment rule (linefile.c), and
+ * the syntax of addresses and domains (smtp_addr.c). Line I/O over TCP/TLS, reply
  * parsing and dot-stuffing join it with the SMTP server and client.
  *
  * Data flow: a program calls conf_load() once (and again on SIGHUP), then
@@ -426,8 +427,8 @@ void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
 /* ------------------------------------------------------------------ */
 /* smtp_auth.c - users_file and the server side of SASL (RFC 4954).
  *
- * users_file lines are USER:SECRETS:DOMAINS, '#' comments, blank lines
- * ignored. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN only) or
+ * users_file lines are USER:SECRETS:DOMAINS; comments and blank lines
+ * as linefile.c says. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN only) or
  * ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
  * 64 hex digits (the HMAC-MD5 inner and outer MD5 states after the key
  * block, as Dovecot stores them: no plaintext password), and

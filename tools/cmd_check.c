@@ -3,8 +3,9 @@
  *
  * tools_check_conf() reads everything the configuration names with the
  * daemon's own parsers: routes_file (route.c), users_file (smtp_auth.c),
- * relayhost_auth_file (route_auth.c), the server's TLS context
- * (smtp_conn.c) and tls_ca_file, dns_servers (route_dns.c). A file that
+ * relayhost_auth_file (route_auth.c), relay_recipients (linefile.c, the
+ * reader smtpd uses), the server's TLS context (smtp_conn.c) and
+ * tls_ca_file, dns_servers (route_dns.c). A file that
  * would stop the scheduler or the listener at start-up is thus found by
  * `postern check`, and posternd refuses to start on it, with the same
  * words, before it forks anything. Each message starts where the value
@@ -129,6 +130,33 @@ check_relayauth(struct check *ck)
 	    ck->conf->relayhost_auth_file);
 }
 
+/* check_known_line - relay_recipients: smtpd takes any line as an
+ * address or "@domain"; what can be wrong is the file (linefile.c). */
+static int
+check_known_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
+{
+	(void)arg;
+	(void)line;
+	(void)len;
+	(void)lineno;
+	(void)why;
+	(void)whysz;
+	return 0;
+}
+
+static void
+check_known(struct check *ck)
+{
+	char	err[1024];
+
+	if (ck->conf->relay_recipients == NULL)
+		return;
+	if (linefile_read(ck->conf->relay_recipients, check_known_line, NULL,
+	    err, sizeof(err)) == -1)
+		check_say(ck, true, "relay_recipients", "%s", err);
+}
+
 /* check_ssl_why - OpenSSL's first reason, and an empty error queue. */
 static const char *
 check_ssl_why(void)
@@ -209,10 +237,7 @@ tools_check_conf(const struct conf *c, tools_check_fn *fn, void *arg)
 	check_routes(&ck);
 	check_users(&ck);
 	check_relayauth(&ck);
-	if (c->relay_recipients != NULL &&
-	    access(c->relay_recipients, R_OK) == -1)
-		check_say(&ck, true, "relay_recipients", "%s: %s",
-		    c->relay_recipients, strerror(errno));
+	check_known(&ck);
 	check_tls(&ck);
 	check_dns(&ck);
 	return ck.errors;

@@ -1479,6 +1479,41 @@ throttle_lru(struct t *t)
 	auth_throttle_free(th);
 }
 
+/* The one comment rule (smtp.h, linefile.c) in users_file: '#' after
+ * white space starts a comment, '#' inside a word is text; a line over
+ * LINEFILE_LINE_MAX is an error naming it. */
+static void
+users_file_comment_rule(struct t *t)
+{
+	struct auth_db		*db;
+	const struct auth_user	*u;
+	struct sbuf		*text;
+	char			 path[64], err[512];
+	size_t			 i;
+
+	db = load_ok(t, "alice:" HASH_HUNTER2 ":a.example # the site\n"
+	    "b#ob:" HASH_HUNTER2 ":\t# no domains\n");
+	if (db == NULL)
+		return;
+	if ((u = auth_db_find(db, "alice")) == NULL ||
+	    auth_user_domains(u)->n != 1 || !auth_user_owns(u, "a.example"))
+		t_errorf(t, "alice: a trailing comment is not a domain");
+	if ((u = auth_db_find(db, "b#ob")) == NULL ||
+	    auth_user_domains(u)->n != 0)
+		t_errorf(t, "b#ob: '#' inside a name is text");
+	auth_db_free(db);
+
+	text = sbuf_new();
+	sbuf_cat(text, "# long\nalice:" HASH_HUNTER2 ":");
+	for (i = 0; i < LINEFILE_LINE_MAX; i++)
+		sbuf_catc(text, 'a');
+	db = load_str(t, sbuf_str(text), path, sizeof(path), err, sizeof(err));
+	if (db != NULL || strstr(err, ":2: line longer than") == NULL)
+		t_errorf(t, "a long line: got \"%s\"", err);
+	auth_db_free(db);
+	sbuf_free(text);
+}
+
 int
 main(void)
 {
@@ -1500,5 +1535,6 @@ main(void)
 	T_RUN(password_cap);
 	T_RUN(throttle_window);
 	T_RUN(throttle_lru);
+	T_RUN(users_file_comment_rule);
 	T_EXIT();
 }
