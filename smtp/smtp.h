@@ -415,6 +415,12 @@ int	 smtp_conn_wait(struct smtp_conn *, bool rd, int timeout_ms);
 /* smtp_tls_server_ctx - the server context from tls_cert_file and
  * tls_key_file; NULL with a reason in err. */
 SSL_CTX	*smtp_tls_server_ctx(const struct conf *, char *err, size_t errsz);
+/* smtp_tls_client_ctx - a client context (TLS 1.2 or later, no
+ * renegotiation) with the CA certificates of ca_file (NULL or "": the
+ * system's store) loaded for checking servers; the caller sets the verify
+ * mode. NULL with a reason in err ("FILE: why"). For the delivery client
+ * and for `postern check`, so that both load tls_ca_file the same way. */
+SSL_CTX	*smtp_tls_client_ctx(const char *ca_file, char *err, size_t errsz);
 
 /* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */

@@ -157,17 +157,6 @@ check_known(struct check *ck)
 		check_say(ck, true, "relay_recipients", "%s", err);
 }
 
-/* check_ssl_why - OpenSSL's first reason, and an empty error queue. */
-static const char *
-check_ssl_why(void)
-{
-	const char	*why;
-
-	why = ERR_reason_error_string(ERR_get_error());
-	ERR_clear_error();
-	return why != NULL ? why : "unknown OpenSSL error";
-}
-
 static void
 check_tls(struct check *ck)
 {
@@ -189,15 +178,10 @@ check_tls(struct check *ck)
 	}
 	if (c->tls_ca_file == NULL)
 		return;
-	/* The client loads it into each connection's context (smtpc.c). */
-	if ((ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
-		check_say(ck, true, "tls_ca_file", "OpenSSL: %s",
-		    check_ssl_why());
-		return;
-	}
-	if (SSL_CTX_load_verify_locations(ssl, c->tls_ca_file, NULL) != 1)
-		check_say(ck, true, "tls_ca_file", "%s: %s", c->tls_ca_file,
-		    check_ssl_why());
+	/* The delivery client's own context (smtp_conn.c). */
+	if ((ssl = smtp_tls_client_ctx(c->tls_ca_file, err, sizeof(err))) ==
+	    NULL)
+		check_say(ck, true, "tls_ca_file", "%s", err);
 	SSL_CTX_free(ssl);
 }
 
