@@ -400,7 +400,7 @@ etrn_rcpt_known(const struct etrn_server *srv, const char *addr)
 
 /* What etrn_server_known_line fills. */
 struct etrn_server_known {
-	struct etrn_server	*srv;
+	struct conf_list	 l;
 	size_t			 cap;
 };
 
@@ -410,7 +410,6 @@ etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
     char *why, size_t whysz)
 {
 	struct etrn_server_known	*k = arg;
-	struct etrn_server		*srv = k->srv;
 	char				*at;
 
 	(void)len;
@@ -419,12 +418,11 @@ etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
 	(void)whysz;
 	if ((at = strrchr(line, '@')) != NULL)
 		strl_lower(at);
-	if (srv->nknown == k->cap) {
+	if (k->l.n == k->cap) {
 		k->cap = k->cap != 0 ? k->cap * 2 : 64;
-		srv->known_rcpts = xreallocarray(srv->known_rcpts, k->cap,
-		    sizeof(char *));
+		k->l.v = xreallocarray(k->l.v, k->cap, sizeof(*k->l.v));
 	}
-	srv->known_rcpts[srv->nknown++] = xstrdup(line);
+	k->l.v[k->l.n++] = xstrdup(line);
 	return 0;
 }
 
@@ -434,9 +432,8 @@ etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
 static int
 etrn_server_load_known(struct etrn_server *srv, const char *file)
 {
-	struct etrn_server_known	 k = { srv, 0 };
+	struct etrn_server_known	 k = { { NULL, 0 }, 0 };
 	char				 err[1024];
-	size_t				 i;
 
 	srv->known_rcpts = NULL;
 	srv->nknown = 0;
@@ -445,15 +442,12 @@ etrn_server_load_known(struct etrn_server *srv, const char *file)
 	if (linefile_read(file, etrn_server_known_line, &k, err,
 	    sizeof(err)) == -1) {
 		log_warnx("relay_recipients: %s", err);
-		for (i = 0; i < srv->nknown; i++)
-			free(srv->known_rcpts[i]);
-		free(srv->known_rcpts);
-		srv->known_rcpts = NULL;
-		srv->nknown = 0;
+		conf_list_free(&k.l);
 		return -1;
 	}
-	qsort(srv->known_rcpts, srv->nknown, sizeof(char *),
-	    etrn_server_strcmp);
+	qsort(k.l.v, k.l.n, sizeof(*k.l.v), etrn_server_strcmp);
+	srv->known_rcpts = k.l.v;
+	srv->nknown = k.l.n;
 	return 0;
 }
 

@@ -562,11 +562,13 @@ conf_domain_in(const struct conf_list *l, const char *domain)
 	return false;
 }
 
-static void
+void
 conf_list_free(struct conf_list *l)
 {
 	size_t	i;
 
+	if (l == NULL)
+		return;
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);

@@ -202,6 +202,7 @@ struct conf_addr {
 	char			 text[64];	/* as written, normalised */
 };
 
+/* A list of strings, each and the array malloc'd: conf_list_free(). */
 struct conf_list {
 	char	**v;
 	size_t	  n;
@@ -298,6 +299,9 @@ int	conf_parse_addr(const char *, int defport, struct conf_addr *);
  * networks? */
 bool	conf_net_match(const struct conf_net *, size_t,
 	    const struct sockaddr *);
+/* conf_list_free - free each string and the array; the list is then
+ * empty ({ NULL, 0 }) and may be filled again. NULL is fine. */
+void	conf_list_free(struct conf_list *);
 /* conf_domain_in - is domain (any case) in the list? A list entry
  * ".example.org" matches every subdomain of example.org. */
 bool	conf_domain_in(const struct conf_list *, const char *domain);

@@ -140,8 +140,6 @@ out:
 		free(pw);
 	}
 	sbuf_free(line);
-	for (i = 0; i < doms.n; i++)
-		free(doms.v[i]);
-	free(doms.v);
+	conf_list_free(&doms);
 	return rc;
 }
