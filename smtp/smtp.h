@@ -451,6 +451,15 @@ void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
 struct auth_db;
 struct auth_user;
 
+#define AUTH_USER_MAX	64	/* octets in a users_file user name */
+#define AUTH_PASS_MAX	256	/* PLAIN/LOGIN: sha512crypt's cost grows */
+
+/* auth_user_name_ok - the users_file rule for a user name (len octets):
+ * 1..AUTH_USER_MAX octets 0x21..0x7e other than ':', not starting with
+ * '#' (that line would be a comment). For auth_db_load() and `postern
+ * passwd` alike. */
+bool	 auth_user_name_ok(const char *s, size_t len);
+
 enum auth_mech {
 	AUTH_MECH_PLAIN,
 	AUTH_MECH_LOGIN,

@@ -87,8 +87,6 @@
 
 #include "smtp.h"
 
-#define AUTH_USER_MAX		64
-#define AUTH_PASS_MAX		256	/* sha512crypt's cost grows with it */
 #define AUTH_SCRAM_ITER		4096	/* RFC 7677 §4: at least 4096 */
 #define AUTH_SCRAM_ITER_MAX	10000000
 #define AUTH_SCRAM_SALT		16
@@ -183,21 +181,8 @@ auth_sbuf_wipe(struct sbuf *b)
 	return sbuf_free(b);
 }
 
-static void
-auth_list_free(struct conf_list *l)
-{
-	size_t	i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-/* auth_name_ok - the users_file rule for user names. */
-static bool
-auth_name_ok(const char *s, size_t len)
+bool
+auth_user_name_ok(const char *s, size_t len)
 {
 	size_t	i;
 
@@ -448,7 +433,7 @@ auth_user_free(struct auth_user *u)
 		return;
 	free(u->name);
 	auth_wipe_str(u->crypt);
-	auth_list_free(&u->domains);
+	conf_list_free(&u->domains);
 	auth_wipe_free(u, sizeof(*u));
 }
 
@@ -612,7 +597,7 @@ auth_parse_line(char *line, int lineno, struct sbuf *all,
 		return -1;
 	}
 	*c1 = *c2 = '\0';
-	if (!auth_name_ok(line, strlen(line))) {
+	if (!auth_user_name_ok(line, strlen(line))) {
 		bsnprintf(why, whysz, "bad user name \"%.80s\" (1..%d "
 		    "printable characters, no space or ':')", line,
 		    AUTH_USER_MAX);
@@ -1526,7 +1511,7 @@ auth_make_line(const char *user, const char *password,
 	char		*d;
 
 	if (user == NULL || password == NULL ||
-	    !auth_name_ok(user, strlen(user)))
+	    !auth_user_name_ok(user, strlen(user)))
 		return -1;
 	plen = strlen(password);
 	if (plen == 0 || plen > AUTH_PASS_MAX)

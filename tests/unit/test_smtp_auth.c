@@ -1514,6 +1514,39 @@ users_file_comment_rule(struct t *t)
 	sbuf_free(text);
 }
 
+/* The user-name rule, one function for users_file and `postern passwd`. */
+static void
+user_name_rule(struct t *t)
+{
+	static const struct {
+		const char	*name;
+		bool		 ok;
+	} v[] = {
+		{ "site1", true },
+		{ "a#b", true },
+		{ "a@example.org", true },
+		{ "x123456789012345678901234567890123456789012345678901234567"
+		    "890123", true },				/* 64 octets */
+		{ "x123456789012345678901234567890123456789012345678901234567"
+		    "8901234", false },				/* 65 */
+		{ "", false },
+		{ "#site", false },
+		{ "a:b", false },
+		{ "a b", false },
+		{ "a\tb", false },
+		{ "a\x7f", false },
+		{ "caf\xc3\xa9", false },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (auth_user_name_ok(v[i].name, strlen(v[i].name)) != v[i].ok)
+			t_errorf(t, "auth_user_name_ok(\"%s\"): got %d, want %d",
+			    v[i].name, !v[i].ok, v[i].ok);
+	if (AUTH_USER_MAX != 64)
+		t_errorf(t, "AUTH_USER_MAX: got %d, want 64", AUTH_USER_MAX);
+}
+
 int
 main(void)
 {
@@ -1536,5 +1569,6 @@ main(void)
 	T_RUN(throttle_window);
 	T_RUN(throttle_lru);
 	T_RUN(users_file_comment_rule);
+	T_RUN(user_name_rule);
 	T_EXIT();
 }
