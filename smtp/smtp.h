@@ -6,8 +6,9 @@
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
  * operators grep (log.c), the configuration file (conf.c), the one
  * reader of line-oriented files and its comment rule (linefile.c), and
- * the syntax of addresses and domains (smtp_addr.c). Line I/O over TCP/TLS, reply
- * parsing and dot-stuffing join it with the SMTP server and client.
+ * the syntax of addresses and domains (smtp_addr.c). Line I/O over
+ * TCP/TLS, reply parsing and dot-stuffing join it with the SMTP server
+ * and client.
  *
  * Data flow: a program calls conf_load() once (and again on SIGHUP), then
  * log_init() with its role; everything it reads from a peer goes through
@@ -424,7 +425,8 @@ SSL_CTX	*smtp_tls_server_ctx(const struct conf *, char *err, size_t errsz);
  * system's store) loaded for checking servers; the caller sets the verify
  * mode. NULL with a reason in err ("FILE: why"). For the delivery client
  * and for `postern check`, so that both load tls_ca_file the same way. */
-SSL_CTX	*smtp_tls_client_ctx(const char *ca_file, char *err, size_t errsz);
+SSL_CTX	*smtp_tls_client_ctx(const char *ca_file, char *err,
+	    size_t errsz);
 
 /* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */
@@ -438,8 +440,8 @@ void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
 /* smtp_auth.c - users_file and the server side of SASL (RFC 4954).
  *
  * users_file lines are USER:SECRETS:DOMAINS; comments and blank lines
- * as linefile.c says. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN only) or
- * ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
+ * as linefile.c says. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN
+ * only) or ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
  * 64 hex digits (the HMAC-MD5 inner and outer MD5 states after the key
  * block, as Dovecot stores them: no plaintext password), and
  * {SCRAM-SHA-256}base64(salt),iterations,base64(StoredKey),
@@ -452,7 +454,8 @@ struct auth_db;
 struct auth_user;
 
 #define AUTH_USER_MAX	64	/* octets in a users_file user name */
-#define AUTH_PASS_MAX	256	/* PLAIN/LOGIN: sha512crypt's cost grows */
+#define AUTH_PASS_MAX	256	/* PLAIN/LOGIN: sha512crypt's cost grows
+				   with it */
 
 /* auth_user_name_ok - the users_file rule for a user name (len octets):
  * 1..AUTH_USER_MAX octets 0x21..0x7e other than ':', not starting with

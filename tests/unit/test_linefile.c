@@ -94,18 +94,19 @@ lines_table(struct t *t)
 		{ "", "" },
 		{ "a\nb\n", "1:a|2:b|" },
 		{ "a\r\nb\r\n", "1:a|2:b|" },			/* CRLF */
-		{ "a\nb", "1:a|2:b|" },				/* no final LF */
+		{ "a\nb", "1:a|2:b|" },			/* no final LF */
 		{ "a\r\nb\r", "1:a|2:b|" },
 		{ "\n\n\nx", "4:x|" },
 		{ "  lead and trail \t \n", "1:lead and trail|" },
 		{ "# a comment\n   # indented\n\t#tab\n#\n", "" },
 		{ "x # trailing\n", "1:x|" },
 		{ "x\t#tab before\n", "1:x|" },
-		{ "key = value#not a comment\n", "1:key = value#not a comment|" },
+		{ "key = value#not a comment\n",
+		    "1:key = value#not a comment|" },
 		{ "bob:pass#word\n", "1:bob:pass#word|" },
 		{ "bob:pass #word\n", "1:bob:pass|" },
 		{ "a:$6$salt$h#sh:dom # c\n", "1:a:$6$salt$h#sh:dom|" },
-		{ "a\rb\n", "1:a\rb|" },			/* CR inside: text */
+		{ "a\rb\n", "1:a\rb|" },		/* CR inside: text */
 		{ "\r\n \r\n", "" },
 		{ "x ## y\n", "1:x|" },
 		{ "x#\n", "1:x#|" },

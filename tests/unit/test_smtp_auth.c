@@ -1526,7 +1526,7 @@ user_name_rule(struct t *t)
 		{ "a#b", true },
 		{ "a@example.org", true },
 		{ "x123456789012345678901234567890123456789012345678901234567"
-		    "890123", true },				/* 64 octets */
+		    "890123", true },			/* 64 octets */
 		{ "x123456789012345678901234567890123456789012345678901234567"
 		    "8901234", false },				/* 65 */
 		{ "", false },
@@ -1541,8 +1541,8 @@ user_name_rule(struct t *t)
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (auth_user_name_ok(v[i].name, strlen(v[i].name)) != v[i].ok)
-			t_errorf(t, "auth_user_name_ok(\"%s\"): got %d, want %d",
-			    v[i].name, !v[i].ok, v[i].ok);
+			t_errorf(t, "auth_user_name_ok(\"%s\"): got %d, "
+			    "want %d", v[i].name, !v[i].ok, v[i].ok);
 	if (AUTH_USER_MAX != 64)
 		t_errorf(t, "AUTH_USER_MAX: got %d, want 64", AUTH_USER_MAX);
 }
