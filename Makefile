@@ -35,7 +35,7 @@ PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
 PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
-	     smtp/clock.c \
+	     smtp/clock.c smtp/linefile.c \
 	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
@@ -50,7 +50,7 @@ LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
-	     test_route test_runner test_log
+	     test_route test_runner test_log test_linefile
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)

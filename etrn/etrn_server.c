@@ -398,45 +398,56 @@ etrn_rcpt_known(const struct etrn_server *srv, const char *addr)
 	    etrn_server_strcmp) != NULL;
 }
 
+/* What etrn_server_known_line fills. */
+struct etrn_server_known {
+	struct conf_list	 l;
+	size_t			 cap;
+};
+
+/* etrn_server_known_line - a linefile_fn: one address or "@domain". */
+static int
+etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
+    char *why, size_t whysz)
+{
+	struct etrn_server_known	*k = arg;
+	char				*at;
+
+	(void)len;
+	(void)lineno;
+	(void)why;
+	(void)whysz;
+	if ((at = strrchr(line, '@')) != NULL)
+		strl_lower(at);
+	if (k->l.n == k->cap) {
+		k->cap = k->cap != 0 ? k->cap * 2 : 64;
+		k->l.v = xreallocarray(k->l.v, k->cap, sizeof(*k->l.v));
+	}
+	k->l.v[k->l.n++] = xstrdup(line);
+	return 0;
+}
+
 /* etrn_server_load_known - relay_recipients: an address or "@domain" a
- * line, '#' comments. */
+ * line, comments as in every file we read (linefile.c). -1 on an error
+ * (logged, naming the file and the line), with the list empty. */
 static int
 etrn_server_load_known(struct etrn_server *srv, const char *file)
 {
-	FILE	*fp;
-	char	 line[1024], *p, *e, *at;
-	size_t	 cap = 0;
+	struct etrn_server_known	 k = { { NULL, 0 }, 0 };
+	char				 err[1024];
 
 	srv->known_rcpts = NULL;
 	srv->nknown = 0;
 	if (file == NULL)
 		return 0;
-	if ((fp = fopen(file, "r")) == NULL) {
-		log_warn("relay_recipients %s", file);
+	if (linefile_read(file, etrn_server_known_line, &k, err,
+	    sizeof(err)) == -1) {
+		log_warnx("relay_recipients: %s", err);
+		conf_list_free(&k.l);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		if ((p = strchr(line, '#')) != NULL)
-			*p = '\0';
-		for (p = line; *p == ' ' || *p == '\t'; p++)
-			;
-		for (e = p + strlen(p); e > p && (e[-1] == '\n' ||
-		    e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t');)
-			*--e = '\0';
-		if (*p == '\0')
-			continue;
-		if ((at = strrchr(p, '@')) != NULL)
-			strl_lower(at);
-		if (srv->nknown == cap) {
-			cap = cap ? cap * 2 : 64;
-			srv->known_rcpts = xreallocarray(srv->known_rcpts, cap,
-			    sizeof(char *));
-		}
-		srv->known_rcpts[srv->nknown++] = xstrdup(p);
-	}
-	fclose(fp);
-	qsort(srv->known_rcpts, srv->nknown, sizeof(char *),
-	    etrn_server_strcmp);
+	qsort(k.l.v, k.l.n, sizeof(*k.l.v), etrn_server_strcmp);
+	srv->known_rcpts = k.l.v;
+	srv->nknown = k.l.n;
 	return 0;
 }
 

@@ -16,8 +16,8 @@
  * ATRN): steps 2 and 4 (a "hold" or "caller" entry counts as none), so a
  * site with a fixed address gets its mail there; never relayhost.
  *
- * routes_file, one route a line, '#' starts a comment, blank lines are
- * ignored, fields are separated by blanks:
+ * routes_file, one route a line, '#' comments and blank lines as in
+ * every file postern reads (linefile.c), fields separated by blanks:
  *
  *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt]
  *
@@ -35,7 +35,6 @@
  * domains with the same next hop share connections and backoff.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,17 +215,14 @@ route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 	return -1;
 }
 
-/* route_parse_line - one line; *ok false for a blank or comment line. */
+/* route_parse_line - one line with text (linefile.c has taken the
+ * comment off). */
 static int
-route_parse_line(char *line, struct route_ent *e, bool *ok, char *why,
-    size_t whysz)
+route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 {
 	char		*f[4], *p, *dom;
 	size_t		 nf = 0;
 
-	*ok = false;
-	if ((p = strchr(line, '#')) != NULL)
-		*p = '\0';
 	for (p = strtok(line, " \t\r\n\f\v"); p != NULL;
 	    p = strtok(NULL, " \t\r\n\f\v")) {
 		if (nf == sizeof(f) / sizeof(f[0])) {
@@ -236,8 +232,6 @@ route_parse_line(char *line, struct route_ent *e, bool *ok, char *why,
 		}
 		f[nf++] = p;
 	}
-	if (nf == 0)
-		return 0;
 	if (nf == 1) {
 		bsnprintf(why, whysz, "\"%.80s\": no target", f[0]);
 		return -1;
@@ -264,7 +258,23 @@ route_parse_line(char *line, struct route_ent *e, bool *ok, char *why,
 	if (nf == 3 && route_parse_tls(f[2], &e->tls, why, whysz) == -1)
 		return -1;
 	e->domain = strl_lower(xstrdup(dom));
-	*ok = true;
+	return 0;
+}
+
+/* route_load_line - a linefile_fn: one route into the set. */
+static int
+route_load_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
+{
+	struct routes		*rs = arg;
+	struct route_ent	 e;
+
+	(void)len;
+	if (route_parse_line(line, &e, why, whysz) == -1)
+		return -1;
+	e.line = lineno;
+	rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
+	rs->v[rs->n++] = e;
 	return 0;
 }
 
@@ -280,43 +290,14 @@ struct routes *
 routes_load(const char *file, char *err, size_t errsz)
 {
 	struct routes		*rs;
-	struct route_ent	 e;
 	const struct route_ent	*a, *b;
-	FILE			*fp;
-	char			*line = NULL, why[256];
-	size_t			 cap = 0, i;
-	ssize_t			 n;
-	int			 lineno = 0;
-	bool			 ok;
+	size_t			 i;
 
 	rs = xcalloc(1, sizeof(*rs));
 	if (file == NULL || *file == '\0')
 		return rs;
-	if ((fp = fopen(file, "re")) == NULL) {
-		bsnprintf(err, errsz, "%s: %s", file, strerror(errno));
-		free(rs);
-		return NULL;
-	}
-	while ((n = getline(&line, &cap, fp)) != -1) {
-		lineno++;
-		if (memchr(line, '\0', (size_t)n) != NULL) {
-			bsnprintf(err, errsz, "%s:%d: NUL byte", file, lineno);
-			goto fail;
-		}
-		if (route_parse_line(line, &e, &ok, why, sizeof(why)) == -1) {
-			bsnprintf(err, errsz, "%s:%d: %s", file, lineno, why);
-			goto fail;
-		}
-		if (!ok)
-			continue;
-		e.line = lineno;
-		rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
-		rs->v[rs->n++] = e;
-	}
-	if (ferror(fp)) {
-		bsnprintf(err, errsz, "%s: read error", file);
+	if (linefile_read(file, route_load_line, rs, err, errsz) == -1)
 		goto fail;
-	}
 	if (rs->n > 0)
 		qsort(rs->v, rs->n, sizeof(*rs->v), route_ent_cmp);
 	for (i = 1; i < rs->n; i++) {
@@ -332,12 +313,8 @@ routes_load(const char *file, char *err, size_t errsz)
 		    "on line %d)", file, b->line, b->domain, a->line);
 		goto fail;
 	}
-	free(line);
-	fclose(fp);
 	return rs;
 fail:
-	free(line);
-	fclose(fp);
 	routes_free(rs);
 	return NULL;
 }

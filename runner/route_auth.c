@@ -3,13 +3,14 @@
  *
  * One parser for the workers that use the credentials and for `postern
  * check` and posternd's start-up check, so that a file the daemon would
- * misread is refused before anything runs on it. The file holds '#'
- * comment lines, blank lines and USER:PASSWORD lines; the first such line
+ * misread is refused before anything runs on it. The file holds
+ * comments, blank lines (the rule of linefile.c: '#' at the start or
+ * after white space, so a password may hold '#' but not " #"; white space
+ * around a line is dropped) and USER:PASSWORD lines; the first such line
  * is the credential (the password may itself hold ':'). Every other line
  * must be well formed as well: a typo is an error naming its line, never a
  * line silently skipped. The buffers that held a password are wiped.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +31,22 @@ route_auth_text_ok(const char *s, size_t len, size_t max)
 	return true;
 }
 
-/* route_auth_line - one line without its line end; *found when it is a
- * USER:PASSWORD line (user and pass then point into line). */
-static int
-route_auth_line(char *line, size_t len, bool *found, char **user,
-    char **pass, char *why, size_t whysz)
-{
-	char	*colon;
-	size_t	 i;
+/* What route_auth_line keeps: the first credential. */
+struct route_auth_read {
+	char	*user;
+	char	*pass;
+};
 
-	*found = false;
-	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
-		;
-	if (i == len || line[i] == '#')
-		return 0;
+/* route_auth_line - a linefile_fn: one line with text (the comment and
+ * the white space around it are gone), which must be USER:PASSWORD. */
+static int
+route_auth_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
+{
+	struct route_auth_read	*r = arg;
+	char			*colon;
+
+	(void)lineno;
 	if ((colon = memchr(line, ':', len)) == NULL) {
 		bsnprintf(why, whysz, "want USER:PASSWORD");
 		return -1;
@@ -61,9 +64,10 @@ route_auth_line(char *line, size_t len, bool *found, char **user,
 		    "control characters)", ROUTE_AUTH_PASS_MAX);
 		return -1;
 	}
-	*found = true;
-	*user = line;
-	*pass = colon + 1;
+	if (r->user == NULL) {
+		r->user = xstrdup(line);
+		r->pass = xstrdup(colon + 1);
+	}
 	return 0;
 }
 
@@ -71,55 +75,20 @@ int
 route_auth_load(const char *file, char **user, char **pass, char *err,
     size_t errsz)
 {
-	FILE	*fp;
-	char	*line = NULL, *u, *p, why[128];
-	size_t	 cap = 0, len;
-	ssize_t	 n;
-	int	 lineno = 0, rc = -1;
-	bool	 found;
+	struct route_auth_read	r = { NULL, NULL };
 
 	*user = *pass = NULL;
-	if ((fp = fopen(file, "re")) == NULL) {
-		bsnprintf(err, errsz, "%s: %s", file, strerror(errno));
+	if (linefile_read(file, route_auth_line, &r, err, errsz) == -1) {
+		route_auth_free(&r.user, &r.pass);
 		return -1;
 	}
-	while ((n = getline(&line, &cap, fp)) != -1) {
-		lineno++;
-		len = (size_t)n;
-		if (memchr(line, '\0', len) != NULL) {
-			bsnprintf(err, errsz, "%s:%d: NUL byte", file, lineno);
-			goto done;
-		}
-		while (len > 0 && (line[len - 1] == '\n' ||
-		    line[len - 1] == '\r'))
-			line[--len] = '\0';
-		if (route_auth_line(line, len, &found, &u, &p, why,
-		    sizeof(why)) == -1) {
-			bsnprintf(err, errsz, "%s:%d: %s", file, lineno, why);
-			goto done;
-		}
-		if (found && *user == NULL) {
-			*user = xstrdup(u);
-			*pass = xstrdup(p);
-		}
-	}
-	if (ferror(fp)) {
-		bsnprintf(err, errsz, "%s: read error", file);
-		goto done;
-	}
-	if (*user == NULL) {
+	if (r.user == NULL) {
 		bsnprintf(err, errsz, "%s: no USER:PASSWORD line", file);
-		goto done;
+		return -1;
 	}
-	rc = 0;
-done:
-	if (line != NULL)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(fp);
-	if (rc != 0)
-		route_auth_free(user, pass);
-	return rc;
+	*user = r.user;
+	*pass = r.pass;
+	return 0;
 }
 
 void

@@ -104,8 +104,7 @@ struct route_dns_q {
 struct route_dns {
 	ares_channel		 ch;
 	bool			 ch_ok;
-	char			**self;		/* myhostname, my_names */
-	size_t			 nself;
+	struct conf_list	 self;		/* myhostname, my_names */
 	int			 smtp_port;
 	struct route_dns_cent	*bucket[ROUTE_DNS_BUCKETS];
 	size_t			 ncache;
@@ -558,8 +557,8 @@ route_dns_is_self(const struct route_dns *d, const char *host)
 {
 	size_t	i;
 
-	for (i = 0; i < d->nself; i++)
-		if (strcasecmp(d->self[i], host) == 0)
+	for (i = 0; i < d->self.n; i++)
+		if (strcasecmp(d->self.v[i], host) == 0)
 			return true;
 	return false;
 }
@@ -972,18 +971,18 @@ route_dns_new(const struct conf *c, char *err, size_t errsz)
 
 	d = xcalloc(1, sizeof(*d));
 	d->smtp_port = c->smtp_port > 0 ? c->smtp_port : 25;
-	d->self = xcalloc(c->my_names.n + 1, sizeof(*d->self));
+	d->self.v = xcalloc(c->my_names.n + 1, sizeof(*d->self.v));
 	if (c->myhostname != NULL && c->myhostname[0] != '\0') {
-		d->self[d->nself] = xstrdup(c->myhostname);
-		route_dns_norm(d->self[d->nself], strlen(c->myhostname) + 1,
-		    c->myhostname);
-		d->nself++;
+		d->self.v[d->self.n] = xstrdup(c->myhostname);
+		route_dns_norm(d->self.v[d->self.n],
+		    strlen(c->myhostname) + 1, c->myhostname);
+		d->self.n++;
 	}
 	for (i = 0; i < c->my_names.n; i++) {
-		d->self[d->nself] = xstrdup(c->my_names.v[i]);
-		route_dns_norm(d->self[d->nself],
+		d->self.v[d->self.n] = xstrdup(c->my_names.v[i]);
+		route_dns_norm(d->self.v[d->self.n],
 		    strlen(c->my_names.v[i]) + 1, c->my_names.v[i]);
-		d->nself++;
+		d->self.n++;
 	}
 
 	if (c->dns_servers.n > 0) {
@@ -1036,8 +1035,6 @@ fail:
 void
 route_dns_free(struct route_dns *d)
 {
-	size_t	i;
-
 	if (d == NULL)
 		return;
 	if (d->ch_ok) {
@@ -1045,9 +1042,7 @@ route_dns_free(struct route_dns *d)
 		ares_library_cleanup();
 	}
 	route_dns_cache_purge(d, true);
-	for (i = 0; i < d->nself; i++)
-		free(d->self[i]);
-	free(d->self);
+	conf_list_free(&d->self);
 	free(d->socks);
 	free(d);
 }

@@ -1,5 +1,6 @@
 /*
- * conf.c - the configuration file: "key = value" lines, '#' comments.
+ * conf.c - the configuration file: "key = value" lines, '#' comments
+ * (the rule of linefile.c, as in every file postern reads).
  *
  * One table, conf_table[], describes every key: its name, its type, where
  * it lives in struct conf, and its default written as an operator would
@@ -561,11 +562,13 @@ conf_domain_in(const struct conf_list *l, const char *domain)
 	return false;
 }
 
-static void
+void
 conf_list_free(struct conf_list *l)
 {
 	size_t	i;
 
+	if (l == NULL)
+		return;
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
@@ -803,55 +806,53 @@ conf_defaults(void)
 	return c;
 }
 
+/* What conf_line needs besides the line. */
+struct conf_read {
+	struct conf	*c;
+	int		*seen;
+};
+
 /*
- * conf_line - one line of the file. seen[] holds, per key, the line that
+ * conf_line - one line of the file (a linefile_fn: the comment and the
+ * white space around it are gone). seen[] holds, per key, the line that
  * set it (0: still the default), for the duplicate check and messages.
  */
 static int
-conf_line(struct conf *c, const char *file, int lineno, char *line,
-    size_t len, int *seen, char *err, size_t errsz)
+conf_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
 {
+	struct conf_read	*r = arg;
 	const struct conf_key	*k;
-	char			*s, *eq, *key, *val;
-	char			 why[CONF_WHY];
+	char			*eq, *key, *val;
+	char			 vwhy[CONF_WHY];
 	size_t			 idx;
 
-	if (memchr(line, '\0', len) != NULL) {
-		conf_err(err, errsz, "%s:%d: NUL byte in line", file, lineno);
-		return -1;
-	}
-	if ((s = strchr(line, '#')) != NULL)
-		*s = '\0';
-	s = conf_trim(line);
-	if (*s == '\0')
-		return 0;
-	if ((eq = strchr(s, '=')) == NULL) {
-		conf_err(err, errsz, "%s:%d: %.*s: missing '=' (want "
-		    "key = value)", file, lineno, (int)strcspn(s, CONF_WS), s);
+	(void)len;
+	if ((eq = strchr(line, '=')) == NULL) {
+		conf_err(why, whysz, "%.*s: missing '=' (want key = value)",
+		    (int)strcspn(line, CONF_WS), line);
 		return -1;
 	}
 	*eq = '\0';
-	key = conf_trim(s);
+	key = conf_trim(line);
 	val = conf_trim(eq + 1);
 	if (*key == '\0') {
-		conf_err(err, errsz, "%s:%d: missing key before '='", file,
-		    lineno);
+		conf_err(why, whysz, "missing key before '='");
 		return -1;
 	}
 	if ((k = conf_find(key)) == NULL) {
-		conf_err(err, errsz, "%s:%d: %s: unknown key", file, lineno,
-		    key);
+		conf_err(why, whysz, "%s: unknown key", key);
 		return -1;
 	}
 	idx = (size_t)(k - conf_table);
-	if (seen[idx] != 0) {
-		conf_err(err, errsz, "%s:%d: %s: duplicate key (first set "
-		    "on line %d)", file, lineno, key, seen[idx]);
+	if (r->seen[idx] != 0) {
+		conf_err(why, whysz, "%s: duplicate key (first set on line "
+		    "%d)", key, r->seen[idx]);
 		return -1;
 	}
-	seen[idx] = lineno;
-	if (conf_set(c, k, val, why, sizeof(why)) == -1) {
-		conf_err(err, errsz, "%s:%d: %s: %s", file, lineno, key, why);
+	r->seen[idx] = lineno;
+	if (conf_set(r->c, k, val, vwhy, sizeof(vwhy)) == -1) {
+		conf_err(why, whysz, "%s: %s", key, vwhy);
 		return -1;
 	}
 	return 0;
@@ -861,35 +862,9 @@ static int
 conf_read(struct conf *c, const char *file, int *seen, char *err,
     size_t errsz)
 {
-	FILE	*fp;
-	char	*line = NULL;
-	size_t	 linesz = 0;
-	ssize_t	 len;
-	int	 lineno = 0, rc = 0;
+	struct conf_read	r = { c, seen };
 
-	if ((fp = fopen(file, "r")) == NULL) {
-		conf_err(err, errsz, "%s: %s", file, strerror(errno));
-		return -1;
-	}
-	errno = 0;
-	while ((len = getline(&line, &linesz, fp)) != -1) {
-		if (lineno == INT_MAX ||
-		    conf_line(c, file, ++lineno, line, (size_t)len, seen, err,
-		    errsz) == -1) {
-			rc = -1;
-			goto done;
-		}
-		errno = 0;
-	}
-	if (ferror(fp)) {		/* a directory gives EISDIR here */
-		conf_err(err, errsz, "%s: %s", file,
-		    strerror(errno != 0 ? errno : EIO));
-		rc = -1;
-	}
-done:
-	free(line);
-	fclose(fp);
-	return rc;
+	return linefile_read(file, conf_line, &r, err, errsz);
 }
 
 /* conf_check - rules that tie keys together, after the whole file. */

@@ -4,9 +4,11 @@
  * This folder owns the pieces every program links and the queue never
  * does: allocation that is fatal on OOM (xalloc.c), growable strings
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
- * operators grep (log.c), the configuration file (conf.c), and the syntax
- * of addresses and domains (smtp_addr.c). Line I/O over TCP/TLS, reply
- * parsing and dot-stuffing join it with the SMTP server and client.
+ * operators grep (log.c), the configuration file (conf.c), the one
+ * reader of line-oriented files and its comment rule (linefile.c), and
+ * the syntax of addresses and domains (smtp_addr.c). Line I/O over
+ * TCP/TLS, reply parsing and dot-stuffing join it with the SMTP server
+ * and client.
  *
  * Data flow: a program calls conf_load() once (and again on SIGHUP), then
  * log_init() with its role; everything it reads from a peer goes through
@@ -120,6 +122,38 @@ double	 clock_mono_secs(void);
 void	 clock_advance(int64_t ns);
 
 /* ------------------------------------------------------------------ */
+/*
+ * linefile.c - the one reader of line-oriented files: postern.conf,
+ * routes_file, users_file, relayhost_auth_file, relay_recipients. One
+ * rule for all of them:
+ *
+ *	- A line ends at LF; a CR before the LF is dropped, and the last
+ *	  line may lack its LF.
+ *	- '#' at the start of a line or after white space (space, tab, CR,
+ *	  VT, FF) starts a comment that runs to the end of the line. A '#'
+ *	  inside a word is text, so a password or hash holding '#'
+ *	  survives ("pass#word" is kept, "pass #word" is "pass").
+ *	- White space at both ends of a line is dropped; a line left empty
+ *	  (blank, or only a comment) is skipped.
+ *	- A NUL byte, or a line of more than LINEFILE_LINE_MAX octets
+ *	  (without its line end), is an error "file:line: why": never cut,
+ *	  never skipped.
+ */
+#define LINEFILE_LINE_MAX	65536
+
+/* linefile_fn - one line that has text: NUL-terminated, len > 0 octets,
+ * the caller may change it, valid only during the call. Returns 0, or -1
+ * with the reason in why ("file:line: " goes in front of it). */
+typedef int linefile_fn(void *arg, char *line, size_t len, int lineno,
+    char *why, size_t whysz);
+/* linefile_read - call fn for each line of file that has text, in order.
+ * 0, or -1 with "file: why" (cannot open or read) or "file:line: why" (a
+ * NUL byte, a line too long, or fn's error) in err (NULL is fine). The
+ * buffers that held the text are wiped: it may be a password. */
+int	 linefile_read(const char *file, linefile_fn *fn, void *arg,
+	    char *err, size_t errsz);
+
+/* ------------------------------------------------------------------ */
 /* log.c - one line per event: "postern/<role>[pid]: <qid>: k=v, ...". */
 
 enum log_dest {
@@ -169,6 +203,7 @@ struct conf_addr {
 	char			 text[64];	/* as written, normalised */
 };
 
+/* A list of strings, each and the array malloc'd: conf_list_free(). */
 struct conf_list {
 	char	**v;
 	size_t	  n;
@@ -265,6 +300,9 @@ int	conf_parse_addr(const char *, int defport, struct conf_addr *);
  * networks? */
 bool	conf_net_match(const struct conf_net *, size_t,
 	    const struct sockaddr *);
+/* conf_list_free - free each string and the array; the list is then
+ * empty ({ NULL, 0 }) and may be filled again. NULL is fine. */
+void	conf_list_free(struct conf_list *);
 /* conf_domain_in - is domain (any case) in the list? A list entry
  * ".example.org" matches every subdomain of example.org. */
 bool	conf_domain_in(const struct conf_list *, const char *domain);
@@ -382,6 +420,13 @@ int	 smtp_conn_wait(struct smtp_conn *, bool rd, int timeout_ms);
 /* smtp_tls_server_ctx - the server context from tls_cert_file and
  * tls_key_file; NULL with a reason in err. */
 SSL_CTX	*smtp_tls_server_ctx(const struct conf *, char *err, size_t errsz);
+/* smtp_tls_client_ctx - a client context (TLS 1.2 or later, no
+ * renegotiation) with the CA certificates of ca_file (NULL or "": the
+ * system's store) loaded for checking servers; the caller sets the verify
+ * mode. NULL with a reason in err ("FILE: why"). For the delivery client
+ * and for `postern check`, so that both load tls_ca_file the same way. */
+SSL_CTX	*smtp_tls_client_ctx(const char *ca_file, char *err,
+	    size_t errsz);
 
 /* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */
@@ -394,9 +439,9 @@ void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
 /* ------------------------------------------------------------------ */
 /* smtp_auth.c - users_file and the server side of SASL (RFC 4954).
  *
- * users_file lines are USER:SECRETS:DOMAINS, '#' comments, blank lines
- * ignored. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN only) or
- * ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
+ * users_file lines are USER:SECRETS:DOMAINS; comments and blank lines
+ * as linefile.c says. SECRETS is either a bare crypt(3) hash (PLAIN/LOGIN
+ * only) or ';'-separated tagged secrets: {CRYPT}hash (PLAIN, LOGIN), {CRAM-MD5}
  * 64 hex digits (the HMAC-MD5 inner and outer MD5 states after the key
  * block, as Dovecot stores them: no plaintext password), and
  * {SCRAM-SHA-256}base64(salt),iterations,base64(StoredKey),
@@ -407,6 +452,16 @@ void	smtp_b64_encode(const void *in, size_t len, struct sbuf *out);
 
 struct auth_db;
 struct auth_user;
+
+#define AUTH_USER_MAX	64	/* octets in a users_file user name */
+#define AUTH_PASS_MAX	256	/* PLAIN/LOGIN: sha512crypt's cost grows
+				   with it */
+
+/* auth_user_name_ok - the users_file rule for a user name (len octets):
+ * 1..AUTH_USER_MAX octets 0x21..0x7e other than ':', not starting with
+ * '#' (that line would be a comment). For auth_db_load() and `postern
+ * passwd` alike. */
+bool	 auth_user_name_ok(const char *s, size_t len);
 
 enum auth_mech {
 	AUTH_MECH_PLAIN,

@@ -26,8 +26,10 @@
  *   DOMAINS	comma (or white space) separated domains the user may pull,
  *		lower-cased; ".example.org" means every subdomain of it, as
  *		in conf_domain_in(). May be empty.
- * Blank lines and lines whose first non-blank is '#' are ignored; white
- * space around a line (CR of a CRLF file too) is dropped.
+ * Comments, blank lines and white space around a line (CR of a CRLF file
+ * too) go as in every file postern reads (linefile.c): '#' starts a
+ * comment at the start of a line or after white space, so a '#' inside a
+ * name or a hash is text.
  *
  * Unknown users, and users without the secret a mechanism needs, go
  * through the same exchange as a wrong password and end in AUTH_FAIL:
@@ -85,8 +87,6 @@
 
 #include "smtp.h"
 
-#define AUTH_USER_MAX		64
-#define AUTH_PASS_MAX		256	/* sha512crypt's cost grows with it */
 #define AUTH_SCRAM_ITER		4096	/* RFC 7677 §4: at least 4096 */
 #define AUTH_SCRAM_ITER_MAX	10000000
 #define AUTH_SCRAM_SALT		16
@@ -181,21 +181,8 @@ auth_sbuf_wipe(struct sbuf *b)
 	return sbuf_free(b);
 }
 
-static void
-auth_list_free(struct conf_list *l)
-{
-	size_t	i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-/* auth_name_ok - the users_file rule for user names. */
-static bool
-auth_name_ok(const char *s, size_t len)
+bool
+auth_user_name_ok(const char *s, size_t len)
 {
 	size_t	i;
 
@@ -446,7 +433,7 @@ auth_user_free(struct auth_user *u)
 		return;
 	free(u->name);
 	auth_wipe_str(u->crypt);
-	auth_list_free(&u->domains);
+	conf_list_free(&u->domains);
 	auth_wipe_free(u, sizeof(*u));
 }
 
@@ -590,24 +577,19 @@ auth_parse_domains(struct auth_user *u, const char *s, char *why,
 }
 
 /*
- * auth_parse_line - one line (modified in place) into *out, or *out NULL
- * for a blank or comment line. The SECRETS field is appended to `all`
- * (for the fake-salt key). 0, or -1 with the reason in why.
+ * auth_parse_line - one line with text (linefile.c has taken the comment
+ * and the white space around it off; modified in place) into *out. The
+ * SECRETS field is appended to `all` (for the fake-salt key). 0, or -1
+ * with the reason in why.
  */
 static int
 auth_parse_line(char *line, int lineno, struct sbuf *all,
     struct auth_user **out, char *why, size_t whysz)
 {
 	struct auth_user	*u;
-	char			*c1, *c2, *e;
+	char			*c1, *c2;
 
 	*out = NULL;
-	line += strspn(line, " \t\r\n\v\f");
-	e = line + strlen(line);
-	while (e > line && strchr(" \t\r\n\v\f", e[-1]) != NULL)
-		*--e = '\0';
-	if (*line == '\0' || *line == '#')
-		return 0;
 	if ((c1 = strchr(line, ':')) == NULL ||
 	    (c2 = strchr(c1 + 1, ':')) == NULL ||
 	    strchr(c2 + 1, ':') != NULL) {
@@ -615,7 +597,7 @@ auth_parse_line(char *line, int lineno, struct sbuf *all,
 		return -1;
 	}
 	*c1 = *c2 = '\0';
-	if (!auth_name_ok(line, strlen(line))) {
+	if (!auth_user_name_ok(line, strlen(line))) {
 		bsnprintf(why, whysz, "bad user name \"%.80s\" (1..%d "
 		    "printable characters, no space or ':')", line,
 		    AUTH_USER_MAX);
@@ -647,46 +629,42 @@ auth_user_cmp(const void *a, const void *b)
 	return (x->line > y->line) - (x->line < y->line);
 }
 
+/* What auth_load_line fills. */
+struct auth_read {
+	struct auth_db	*db;
+	struct sbuf	*all;
+};
+
+/* auth_load_line - a linefile_fn: one user into the db. */
+static int
+auth_load_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
+{
+	struct auth_read	*r = arg;
+	struct auth_user	*u;
+
+	(void)len;
+	if (auth_parse_line(line, lineno, r->all, &u, why, whysz) != 0)
+		return -1;
+	r->db->v = xreallocarray(r->db->v, r->db->n + 1, sizeof(*r->db->v));
+	r->db->v[r->db->n++] = u;
+	return 0;
+}
+
 struct auth_db *
 auth_db_load(const char *file, char *err, size_t errsz)
 {
+	struct auth_read	 r;
 	struct auth_db		*db;
-	struct auth_user	*u;
-	struct sbuf		*all;
-	FILE			*fp;
-	char			*line = NULL, why[256];
-	size_t			 cap = 0, i;
-	ssize_t			 n;
-	int			 lineno = 0;
+	size_t			 i;
 
-	if ((fp = fopen(file, "re")) == NULL) {
-		bsnprintf(err, errsz, "%s: %s", file, strerror(errno));
-		return NULL;
-	}
 	db = xcalloc(1, sizeof(*db));
 	db->refs = 1;
-	all = sbuf_new();
-	sbuf_cat(all, "postern SCRAM fake salt\n");
-	while ((n = getline(&line, &cap, fp)) != -1) {
-		lineno++;
-		if (memchr(line, '\0', (size_t)n) != NULL) {
-			bsnprintf(err, errsz, "%s:%d: NUL byte", file, lineno);
-			goto fail;
-		}
-		if (auth_parse_line(line, lineno, all, &u, why,
-		    sizeof(why)) != 0) {
-			bsnprintf(err, errsz, "%s:%d: %s", file, lineno, why);
-			goto fail;
-		}
-		if (u == NULL)
-			continue;
-		db->v = xreallocarray(db->v, db->n + 1, sizeof(*db->v));
-		db->v[db->n++] = u;
-	}
-	if (ferror(fp)) {
-		bsnprintf(err, errsz, "%s: read error", file);
+	r.db = db;
+	r.all = sbuf_new();
+	sbuf_cat(r.all, "postern SCRAM fake salt\n");
+	if (linefile_read(file, auth_load_line, &r, err, errsz) == -1)
 		goto fail;
-	}
 	if (db->n > 0)
 		qsort(db->v, db->n, sizeof(*db->v), auth_user_cmp);
 	for (i = 1; i < db->n; i++) {
@@ -697,16 +675,12 @@ auth_db_load(const char *file, char *err, size_t errsz)
 			goto fail;
 		}
 	}
-	SHA256((const unsigned char *)sbuf_str(all), sbuf_len(all),
+	SHA256((const unsigned char *)sbuf_str(r.all), sbuf_len(r.all),
 	    db->fake_key);
-	auth_sbuf_wipe(all);
-	auth_wipe_free(line, cap);
-	fclose(fp);
+	auth_sbuf_wipe(r.all);
 	return db;
 fail:
-	auth_sbuf_wipe(all);
-	auth_wipe_free(line, cap);
-	fclose(fp);
+	auth_sbuf_wipe(r.all);
 	auth_db_free(db);
 	return NULL;
 }
@@ -1537,7 +1511,7 @@ auth_make_line(const char *user, const char *password,
 	char		*d;
 
 	if (user == NULL || password == NULL ||
-	    !auth_name_ok(user, strlen(user)))
+	    !auth_user_name_ok(user, strlen(user)))
 		return -1;
 	plen = strlen(password);
 	if (plen == 0 || plen > AUTH_PASS_MAX)

@@ -281,6 +281,17 @@ smtp_conn_wait(struct smtp_conn *c, bool rd, int timeout_ms)
 	return n;
 }
 
+/* smtp_tls_why - OpenSSL's first reason, and an empty error queue. */
+static const char *
+smtp_tls_why(void)
+{
+	const char	*why;
+
+	why = ERR_reason_error_string(ERR_get_error());
+	ERR_clear_error();
+	return why != NULL ? why : "unknown OpenSSL error";
+}
+
 SSL_CTX *
 smtp_tls_server_ctx(const struct conf *conf, char *err, size_t errsz)
 {
@@ -303,8 +314,36 @@ smtp_tls_server_ctx(const struct conf *conf, char *err, size_t errsz)
 	    SSL_CTX_use_PrivateKey_file(ctx, conf->tls_key_file,
 	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		bsnprintf(err, errsz, "%s / %s: %s", conf->tls_cert_file,
-		    conf->tls_key_file, ERR_reason_error_string(
-		    ERR_get_error()));
+		    conf->tls_key_file, smtp_tls_why());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *
+smtp_tls_client_ctx(const char *ca_file, char *err, size_t errsz)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		bsnprintf(err, errsz, "OpenSSL: %s", smtp_tls_why());
+		return NULL;
+	}
+	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (ca_file != NULL && ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			bsnprintf(err, errsz, "%s: %s", ca_file,
+			    smtp_tls_why());
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		bsnprintf(err, errsz, "the system's CA store: %s",
+		    smtp_tls_why());
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

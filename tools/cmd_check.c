@@ -3,8 +3,9 @@
  *
  * tools_check_conf() reads everything the configuration names with the
  * daemon's own parsers: routes_file (route.c), users_file (smtp_auth.c),
- * relayhost_auth_file (route_auth.c), the server's TLS context
- * (smtp_conn.c) and tls_ca_file, dns_servers (route_dns.c). A file that
+ * relayhost_auth_file (route_auth.c), relay_recipients (linefile.c, the
+ * reader smtpd uses), the server's TLS context (smtp_conn.c) and
+ * tls_ca_file, dns_servers (route_dns.c). A file that
  * would stop the scheduler or the listener at start-up is thus found by
  * `postern check`, and posternd refuses to start on it, with the same
  * words, before it forks anything. Each message starts where the value
@@ -129,15 +130,31 @@ check_relayauth(struct check *ck)
 	    ck->conf->relayhost_auth_file);
 }
 
-/* check_ssl_why - OpenSSL's first reason, and an empty error queue. */
-static const char *
-check_ssl_why(void)
+/* check_known_line - relay_recipients: smtpd takes any line as an
+ * address or "@domain"; what can be wrong is the file (linefile.c). */
+static int
+check_known_line(void *arg, char *line, size_t len, int lineno, char *why,
+    size_t whysz)
 {
-	const char	*why;
+	(void)arg;
+	(void)line;
+	(void)len;
+	(void)lineno;
+	(void)why;
+	(void)whysz;
+	return 0;
+}
 
-	why = ERR_reason_error_string(ERR_get_error());
-	ERR_clear_error();
-	return why != NULL ? why : "unknown OpenSSL error";
+static void
+check_known(struct check *ck)
+{
+	char	err[1024];
+
+	if (ck->conf->relay_recipients == NULL)
+		return;
+	if (linefile_read(ck->conf->relay_recipients, check_known_line, NULL,
+	    err, sizeof(err)) == -1)
+		check_say(ck, true, "relay_recipients", "%s", err);
 }
 
 static void
@@ -161,15 +178,10 @@ check_tls(struct check *ck)
 	}
 	if (c->tls_ca_file == NULL)
 		return;
-	/* The client loads it into each connection's context (smtpc.c). */
-	if ((ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
-		check_say(ck, true, "tls_ca_file", "OpenSSL: %s",
-		    check_ssl_why());
-		return;
-	}
-	if (SSL_CTX_load_verify_locations(ssl, c->tls_ca_file, NULL) != 1)
-		check_say(ck, true, "tls_ca_file", "%s: %s", c->tls_ca_file,
-		    check_ssl_why());
+	/* The delivery client's own context (smtp_conn.c). */
+	if ((ssl = smtp_tls_client_ctx(c->tls_ca_file, err, sizeof(err))) ==
+	    NULL)
+		check_say(ck, true, "tls_ca_file", "%s", err);
 	SSL_CTX_free(ssl);
 }
 
@@ -209,10 +221,7 @@ tools_check_conf(const struct conf *c, tools_check_fn *fn, void *arg)
 	check_routes(&ck);
 	check_users(&ck);
 	check_relayauth(&ck);
-	if (c->relay_recipients != NULL &&
-	    access(c->relay_recipients, R_OK) == -1)
-		check_say(&ck, true, "relay_recipients", "%s: %s",
-		    c->relay_recipients, strerror(errno));
+	check_known(&ck);
 	check_tls(&ck);
 	check_dns(&ck);
 	return ck.errors;

@@ -18,23 +18,6 @@
 #include "tools.h"
 
 #define PASSWD_CMD	"passwd"
-#define PASSWD_MAX	256	/* what the server accepts (smtp_auth.c) */
-
-/* passwd_user_ok - the users_file rule: 1..64 octets 0x21..0x7e, no ':',
- * not starting with '#' (a comment). */
-static bool
-passwd_user_ok(const char *u)
-{
-	size_t	len = strlen(u), i;
-
-	if (len == 0 || len > 64 || u[0] == '#')
-		return false;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)u[i] < 0x21 || (unsigned char)u[i] > 0x7e ||
-		    u[i] == ':')
-			return false;
-	return true;
-}
 
 /* passwd_read - the first line of stdin into *pw (malloc'd), without its
  * line end. Returns its length, or -1 at end of input. */
@@ -86,10 +69,10 @@ cmd_passwd(struct tools_ctx *ctx, int argc, char **argv)
 		return tools_usage(PASSWD_CMD, "usage: postern passwd USER "
 		    "[DOMAIN...] (password on standard input)");
 	user = argv[a++];
-	if (!passwd_user_ok(user))
+	if (!auth_user_name_ok(user, strlen(user)))
 		return tools_usage(PASSWD_CMD, "bad user name \"%s\": want "
-		    "1..64 printable characters, no space or ':', not "
-		    "starting with '#'", user);
+		    "1..%d printable characters, no space or ':', not "
+		    "starting with '#'", user, AUTH_USER_MAX);
 	for (; a < argc; a++) {
 		/* ".example.org": every subdomain, as in users_file. */
 		d = argv[a][0] == '.' ? argv[a] + 1 : argv[a];
@@ -112,9 +95,9 @@ cmd_passwd(struct tools_ctx *ctx, int argc, char **argv)
 		rc = tools_usage(PASSWD_CMD, "password contains a NUL byte");
 		goto out;
 	}
-	if (n > PASSWD_MAX) {
+	if (n > AUTH_PASS_MAX) {
 		rc = tools_usage(PASSWD_CMD, "password longer than %d octets",
-		    PASSWD_MAX);
+		    AUTH_PASS_MAX);
 		goto out;
 	}
 	for (i = 0; i < (size_t)n; i++)
@@ -140,8 +123,6 @@ out:
 		free(pw);
 	}
 	sbuf_free(line);
-	for (i = 0; i < doms.n; i++)
-		free(doms.v[i]);
-	free(doms.v);
+	conf_list_free(&doms);
 	return rc;
 }

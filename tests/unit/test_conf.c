@@ -983,7 +983,10 @@ test_syntax(struct t *t)
 		{ "\n\n   \n\t\n", true },
 		{ "# only a comment\n   # indented\n", true },
 		{ "workers = 8 # eight\n", true },
-		{ "workers=8#eight", true },
+		{ "workers=8 #eight", true },
+		{ "workers = 8\t#eight\r\n", true },
+		/* '#' inside a word is text (linefile.c), so "8#eight". */
+		{ "workers=8#eight", false },
 		{ "\r\nworkers = 8\r\n", true },
 		{ "= 8\n", false },
 		{ "workers\n", false },

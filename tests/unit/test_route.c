@@ -747,6 +747,51 @@ route_auth_parse(struct t *t)
 		t_errorf(t, "missing file: got \"%s\"", err);
 }
 
+/* The one comment rule (smtp.h, linefile.c) in relayhost_auth_file and
+ * routes_file: '#' after white space starts a comment, so a password
+ * holding '#' is kept whole; white space around a line is dropped. */
+static void
+route_comment_rule(struct t *t)
+{
+	static const struct {
+		const char	*text;
+		const char	*user, *pass;
+	} cases[] = {
+		{ "bob:pass#word\n", "bob", "pass#word" },
+		{ "bob:#secret\n", "bob", "#secret" },
+		{ "bob:secret # the relay's\n", "bob", "secret" },
+		{ "  bob:secret\t\r\n", "bob", "secret" },
+	};
+	struct routes	*rs;
+	char		 path[64], err[256], *user, *pass;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		if (write_tmp(cases[i].text, path, sizeof(path)) == -1)
+			t_fatalf(t, "write_tmp: %s", strerror(errno));
+		err[0] = '\0';
+		rc = route_auth_load(path, &user, &pass, err, sizeof(err));
+		unlink(path);
+		if (rc != 0 || strcmp(user, cases[i].user) != 0 ||
+		    strcmp(pass, cases[i].pass) != 0)
+			t_errorf(t, "relayhost_auth_file \"%s\": got %d "
+			    "\"%s\":\"%s\" (%s), want \"%s\":\"%s\"",
+			    cases[i].text, rc, user ? user : "-",
+			    pass ? pass : "-", err, cases[i].user,
+			    cases[i].pass);
+		route_auth_free(&user, &pass);
+	}
+
+	/* In routes_file '#' inside a target is text, so a bad target. */
+	rs = load_routes(t, "a.example mx # c\nb.example mx#c\n", path,
+	    sizeof(path), err, sizeof(err));
+	if (rs != NULL || strstr(err, ":2: ") == NULL)
+		t_errorf(t, "\"mx#c\": got \"%s\", want an error on line 2",
+		    err);
+	routes_free(rs);
+}
+
 int
 main(void)
 {
@@ -758,5 +803,6 @@ main(void)
 	T_RUN(route_dns_servers);
 	T_RUN(route_dns_server_check);
 	T_RUN(route_auth_parse);
+	T_RUN(route_comment_rule);
 	T_EXIT();
 }

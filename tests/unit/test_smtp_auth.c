@@ -1461,6 +1461,74 @@ throttle_lru(struct t *t)
 	auth_throttle_free(th);
 }
 
+/* The one comment rule (smtp.h, linefile.c) in users_file: '#' after
+ * white space starts a comment, '#' inside a word is text; a line over
+ * LINEFILE_LINE_MAX is an error naming it. */
+static void
+users_file_comment_rule(struct t *t)
+{
+	struct auth_db		*db;
+	const struct auth_user	*u;
+	struct sbuf		*text;
+	char			 path[64], err[512];
+	size_t			 i;
+
+	db = load_ok(t, "alice:" HASH_HUNTER2 ":a.example # the site\n"
+	    "b#ob:" HASH_HUNTER2 ":\t# no domains\n");
+	if (db == NULL)
+		return;
+	if ((u = auth_db_find(db, "alice")) == NULL ||
+	    auth_user_domains(u)->n != 1 || !auth_user_owns(u, "a.example"))
+		t_errorf(t, "alice: a trailing comment is not a domain");
+	if ((u = auth_db_find(db, "b#ob")) == NULL ||
+	    auth_user_domains(u)->n != 0)
+		t_errorf(t, "b#ob: '#' inside a name is text");
+	auth_db_free(db);
+
+	text = sbuf_new();
+	sbuf_cat(text, "# long\nalice:" HASH_HUNTER2 ":");
+	for (i = 0; i < LINEFILE_LINE_MAX; i++)
+		sbuf_catc(text, 'a');
+	db = load_str(t, sbuf_str(text), path, sizeof(path), err, sizeof(err));
+	if (db != NULL || strstr(err, ":2: line longer than") == NULL)
+		t_errorf(t, "a long line: got \"%s\"", err);
+	auth_db_free(db);
+	sbuf_free(text);
+}
+
+/* The user-name rule, one function for users_file and `postern passwd`. */
+static void
+user_name_rule(struct t *t)
+{
+	static const struct {
+		const char	*name;
+		bool		 ok;
+	} v[] = {
+		{ "site1", true },
+		{ "a#b", true },
+		{ "a@example.org", true },
+		{ "x123456789012345678901234567890123456789012345678901234567"
+		    "890123", true },			/* 64 octets */
+		{ "x123456789012345678901234567890123456789012345678901234567"
+		    "8901234", false },				/* 65 */
+		{ "", false },
+		{ "#site", false },
+		{ "a:b", false },
+		{ "a b", false },
+		{ "a\tb", false },
+		{ "a\x7f", false },
+		{ "caf\xc3\xa9", false },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (auth_user_name_ok(v[i].name, strlen(v[i].name)) != v[i].ok)
+			t_errorf(t, "auth_user_name_ok(\"%s\"): got %d, "
+			    "want %d", v[i].name, !v[i].ok, v[i].ok);
+	if (AUTH_USER_MAX != 64)
+		t_errorf(t, "AUTH_USER_MAX: got %d, want 64", AUTH_USER_MAX);
+}
+
 int
 main(void)
 {
@@ -1482,5 +1550,7 @@ main(void)
 	T_RUN(password_cap);
 	T_RUN(throttle_window);
 	T_RUN(throttle_lru);
+	T_RUN(users_file_comment_rule);
+	T_RUN(user_name_rule);
 	T_EXIT();
 }
