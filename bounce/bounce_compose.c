@@ -247,8 +247,12 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 {
 	const struct dsn	*d = &it->dsn;
 	struct sbuf		*p = sbuf_new(), *dom = sbuf_new();
+	struct sbuf		*mta = sbuf_new();
 	char			 date[64];
 	bool			 reply = d->reply[0] != '\0';
+
+	/* The struct may have been filled past dsn_from_reply(): clean. */
+	bounce_compose_clean(mta, d->rmta, DSN_MTA_MAX, false);
 
 	bounce_compose_clean(dom, bounce_compose_domain(it->rcpt->addr),
 	    QUEUE_ADDR_MAX, cx->utf8);
@@ -259,7 +263,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 	case DSN_CAUSE_REPLY:
 		if (d->rmta[0] != '\0')
 			sbuf_catf(p, "the receiving server %s refused it",
-			    d->rmta);
+			    sbuf_str(mta));
 		else
 			sbuf_cat(p, "the receiving server refused it");
 		sbuf_cat(p, reply ? " and said:" : ".");
@@ -316,7 +320,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 		break;
 	case DSN_CAUSE_SUCCESS:
 		if (d->rmta[0] != '\0')
-			sbuf_catf(p, "relayed to %s", d->rmta);
+			sbuf_catf(p, "relayed to %s", sbuf_str(mta));
 		else
 			sbuf_cat(p, "relayed to the next mail server");
 		sbuf_cat(p, ", which does not send delivery notifications;"
@@ -366,6 +370,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 	}
 	sbuf_free(p);
 	sbuf_free(dom);
+	sbuf_free(mta);
 }
 
 /* bounce_compose_text - the first part: plain words. */
