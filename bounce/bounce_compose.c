@@ -116,6 +116,17 @@ bounce_compose_has8(const char *s, size_t n)
 	return false;
 }
 
+/* bounce_compose_host_ok - is s a host name or address literal we can
+ * write as "dns; s" (letters, digits, '.', '-', '_', ':', '[', ']')? A
+ * Remote-MTA that is not is left out, not cleaned into something else. */
+static bool
+bounce_compose_host_ok(const char *s)
+{
+	return s[0] != '\0' && strlen(s) < DSN_MTA_MAX &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_:[]") == strlen(s);
+}
+
 /*
  * bounce_compose_fold - append the clean text `v` as a header field (name
  * NULL: as lines of text, each starting with `indent` spaces) wrapped at
@@ -251,8 +262,9 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 	char			 date[64];
 	bool			 reply = d->reply[0] != '\0';
 
-	/* The struct may have been filled past dsn_from_reply(): clean. */
-	bounce_compose_clean(mta, d->rmta, DSN_MTA_MAX, false);
+	/* The struct may have been filled past dsn_from_reply(). */
+	if (bounce_compose_host_ok(d->rmta))
+		sbuf_cat(mta, d->rmta);
 
 	bounce_compose_clean(dom, bounce_compose_domain(it->rcpt->addr),
 	    QUEUE_ADDR_MAX, cx->utf8);
@@ -261,7 +273,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 	sbuf_cat(p, ">: ");
 	switch (d->cause) {
 	case DSN_CAUSE_REPLY:
-		if (d->rmta[0] != '\0')
+		if (sbuf_len(mta) > 0)
 			sbuf_catf(p, "the receiving server %s refused it",
 			    sbuf_str(mta));
 		else
@@ -319,7 +331,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 			sbuf_cat(p, " The last attempt got this reply:");
 		break;
 	case DSN_CAUSE_SUCCESS:
-		if (d->rmta[0] != '\0')
+		if (sbuf_len(mta) > 0)
 			sbuf_catf(p, "relayed to %s", sbuf_str(mta));
 		else
 			sbuf_cat(p, "relayed to the next mail server");
@@ -539,9 +551,8 @@ bounce_compose_status(struct bounce_compose_ctx *cx, struct sbuf *s)
 		sbuf_catf(s, "Status: %s\r\n", dsn_status_valid(d->status) ?
 		    d->status : d->action == DSN_ACTION_DELAYED ? "4.0.0" :
 		    d->action == DSN_ACTION_FAILED ? "5.0.0" : "2.0.0");
-		if (d->rmta[0] != '\0')
-			bounce_compose_field(s, "Remote-MTA", "dns; ",
-			    d->rmta, DSN_MTA_MAX, false);
+		if (bounce_compose_host_ok(d->rmta))
+			sbuf_catf(s, "Remote-MTA: dns; %s\r\n", d->rmta);
 		if (d->reply[0] != '\0')
 			bounce_compose_field(s, "Diagnostic-Code", "smtp; ",
 			    d->reply, DSN_REPLY_MAX, false);
