@@ -388,7 +388,7 @@ bounce_compose_why(struct bounce_compose_ctx *cx, struct sbuf *t,
 /* bounce_compose_text - the first part: plain words. */
 static void
 bounce_compose_text(struct bounce_compose_ctx *cx, struct sbuf *t,
-    bool hdrcut, bool eight)
+    bool hdrcut, bool eight, bool bodybad)
 {
 	const struct bounce_input	*in = cx->in;
 	const struct bounce_plan	*pl = in->plan;
@@ -438,6 +438,10 @@ bounce_compose_text(struct bounce_compose_ctx *cx, struct sbuf *t,
 	sbuf_reset(p);
 	if (pl->full)
 		sbuf_cat(p, "Your message is attached below.");
+	else if (bodybad)
+		sbuf_cat(p, "Your message cannot be returned whole (a line "
+		    "is longer than mail allows, or it holds NUL bytes), so "
+		    "only its headers are attached below.");
 	else if (pl->capped)
 		sbuf_catf(p, "Your message was larger than the limit of "
 		    "%llu bytes for returned mail (its size: %llu bytes), "
@@ -744,14 +748,12 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 		struct bounce_plan	 pl2 = *pl;
 		struct bounce_input	 in2 = *in;
 
-		/* A body that cannot be returned whole is returned like a
-		 * capped one: the text says only the headers came back. */
+		/* A body that cannot be returned whole comes back as
+		 * headers, and the text says why. */
 		pl2.full = full;
-		if (bodybad)
-			pl2.capped = true;
 		in2.plan = &pl2;
 		cx.in = &in2;
-		bounce_compose_text(&cx, text, hdrcut, eight);
+		bounce_compose_text(&cx, text, hdrcut, eight, bodybad);
 		bounce_compose_status(&cx, status);
 		cx.in = in;
 	}
