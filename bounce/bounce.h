@@ -100,9 +100,10 @@ int	dsn_status_class(const char *s);
  * "550 5.1.1 <bob@example.org>: user unknown": the reply's enhanced code
  * when it has one of the reply's class (RFC 2034 §4), else X.0.0 of the
  * reply's class (RFC 3463 §3.1); action failed (5xx), delayed (4xx) or
- * delivered (2xx); cause DSN_CAUSE_REPLY (DSN_CAUSE_DELAY for 4xx,
- * DSN_CAUSE_SUCCESS for 2xx); the reply, CR, LF and controls made
- * spaces, as the Diagnostic-Code; rmta copied (NULL: none). Returns 0, or
+ * relayed (2xx: we are a relay, RFC 3461 §5.2.2); cause
+ * DSN_CAUSE_REPLY (DSN_CAUSE_DELAY for 4xx, DSN_CAUSE_SUCCESS for 2xx);
+ * the reply, CR, LF and controls made spaces, as the Diagnostic-Code;
+ * rmta kept when it is a host name (NULL: none). Returns 0, or
  * -1 when reply starts with no 2xx/4xx/5xx code (out is then a failed
  * 5.0.0 with the text, for a caller that still has to report it).
  */
@@ -147,7 +148,7 @@ struct bounce_conf {
 	const char		*double_bounce_recipient; /* "" = none */
 	int64_t			 delay_warning;		/* 4h; 0 = off */
 	unsigned		 max_delay_warnings;	/* 1 */
-	unsigned		 bounce_rate_limit;	/* 20 an hour (caller's) */
+	unsigned		 bounce_rate_limit;	/* 20/h, the caller's */
 };
 
 /* bounce_conf_init - the defaults; double_bounce_recipient points into

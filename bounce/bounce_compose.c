@@ -729,8 +729,9 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 	/* Our own name: a config value, still kept to host characters. */
 	for (i = 0, k = 0; bc->myhostname != NULL &&
 	    bc->myhostname[i] != '\0' && k + 1 < sizeof(cx.host); i++)
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789.-", bc->myhostname[i]) != NULL)
+		if (strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
+		    bc->myhostname[i]) != NULL)
 			cx.host[k++] = bc->myhostname[i];
 	cx.host[k] = '\0';
 	if (cx.host[0] == '\0')
@@ -760,7 +761,10 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 	ueight = bounce_compose_has8(sbuf_str(text), sbuf_len(text)) ||
 	    bounce_compose_has8(sbuf_str(status), sbuf_len(status));
 
-	/* A boundary that occurs in no part (RFC 2046 §5.1.1). */
+	/* A boundary that occurs in no part (RFC 2046 §5.1.1). Each
+	 * candidate that is refused occurs in the content, which holds
+	 * finitely many: the loop ends. */
+	memset(&tm, 0, sizeof(tm));
 	gmtime_r(&now, &tm);
 	for (k = 0;; k++) {
 		bsnprintf(bnd, sizeof(bnd), "=_postern_%s_%u", tok, k);

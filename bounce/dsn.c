@@ -125,7 +125,9 @@ dsn_from_reply(const char *reply, const char *rmta, struct dsn *out)
 	cls = reply[0] - '0';
 	switch (cls) {
 	case 2:
-		out->action = DSN_ACTION_DELIVERED;
+		/* We relay: a 2xx passed the message on, and a hop without
+		 * DSN will send no notice of its own (RFC 3461 §5.2.2). */
+		out->action = DSN_ACTION_RELAYED;
 		out->cause = DSN_CAUSE_SUCCESS;
 		break;
 	case 4:

@@ -44,7 +44,7 @@ test_from_reply(struct t *t)
 		    NULL },
 		{ "550 4.1.1 class disagrees", 0, DSN_ACTION_FAILED, "5.0.0",
 		    NULL },
-		{ "250 2.0.0 Ok: queued as X", 0, DSN_ACTION_DELIVERED,
+		{ "250 2.0.0 Ok: queued as X", 0, DSN_ACTION_RELAYED,
 		    "2.0.0", NULL },
 		{ "550 5.01.001 zeros", 0, DSN_ACTION_FAILED, "5.1.1", NULL },
 		{ "550 5.1.10 null MX", 0, DSN_ACTION_FAILED, "5.1.10", NULL },
@@ -478,8 +478,8 @@ test_return(struct t *t)
 		full = bounce_policy_return(&f.bc, &f.msg, tab[i].kind,
 		    &capped);
 		if (full != tab[i].full || capped != tab[i].capped)
-			t_errorf(t, "bounce_policy_return(row %zu): got full=%d "
-			    "capped=%d, want %d %d", i, full, capped,
+			t_errorf(t, "bounce_policy_return(row %zu): got "
+			    "full=%d capped=%d, want %d %d", i, full, capped,
 			    tab[i].full, tab[i].capped);
 	}
 	/* bounce_size_limit 0: no cap. */
@@ -602,8 +602,8 @@ su_three(struct tb_fix *f, struct sbuf *b)
 	    &f->item[1].dsn);
 	dsn_from_reply("550 5.7.1 refused by policy: see "
 	    "https://example.org/policy/a-rather-long-url-that-goes-on-and-"
-	    "on-to-make-this-reply-longer-than-one-folded-line", "mx3.example.org",
-	    &f->item[2].dsn);
+	    "on-to-make-this-reply-longer-than-one-folded-line",
+	    "mx3.example.org", &f->item[2].dsn);
 	tb_body_plain(b);
 	tb_fix_body(f, b);
 }
@@ -971,7 +971,8 @@ test_compose(struct t *t)
 		    !(flags & BOUNCE_OUT_SMTPUTF8))
 			t_errorf(t, "compose(smtputf8): no SMTPUTF8 flag");
 		if (strcmp(c->name, "hostile") == 0 &&
-		    strstr(sbuf_str(out), "boundary=\"=_postern_tok-hostile_0\""))
+		    strstr(sbuf_str(out),
+		    "boundary=\"=_postern_tok-hostile_0\"") != NULL)
 			t_errorf(t, "compose(hostile): a boundary that is in "
 			    "the content");
 		if (strcmp(c->name, "reply-5xx") == 0 &&

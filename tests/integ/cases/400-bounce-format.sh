@@ -103,6 +103,7 @@ if "$PY" "$CHECK" "$T/broken.eml" --rcpt "$U1=5.1.1" >"$T/out" 2>&1; then
 else
 	n=$(grep -c '^not ok' "$T/out")
 	if [ "$n" -ge 3 ]; then ok "validator refuses a broken DSN"; else
-		notok "validator refuses a broken DSN" "$n failures: $(cat "$T/out")"
+		notok "validator refuses a broken DSN" \
+			"$n failures: $(cat "$T/out")"
 	fi
 fi
