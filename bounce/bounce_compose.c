@@ -488,6 +488,15 @@ bounce_compose_addr_type(struct bounce_compose_ctx *cx, const char *a)
 	return "rfc822";
 }
 
+/* bounce_compose_is_reply - does text start with an SMTP reply code? */
+static bool
+bounce_compose_is_reply(const char *s)
+{
+	return s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' &&
+	    s[2] >= '0' && s[2] <= '9' &&
+	    (s[3] == '\0' || s[3] == ' ' || s[3] == '-');
+}
+
 /* bounce_compose_status - the second part: RFC 3464 §2 fields. */
 static void
 bounce_compose_status(struct bounce_compose_ctx *cx, struct sbuf *s)
@@ -557,9 +566,13 @@ bounce_compose_status(struct bounce_compose_ctx *cx, struct sbuf *s)
 		    d->action == DSN_ACTION_FAILED ? "5.0.0" : "2.0.0");
 		if (bounce_compose_host_ok(d->rmta))
 			sbuf_catf(s, "Remote-MTA: dns; %s\r\n", d->rmta);
+		/* An SMTP reply is "smtp;"; a local cause's text (a DNS
+		 * answer, an operator's reason) is ours (RFC 3464 §2.3.6:
+		 * an X- diagnostic type). */
 		if (d->reply[0] != '\0')
-			bounce_compose_field(s, "Diagnostic-Code", "smtp; ",
-			    d->reply, DSN_REPLY_MAX, false);
+			bounce_compose_field(s, "Diagnostic-Code",
+			    bounce_compose_is_reply(d->reply) ? "smtp; " :
+			    "X-Postern; ", d->reply, DSN_REPLY_MAX, false);
 		if (it->last_attempt > 0) {
 			bounce_compose_date((time_t)it->last_attempt, date,
 			    sizeof(date));

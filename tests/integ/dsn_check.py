@@ -353,9 +353,10 @@ def check_dsn(raw, name="dsn", kind="failure", to=None, reporting_mta=None,
         dc = g.get("Diagnostic-Code")
         if dc is not None:
             dm = re.match(r"^smtp;\s*([2-5][0-9][0-9])([ -].*)?$",
-                          _unfold(dc), re.S)
-            c.check("%s Diagnostic-Code: smtp; reply" % tag,
-                    dm is not None, dc)
+                          _unfold(dc), re.S | re.I)
+            xm = re.match(r"^x-[a-z0-9-]+;\s*\S", _unfold(dc), re.I)
+            c.check("%s Diagnostic-Code: smtp; reply (or X-type)" % tag,
+                    dm is not None or xm is not None, dc)
             if dm and act == "failed" and kind == "failure":
                 c.check("%s reply is a 4xx/5xx" % tag,
                         dm.group(1)[0] in "45", dc)

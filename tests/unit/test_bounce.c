@@ -652,7 +652,9 @@ su_nullmx(struct tb_fix *f, struct sbuf *b)
 static void
 su_nxdomain(struct tb_fix *f, struct sbuf *b)
 {
-	su_cause(f, b, DSN_CAUSE_NXDOMAIN, NULL, NULL, NULL);
+	/* A local cause with our own text: an X- diagnostic, not smtp. */
+	su_cause(f, b, DSN_CAUSE_NXDOMAIN, NULL, NULL,
+	    "Host or domain name not found (NXDOMAIN)");
 }
 
 static void

@@ -47,7 +47,10 @@ dsn expired-nostatus --rcpt "$U1=4.4.7" --ret headers --text "has given up"
 dsn hold-expired --rcpt "$U1=4.4.7" --ret headers \
 	--text "never connected to collect it"
 dsn nullmx --rcpt "$U1=5.1.10" --ret headers --text "null MX"
-dsn nxdomain --rcpt "$U1=5.1.2" --ret headers --text "does not exist"
+dsn nxdomain --rcpt "$U1=5.1.2" --ret headers --text "does not exist" \
+	--diag "$U1=Host or domain name not found"
+expect_grep "nxdomain: an X- diagnostic" \
+	'^Diagnostic-Code: X-Postern; Host or domain' "$D/nxdomain.eml"
 dsn loop --rcpt "$U1=5.4.6" --ret headers --text "loop"
 dsn hops --rcpt "$U1=5.4.6" --ret headers --text "too many Received"
 dsn admin --rcpt "$U1=5.0.0" --ret headers \
