@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -1011,6 +1012,56 @@ test_compose(struct t *t)
 	sbuf_free(again);
 }
 
+/* The pinned DSNs, byte for byte, against tests/data/dsn-*.ref (under
+ * $POSTERN_TOP, else the current directory): a change of wording or
+ * layout is then a reviewed change of the reference. */
+static void
+test_compose_ref(struct t *t)
+{
+	static const char *const names[] = { "three-rcpts", "envid-orcpt" };
+	struct sbuf		*out = sbuf_new(), *ref = sbuf_new();
+	struct bounce_plan	 p;
+	const char		*top = getenv("POSTERN_TOP");
+	char			 path[4096], buf[4096];
+	unsigned		 flags;
+	size_t			 i, j, n, at;
+	FILE			*fp;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (j = 0; j < sizeof(tb_cases) / sizeof(tb_cases[0]); j++)
+			if (strcmp(tb_cases[j].name, names[i]) == 0)
+				break;
+		sbuf_reset(out);
+		sbuf_reset(ref);
+		if (j == sizeof(tb_cases) / sizeof(tb_cases[0]) ||
+		    tb_compose(&tb_cases[j], out, &flags, &p) != 0) {
+			t_errorf(t, "ref(%s): not composed", names[i]);
+			continue;
+		}
+		bsnprintf(path, sizeof(path), "%s/tests/data/dsn-%s.ref",
+		    top != NULL ? top : ".", names[i]);
+		if ((fp = fopen(path, "rb")) == NULL) {
+			t_errorf(t, "ref(%s): %s: %s", names[i], path,
+			    strerror(errno));
+			continue;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+			sbuf_catn(ref, buf, n);
+		fclose(fp);
+		if (sbuf_len(out) == sbuf_len(ref) &&
+		    memcmp(sbuf_str(out), sbuf_str(ref), sbuf_len(out)) == 0)
+			continue;
+		for (at = 0; at < sbuf_len(out) && at < sbuf_len(ref) &&
+		    out->s[at] == ref->s[at]; at++)
+			;
+		t_errorf(t, "ref(%s): differs from %s at byte %zu: got "
+		    "\"%.40s\", want \"%.40s\"", names[i], path, at,
+		    out->s + at, ref->s + at);
+	}
+	sbuf_free(out);
+	sbuf_free(ref);
+}
+
 static void
 test_date(struct t *t)
 {
@@ -1084,5 +1135,6 @@ main(int argc, char **argv)
 	T_RUN(test_delay_due);
 	T_RUN(test_date);
 	T_RUN(test_compose);
+	T_RUN(test_compose_ref);
 	T_EXIT();
 }
