@@ -65,6 +65,8 @@ struct conf_key {
 /* The enum setters store an int; make sure that is what the enums are. */
 _Static_assert(sizeof(enum conf_tls) == sizeof(int), "enum conf_tls size");
 _Static_assert(sizeof(enum log_dest) == sizeof(int), "enum log_dest size");
+_Static_assert(sizeof(enum conf_bounce_return) == sizeof(int),
+    "enum conf_bounce_return size");
 
 /* "dane" (CONF_TLS_DANE) is refused until DANE exists: taken as encrypt
  * it would promise a check nobody makes. */
@@ -73,6 +75,9 @@ static const char *const conf_tls_names[] = {
 };
 static const char *const conf_log_names[] = {
 	"stderr", "syslog", NULL			/* enum log_dest */
+};
+static const char *const conf_bounce_return_names[] = {
+	"headers", "full", NULL			/* enum conf_bounce_return */
 };
 
 /* #f makes the key name and the field name one and the same. */
@@ -129,6 +134,12 @@ static const struct conf_key conf_table[] = {
 	CONF_K_DUR(max_queue_lifetime, "5d"),
 	CONF_K_DUR(hold_lifetime, "7d"),
 	CONF_K_DUR(delay_warning, "4h"),	/* 0: off */
+	/* Bounces (bounce/): what a DSN returns and how many go out. */
+	CONF_K_INT(max_delay_warnings, "1", 0, 100),
+	CONF_K_ENUM(bounce_return, "headers", conf_bounce_return_names),
+	CONF_K_SIZE(bounce_size_limit, "50k"),		/* 0: no cap */
+	CONF_K_STR(double_bounce_recipient, "postmaster"), /* "": none */
+	CONF_K_INT(bounce_rate_limit, "20", 0, INT_MAX),	/* 0: off */
 	CONF_K_DUR(lease_time, "5m"),
 	CONF_K_DUR(connection_reuse_time, "5s"),
 	/* Client timeouts, RFC 5321 §4.5.3.2 (the dot's >= 10 minutes). */

@@ -209,6 +209,12 @@ struct conf_list {
 	size_t	  n;
 };
 
+/* bounce_return: what a DSN returns when the sender gave no RET. */
+enum conf_bounce_return {
+	CONF_BOUNCE_HEADERS,
+	CONF_BOUNCE_FULL,
+};
+
 enum conf_tls {
 	CONF_TLS_NONE,
 	CONF_TLS_MAY,
@@ -253,6 +259,12 @@ struct conf {
 	time_t			 max_queue_lifetime;
 	time_t			 hold_lifetime;
 	time_t			 delay_warning;
+	int			 max_delay_warnings;
+	enum conf_bounce_return	 bounce_return;	/* when RET is absent */
+	uint64_t		 bounce_size_limit;
+	char			*double_bounce_recipient; /* NULL: none;
+							   * bare: @myhostname */
+	int			 bounce_rate_limit; /* per return path, hour */
 	time_t			 lease_time;
 	time_t			 connection_reuse_time;
 	time_t			 smtp_connect_timeout;

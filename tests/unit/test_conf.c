@@ -167,8 +167,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 53)
-		t_errorf(t, "conf_keys: got %zu keys, want 53", n);
+	if (n != 58)
+		t_errorf(t, "conf_keys: got %zu keys, want 58", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
@@ -1089,6 +1089,67 @@ test_stress_timeout(struct t *t)
 	}
 }
 
+/* The bounce keys: defaults, values, and what each refuses. */
+static void
+test_bounce_keys(struct t *t)
+{
+	static const struct {
+		const char	*text;
+		bool		 ok;
+		int		 warnings, rate;
+		int		 ret;		/* enum conf_bounce_return */
+		uint64_t	 cap;
+		const char	*dbr;
+	} tab[] = {
+		{ "", true, 1, 20, CONF_BOUNCE_HEADERS, 50 * 1024,
+		    "postmaster" },
+		{ "bounce_return = full\nbounce_size_limit = 1m\n"
+		    "max_delay_warnings = 3\nbounce_rate_limit = 0\n"
+		    "double_bounce_recipient = ops@example.org\n", true, 3, 0,
+		    CONF_BOUNCE_FULL, 1024 * 1024, "ops@example.org" },
+		{ "double_bounce_recipient =\n", true, 1, 20,
+		    CONF_BOUNCE_HEADERS, 50 * 1024, NULL },	/* none */
+		{ "bounce_size_limit = 0\n", true, 1, 20, CONF_BOUNCE_HEADERS,
+		    0, "postmaster" },
+		{ "bounce_return = body\n", false, 0, 0, 0, 0, NULL },
+		{ "max_delay_warnings = 101\n", false, 0, 0, 0, 0, NULL },
+		{ "bounce_rate_limit = -1\n", false, 0, 0, 0, 0, NULL },
+		{ "bounce_size_limit = big\n", false, 0, 0, 0, 0, NULL },
+	};
+	struct conf	*c;
+	char		 path[64], err[256];
+	size_t		 i;
+
+	for (i = 0; i < NELEM(tab); i++) {
+		c = load_text(t, tab[i].text, path, sizeof(path), err,
+		    sizeof(err));
+		if (!tab[i].ok) {
+			if (c != NULL)
+				t_errorf(t, "\"%s\": want an error", tab[i].text);
+			conf_free(c);
+			continue;
+		}
+		if (c == NULL) {
+			t_errorf(t, "\"%s\": %s", tab[i].text, err);
+			continue;
+		}
+		if (c->max_delay_warnings != tab[i].warnings ||
+		    c->bounce_rate_limit != tab[i].rate ||
+		    (int)c->bounce_return != tab[i].ret ||
+		    c->bounce_size_limit != tab[i].cap ||
+		    (tab[i].dbr == NULL ? c->double_bounce_recipient != NULL :
+		    c->double_bounce_recipient == NULL ||
+		    strcmp(c->double_bounce_recipient, tab[i].dbr) != 0))
+			t_errorf(t, "\"%s\": got %d %d %d %llu \"%s\"",
+			    tab[i].text, c->max_delay_warnings,
+			    c->bounce_rate_limit, (int)c->bounce_return,
+			    (unsigned long long)c->bounce_size_limit,
+			    c->double_bounce_recipient != NULL ?
+			    c->double_bounce_recipient : "(none)");
+		conf_free(c);
+	}
+}
+
 int
 main(void)
 {
@@ -1109,5 +1170,6 @@ main(void)
 	T_RUN(test_syntax);
 	T_RUN(test_key_line);
 	T_RUN(test_stress_timeout);
+	T_RUN(test_bounce_keys);
 	T_EXIT();
 }
