@@ -19,7 +19,7 @@
  *    that does not resolve is skipped; when none resolves that is 4.4.3
  *    if any failed temporarily, else 5.4.4.
  *
- * A route_resolve() toward a configured next hop (routes_file
+ * A route_dns_resolve() toward a configured next hop (routes_file
  * "[host]"/"host", relayhost) never fails permanently: a name that does
  * not exist there is the operator's mistake, not the recipient's, so it
  * defers (4.4.3; 4.4.6 for a loop) as Postfix does for its relayhost.
@@ -114,7 +114,7 @@ struct route_dns {
 	int			 pending;	/* queries without an answer */
 };
 
-/* The result being built by route_resolve(). */
+/* The result being built by route_dns_resolve(). */
 struct route_dns_out {
 	struct route_addr	*v;
 	size_t			 max;
@@ -827,9 +827,9 @@ route_dns_host(struct route_dns *d, struct route_dns_out *o,
 }
 
 int
-route_resolve(struct route_dns *d, const struct route *r, const char *domain,
-    struct route_addr *out, size_t max, size_t *n, char status[16],
-    char *why, size_t whysz, int timeout_ms)
+route_dns_resolve(struct route_dns *d, const struct route *r,
+    const char *domain, struct route_addr *out, size_t max, size_t *n,
+    char status[16], char *why, size_t whysz, int timeout_ms)
 {
 	struct route_dns_out	 o;
 	char			 name[SMTP_DOMAIN_MAX + 2];

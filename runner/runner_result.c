@@ -17,7 +17,7 @@
 #include "runner_int.h"
 
 int64_t
-runner_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
+runner_result_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
 {
 	int64_t		d = c->min_backoff > 0 ? c->min_backoff : 1;
 	uint32_t	r, i;
@@ -99,7 +99,7 @@ runner_result(const struct conf *c, const struct qmsg *m,
 		st = "deferred";
 	} else {
 		out->kind = QRESULT_DEFERRED;
-		out->next_try = now + runner_backoff(c, attempts, m->id);
+		out->next_try = now + runner_result_backoff(c, attempts, m->id);
 	}
 	/* delay= from arrival; the queue part of delays= is what the other
 	 * three (this attempt's) leave of it. */

@@ -291,7 +291,7 @@ sched_claim(struct sched *s, int64_t now)
 		s->round = s->round * 2 > RUNNER_CLAIM_ROUND ?
 		    RUNNER_CLAIM_ROUND : s->round * 2;
 	free(c);
-	runner_trim(s->q, RUNNER_MAP_KEEP);
+	runner_mem_trim(s->q, RUNNER_MAP_KEEP);
 }
 
 static void
@@ -413,7 +413,8 @@ sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 	    h->down_backoff * 2;
 	if (h->down_backoff > s->conf->max_backoff)
 		h->down_backoff = s->conf->max_backoff;
-	h->down_until = now + runner_backoff(s->conf, 1, 0) * h->down_backoff /
+	h->down_until = now + runner_result_backoff(s->conf, 1, 0) *
+	    h->down_backoff /
 	    (s->conf->min_backoff > 0 ? s->conf->min_backoff : 1);
 	log_info("next hop %s does not answer: backed off %lld s, %zu "
 	    "waiting", h->key, (long long)(h->down_until - now), h->npending);

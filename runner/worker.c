@@ -3,7 +3,7 @@
  *
  * It takes one batch at a time from the scheduler over its socketpair: the
  * claims of one next hop, with the route. For each message it routes
- * (route_resolve), connects (smtpc_open, reusing the open connection when
+ * (route_dns_resolve), connects (smtpc_open, reusing the open connection when
  * the batch is for the same hop), sends one transaction with all the
  * message's recipients of the batch, records each recipient's result in
  * the queue (queue_record, one transaction per message) and logs it; then
@@ -109,7 +109,7 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	*down = false;
 	w->setup_pending = true;
 	w->setup_tls = 0;
-	rc = route_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
+	rc = route_dns_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
 	    status, why, whysz, 30000);
 	if (rc != ROUTE_OK) {
 		*code = rc == ROUTE_E_TEMP ? 0 : 550;
@@ -359,7 +359,7 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 	if (w->nres > 0 && queue_record(w->q, w->res, w->nres) != 0)
 		log_warnx("%s: queue_record: %s", __func__, queue_errmsg(w->q));
 	w->nres = 0;
-	runner_trim(w->q, RUNNER_MAP_KEEP_WORKER);
+	runner_mem_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }
 
 int

@@ -47,7 +47,7 @@
 #include <dirent.h>
 
 #include "etrn.h"
-#include "runner_int.h"
+#include "runner.h"
 #include "queue.h"
 #include "smtp.h"
 #include "tools.h"
@@ -395,7 +395,6 @@ posternd_spawn(struct posternd_child *ch)
 			close(posternd_lfds[i]);
 		memset(&o, 0, sizeof(o));
 		o.mode = SCHED_DAEMON;
-		o.conf_file = posternd_conf_file;
 		_exit(sched_run(posternd_conf, &o, &st));
 	}
 	_exit(1);

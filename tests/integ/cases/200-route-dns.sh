@@ -1,4 +1,4 @@
-# 200-route-dns: route_lookup() and route_resolve() against a real dnsmasq.
+# 200-route-dns: route_lookup() and route_dns_resolve() against a real dnsmasq.
 #
 # tests/integ/route_probe.c is built here against the sanitizer build's
 # objects and prints the route, the result (code, x.y.z, reason) and each
