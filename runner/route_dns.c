@@ -125,15 +125,6 @@ struct route_dns_out {
 	size_t			 whysz;
 };
 
-static int64_t
-route_dns_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* route_dns_norm - a name as a cache key: lower case, no trailing dot. */
 static void
 route_dns_norm(char *dst, size_t dstsz, const char *src)
@@ -191,7 +182,7 @@ static void
 route_dns_cache_purge(struct route_dns *d, bool all)
 {
 	struct route_dns_cent	**pp, *e;
-	int64_t			  now = route_dns_now();
+	int64_t			  now = clock_mono_ms();
 	size_t			  i;
 
 	for (i = 0; i < ROUTE_DNS_BUCKETS; i++) {
@@ -216,7 +207,7 @@ route_dns_cache_get(struct route_dns *d, int type, const char *name)
 	for (e = d->bucket[route_dns_hash(type, name)]; e != NULL;
 	    e = e->next)
 		if (e->type == type && strcmp(e->name, name) == 0)
-			return e->expire > route_dns_now() ? e : NULL;
+			return e->expire > clock_mono_ms() ? e : NULL;
 	return NULL;
 }
 
@@ -244,7 +235,7 @@ route_dns_cache_put(struct route_dns *d, const struct route_dns_q *q,
 	e = xcalloc(1, sizeof(*e));
 	e->type = q->type;
 	strl_copy(e->name, q->name, sizeof(e->name));
-	e->expire = route_dns_now() + (int64_t)ttl * 1000;
+	e->expire = clock_mono_ms() + (int64_t)ttl * 1000;
 	route_dns_ans_copy(&e->ans, &q->ans);
 	e->next = d->bucket[h];
 	d->bucket[h] = e;
@@ -469,7 +460,7 @@ route_dns_wait(struct route_dns *d, int64_t deadline)
 	int		 rc;
 
 	while (d->pending > 0) {
-		if ((left = deadline - route_dns_now()) <= 0)
+		if ((left = deadline - clock_mono_ms()) <= 0)
 			break;
 		maxtv.tv_sec = (time_t)(left / 1000);
 		maxtv.tv_usec = (suseconds_t)(left % 1000 * 1000);
@@ -523,7 +514,7 @@ route_dns_run(struct route_dns *d, struct route_dns_q *qs, size_t nq,
 	for (i = 0; i < nq; i++) {
 		if (qs[i].done)
 			continue;
-		if (route_dns_now() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			/* No time to ask: a zero timeout is cache only. */
 			qs[i].done = true;
 			qs[i].ans.st = ROUTE_DNS_TEMP;
@@ -851,7 +842,7 @@ route_dns_resolve(struct route_dns *d, const struct route *r,
 	o.status = status;
 	o.why = why;
 	o.whysz = whysz;
-	deadline = route_dns_now() + (timeout_ms > 0 ? timeout_ms : 0);
+	deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	if (o.max == 0)
 		return route_dns_fail(&o, ROUTE_E_TEMP, "4.3.0",

@@ -60,7 +60,7 @@ runner_result(const struct conf *c, const struct qmsg *m,
     const char *status, const char *reply, bool attempted, const char *relay,
     double delays[4], struct qresult *out)
 {
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)clock_now();
 	uint32_t	 attempts = r->attempts + (attempted ? 1 : 0);
 	const char	*st = "deferred";
 	struct timespec	 ts;

@@ -126,27 +126,6 @@ enum {
 	SMTPC_R_FINAL,		/* has its result */
 };
 
-static int64_t
-smtpc_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* smtpc_now - the monotonic clock in seconds, to the nanosecond: the
- * worker subtracts what we measure from its own reading of the same
- * clock, so a millisecond truncation here could make its part negative. */
-static double
-smtpc_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 smtpc_ms(int s, int def)
 {
@@ -246,7 +225,7 @@ static int
 smtpc_flush(struct smtpc *sc, int timeout_ms, const char *stage)
 {
 	struct smtp_conn	*c = sc->conn;
-	int64_t			 deadline = smtpc_now_ms() + timeout_ms;
+	int64_t			 deadline = clock_mono_ms() + timeout_ms;
 	int64_t			 left;
 	bool			 rd;
 	int			 rc;
@@ -259,7 +238,7 @@ smtpc_flush(struct smtpc *sc, int timeout_ms, const char *stage)
 			    "%s", sc->peer, stage);
 			return -1;
 		}
-		if ((left = deadline - smtpc_now_ms()) <= 0) {
+		if ((left = deadline - clock_mono_ms()) <= 0) {
 			smtpc_die(sc, "conversation with %s timed out while "
 			    "sending %s", sc->peer, stage);
 			return -1;
@@ -305,7 +284,7 @@ smtpc_read_reply(struct smtpc *sc, int timeout_ms, const char *stage,
     struct smtpc_reply *r, struct sbuf *lines)
 {
 	struct smtp_conn	*c = sc->conn;
-	int64_t			 deadline = smtpc_now_ms() + timeout_ms;
+	int64_t			 deadline = clock_mono_ms() + timeout_ms;
 	int64_t			 left;
 	char			 line[SMTPC_LINE_MAX + 1];
 	char			 text[QUEUE_REPLY_MAX + 64];
@@ -387,7 +366,7 @@ smtpc_read_reply(struct smtpc *sc, int timeout_ms, const char *stage,
 			    "the reply to %s", sc->peer, stage);
 			return -1;
 		}
-		if ((left = deadline - smtpc_now_ms()) <= 0) {
+		if ((left = deadline - clock_mono_ms()) <= 0) {
 			smtpc_die(sc, "conversation with %s timed out while "
 			    "receiving the reply to %s", sc->peer, stage);
 			return -1;
@@ -495,7 +474,7 @@ smtpc_connect(const struct route_addr *a, int timeout_ms)
 {
 	struct pollfd	pfd;
 	socklen_t	len;
-	int64_t		deadline = smtpc_now_ms() + timeout_ms, left;
+	int64_t		deadline = clock_mono_ms() + timeout_ms, left;
 	int		fd, err = 0, n;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -509,7 +488,7 @@ smtpc_connect(const struct route_addr *a, int timeout_ms)
 		goto fail;
 	}
 	for (;;) {
-		if ((left = deadline - smtpc_now_ms()) <= 0) {
+		if ((left = deadline - clock_mono_ms()) <= 0) {
 			err = ETIMEDOUT;
 			goto fail;
 		}
@@ -767,9 +746,9 @@ smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
 		SSL_set_hostflags(sc->conn->ssl,
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	}
-	deadline = smtpc_now_ms() + sc->t_cmd;
+	deadline = clock_mono_ms() + sc->t_cmd;
 	while ((rc = smtp_conn_handshake(sc->conn)) == 0) {
-		if ((left = deadline - smtpc_now_ms()) <= 0 ||
+		if ((left = deadline - clock_mono_ms()) <= 0 ||
 		    smtp_conn_wait(sc->conn, true, (int)left) < 0) {
 			sc->state = SMTPC_S_DEAD;
 			strl_copy(status, "4.7.5", 16);
@@ -1046,13 +1025,13 @@ smtpc_open(const struct route_addr *addrs, size_t n,
 		sc->own_conn = true;
 		perm = false;
 		if (smtpc_greet(sc, status, why, whysz, &perm) == 0) {
-			double	ts = smtpc_now();
+			double	ts = clock_mono_secs();
 
 			if (smtpc_starttls(sc, o, status, why, whysz) == 0 &&
 			    (sc->conn->ssl == NULL ||
 			    smtpc_hello(sc, status, why, whysz, &perm) == 0)) {
 				if (sc->conn->ssl != NULL)
-					sc->tls_s = smtpc_now() - ts;
+					sc->tls_s = clock_mono_secs() - ts;
 				if (smtpc_auth(sc, o, status, why, whysz) == 0)
 					return sc;
 			}

@@ -235,7 +235,7 @@ cmd_flush(struct tools_ctx *ctx, int argc, char **argv)
 		tools_sel_free(&sel);
 		return rc;
 	}
-	rc = queue_flush(q, &sel, !sel.all, (int64_t)time(NULL), &count);
+	rc = queue_flush(q, &sel, !sel.all, (int64_t)clock_now(), &count);
 	if (rc != 0)
 		rc = tools_fail("flush", "%s", queue_errmsg(q));
 	else {

@@ -58,7 +58,7 @@ cmd_run(struct tools_ctx *ctx, int argc, char **argv)
 			return TOOLS_EXIT_FAIL;
 		memset(&sel, 0, sizeof(sel));
 		sel.all = true;
-		rc = queue_flush(q, &sel, false, (int64_t)time(NULL), &count);
+		rc = queue_flush(q, &sel, false, (int64_t)clock_now(), &count);
 		if (rc != 0)
 			rc = tools_fail("run", "%s", queue_errmsg(q));
 		queue_close(q);
