@@ -57,9 +57,6 @@
 
 #include "runner.h"
 
-#define SMTPC_LINE_MAX		512	/* a reply line (RFC 5321 4.5.3.1.5) */
-#define SMTPC_REPLY_LINES	100	/* lines in one reply */
-#define SMTPC_JUNK_MAX		65536	/* bytes of over-long lines */
 #define SMTPC_BLOCK		65536	/* message bytes per write */
 #define SMTPC_INPUT_MAX		262144	/* unread input while writing */
 #define SMTPC_CMD_MAX		512	/* AUTH line before a split */
@@ -93,11 +90,9 @@ enum smtpc_state {
 	SMTPC_S_DEAD,
 };
 
-struct smtpc_reply {
-	int	code;
-	char	status[16];		/* its own x.y.z, or "" */
-	char	text[QUEUE_REPLY_MAX + 1];	/* cleaned, code first */
-};
+/* A reply's text goes into the queue as it is. */
+_Static_assert(SMTP_REPLY_TEXT_MAX == QUEUE_REPLY_MAX,
+    "smtp_reply text and the queue's reply differ in size");
 
 struct smtpc {
 	struct smtp_conn	*conn;
@@ -150,73 +145,6 @@ smtpc_die(struct smtpc *sc, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ */
 /* Replies and commands. */
-
-/* smtpc_enhanced - "x.y.z" at the start of s (class 2, 4 or 5, each part
- * 1-3 digits, then a space or the end) into out; its length, or 0. */
-static size_t
-smtpc_enhanced(const char *s, char out[16])
-{
-	size_t	i = 0, part, n;
-
-	if (s[0] != '2' && s[0] != '4' && s[0] != '5')
-		return 0;
-	i = 1;
-	for (part = 0; part < 2; part++) {
-		if (s[i++] != '.')
-			return 0;
-		for (n = 0; s[i] >= '0' && s[i] <= '9'; i++)
-			n++;
-		if (n < 1 || n > 3)
-			return 0;
-	}
-	if (s[i] != '\0' && s[i] != ' ')
-		return 0;
-	memcpy(out, s, i);
-	out[i] = '\0';
-	return i;
-}
-
-/* smtpc_reply_line - take one reply line (without CRLF) into r. Returns
- * 1 when it was the last line, 0 when more follow, -1 when it is no reply
- * line at all. */
-static int
-smtpc_reply_line(struct smtpc_reply *r, char *text, size_t textsz,
-    const char *line, size_t n)
-{
-	char	 st[16];
-	size_t	 k;
-	int	 code;
-	bool	 last = n <= 3 || line[3] == ' ';
-
-	if (n < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
-	    line[1] > '9' || line[2] < '0' || line[2] > '9' ||
-	    (n > 3 && line[3] != ' ' && line[3] != '-'))
-		return -1;
-	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	if (r->code == 0) {
-		r->code = code;
-		/* The enhanced code, when its class agrees (RFC 2034 §4);
-		 * parsed even when not advertised (protocols.md §5.7). */
-		if (n > 4 && smtpc_enhanced(line + 4, st) > 0 &&
-		    st[0] == line[0])
-			strl_copy(r->status, st, sizeof(r->status));
-		strl_copy(text, line, textsz);
-		if (n > 3 && textsz > 4)
-			text[3] = ' ';	/* "250-first" -> "250 first" */
-	} else if (n > 4) {
-		/* Continuation: its text only, less a repeated x.y.z. */
-		line += 4;
-		n -= 4;
-		if (r->status[0] != '\0' && (k = strlen(r->status)) < n &&
-		    strncmp(line, r->status, k) == 0 && line[k] == ' ') {
-			line += k + 1;
-			n -= k + 1;
-		}
-		strl_cat(text, " ", textsz);
-		strl_cat(text, line, textsz);
-	}
-	return last ? 1 : 0;
-}
 
 /* smtpc_flush - write everything queued, within timeout_ms. While it
  * waits it reads what the server sends, so neither side can block the
@@ -273,93 +201,51 @@ smtpc_cmd(struct smtpc *sc, const char *fmt, ...)
 }
 
 /*
- * smtpc_read_reply - read one reply (multiline too) within timeout_ms.
- * Lines over SMTPC_LINE_MAX are cut, more than SMTPC_REPLY_LINES lines
- * are a protocol error. With `lines`, each line's text (after "250-")
- * is appended there, one per line, for the EHLO keywords. 0, or -1 when
- * the connection died (timeout, EOF, garbage: sc->err says which).
+ * smtpc_read_reply - read one reply (multiline too) within timeout_ms,
+ * through smtp_reply_feed() and its limits. With `lines`, each line's
+ * text (after "250-") is appended there, one per line, for the EHLO
+ * keywords. 0, or -1 when the connection died (timeout, EOF, garbage:
+ * sc->err says which).
  */
 static int
 smtpc_read_reply(struct smtpc *sc, int timeout_ms, const char *stage,
-    struct smtpc_reply *r, struct sbuf *lines)
+    struct smtp_reply *r, struct sbuf *lines)
 {
-	struct smtp_conn	*c = sc->conn;
-	int64_t			 deadline = clock_mono_ms() + timeout_ms;
-	int64_t			 left;
-	char			 line[SMTPC_LINE_MAX + 1];
-	char			 text[QUEUE_REPLY_MAX + 64];
-	const char		*p, *nl;
-	size_t			 avail, n, llen = 0, nlines = 0, junk = 0;
-	bool			 skipping = false, have;
-	int			 rc;
+	struct smtp_conn		*c = sc->conn;
+	struct smtp_reply_reader	 rd;
+	int64_t				 deadline = clock_mono_ms() + timeout_ms;
+	int64_t				 left;
+	char				 shown[96];
+	size_t				 used;
+	int				 rc;
 
-	memset(r, 0, sizeof(*r));
-	text[0] = '\0';
+	smtp_reply_begin(&rd, r);
 	if (sc->state == SMTPC_S_DEAD)
 		return -1;
 	for (;;) {
-		have = false;
-		p = smtp_conn_data(c);
-		avail = smtp_conn_avail(c);
-		nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
-		if (skipping) {
-			/* The rest of an over-long line: dropped. */
-			n = nl != NULL ? (size_t)(nl - p) + 1 : avail;
-			junk += n;
-			smtp_conn_consume(c, n);
-			if (nl != NULL) {
-				skipping = false;
-				have = true;
-			}
-		} else if (nl != NULL) {
-			n = (size_t)(nl - p);
-			llen = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
-			if (llen > SMTPC_LINE_MAX)
-				llen = SMTPC_LINE_MAX;
-			memcpy(line, p, llen);
-			smtp_conn_consume(c, n + 1);
-			have = true;
-		} else if (avail >= SMTPC_LINE_MAX) {
-			llen = SMTPC_LINE_MAX;
-			memcpy(line, p, llen);
-			junk += avail - llen;
-			smtp_conn_consume(c, avail);
-			skipping = true;
-		}
-		if (junk > SMTPC_JUNK_MAX) {
+		rc = smtp_reply_feed(&rd, r, smtp_conn_data(c),
+		    smtp_conn_avail(c), &used, lines);
+		smtp_conn_consume(c, used);
+		if (rc == 1)
+			return 0;
+		switch (rc) {
+		case 0:
+			break;
+		case SMTP_REPLY_E_LONG:
 			smtpc_die(sc, "bad reply from %s to %s: line too long",
 			    sc->peer, stage);
 			return -1;
+		case SMTP_REPLY_E_LINES:
+			smtpc_die(sc, "bad reply from %s to %s: more "
+			    "than %d lines", sc->peer, stage,
+			    SMTP_REPLY_LINES);
+			return -1;
+		default:
+			strl_clean(shown, sizeof(shown), rd.line, 80);
+			smtpc_die(sc, "bad reply from %s to %s: \"%s\"",
+			    sc->peer, stage, shown);
+			return -1;
 		}
-		if (have) {
-			line[llen] = '\0';
-			if (memchr(line, '\0', llen) != NULL)
-				llen = strlen(line);
-			rc = smtpc_reply_line(r, text, sizeof(text), line,
-			    llen);
-			if (rc < 0) {
-				strl_clean(text, sizeof(text), line, 80);
-				smtpc_die(sc, "bad reply from %s to %s: \"%s\"",
-				    sc->peer, stage, text);
-				return -1;
-			}
-			if (lines != NULL) {
-				sbuf_catn(lines, llen > 4 ? line + 4 : "",
-				    llen > 4 ? llen - 4 : 0);
-				sbuf_catc(lines, '\n');
-			}
-			if (rc == 1)
-				break;
-			if (++nlines >= SMTPC_REPLY_LINES) {
-				smtpc_die(sc, "bad reply from %s to %s: more "
-				    "than %d lines", sc->peer, stage,
-				    SMTPC_REPLY_LINES);
-				return -1;
-			}
-			continue;
-		}
-		if (skipping && smtp_conn_avail(c) > 0)
-			continue;
 		/* Need more input. */
 		if (c->eof) {
 			smtpc_die(sc, "lost connection with %s while receiving "
@@ -379,18 +265,16 @@ smtpc_read_reply(struct smtpc *sc, int timeout_ms, const char *stage,
 		if (rc > 0)
 			(void)smtp_conn_fill(c, smtp_conn_avail(c) + 16384);
 	}
-	strl_clean(r->text, sizeof(r->text), text, QUEUE_REPLY_MAX);
-	return 0;
 }
 
 /* smtpc_command - send one command and read its reply (cmd timeout). */
 static int
-smtpc_command(struct smtpc *sc, const char *stage, struct smtpc_reply *r,
+smtpc_command(struct smtpc *sc, const char *stage, struct smtp_reply *r,
     struct sbuf *lines, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 static int
-smtpc_command(struct smtpc *sc, const char *stage, struct smtpc_reply *r,
+smtpc_command(struct smtpc *sc, const char *stage, struct smtp_reply *r,
     struct sbuf *lines, const char *fmt, ...)
 {
 	va_list	ap;
@@ -404,22 +288,6 @@ smtpc_command(struct smtpc *sc, const char *stage, struct smtpc_reply *r,
 	if (smtpc_flush(sc, sc->t_cmd, stage) != 0)
 		return -1;
 	return smtpc_read_reply(sc, sc->t_cmd, stage, r, lines);
-}
-
-/*
- * smtpc_status - the x.y.z for a reply: its own when it has one, else one
- * by class (RFC 3463 §3.1: X.0.0). 421 without one is 4.4.2: the
- * connection is going away.
- */
-static void
-smtpc_status(const struct smtpc_reply *r, char status[16])
-{
-	if (r->status[0] != '\0')
-		strl_copy(status, r->status, 16);
-	else if (r->code == 421)
-		strl_copy(status, "4.4.2", 16);
-	else
-		bsnprintf(status, 16, "%d.0.0", r->code / 100);
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,7 +449,7 @@ static int
 smtpc_hello(struct smtpc *sc, char status[16], char *why, size_t whysz,
     bool *perm)
 {
-	struct smtpc_reply	 r;
+	struct smtp_reply	 r;
 	struct sbuf		*lines = sbuf_new();
 	int			 rc = -1;
 
@@ -604,7 +472,7 @@ smtpc_hello(struct smtpc *sc, char status[16], char *why, size_t whysz,
 			goto done;
 		}
 	}
-	smtpc_status(&r, status);
+	smtp_reply_status(&r, status);
 	if (r.code == 421)
 		sc->state = SMTPC_S_DEAD;
 	else if (r.code / 100 == 5)
@@ -664,7 +532,7 @@ static int
 smtpc_starttls(struct smtpc *sc, const struct smtpc_opts *o,
     char status[16], char *why, size_t whysz)
 {
-	struct smtpc_reply	 r;
+	struct smtp_reply	 r;
 	char			 ip[64];
 	const char		*ca, *e, *name;
 	bool			 verify = o->tls >= CONF_TLS_ENCRYPT;
@@ -801,7 +669,7 @@ dead:
 /* smtpc_auth_send - one line of the SASL exchange, then wipe it from the
  * output buffer. */
 static int
-smtpc_auth_send(struct smtpc *sc, struct smtpc_reply *r, const char *a,
+smtpc_auth_send(struct smtpc *sc, struct smtp_reply *r, const char *a,
     const char *b)
 {
 	struct sbuf	*out = sc->conn->out;
@@ -853,7 +721,7 @@ static int
 smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
     char *why, size_t whysz)
 {
-	struct smtpc_reply	 r;
+	struct smtp_reply	 r;
 	struct sbuf		*b = NULL, *raw = NULL;
 	const char		*pass;
 	size_t			 ul, pl;
@@ -948,7 +816,7 @@ smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
 	}
 	if (r.code == 421)
 		sc->state = SMTPC_S_DEAD;
-	smtpc_status(&r, status);
+	smtp_reply_status(&r, status);
 	status[0] = '4';
 	bsnprintf(why, whysz, "SASL authentication failed; server %s said: %s",
 	    sc->peer, r.text);
@@ -970,7 +838,7 @@ static int
 smtpc_greet(struct smtpc *sc, char status[16], char *why, size_t whysz,
     bool *perm)
 {
-	struct smtpc_reply	r;
+	struct smtp_reply	r;
 
 	*perm = false;
 	if (smtpc_read_reply(sc, sc->t_cmd, "the initial server greeting", &r,
@@ -982,7 +850,7 @@ smtpc_greet(struct smtpc *sc, char status[16], char *why, size_t whysz,
 	if (r.code / 100 != 2) {
 		/* A 5xx greeting says nothing about the next address; as
 		 * Postfix's smtp_skip_5xx_greeting, it is temporary. */
-		smtpc_status(&r, status);
+		smtp_reply_status(&r, status);
 		status[0] = '4';
 		if (r.code == 421)
 			sc->state = SMTPC_S_DEAD;
@@ -1099,12 +967,12 @@ smtpc_set_all(struct smtpc_msg *m, uint8_t *st, int which, int code,
 /* smtpc_set_reply - a reply's result for every recipient in `which`. */
 static void
 smtpc_set_reply(struct smtpc_msg *m, uint8_t *st, int which,
-    const struct smtpc_reply *r)
+    const struct smtp_reply *r)
 {
 	char	status[16];
 	int	code = r->code;
 
-	smtpc_status(r, status);
+	smtp_reply_status(r, status);
 	if (code / 100 == 3) {
 		code = 0;		/* not a result: retry */
 		status[0] = '4';
@@ -1143,58 +1011,6 @@ smtpc_addr_ok(const char *s)
 	return s != NULL && strpbrk(s, "\r\n") == NULL;
 }
 
-struct smtpc_stuff {
-	bool	bol;		/* at the start of a line */
-	bool	cr;		/* a CR was seen and not written yet */
-};
-
-/*
- * smtpc_stuff - append data to out, dot-stuffed (RFC 5321 §4.5.2). The
- * stored message is canonical CRLF; should a bare CR or LF still be
- * there, it goes out as a space, so nothing a lenient server might take
- * for the end of the data is ever sent (SMTP smuggling, protocols.md
- * §4.5). Pieces may split lines anywhere: the state carries over.
- */
-static void
-smtpc_stuff(struct smtpc_stuff *s, struct sbuf *out, const char *p,
-    size_t len)
-{
-	const char	*end = p + len, *run = p;
-
-	while (p < end) {
-		if (s->cr) {
-			s->cr = false;
-			if (*p == '\n') {
-				sbuf_catn(out, "\r\n", 2);
-				s->bol = true;
-				run = ++p;
-				continue;
-			}
-			sbuf_catc(out, ' ');
-			s->bol = false;
-		}
-		if (*p == '\r' || *p == '\n') {
-			sbuf_catn(out, run, (size_t)(p - run));
-			if (*p == '\r')
-				s->cr = true;
-			else {
-				sbuf_catc(out, ' ');
-				s->bol = false;
-			}
-			run = ++p;
-			continue;
-		}
-		if (s->bol && *p == '.') {
-			sbuf_catn(out, run, (size_t)(p - run));
-			sbuf_catc(out, '.');
-			run = p;
-		}
-		s->bol = false;
-		p++;
-	}
-	sbuf_catn(out, run, (size_t)(end - run));
-}
-
 /*
  * smtpc_body - the message after 354, then CRLF.CRLF, written in blocks
  * of SMTPC_BLOCK with data_timeout each. 0; -1 when the connection died;
@@ -1204,10 +1020,12 @@ smtpc_stuff(struct smtpc_stuff *s, struct sbuf *out, const char *p,
 static int
 smtpc_body(struct smtpc *sc, struct smtpc_msg *m)
 {
-	struct smtpc_stuff	 s = { true, false };
-	struct sbuf		*out = sc->conn->out;
-	const char		*data;
-	size_t			 len;
+	struct smtp_dot	 d;
+	struct sbuf	*out = sc->conn->out;
+	const char	*data;
+	size_t		 len;
+
+	smtp_dot_begin(&d);
 
 	for (;;) {
 		data = NULL;
@@ -1216,18 +1034,12 @@ smtpc_body(struct smtpc *sc, struct smtpc_msg *m)
 			return -2;
 		if (len == 0)
 			break;
-		smtpc_stuff(&s, out, data, len);
+		smtp_dot_stuff(&d, out, data, len);
 		if (out->len >= SMTPC_BLOCK &&
 		    smtpc_flush(sc, sc->t_data, "message content") != 0)
 			return -1;
 	}
-	if (s.cr) {
-		sbuf_catc(out, ' ');
-		s.bol = false;
-	}
-	if (!s.bol)
-		sbuf_catn(out, "\r\n", 2);
-	sbuf_catn(out, ".\r\n", 3);
+	smtp_dot_end(&d, out);
 	return smtpc_flush(sc, sc->t_data, "end of data");
 }
 
@@ -1236,7 +1048,7 @@ smtpc_body(struct smtpc *sc, struct smtpc_msg *m)
 static void
 smtpc_rset(struct smtpc *sc)
 {
-	struct smtpc_reply	r;
+	struct smtp_reply	r;
 
 	if (sc->state != SMTPC_S_OK)
 		return;
@@ -1315,7 +1127,7 @@ smtpc_refuse(struct smtpc_msg *m, uint8_t *st, int code, const char *status,
 int
 smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 {
-	struct smtpc_reply	 r;
+	struct smtp_reply	 r;
 	char			 text[QUEUE_REPLY_MAX + 1], status[16];
 	uint8_t			*st, *sent;
 	size_t			 i, nacc = 0, nsend = 0;
@@ -1434,7 +1246,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 			nacc++;
 			continue;
 		}
-		smtpc_status(&r, status);
+		smtp_reply_status(&r, status);
 		code = r.code;
 		if (code == 452 && r.status[0] == '\0')
 			strl_copy(status, "4.5.3", sizeof(status));
@@ -1472,7 +1284,10 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	if (r.code == 354 && (!mail_ok || nacc == 0)) {
 		/* RFC 2920 §3.1: nobody to send to, but DATA went through:
 		 * a lone dot, and the reply is not anybody's result. */
-		sbuf_cat(sc->conn->out, ".\r\n");
+		struct smtp_dot	d;
+
+		smtp_dot_begin(&d);
+		smtp_dot_end(&d, sc->conn->out);
 		if (smtpc_flush(sc, sc->t_data, "end of data") != 0 ||
 		    smtpc_read_reply(sc, sc->t_dot, "end of data", &r,
 		    NULL) != 0)
@@ -1487,7 +1302,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 		/* DATA refused: the accepted recipients get its reply. */
 		if (r.code / 100 == 3 || r.code / 100 == 2) {
 			/* out of step: nothing more on this connection */
-			smtpc_status(&r, status);
+			smtp_reply_status(&r, status);
 			status[0] = '4';
 			smtpc_set_all(m, st, SMTPC_R_ACCEPTED, 0, status,
 			    r.text);
@@ -1509,7 +1324,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	    smtpc_read_reply(sc, sc->t_dot, "end of data", &r, NULL) != 0)
 		goto dead;
 	/* The final dot's reply is every accepted recipient's. */
-	smtpc_status(&r, status);
+	smtp_reply_status(&r, status);
 	code = r.code;
 	if (code / 100 == 3) {
 		code = 0;		/* a 3xx here is nonsense: retry */
@@ -1558,7 +1373,7 @@ smtpc_tls(const struct smtpc *sc)
 void
 smtpc_close(struct smtpc *sc, bool polite)
 {
-	struct smtpc_reply	r;
+	struct smtp_reply	r;
 	int			t;
 
 	if (sc == NULL)
