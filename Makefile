@@ -29,7 +29,8 @@ QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_read.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
-RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/sched.c \
+RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
+	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
