@@ -9,14 +9,25 @@
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
- *	smtpc.c		the ESMTP client: EHLO, STARTTLS, AUTH, PIPELINING,
- *			SIZE, 8BITMIME, SMTPUTF8, DSN, one result a recipient
+ *	smtpc.c		the ESMTP client's connection: connect, greeting,
+ *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
+ *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
+ *	smtpc_auth.c	its AUTH PLAIN/LOGIN, only inside verified TLS
+ *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA (PIPELINING,
+ *			SIZE, 8BITMIME, SMTPUTF8, DSN), the message
+ *			dot-stuffed (smtp/smtp_dot.c), one result a recipient
+ *			(smtpc_int.h is what the four share)
  *	sched.c		the scheduler: claims due recipients from queue/,
  *			groups them by next hop, paces them to the workers,
- *			backs off whole destinations, renews leases
+ *			backs off whole destinations, renews leases; the
+ *			wake socket
  *	worker.c	a delivery worker process: one batch at a time over a
  *			socketpair, connection reuse per next hop
+ *	runner_result.c	the rules for a recipient's result and backoff
+ *	runner_mem.c	keeps a runner's mapped queue file bounded
  *	dlog.c		the one delivery log line per recipient and attempt
+ *			(runner_int.h is what sched, the workers and these
+ *			share)
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
  * worker routes, connects, delivers -> worker records the results
@@ -144,7 +155,7 @@ int	 route_dns_resolve(struct route_dns *, const struct route *,
 	    char status[16], char *why, size_t whysz, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
-/* smtpc.c */
+/* smtpc.c, smtpc_tls.c, smtpc_auth.c, smtpc_send.c - the ESMTP client. */
 
 struct smtpc;
 

@@ -161,7 +161,7 @@ check_tls(struct check *ck)
 	}
 	if (c->tls_ca_file == NULL)
 		return;
-	/* The client loads it into each connection's context (smtpc.c). */
+	/* The client loads it into its one context (smtpc_tls.c). */
 	if ((ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
 		check_say(ck, true, "tls_ca_file", "OpenSSL: %s",
 		    check_ssl_why());

@@ -1,5 +1,5 @@
 /*
- * smtpc_probe.c - drive runner/smtpc.c against a real server, for
+ * smtpc_probe.c - drive runner/smtpc*.c against a real server, for
  * tests/integ/cases/210-smtpc.sh.
  *
  * usage: smtpc_probe [options] rcpt[|NOTIFY[|ORCPT]]...

@@ -1,4 +1,4 @@
-# 210-smtpc: runner/smtpc.c, the ESMTP client, driven by
+# 210-smtpc: runner/smtpc*.c, the ESMTP client, driven by
 # tests/integ/smtpc_probe.c against Postfix's smtp-sink, posternd itself
 # and small Python servers for what neither can be made to do (silence,
 # pipelining checks, a lone dot, odd replies, plaintext injected before
