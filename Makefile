@@ -36,13 +36,15 @@ PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 	     smtp/clock.c smtp/linefile.c \
-	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c
+	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c \
+	     smtp/smtp_reply.c smtp/smtp_dot.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
-RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/sched.c \
+RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
+	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
 BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c
@@ -50,7 +52,8 @@ LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
-	     test_route test_runner test_log test_linefile test_bounce
+	     test_route test_runner test_log test_linefile test_bounce \
+	     test_smtp_reply
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)

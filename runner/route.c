@@ -453,7 +453,7 @@ route_pick(const struct conf *conf, const struct routes *rs, const char *dom,
 		/*
 		 * conf.c keeps relayhost as text. A bad one must not send
 		 * mail elsewhere: take it as a host that will not resolve,
-		 * so route_resolve() defers.
+		 * so route_dns_resolve() defers.
 		 */
 		r->kind = ROUTE_HOST;
 		r->port = 0;

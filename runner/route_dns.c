@@ -19,7 +19,7 @@
  *    that does not resolve is skipped; when none resolves that is 4.4.3
  *    if any failed temporarily, else 5.4.4.
  *
- * A route_resolve() toward a configured next hop (routes_file
+ * A route_dns_resolve() toward a configured next hop (routes_file
  * "[host]"/"host", relayhost) never fails permanently: a name that does
  * not exist there is the operator's mistake, not the recipient's, so it
  * defers (4.4.3; 4.4.6 for a loop) as Postfix does for its relayhost.
@@ -113,7 +113,7 @@ struct route_dns {
 	int			 pending;	/* queries without an answer */
 };
 
-/* The result being built by route_resolve(). */
+/* The result being built by route_dns_resolve(). */
 struct route_dns_out {
 	struct route_addr	*v;
 	size_t			 max;
@@ -123,15 +123,6 @@ struct route_dns_out {
 	char			*why;
 	size_t			 whysz;
 };
-
-static int64_t
-route_dns_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* route_dns_norm - a name as a cache key: lower case, no trailing dot. */
 static void
@@ -190,7 +181,7 @@ static void
 route_dns_cache_purge(struct route_dns *d, bool all)
 {
 	struct route_dns_cent	**pp, *e;
-	int64_t			  now = route_dns_now();
+	int64_t			  now = clock_mono_ms();
 	size_t			  i;
 
 	for (i = 0; i < ROUTE_DNS_BUCKETS; i++) {
@@ -215,7 +206,7 @@ route_dns_cache_get(struct route_dns *d, int type, const char *name)
 	for (e = d->bucket[route_dns_hash(type, name)]; e != NULL;
 	    e = e->next)
 		if (e->type == type && strcmp(e->name, name) == 0)
-			return e->expire > route_dns_now() ? e : NULL;
+			return e->expire > clock_mono_ms() ? e : NULL;
 	return NULL;
 }
 
@@ -243,7 +234,7 @@ route_dns_cache_put(struct route_dns *d, const struct route_dns_q *q,
 	e = xcalloc(1, sizeof(*e));
 	e->type = q->type;
 	strl_copy(e->name, q->name, sizeof(e->name));
-	e->expire = route_dns_now() + (int64_t)ttl * 1000;
+	e->expire = clock_mono_ms() + (int64_t)ttl * 1000;
 	route_dns_ans_copy(&e->ans, &q->ans);
 	e->next = d->bucket[h];
 	d->bucket[h] = e;
@@ -468,7 +459,7 @@ route_dns_wait(struct route_dns *d, int64_t deadline)
 	int		 rc;
 
 	while (d->pending > 0) {
-		if ((left = deadline - route_dns_now()) <= 0)
+		if ((left = deadline - clock_mono_ms()) <= 0)
 			break;
 		maxtv.tv_sec = (time_t)(left / 1000);
 		maxtv.tv_usec = (suseconds_t)(left % 1000 * 1000);
@@ -522,7 +513,7 @@ route_dns_run(struct route_dns *d, struct route_dns_q *qs, size_t nq,
 	for (i = 0; i < nq; i++) {
 		if (qs[i].done)
 			continue;
-		if (route_dns_now() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			/* No time to ask: a zero timeout is cache only. */
 			qs[i].done = true;
 			qs[i].ans.st = ROUTE_DNS_TEMP;
@@ -826,9 +817,9 @@ route_dns_host(struct route_dns *d, struct route_dns_out *o,
 }
 
 int
-route_resolve(struct route_dns *d, const struct route *r, const char *domain,
-    struct route_addr *out, size_t max, size_t *n, char status[16],
-    char *why, size_t whysz, int timeout_ms)
+route_dns_resolve(struct route_dns *d, const struct route *r,
+    const char *domain, struct route_addr *out, size_t max, size_t *n,
+    char status[16], char *why, size_t whysz, int timeout_ms)
 {
 	struct route_dns_out	 o;
 	char			 name[SMTP_DOMAIN_MAX + 2];
@@ -850,7 +841,7 @@ route_resolve(struct route_dns *d, const struct route *r, const char *domain,
 	o.status = status;
 	o.why = why;
 	o.whysz = whysz;
-	deadline = route_dns_now() + (timeout_ms > 0 ? timeout_ms : 0);
+	deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	if (o.max == 0)
 		return route_dns_fail(&o, ROUTE_E_TEMP, "4.3.0",

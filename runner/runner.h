@@ -9,14 +9,25 @@
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
- *	smtpc.c		the ESMTP client: EHLO, STARTTLS, AUTH, PIPELINING,
- *			SIZE, 8BITMIME, SMTPUTF8, DSN, one result a recipient
+ *	smtpc.c		the ESMTP client's connection: connect, greeting,
+ *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
+ *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
+ *	smtpc_auth.c	its AUTH PLAIN/LOGIN, only inside verified TLS
+ *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA (PIPELINING,
+ *			SIZE, 8BITMIME, SMTPUTF8, DSN), the message
+ *			dot-stuffed (smtp/smtp_dot.c), one result a recipient
+ *			(smtpc_int.h is what the four share)
  *	sched.c		the scheduler: claims due recipients from queue/,
  *			groups them by next hop, paces them to the workers,
- *			backs off whole destinations, renews leases
+ *			backs off whole destinations, renews leases; the
+ *			wake socket
  *	worker.c	a delivery worker process: one batch at a time over a
  *			socketpair, connection reuse per next hop
+ *	runner_result.c	the rules for a recipient's result and backoff
+ *	runner_mem.c	keeps a runner's mapped queue file bounded
  *	dlog.c		the one delivery log line per recipient and attempt
+ *			(runner_int.h is what sched, the workers and these
+ *			share)
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
  * worker routes, connects, delivers -> worker records the results
@@ -131,7 +142,7 @@ void	 route_dns_free(struct route_dns *);
 /* route_dns_server_ok - is s a dns_servers entry route_dns_new takes? */
 bool	 route_dns_server_ok(const char *s);
 /*
- * route_resolve - the addresses to try for route r toward domain, in
+ * route_dns_resolve - the addresses to try for route r toward domain, in
  * order: MX by preference, random among equals, each MX's A/AAAA; the
  * domain's own A/AAAA only when it has no MX; when myhostname or a
  * my_names entry is among the MX hosts, only strictly more preferred ones
@@ -139,12 +150,12 @@ bool	 route_dns_server_ok(const char *s);
  * *n > 0 addresses, or a ROUTE_E_* code with an x.y.z status and a short
  * reason for the log and the DSN.
  */
-int	 route_resolve(struct route_dns *, const struct route *,
+int	 route_dns_resolve(struct route_dns *, const struct route *,
 	    const char *domain, struct route_addr *out, size_t max, size_t *n,
 	    char status[16], char *why, size_t whysz, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
-/* smtpc.c */
+/* smtpc.c, smtpc_tls.c, smtpc_auth.c, smtpc_send.c - the ESMTP client. */
 
 struct smtpc;
 
@@ -224,7 +235,36 @@ const char *smtpc_tls(const struct smtpc *);
 void	 smtpc_close(struct smtpc *, bool polite);
 
 /* ------------------------------------------------------------------ */
-/* sched.c - the wake socket, queue_dir/wake.sock. */
+/* sched.c - the scheduler's entry point, and its wake socket. */
+
+/* What a run did, for `postern run`'s summary. */
+struct runner_stats {
+	uint64_t	delivered, deferred, failed, held;
+};
+
+/* Modes of sched_run(). */
+enum sched_mode {
+	SCHED_DAEMON,		/* until SIGTERM */
+	SCHED_ONCE,		/* until nothing due is left */
+	SCHED_DOMAIN,		/* until the domain has nothing to take */
+};
+
+struct sched_opts {
+	enum sched_mode	 mode;
+	const char	*domain;	/* SCHED_DOMAIN */
+	bool		 sub;		/* SCHED_DOMAIN: subdomains too */
+};
+
+/*
+ * sched_run - claim due recipients and deliver them through conf->workers
+ * worker processes (forked here) until the mode says stop; SIGTERM or
+ * SIGINT stops it early (batches under way finish, at most
+ * 30 s). It never rereads the configuration: posternd starts
+ * it again on a new one. Blocks; returns 0, or 1 when the queue or the
+ * routes_file cannot be opened (logged). *stats says what was done.
+ */
+int	 sched_run(struct conf *, const struct sched_opts *,
+	    struct runner_stats *);
 
 /* sched_wake - send `what` ("new": mail arrived; "flush": an operator
  * flushed, forget the hops found down) to the scheduler of the daemon

@@ -31,43 +31,23 @@ struct wreport {
 	uint8_t		hop_down;	/* no address of the hop answered */
 };
 
-/* What a run did, for `postern run`'s summary. */
-struct runner_stats {
-	uint64_t	delivered, deferred, failed, held;
-};
-
-/* Modes of sched_run(). */
-enum sched_mode {
-	SCHED_DAEMON,		/* until SIGTERM */
-	SCHED_ONCE,		/* until nothing due is left */
-	SCHED_DOMAIN,		/* until the domain has nothing to take */
-};
-
-struct sched_opts {
-	enum sched_mode	 mode;
-	const char	*domain;	/* SCHED_DOMAIN */
-	bool		 sub;
-	const char	*conf_file;	/* for SIGHUP */
-};
-
-/* sched.c */
-int	sched_run(struct conf *, const struct sched_opts *,
-	    struct runner_stats *);
-
 /* worker.c */
 int	worker_main(struct conf *, int fd);
 
-/* runner_trim - if more than RUNNER_MAP_KEEP bytes of files are mapped
- * into this process, drop its map of the queue (runner_mem.c). Called
- * between transactions by the scheduler and the workers. */
-void	runner_trim(struct queue *, size_t keep);
+/* runner_mem.c */
+/* runner_mem_trim - if more than `keep` bytes of files are mapped into
+ * this process, drop its map of the queue. Called between transactions
+ * by the scheduler (RUNNER_MAP_KEEP) and the workers
+ * (RUNNER_MAP_KEEP_WORKER). */
+void	runner_mem_trim(struct queue *, size_t keep);
 
 /* runner_result.c: the rules for a recipient's result. */
-/* runner_backoff - seconds until the next try after `attempts` tries:
+/* runner_result_backoff - seconds until the next try after `attempts` tries:
  * min_backoff doubled per try, at most max_backoff, +-20% jitter; the
  * jitter is random (seed 0) or fixed by seed (a message id), so the
  * recipients of one message deferred together are retried together. */
-int64_t	runner_backoff(const struct conf *, uint32_t attempts, uint64_t seed);
+int64_t	runner_result_backoff(const struct conf *, uint32_t attempts,
+	    uint64_t seed);
 /*
  * runner_result - turn a reply (code 0: not tried, no reply) into a queue
  * result for a claimed recipient and log it. Past max_queue_lifetime a

@@ -35,7 +35,7 @@ runner_mapped(void)
 }
 
 void
-runner_trim(struct queue *q, size_t keep)
+runner_mem_trim(struct queue *q, size_t keep)
 {
 	if (runner_mapped() <= keep)
 		return;

@@ -17,7 +17,7 @@
 #include "runner_int.h"
 
 int64_t
-runner_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
+runner_result_backoff(const struct conf *c, uint32_t attempts, uint64_t seed)
 {
 	int64_t		d = c->min_backoff > 0 ? c->min_backoff : 1;
 	uint32_t	r, i;
@@ -60,7 +60,7 @@ runner_result(const struct conf *c, const struct qmsg *m,
     const char *status, const char *reply, bool attempted, const char *relay,
     double delays[4], struct qresult *out)
 {
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)clock_now();
 	uint32_t	 attempts = r->attempts + (attempted ? 1 : 0);
 	const char	*st = "deferred";
 	struct timespec	 ts;
@@ -99,7 +99,7 @@ runner_result(const struct conf *c, const struct qmsg *m,
 		st = "deferred";
 	} else {
 		out->kind = QRESULT_DEFERRED;
-		out->next_try = now + runner_backoff(c, attempts, m->id);
+		out->next_try = now + runner_result_backoff(c, attempts, m->id);
 	}
 	/* delay= from arrival; the queue part of delays= is what the other
 	 * three (this attempt's) leave of it. */

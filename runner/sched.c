@@ -199,7 +199,7 @@ sched_hold(struct sched *s, const struct qclaim *c)
 	res->idx = c->idx;
 	res->token = c->token;
 	res->kind = QRESULT_HELD;
-	res->when = (int64_t)time(NULL);
+	res->when = (int64_t)clock_now();
 	res->next_try = m.arrival + s->conf->hold_lifetime;
 	if (res->next_try <= res->when)
 		res->next_try = res->when + 1;
@@ -291,7 +291,7 @@ sched_claim(struct sched *s, int64_t now)
 		s->round = s->round * 2 > RUNNER_CLAIM_ROUND ?
 		    RUNNER_CLAIM_ROUND : s->round * 2;
 	free(c);
-	runner_trim(s->q, RUNNER_MAP_KEEP);
+	runner_mem_trim(s->q, RUNNER_MAP_KEEP);
 }
 
 static void
@@ -301,14 +301,14 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
-		w->restart_at = time(NULL) + 1;
+		w->restart_at = clock_now() + 1;
 		return;
 	}
 	if ((w->pid = fork()) == -1) {
 		log_warn("fork worker");
 		close(sv[0]);
 		close(sv[1]);
-		w->restart_at = time(NULL) + 1;
+		w->restart_at = clock_now() + 1;
 		return;
 	}
 	if (w->pid == 0) {
@@ -328,7 +328,7 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 	}
 	close(sv[1]);
 	w->fd = sv[0];
-	w->started = time(NULL);
+	w->started = clock_now();
 	w->busy = false;
 	w->hop = NULL;
 	w->nout = 0;
@@ -413,7 +413,8 @@ sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 	    h->down_backoff * 2;
 	if (h->down_backoff > s->conf->max_backoff)
 		h->down_backoff = s->conf->max_backoff;
-	h->down_until = now + runner_backoff(s->conf, 1, 0) * h->down_backoff /
+	h->down_until = now + runner_result_backoff(s->conf, 1, 0) *
+	    h->down_backoff /
 	    (s->conf->min_backoff > 0 ? s->conf->min_backoff : 1);
 	log_info("next hop %s does not answer: backed off %lld s, %zu "
 	    "waiting", h->key, (long long)(h->down_until - now), h->npending);
@@ -478,7 +479,7 @@ sched_reap(struct sched *s)
 			if (w->nout > 0) {
 				/* Hand its claims back now, not at lease end. */
 				if (queue_claim_return(s->q, w->out, w->nout,
-				    (int64_t)time(NULL)) != 0)
+				    (int64_t)clock_now()) != 0)
 					log_warnx("unclaim: %s",
 					    queue_errmsg(s->q));
 				log_warnx("worker %ld died (status %d): %zu "
@@ -492,9 +493,9 @@ sched_reap(struct sched *s)
 				w->hop->active--;
 			w->hop = NULL;
 			w->busy = false;
-			if (time(NULL) - w->started > 60)
+			if (clock_now() - w->started > 60)
 				w->backoff = 0;	/* it had been fine */
-			w->restart_at = time(NULL) + w->backoff;
+			w->restart_at = clock_now() + w->backoff;
 			if (w->backoff < 60)
 				w->backoff = w->backoff ? w->backoff * 2 : 1;
 			s->more = true;
@@ -600,7 +601,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	s.opts = opts;
 	s.stats = stats;
 	s.wakefd = -1;
-	s.started = (int64_t)time(NULL);
+	s.started = (int64_t)clock_now();
 	if (opts->mode == SCHED_DOMAIN) {
 		/* Each recipient once: what this run tries has last_try >=
 		 * started, what was tried before has less. Start on a fresh
@@ -608,9 +609,9 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		struct timespec	ts = { 0, 10 * 1000 * 1000 };
 		int		k;
 
-		for (k = 0; k < 150 && (int64_t)time(NULL) == s.started; k++)
+		for (k = 0; k < 150 && (int64_t)clock_now() == s.started; k++)
 			nanosleep(&ts, NULL);
-		s.started = (int64_t)time(NULL);
+		s.started = (int64_t)clock_now();
 	}
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &s.q, err,
 	    sizeof(err)) != 0) {
@@ -646,7 +647,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	claimed_any = false;
 
 	for (;;) {
-		time_t	now = time(NULL);
+		time_t	now = clock_now();
 
 		sched_reap(&s);
 		for (i = 0; i < s.nw; i++)
@@ -692,7 +693,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 					if (si.ssi_signo == SIGTERM ||
 					    si.ssi_signo == SIGINT) {
 						s.stopping = true;
-						s.stop_at = time(NULL) +
+						s.stop_at = clock_now() +
 						    SCHED_STOP_SECONDS;
 					}
 				}
@@ -717,7 +718,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 			}
 			for (int k = 0; k < s.nw; k++)
 				if (s.w[k].fd == pfd[i].fd)
-					sched_report(&s, &s.w[k], time(NULL));
+					sched_report(&s, &s.w[k], clock_now());
 		}
 	}
 	(void)claimed_any;
@@ -726,7 +727,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		hn = h->next;
 		if (h->npending > 0)
 			(void)queue_claim_return(s.q, h->pending, h->npending,
-			    (int64_t)time(NULL));
+			    (int64_t)clock_now());
 		free(h->pending);
 		free(h);
 	}
@@ -741,7 +742,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 			(void)waitpid(s.w[i].pid, NULL, 0);
 			if (s.w[i].nout > 0)
 				(void)queue_claim_return(s.q, s.w[i].out,
-				    s.w[i].nout, (int64_t)time(NULL));
+				    s.w[i].nout, (int64_t)clock_now());
 		}
 	if (s.wakefd >= 0) {
 		struct sockaddr_un	sun;

@@ -3,7 +3,7 @@
  *
  * It takes one batch at a time from the scheduler over its socketpair: the
  * claims of one next hop, with the route. For each message it routes
- * (route_resolve), connects (smtpc_open, reusing the open connection when
+ * (route_dns_resolve), connects (smtpc_open, reusing the open connection when
  * the batch is for the same hop), sends one transaction with all the
  * message's recipients of the batch, records each recipient's result in
  * the queue (queue_claim_result, one transaction per message) and logs it; then
@@ -46,15 +46,6 @@ struct worker_body {
 	const struct qmsg *m;
 	uint32_t	 next;
 };
-
-static double
-worker_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 worker_body_next(void *arg, const char **data, size_t *len)
@@ -104,18 +95,18 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	size_t			 n = 0;
 	bool			 perm = false;
 	int			 rc;
-	double			 t0 = worker_now();
+	double			 t0 = clock_mono_secs();
 
 	*down = false;
 	w->setup_pending = true;
 	w->setup_tls = 0;
-	rc = route_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
+	rc = route_dns_resolve(w->dns, rt, domain, addrs, ROUTE_ADDR_MAX, &n,
 	    status, why, whysz, 30000);
 	if (rc != ROUTE_OK) {
 		*code = rc == ROUTE_E_TEMP ? 0 : 550;
 		if (rc == ROUTE_E_LOOP)
 			*code = 554;
-		w->setup_connect = worker_now() - t0;
+		w->setup_connect = clock_mono_secs() - t0;
 		return -1;
 	}
 	memset(&o, 0, sizeof(o));
@@ -137,7 +128,7 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	}
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
 	w->setup_tls = smtpc_tls_time(w->conn);
-	w->setup_connect = worker_now() - t0 - w->setup_tls;
+	w->setup_connect = clock_mono_secs() - t0 - w->setup_tls;
 	if (w->setup_connect < 0)
 		w->setup_connect = 0;	/* the two clocks' rounding */
 	if (w->conn == NULL) {
@@ -249,7 +240,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 		fstatus = status;
 		fattempted = true;
 	}
-	t1 = worker_now();
+	t1 = clock_mono_secs();
 	if (fstatus == NULL) {
 		memset(&sm, 0, sizeof(sm));
 		sm.sender = m.sender;
@@ -270,7 +261,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 		else
 			worker_more_rcpts(w, &sm);
 	}
-	t2 = worker_now();
+	t2 = clock_mono_secs();
 	/* queue (runner_result), connect (DNS, TCP, greeting, EHLO) and tls
 	 * (STARTTLS to the EHLO after it) for the first message on a new
 	 * connection or the first that a failed one was for, transfer. */
@@ -360,7 +351,7 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 		log_warnx("%s: queue_claim_result: %s", __func__,
 		    queue_errmsg(w->q));
 	w->nres = 0;
-	runner_trim(w->q, RUNNER_MAP_KEEP_WORKER);
+	runner_mem_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }
 
 int

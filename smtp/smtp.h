@@ -5,10 +5,11 @@
  * does: allocation that is fatal on OOM (xalloc.c), growable strings
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
  * operators grep (log.c), the configuration file (conf.c), the one
- * reader of line-oriented files and its comment rule (linefile.c), and
- * the syntax of addresses and domains (smtp_addr.c). Line I/O over
- * TCP/TLS, reply parsing and dot-stuffing join it with the SMTP server
- * and client.
+ * reader of line-oriented files and its comment rule (linefile.c), the
+ * clock (clock.c) and the syntax of addresses and domains (smtp_addr.c);
+ * and what both SMTP ends use: the buffered connection over TCP/TLS
+ * (smtp_conn.c), reply parsing (smtp_reply.c), dot-stuffing (smtp_dot.c),
+ * base64 (smtp_b64.c) and users_file with server-side SASL (smtp_auth.c).
  *
  * Data flow: a program calls conf_load() once (and again on SIGHUP), then
  * log_init() with its role; everything it reads from a peer goes through
@@ -433,12 +434,92 @@ int	 smtp_conn_wait(struct smtp_conn *, bool rd, int timeout_ms);
  * tls_key_file; NULL with a reason in err. */
 SSL_CTX	*smtp_tls_server_ctx(const struct conf *, char *err, size_t errsz);
 /* smtp_tls_client_ctx - a client context (TLS 1.2 or later, no
- * renegotiation) with the CA certificates of ca_file (NULL or "": the
- * system's store) loaded for checking servers; the caller sets the verify
- * mode. NULL with a reason in err ("FILE: why"). For the delivery client
+ * renegotiation) with the CA certificates of ca_file ("": the system's
+ * store; NULL: none, for a context that checks nobody) loaded for
+ * checking servers; the caller sets the verify mode. NULL with a reason in err ("FILE: why"). For the delivery client
  * and for `postern check`, so that both load tls_ca_file the same way. */
 SSL_CTX	*smtp_tls_client_ctx(const char *ca_file, char *err,
 	    size_t errsz);
+
+/* ------------------------------------------------------------------ */
+/* smtp_reply.c - reading an SMTP reply (RFC 5321 §4.2), client side.
+ *
+ * The reader is fed what has arrived and never waits: the caller owns
+ * the connection and the timeouts. A reply is its code, the enhanced
+ * status code of the same class when the first line has one (RFC 2034),
+ * and the text of all its lines joined by spaces, code first, with CR, LF
+ * and control bytes made spaces and cut at SMTP_REPLY_TEXT_MAX: fit for a
+ * log line and a DSN. Nothing here allocates.
+ */
+
+#define SMTP_REPLY_LINE_MAX	512	/* a line is cut here (§4.5.3.1.5) */
+#define SMTP_REPLY_LINES	100	/* lines in one reply, at most */
+#define SMTP_REPLY_JUNK_MAX	65536	/* bytes cut from long lines */
+#define SMTP_REPLY_TEXT_MAX	400	/* = QUEUE_REPLY_MAX */
+
+enum {
+	SMTP_REPLY_E_SYNTAX	= -1,	/* a line that is no reply line */
+	SMTP_REPLY_E_LONG	= -2,	/* over SMTP_REPLY_JUNK_MAX cut */
+	SMTP_REPLY_E_LINES	= -3,	/* SMTP_REPLY_LINES lines, no end */
+};
+
+struct smtp_reply {
+	int	code;			/* 200..599 */
+	char	status[16];		/* "x.y.z", or "" */
+	char	text[SMTP_REPLY_TEXT_MAX + 1];	/* cleaned, code first */
+};
+
+/* The reader's state for one reply; the caller's, on its stack. */
+struct smtp_reply_reader {
+	char	line[SMTP_REPLY_LINE_MAX + 1];	/* the last line taken */
+	size_t	llen;
+	char	text[SMTP_REPLY_TEXT_MAX + 64];	/* raw, joined */
+	size_t	nlines;
+	size_t	junk;
+	bool	skipping;		/* inside an over-long line */
+};
+
+/* smtp_reply_begin - start reading a new reply into r. */
+void	 smtp_reply_begin(struct smtp_reply_reader *, struct smtp_reply *);
+/*
+ * smtp_reply_feed - take reply lines from the avail bytes at p; *used
+ * says how many were taken (the caller drops them from its buffer).
+ * Returns 1 when the reply is complete (r is filled), 0 when it needs
+ * more input, or a negative SMTP_REPLY_E_* code; after SMTP_REPLY_E_SYNTAX
+ * the reader's `line` is the offending line (raw peer bytes, to be
+ * cleaned before it is shown). With `lines`, each line's text after
+ * "250-" is appended there with a '\n', for the EHLO keywords.
+ */
+int	 smtp_reply_feed(struct smtp_reply_reader *, struct smtp_reply *,
+	    const char *p, size_t avail, size_t *used, struct sbuf *lines);
+/* smtp_reply_enhanced - "x.y.z" at the start of s (class 2, 4 or 5, each
+ * part 1-3 digits, then a space or the end) into out; its length, or 0. */
+size_t	 smtp_reply_enhanced(const char *s, char out[16]);
+/* smtp_reply_status - the x.y.z for a reply: its own when it has one,
+ * else one by class (RFC 3463 §3.1: X.0.0); 421 without one is 4.4.2,
+ * the connection is going away. */
+void	 smtp_reply_status(const struct smtp_reply *, char status[16]);
+
+/* ------------------------------------------------------------------ */
+/* smtp_dot.c - the message as DATA sends it (RFC 5321 §4.5.2).
+ *
+ * smtp_dot_stuff() appends a piece of the stored message (CRLF lines;
+ * pieces may split lines anywhere) with a '.' doubled at the start of a
+ * line, and a bare CR or LF sent as a space, so that nothing in the
+ * message can end the data early (SMTP smuggling). smtp_dot_end() ends
+ * the last line if it is open and appends the final ".\r\n": together
+ * CRLF.CRLF. With nothing stuffed, smtp_dot_end() writes a lone ".\r\n".
+ */
+
+struct smtp_dot {
+	bool	bol;			/* at the start of a line */
+	bool	cr;			/* a CR seen and not written yet */
+};
+
+void	 smtp_dot_begin(struct smtp_dot *);
+void	 smtp_dot_stuff(struct smtp_dot *, struct sbuf *out, const char *p,
+	    size_t len);
+void	 smtp_dot_end(struct smtp_dot *, struct sbuf *out);
 
 /* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */

@@ -334,7 +334,9 @@ smtp_tls_client_ctx(const char *ca_file, char *err, size_t errsz)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (ca_file != NULL && ca_file[0] != '\0') {
+	if (ca_file == NULL)
+		return ctx;		/* no store: it checks nobody */
+	if (ca_file[0] != '\0') {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 			bsnprintf(err, errsz, "%s: %s", ca_file,
 			    smtp_tls_why());

@@ -157,7 +157,7 @@ flush_dry1(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 		printf("%s <", id);
 		tools_put(stdout, r[i].addr, STRL_ESC_ADDR);
 		printf("> %s via %s", queue_state_name(r[i].state), rt.key);
-		rc = d->dns == NULL ? ROUTE_E_TEMP : route_resolve(d->dns,
+		rc = d->dns == NULL ? ROUTE_E_TEMP : route_dns_resolve(d->dns,
 		    &rt, dom, a, ROUTE_ADDR_MAX, &na, status, why,
 		    sizeof(why), 5000);
 		if (d->dns == NULL)
@@ -235,7 +235,7 @@ cmd_flush(struct tools_ctx *ctx, int argc, char **argv)
 		tools_sel_free(&sel);
 		return rc;
 	}
-	rc = queue_flush(q, &sel, !sel.all, (int64_t)time(NULL), &count);
+	rc = queue_flush(q, &sel, !sel.all, (int64_t)clock_now(), &count);
 	if (rc != 0)
 		rc = tools_fail("flush", "%s", queue_errmsg(q));
 	else {

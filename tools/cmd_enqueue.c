@@ -237,7 +237,7 @@ enqueue_headers(const struct enqueue_opts *o, const struct conf *conf,
 	const char	*p = sbuf_str(in), *end = p + sbuf_len(in), *body;
 	bool		 have_from = false, have_date = false, have_mid = false;
 	bool		 drop = false, rcpt_field = false;
-	time_t		 now = time(NULL);
+	time_t		 now = clock_now();
 	struct tm	 tm;
 	int		 rc = 0;
 
@@ -336,7 +336,7 @@ enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 	struct qnew		 n;
 	struct queue		*q = NULL;
 	char			 sender[SMTP_PATH_MAX * 2], id[QUEUE_ID_LEN + 1];
-	int64_t			 now = (int64_t)time(NULL);
+	int64_t			 now = (int64_t)clock_now();
 	size_t			 i;
 	int			 rc;
 	bool			 eight = false, utf8 = false;

@@ -138,7 +138,7 @@ cmd_queue(struct tools_ctx *ctx, int argc, char **argv)
 	if ((q = tools_open_queue(ctx, QUEUE_RDONLY)) == NULL)
 		return TOOLS_EXIT_FAIL;
 	c.out = sbuf_new();
-	c.now = (int64_t)time(NULL);
+	c.now = (int64_t)clock_now();
 	rc = queue_walk(q, domain, queue_list1, &c);
 	if (rc == 1)
 		rc = tools_fail("queue", "write error");
@@ -423,7 +423,7 @@ cmd_stats(struct tools_ctx *ctx, int argc, char **argv)
 {
 	struct queue	*q;
 	struct qshape	 s;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)clock_now();
 	bool		 json = false;
 	int		 i, rc;
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runner_int.h"
+#include "runner.h"
 #include "tools.h"
 
 int
@@ -33,7 +33,6 @@ cmd_run(struct tools_ctx *ctx, int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	o.mode = SCHED_ONCE;
-	o.conf_file = ctx->conf_file;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--all") == 0)
 			all = true;
@@ -59,7 +58,7 @@ cmd_run(struct tools_ctx *ctx, int argc, char **argv)
 			return TOOLS_EXIT_FAIL;
 		memset(&sel, 0, sizeof(sel));
 		sel.all = true;
-		rc = queue_flush(q, &sel, false, (int64_t)time(NULL), &count);
+		rc = queue_flush(q, &sel, false, (int64_t)clock_now(), &count);
 		if (rc != 0)
 			rc = tools_fail("run", "%s", queue_errmsg(q));
 		queue_close(q);

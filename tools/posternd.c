@@ -47,7 +47,7 @@
 #include <dirent.h>
 
 #include "etrn.h"
-#include "runner_int.h"
+#include "runner.h"
 #include "queue.h"
 #include "smtp.h"
 #include "tools.h"
@@ -376,7 +376,7 @@ posternd_spawn(struct posternd_child *ch)
 	}
 	if (pid > 0) {
 		ch->pid = pid;
-		ch->started = time(NULL);
+		ch->started = clock_now();
 		log_info("started %s, pid %ld", ch->role, (long)pid);
 		return pid;
 	}
@@ -395,7 +395,6 @@ posternd_spawn(struct posternd_child *ch)
 			close(posternd_lfds[i]);
 		memset(&o, 0, sizeof(o));
 		o.mode = SCHED_DAEMON;
-		o.conf_file = posternd_conf_file;
 		_exit(sched_run(posternd_conf, &o, &st));
 	}
 	_exit(1);
@@ -490,7 +489,7 @@ main(int argc, char **argv)
 			if (!stopping) {
 				log_info("stopping");
 				stopping = true;
-				stop_at = time(NULL) + POSTERND_STOP_GRACE;
+				stop_at = clock_now() + POSTERND_STOP_GRACE;
 				for (k = 0; k < nkids; k++)
 					if (kids[k].pid > 0)
 						kill(kids[k].pid, SIGTERM);
@@ -549,9 +548,9 @@ main(int argc, char **argv)
 					log_warnx("%s pid %ld exited with "
 					    "status %d", kids[k].role,
 					    (long)pid, WEXITSTATUS(status));
-				if (time(NULL) - kids[k].started > 60)
+				if (clock_now() - kids[k].started > 60)
 					kids[k].backoff = 1;
-				kids[k].restart_at = time(NULL) +
+				kids[k].restart_at = clock_now() +
 				    kids[k].backoff;
 				log_info("restarting %s in %d s", kids[k].role,
 				    kids[k].backoff);
@@ -567,14 +566,15 @@ main(int argc, char **argv)
 				alive |= kids[k].pid > 0;
 			if (!alive)
 				break;
-			if (time(NULL) >= stop_at)
+			if (clock_now() >= stop_at)
 				for (k = 0; k < nkids; k++)
 					if (kids[k].pid > 0)
 						kill(kids[k].pid, SIGKILL);
 			continue;
 		}
 		for (k = 0; k < nkids; k++)
-			if (kids[k].pid == 0 && time(NULL) >= kids[k].restart_at)
+			if (kids[k].pid == 0 &&
+			    clock_now() >= kids[k].restart_at)
 				posternd_spawn(&kids[k]);
 	}
 	log_info("postern stopped");

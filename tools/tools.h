@@ -31,7 +31,7 @@ struct tools_ctx {
 /* cmd_util.c */
 /* tools_open_queue - open conf's queue or print why and return NULL. */
 struct queue *tools_open_queue(struct tools_ctx *, int flags);
-/* tools_usage_error - print "postern CMD: msg" and return 2. */
+/* tools_usage - print "postern CMD: msg" and return 2. */
 int	tools_usage(const char *cmd, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	tools_fail(const char *cmd, const char *fmt, ...)

@@ -1,5 +1,5 @@
 /*
- * route_probe.c - route_lookup() and route_resolve() from the command line,
+ * route_probe.c - route_lookup() and route_dns_resolve() from the command line,
  * for tests/integ/cases/200-route-dns.sh (built by that script against
  * build/asan's objects; not installed).
  *
@@ -93,8 +93,8 @@ probe_one(const struct conf *c, const struct routes *rs,
 
 	route_lookup(c, rs, domain, &r);
 	printf("route %s %s\n", probe_kind(r.kind), r.key);
-	rc = route_resolve(d, &r, domain, a, ROUTE_ADDR_MAX, &n, status, why,
-	    sizeof(why), timeout_ms);
+	rc = route_dns_resolve(d, &r, domain, a, ROUTE_ADDR_MAX, &n, status,
+	    why, sizeof(why), timeout_ms);
 	printf("result %s %s%s%s\n", probe_code(rc), rc == ROUTE_OK ? "-" :
 	    status, why[0] != '\0' ? " " : "", why);
 	for (i = 0; rc == ROUTE_OK && i < n; i++) {
@@ -102,7 +102,7 @@ probe_one(const struct conf *c, const struct routes *rs,
 		printf("addr %d %s %s %d\n", a[i].pref, a[i].host, ip, port);
 	}
 	for (k = 0; k < count; k++) {
-		rc = route_resolve(d, &r, domain, a, ROUTE_ADDR_MAX, &n,
+		rc = route_dns_resolve(d, &r, domain, a, ROUTE_ADDR_MAX, &n,
 		    status, why, sizeof(why), timeout_ms);
 		printf("first %s\n", rc == ROUTE_OK && n > 0 ? a[0].host :
 		    probe_code(rc));

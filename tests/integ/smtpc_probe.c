@@ -1,5 +1,5 @@
 /*
- * smtpc_probe.c - drive runner/smtpc.c against a real server, for
+ * smtpc_probe.c - drive runner/smtpc*.c against a real server, for
  * tests/integ/cases/210-smtpc.sh.
  *
  * usage: smtpc_probe [options] rcpt[|NOTIFY[|ORCPT]]...
@@ -7,6 +7,8 @@
  *	-p port		shorthand for -A 127.0.0.1:port
  *	-H name		route_addr.host (the MX name; default the IP)
  *	-t policy	none, may or encrypt
+ *	-P p1,p2,...	message k on a connection of its own, with policy pk
+ *			(the client's TLS context is shared between them)
  *	-C file		tls_ca_file
  *	-u user -w pass	AUTH credentials
  *	-n count	messages to send, one transaction each (default 1)
@@ -40,6 +42,7 @@
 #include "runner.h"
 
 #define PROBE_ADDR_MAX	8
+#define PROBE_POL_MAX	16
 
 struct probe_body {
 	const char	*buf;
@@ -48,6 +51,13 @@ struct probe_body {
 	size_t		 chunk;
 	bool		 fail;
 };
+
+static enum conf_tls
+probe_tls(const char *s)
+{
+	return strcmp(s, "encrypt") == 0 ? CONF_TLS_ENCRYPT :
+	    strcmp(s, "may") == 0 ? CONF_TLS_MAY : CONF_TLS_NONE;
+}
 
 static int
 probe_body_next(void *arg, const char **data, size_t *len)
@@ -70,8 +80,9 @@ probe_usage(void)
 {
 	fprintf(stderr, "usage: smtpc_probe [-8FqUX] [-A ip:port] [-b file] "
 	    "[-C ca] [-c s] [-D s] [-E envid] [-f sender] [-H host] [-h helo] "
-	    "[-k bytes] [-n count] [-O s] [-p port] [-R FULL|HDRS] [-S size] "
-	    "[-T s] [-t policy] [-u user] [-w pass] rcpt...\n");
+	    "[-k bytes] [-n count] [-O s] [-P policies] [-p port] "
+	    "[-R FULL|HDRS] [-S size] [-T s] [-t policy] [-u user] [-w pass] "
+	    "rcpt...\n");
 	exit(2);
 }
 
@@ -175,11 +186,11 @@ main(int argc, char *argv[])
 	const char		*sender = "probe@client.test.example";
 	const char		*envid = NULL;
 	char			 status[16], why[512], *bodyfile = NULL;
-	char			 a[64];
+	char			 a[64], *pol[PROBE_POL_MAX], *save = NULL;
 	size_t			 naddr = 0, i, len = 0, chunk = 65536;
 	long long		 size = -1;
 	uint32_t		 flags = 0;
-	int			 ch, nmsg = 1, k, conns = 0, rv;
+	int			 ch, nmsg = 1, k, conns = 0, rv, npol = 0;
 	bool			 perm, polite = true, attach = false;
 	bool			 fail = false, reused;
 
@@ -188,7 +199,7 @@ main(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	o.helo = "probe.test.example";
 	while ((ch = getopt(argc, argv,
-	    "8A:b:C:c:D:E:Ff:H:h:k:n:O:p:qR:S:T:t:Uu:w:X")) != -1) {
+	    "8A:b:C:c:D:E:Ff:H:h:k:n:O:P:p:qR:S:T:t:Uu:w:X")) != -1) {
 		switch (ch) {
 		case '8':
 			flags |= QMSG_F_8BITMIME;
@@ -236,6 +247,12 @@ main(int argc, char *argv[])
 		case 'O':
 			o.dot_timeout = atoi(optarg);
 			break;
+		case 'P':
+			for (pol[npol] = strtok_r(optarg, ",", &save);
+			    pol[npol] != NULL && ++npol < PROBE_POL_MAX;
+			    pol[npol] = strtok_r(NULL, ",", &save))
+				;
+			break;
 		case 'p':
 			if (naddr == PROBE_ADDR_MAX)
 				probe_usage();
@@ -256,9 +273,7 @@ main(int argc, char *argv[])
 			o.cmd_timeout = atoi(optarg);
 			break;
 		case 't':
-			o.tls = strcmp(optarg, "encrypt") == 0 ?
-			    CONF_TLS_ENCRYPT : strcmp(optarg, "may") == 0 ?
-			    CONF_TLS_MAY : CONF_TLS_NONE;
+			o.tls = probe_tls(optarg);
 			break;
 		case 'U':
 			flags |= QMSG_F_SMTPUTF8;
@@ -310,6 +325,8 @@ main(int argc, char *argv[])
 		reused = sc != NULL;
 		if (sc == NULL) {
 			perm = false;
+			if (k <= npol)
+				o.tls = probe_tls(pol[k - 1]);
 			sc = attach ? probe_attach(&addrs[0], &o, &aconn,
 			    status, why, sizeof(why)) :
 			    smtpc_open(addrs, naddr, &o, status, why,
@@ -340,7 +357,10 @@ main(int argc, char *argv[])
 			printf("rcpt %d.%zu %s code=%d status=%s reply=%s\n",
 			    k, i + 1, rc[i].addr, rc[i].code, rc[i].status,
 			    rc[i].reply);
-		if (rv != 0) {
+		if (rv == 0 && npol > 0) {
+			smtpc_close(sc, polite);
+			sc = NULL;
+		} else if (rv != 0) {
 			smtpc_close(sc, false);
 			sc = NULL;
 			smtp_conn_free(aconn);

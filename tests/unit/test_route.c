@@ -8,7 +8,7 @@
  * relayhost in its four forms but not for relay_domains, the MX default)
  * with the next-hop keys, route_release() for released held mail (its
  * routes_file entry, else the MX, never relayhost), and the
- * route_resolve() answers that need no DNS: literal IPs, address
+ * route_dns_resolve() answers that need no DNS: literal IPs, address
  * literals, hold routes, a zero timeout, bad dns_servers. MX rules against a real DNS server are in
  * tests/integ/cases/200-route-dns.sh. Files are written with mkstemp() in
  * /tmp and removed after loading.
@@ -432,7 +432,7 @@ route_lookup_order(struct t *t)
 	conf_free(c);
 }
 
-/* One route_resolve() that needs no DNS server. */
+/* One route_dns_resolve() that needs no DNS server. */
 struct resolve_case {
 	const char	*name;
 	struct route	 r;
@@ -493,7 +493,7 @@ route_resolve_nodns(struct t *t)
 	}
 	for (i = 0; i < NELEM(cases); i++) {
 		n = 99;
-		rc = route_resolve(d, &cases[i].r, cases[i].domain, a,
+		rc = route_dns_resolve(d, &cases[i].r, cases[i].domain, a,
 		    NELEM(a), &n, status, why, sizeof(why),
 		    cases[i].timeout_ms);
 		got[0] = '\0';
@@ -517,8 +517,8 @@ route_resolve_nodns(struct t *t)
 		    strcmp(got, cases[i].addr) != 0)) || (rc != ROUTE_OK &&
 		    (n != 0 || strcmp(status, cases[i].status) != 0 ||
 		    why[0] == '\0')))
-			t_errorf(t, "%s: route_resolve: got %d n=%zu \"%s\" "
-			    "%s (%s), want %d \"%s\" %s", cases[i].name, rc, n,
+			t_errorf(t, "%s: route_dns_resolve: got %d n=%zu "
+			    "\"%s\" %s (%s), want %d \"%s\" %s", cases[i].name, rc, n,
 			    got, status, why, cases[i].rc, cases[i].addr ?
 			    cases[i].addr : "", cases[i].status);
 	}

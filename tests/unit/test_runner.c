@@ -34,10 +34,11 @@ test_backoff(struct t *t)
 		lo = want[a - 1] * 8 / 10;
 		hi = want[a - 1] * 12 / 10;
 		for (i = 0; i < 200; i++) {
-			v = runner_backoff(c, a, i % 2 ? 0 : (uint64_t)i + 1);
+			v = runner_result_backoff(c, a, i % 2 ? 0 :
+			    (uint64_t)i + 1);
 			if (v < lo || v > hi)
-				t_errorf(t, "runner_backoff(attempts=%u): got "
-				    "%lld, want %lld..%lld", a, (long long)v,
+				t_errorf(t, "runner_result_backoff(attempts=%u): "
+				    "got %lld, want %lld..%lld", a, (long long)v,
 				    (long long)lo, (long long)hi);
 			if (i == 0)
 				first = v;
@@ -46,11 +47,12 @@ test_backoff(struct t *t)
 		}
 	}
 	if (distinct < 100)
-		t_errorf(t, "runner_backoff: jitter gave %d values unlike the "
-		    "first of their kind in 1400, want many", distinct);
+		t_errorf(t, "runner_result_backoff: jitter gave %d values "
+		    "unlike the first of their kind in 1400, want many", distinct);
 	/* One message, one try: one jitter. */
-	if (runner_backoff(c, 3, 12345) != runner_backoff(c, 3, 12345))
-		t_errorf(t, "runner_backoff: a seeded jitter differs");
+	if (runner_result_backoff(c, 3, 12345) !=
+	    runner_result_backoff(c, 3, 12345))
+		t_errorf(t, "runner_result_backoff: a seeded jitter differs");
 	conf_free(c);
 }
 

@@ -1,4 +1,4 @@
-# 200-route-dns: route_lookup() and route_resolve() against a real dnsmasq.
+# 200-route-dns: route_lookup() and route_dns_resolve() against a real dnsmasq.
 #
 # tests/integ/route_probe.c (built by make asan into build/asan/probe/)
 # prints the route, the result (code, x.y.z, reason) and each

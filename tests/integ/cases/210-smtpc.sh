@@ -1,4 +1,4 @@
-# 210-smtpc: runner/smtpc.c, the ESMTP client, driven by
+# 210-smtpc: runner/smtpc*.c, the ESMTP client, driven by
 # tests/integ/smtpc_probe.c (built by make asan into build/asan/probe/)
 # against Postfix's smtp-sink, posternd itself and small Python servers
 # for what neither can be made to do (silence, pipelining checks, a lone
@@ -605,6 +605,22 @@ probe d9 -p "$PD" -H mx.test.example -t encrypt -C "$T/other.crt" a@relay.exampl
 expect_grep pd_encrypt_untrusted '^open fail status=4\.7\.5 permanent=0 why=server certificate verification failed for mx\.test\.example' "$T/d9"
 probe d10 -p "$PD" -t encrypt -C "$T/mx.crt" a@relay.example
 expect_grep pd_encrypt_ip '^open fail status=4\.7\.5 permanent=0 why=server certificate verification failed .*IP address mismatch$' "$T/d10"
+
+# One client TLS context serves every connection of a process: what one
+# connection's policy asks (verification, the CA store) must not change
+# the next one's. Without a CA, "encrypt" fails on posternd's self-signed
+# certificate and "may" still goes on in TLS after it; a "may" first and
+# "encrypt" with the CA after it verifies.
+probe d10b -p "$PD" -H mx.test.example -n 4 -P encrypt,may,encrypt,may \
+	a@relay.example
+expect_eq pd_shared_ctx_opens "$(grep '^open ' "$T/d10b" | cut -d' ' -f1-2 | tr '\n' ' ')" \
+	"open fail open ok open fail open ok "
+expect_eq pd_shared_ctx_may_after_encrypt "$(rcpt d10b 4.1)" "code=250 status=2.0.0"
+expect_grep pd_shared_ctx_encrypt_refused '^open fail status=4\.7\.5 permanent=0 why=server certificate verification failed for mx\.test\.example' "$T/d10b"
+probe d10c -p "$PD" -H mx.test.example -C "$T/mx.crt" -n 3 \
+	-P may,encrypt,may a@relay.example
+expect_eq pd_shared_ctx_ca_later "$(grep -c '^open ok .* tls=TLSv1\.3 ' "$T/d10c")" 3
+expect_eq pd_shared_ctx_ca_later_sent "$(rcpt d10c 2.1)" "code=250 status=2.0.0"
 
 # AUTH PLAIN after STARTTLS: far.example is relayed for site1 from a
 # client outside mynetworks; a wrong password is a temporary failure.

@@ -258,7 +258,7 @@ expect_eq c1_server_rcpts "$(grep '^RCPT <a@' "$T/c1.srv" | paste -sd ' ' -)" \
 expect_eq c1_server_one_message "$(grep '^MSG' "$T/c1.srv" | cut -d ' ' -f 3-)" \
 	"a@c1.example"
 # The jitter with a small backoff: min_backoff = 2 s is 1.6 to 2.4 s,
-# i.e. 2 s in whole seconds. (Fails today: runner_backoff() truncates
+# i.e. 2 s in whole seconds. (Fails today: runner_result_backoff() truncates
 # d * 8 / 10 and d * 4 / 10, so 2 s always gives 1 s.)
 dconf c1j "routes_file=$T/c1.routes" min_backoff=2s max_backoff=2s
 enq j@j.c1.example

@@ -1,0 +1,525 @@
+/*
+ * smtpc_send.c - one transaction of the ESMTP client: MAIL, RCPT...,
+ * DATA, the message, one result a recipient.
+ *
+ * What happens to a recipient follows protocols.md §4.7: a MAIL refusal
+ * goes to every recipient, an RCPT reply to its own, the reply to the
+ * final dot (or a refused DATA) to every accepted one; 421 or a lost
+ * connection leaves whatever has no final answer temporary (RFC 5321
+ * §3.8). Replies are matched to commands by count, never by code or text
+ * (RFC 2920 §3.1). What the server cannot take is refused here without a
+ * word on the wire: SMTPUTF8 (5.6.7), 8BITMIME (5.6.3), SIZE (5.3.4).
+ *
+ * Results: a recipient's code and status always have the same class. The
+ * code is the server's (a 552 to RCPT is taken as 452, as Postfix does),
+ * or for our own refusals the one a server would have used (550 5.6.7,
+ * 554 5.6.3, 552 5.3.4, 553 5.1.x), or 0 when no usable reply came
+ * (4.4.2: timeout, lost connection, garbage; 4.3.0: the queued message
+ * could not be read).
+ *
+ * Reuse: smtpc_send returns 0 when the connection is in step and idle
+ * (after a complete transaction, a refusal before sending, or a failed
+ * transaction closed with a RSET that got 250), -1 when it must not carry
+ * more mail (421, drop, timeout, RSET refused, a reply out of step).
+ *
+ * smtpc_send() runs the steps in order; each returns what comes next.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpc_int.h"
+
+/* Per-recipient progress inside smtpc_send. */
+enum {
+	SMTPC_R_PENDING,	/* no answer yet */
+	SMTPC_R_ACCEPTED,	/* RCPT 2xx: waits for the final dot */
+	SMTPC_R_FINAL,		/* has its result */
+};
+
+/* What a step of the transaction leaves to do. */
+enum smtpc_send_next {
+	SMTPC_SEND_NEXT,	/* the next step */
+	SMTPC_SEND_RSET,	/* end the transaction with RSET */
+	SMTPC_SEND_LOST,	/* the connection died: 4.4.2 for the rest */
+	SMTPC_SEND_DONE,	/* nothing more to send */
+};
+
+/* One transaction under way. */
+struct smtpc_send_x {
+	struct smtpc		*sc;
+	struct smtpc_msg	*m;
+	uint8_t			*st;	/* SMTPC_R_* per recipient */
+	uint8_t			*sent;	/* its RCPT goes out */
+	size_t			 nacc;	/* RCPTs accepted */
+	bool			 pipe;	/* PIPELINING */
+	bool			 utf8;	/* SMTPUTF8 needed */
+	bool			 mail_ok; /* MAIL got 2xx */
+};
+
+/* smtpc_send_set - a recipient's result. */
+static void
+smtpc_send_set(struct smtpc_rcpt *rc, uint8_t *st, int code, const char *status,
+    const char *text)
+{
+	rc->code = code;
+	strl_copy(rc->status, status, sizeof(rc->status));
+	strl_clean(rc->reply, sizeof(rc->reply), text, QUEUE_REPLY_MAX);
+	*st = SMTPC_R_FINAL;
+}
+
+/* smtpc_send_set_all - the same result for every recipient in `which` state
+ * (or every one not final, for which = -1). */
+static void
+smtpc_send_set_all(struct smtpc_msg *m, uint8_t *st, int which, int code,
+    const char *status, const char *text)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (which < 0 ? st[i] != SMTPC_R_FINAL : st[i] == which)
+			smtpc_send_set(&m->rcpt[i], &st[i], code, status, text);
+}
+
+/* smtpc_send_set_reply - a reply's result for every recipient in `which`. */
+static void
+smtpc_send_set_reply(struct smtpc_msg *m, uint8_t *st, int which,
+    const struct smtp_reply *r)
+{
+	char	status[16];
+	int	code = r->code;
+
+	smtp_reply_status(r, status);
+	if (code / 100 == 3) {
+		code = 0;		/* not a result: retry */
+		status[0] = '4';
+	}
+	smtpc_send_set_all(m, st, which, code, status, r->text);
+}
+
+/* smtpc_send_has_8bit - any octet >= 0x80 (a UTF-8 address)? */
+static bool
+smtpc_send_has_8bit(const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* smtpc_send_xtext_ok - an ENVID or ORCPT that can go on a command line as it
+ * is: printable ASCII, no space (it was checked when received; this only
+ * makes sure nothing else can ride along). */
+static bool
+smtpc_send_xtext_ok(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+/* smtpc_send_addr_ok - no CR, LF or NUL can reach a command line. */
+static bool
+smtpc_send_addr_ok(const char *s)
+{
+	return s != NULL && strpbrk(s, "\r\n") == NULL;
+}
+
+/*
+ * smtpc_send_body - the message after 354, then CRLF.CRLF, written in
+ * blocks of SMTPC_BLOCK with data_timeout each. 0; -1 when the connection
+ * died; -2 when the message could not be read here (then nothing ends the
+ * data: the connection must be dropped so that no partial message is
+ * taken).
+ */
+static int
+smtpc_send_body(struct smtpc *sc, struct smtpc_msg *m)
+{
+	struct smtp_dot	 d;
+	struct sbuf	*out = sc->conn->out;
+	const char	*data;
+	size_t		 len;
+
+	smtp_dot_begin(&d);
+	for (;;) {
+		data = NULL;
+		len = 0;
+		if (m->body(m->body_arg, &data, &len) != 0)
+			return -2;
+		if (len == 0)
+			break;
+		smtp_dot_stuff(&d, out, data, len);
+		if (out->len >= SMTPC_BLOCK &&
+		    smtpc_flush(sc, sc->t_data, "message content") != 0)
+			return -1;
+	}
+	smtp_dot_end(&d, out);
+	return smtpc_flush(sc, sc->t_data, "end of data");
+}
+
+/* smtpc_send_rset - end a transaction that did not end with the dot.
+ * Anything but 250 makes the connection unusable. */
+static void
+smtpc_send_rset(struct smtpc *sc)
+{
+	struct smtp_reply	r;
+
+	if (sc->state != SMTPC_S_OK)
+		return;
+	if (smtpc_command(sc, "RSET", &r, NULL, "RSET") != 0)
+		return;
+	if (r.code / 100 != 2)
+		sc->state = r.code == 421 ? SMTPC_S_DEAD : SMTPC_S_DONE;
+}
+
+/* smtpc_send_mail_line - MAIL FROM with the parameters this server takes. */
+static void
+smtpc_send_mail_line(struct smtpc *sc, const struct smtpc_msg *m, bool utf8)
+{
+	struct sbuf	*o = sc->conn->out;
+
+	sbuf_catf(o, "MAIL FROM:<%s>", m->sender != NULL ? m->sender : "");
+	if (sc->ext & SMTPC_X_SIZE)
+		sbuf_catf(o, " SIZE=%llu", (unsigned long long)m->size);
+	if ((m->flags & QMSG_F_8BITMIME) && (sc->ext & SMTPC_X_8BITMIME))
+		sbuf_cat(o, " BODY=8BITMIME");
+	if (utf8)
+		sbuf_cat(o, " SMTPUTF8");
+	/* RFC 3461 §5.2.1: passed on unchanged, only to a DSN server. */
+	if (sc->ext & SMTPC_X_DSN) {
+		if (m->flags & QMSG_F_RET_FULL)
+			sbuf_cat(o, " RET=FULL");
+		else if (m->flags & QMSG_F_RET_HDRS)
+			sbuf_cat(o, " RET=HDRS");
+		if (smtpc_send_xtext_ok(m->envid))
+			sbuf_catf(o, " ENVID=%s", m->envid);
+	}
+	sbuf_cat(o, "\r\n");
+}
+
+/* smtpc_send_rcpt_line - RCPT TO with the DSN parameters, to a DSN
+ * server. */
+static void
+smtpc_send_rcpt_line(struct smtpc *sc, const struct smtpc_rcpt *rc)
+{
+	struct sbuf	*o = sc->conn->out;
+	const char	*sep = "=";
+
+	sbuf_catf(o, "RCPT TO:<%s>", rc->addr);
+	if (sc->ext & SMTPC_X_DSN) {
+		if (rc->notify & QRCPT_NOTIFY_NEVER)
+			sbuf_cat(o, " NOTIFY=NEVER");
+		else if (rc->notify != 0) {
+			sbuf_cat(o, " NOTIFY");
+			if (rc->notify & QRCPT_NOTIFY_SUCCESS) {
+				sbuf_catf(o, "%sSUCCESS", sep);
+				sep = ",";
+			}
+			if (rc->notify & QRCPT_NOTIFY_FAILURE) {
+				sbuf_catf(o, "%sFAILURE", sep);
+				sep = ",";
+			}
+			if (rc->notify & QRCPT_NOTIFY_DELAY)
+				sbuf_catf(o, "%sDELAY", sep);
+		}
+		/* Byte for byte, case and xtext as received (§4.2). */
+		if (smtpc_send_xtext_ok(rc->orcpt))
+			sbuf_catf(o, " ORCPT=%s", rc->orcpt);
+	}
+	sbuf_cat(o, "\r\n");
+}
+
+/*
+ * smtpc_send_check - refuse, before a word is sent, what this server
+ * cannot take: bad addresses, SMTPUTF8, 8BITMIME, SIZE. Sets x->utf8 and
+ * which recipients go out. false when nothing is left to send.
+ */
+static bool
+smtpc_send_check(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	char			 text[QUEUE_REPLY_MAX + 1];
+	size_t			 i, nsend = 0;
+
+	if (!smtpc_send_addr_ok(m->sender)) {
+		smtpc_send_set_all(m, x->st, -1, 553, "5.1.7",
+		    "bad sender address");
+		return false;
+	}
+	x->utf8 = (m->flags & QMSG_F_SMTPUTF8) ||
+	    smtpc_send_has_8bit(m->sender);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!smtpc_send_addr_ok(m->rcpt[i].addr))
+			smtpc_send_set(&m->rcpt[i], &x->st[i], 553, "5.1.3",
+			    "bad recipient address");
+		else if (smtpc_send_has_8bit(m->rcpt[i].addr))
+			x->utf8 = true;
+	}
+	if (x->utf8 && !(sc->ext & SMTPC_X_SMTPUTF8)) {
+		/* RFC 6531 §3.2: no UTF-8 address to such a server. */
+		bsnprintf(text, sizeof(text), "message requires SMTPUTF8, but "
+		    "host %s does not support SMTPUTF8", sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 550, "5.6.7", text);
+		return false;
+	}
+	if ((m->flags & QMSG_F_8BITMIME) && !(sc->ext & SMTPC_X_8BITMIME)) {
+		/* RFC 6152 §3: no 8-bit octets; we do not convert. */
+		bsnprintf(text, sizeof(text), "message has 8-bit content, but "
+		    "host %s does not support 8BITMIME: conversion required "
+		    "but not supported", sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 554, "5.6.3", text);
+		return false;
+	}
+	if ((sc->ext & SMTPC_X_SIZE) && sc->size_max > 0 &&
+	    m->size > sc->size_max) {
+		/* RFC 1870 §7: compare before trying. */
+		bsnprintf(text, sizeof(text), "message size %llu exceeds size "
+		    "limit %llu of server %s", (unsigned long long)m->size,
+		    (unsigned long long)sc->size_max, sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 552, "5.3.4", text);
+		return false;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		if ((x->sent[i] = x->st[i] != SMTPC_R_FINAL))
+			nsend++;
+	return nsend > 0;
+}
+
+/*
+ * smtpc_send_mail - MAIL FROM, and with PIPELINING the RCPTs and DATA in
+ * the same group (DATA last, RFC 2920 §3.1); then MAIL's reply. A refusal
+ * is every recipient's (never cached, RFC 5321 §4.5.4.1); with the group
+ * already sent the RCPT replies must still be read.
+ */
+static enum smtpc_send_next
+smtpc_send_mail(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtp_reply	 r;
+	size_t			 i;
+
+	x->pipe = (sc->ext & SMTPC_X_PIPELINING) != 0;
+	smtpc_send_mail_line(sc, m, x->utf8);
+	if (x->pipe) {
+		for (i = 0; i < m->nrcpt; i++)
+			if (x->sent[i])
+				smtpc_send_rcpt_line(sc, &m->rcpt[i]);
+		smtpc_cmd(sc, "DATA");
+	}
+	if (smtpc_flush(sc, sc->t_cmd, "MAIL FROM") != 0 ||
+	    smtpc_read_reply(sc, sc->t_cmd, "MAIL FROM", &r, NULL) != 0)
+		return SMTPC_SEND_LOST;
+	if (r.code / 100 == 2) {
+		x->mail_ok = true;
+		return SMTPC_SEND_NEXT;
+	}
+	smtpc_send_set_reply(m, x->st, -1, &r);
+	if (r.code / 100 == 3)
+		smtpc_die(sc, "unexpected reply to MAIL FROM");
+	if (r.code == 421)
+		sc->state = SMTPC_S_DEAD;
+	if (sc->state != SMTPC_S_OK)
+		return SMTPC_SEND_DONE;
+	return x->pipe ? SMTPC_SEND_NEXT : SMTPC_SEND_RSET;
+}
+
+/*
+ * smtpc_send_rcpts - each RCPT's reply (sending each first without
+ * PIPELINING) is its recipient's result, or makes it wait for the final
+ * dot. After a refused MAIL the replies (503s) are read and ignored.
+ */
+static enum smtpc_send_next
+smtpc_send_rcpts(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtp_reply	 r;
+	char			 status[16];
+	size_t			 i;
+	int			 code;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!x->sent[i])
+			continue;
+		if (!x->pipe) {
+			smtpc_send_rcpt_line(sc, &m->rcpt[i]);
+			if (smtpc_flush(sc, sc->t_cmd, "RCPT TO") != 0)
+				return SMTPC_SEND_LOST;
+		}
+		if (smtpc_read_reply(sc, sc->t_cmd, "RCPT TO", &r, NULL) != 0)
+			return SMTPC_SEND_LOST;
+		if (r.code == 421) {
+			smtpc_send_set_reply(m, x->st, -1, &r);
+			sc->state = SMTPC_S_DEAD;
+			return SMTPC_SEND_DONE;
+		}
+		if (!x->mail_ok)
+			continue;	/* 503s after a refused MAIL */
+		if (r.code / 100 == 2) {
+			x->st[i] = SMTPC_R_ACCEPTED;
+			x->nacc++;
+			continue;
+		}
+		smtp_reply_status(&r, status);
+		code = r.code;
+		if (code == 452 && r.status[0] == '\0')
+			strl_copy(status, "4.5.3", sizeof(status));
+		else if (code == 552) {
+			/* RFC 5321 §4.5.3.1.10: 552 to RCPT is "too many
+			 * recipients" more often than not: a 452, as
+			 * Postfix takes it. */
+			code = 452;
+			status[0] = '4';
+			if (r.status[0] == '\0')
+				strl_copy(status, "4.5.3", sizeof(status));
+		} else if (code / 100 == 3) {
+			code = 0;		/* nonsense: retry */
+			status[0] = '4';
+		}
+		smtpc_send_set(&m->rcpt[i], &x->st[i], code, status, r.text);
+	}
+	return SMTPC_SEND_NEXT;
+}
+
+/*
+ * smtpc_send_data - DATA (sent now without PIPELINING, and only when
+ * somebody was accepted) and its reply. A refusal is the accepted
+ * recipients' result; a 354 with nobody to send to (pipelined, RFC 2920
+ * §3.1) gets a lone dot, and its reply is nobody's result.
+ */
+static enum smtpc_send_next
+smtpc_send_data(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtp_reply	 r;
+	struct smtp_dot		 d;
+	char			 status[16];
+
+	if (!x->pipe) {
+		if (!x->mail_ok || x->nacc == 0)
+			return SMTPC_SEND_RSET;
+		smtpc_cmd(sc, "DATA");
+		if (smtpc_flush(sc, sc->t_cmd, "DATA") != 0)
+			return SMTPC_SEND_LOST;
+	}
+	if (smtpc_read_reply(sc, sc->t_data, "DATA", &r, NULL) != 0)
+		return SMTPC_SEND_LOST;
+	if (r.code == 421) {
+		smtpc_send_set_reply(m, x->st, -1, &r);
+		sc->state = SMTPC_S_DEAD;
+		return SMTPC_SEND_DONE;
+	}
+	if (r.code == 354 && (!x->mail_ok || x->nacc == 0)) {
+		smtp_dot_begin(&d);
+		smtp_dot_end(&d, sc->conn->out);
+		if (smtpc_flush(sc, sc->t_data, "end of data") != 0 ||
+		    smtpc_read_reply(sc, sc->t_dot, "end of data", &r,
+		    NULL) != 0)
+			return SMTPC_SEND_LOST;
+		if (r.code == 421) {
+			sc->state = SMTPC_S_DEAD;
+			return SMTPC_SEND_DONE;
+		}
+		return SMTPC_SEND_RSET;
+	}
+	if (r.code == 354)
+		return SMTPC_SEND_NEXT;
+	if (r.code / 100 == 3 || r.code / 100 == 2) {
+		/* Out of step: nothing more on this connection. */
+		smtp_reply_status(&r, status);
+		status[0] = '4';
+		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, status,
+		    r.text);
+		sc->state = SMTPC_S_DEAD;
+		strl_copy(sc->err, "unexpected reply to DATA", sizeof(sc->err));
+		return SMTPC_SEND_DONE;
+	}
+	smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
+	return SMTPC_SEND_RSET;
+}
+
+/* smtpc_send_content - the message and the final dot; its reply is every
+ * accepted recipient's. */
+static enum smtpc_send_next
+smtpc_send_content(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtp_reply	 r;
+	char			 status[16];
+	int			 rc, code;
+
+	if ((rc = smtpc_send_body(sc, m)) == -2) {
+		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, "4.3.0",
+		    "local error reading the queued message");
+		smtpc_die(sc, "local error reading the queued message");
+		return SMTPC_SEND_DONE;
+	}
+	if (rc != 0 ||
+	    smtpc_read_reply(sc, sc->t_dot, "end of data", &r, NULL) != 0)
+		return SMTPC_SEND_LOST;
+	smtp_reply_status(&r, status);
+	code = r.code;
+	if (code / 100 == 3) {
+		code = 0;		/* a 3xx here is nonsense: retry */
+		status[0] = '4';
+	}
+	smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, code, status, r.text);
+	if (r.code == 421)
+		sc->state = SMTPC_S_DEAD;
+	return SMTPC_SEND_DONE;
+}
+
+int
+smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
+{
+	struct smtpc_send_x	 x;
+	enum smtpc_send_next	 next;
+	size_t			 i, n = m->nrcpt > 0 ? m->nrcpt : 1;
+
+	memset(&x, 0, sizeof(x));
+	x.sc = sc;
+	x.m = m;
+	x.st = xcalloc(n, 2);
+	x.sent = x.st + n;
+	for (i = 0; i < m->nrcpt; i++) {
+		m->rcpt[i].code = 0;
+		m->rcpt[i].status[0] = '\0';
+		m->rcpt[i].reply[0] = '\0';
+	}
+	if (sc == NULL || sc->state != SMTPC_S_OK) {
+		smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc != NULL &&
+		    sc->err[0] != '\0' ? sc->err : "connection not usable");
+		free(x.st);
+		return -1;
+	}
+	if (m->nrcpt == 0 || !smtpc_send_check(&x)) {
+		free(x.st);
+		return 0;
+	}
+
+	next = smtpc_send_mail(&x);
+	if (next == SMTPC_SEND_NEXT)
+		next = smtpc_send_rcpts(&x);
+	if (next == SMTPC_SEND_NEXT)
+		next = smtpc_send_data(&x);
+	if (next == SMTPC_SEND_NEXT)
+		next = smtpc_send_content(&x);
+	if (next == SMTPC_SEND_RSET)
+		smtpc_send_rset(sc);
+	else if (next == SMTPC_SEND_LOST)
+		/* RFC 5321 §3.8: a lost connection is a 451 for whatever
+		 * has no final answer yet. */
+		smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc->err);
+	/* Anything still without a result (cannot happen, but never leave
+	 * a recipient "not tried" after a transaction). */
+	smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc->state == SMTPC_S_OK ?
+	    "no reply" : sc->err[0] != '\0' ? sc->err : "connection closed");
+	free(x.st);
+	return sc->state == SMTPC_S_OK ? 0 : -1;
+}
