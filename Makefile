@@ -36,7 +36,8 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 ETRN_SRC   = etrn/etrn_server.c etrn/etrn_session.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
-	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
+	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
+	     test_smtp_auth \
 	     test_route test_runner test_log
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe

@@ -88,7 +88,12 @@ struct queue;
 struct queue_gc;
 
 #define QUEUE_SCHEMA_VERSION	3	/* 2: msg, rcpt, body in one database;
-					 * 3: active */
+					 * 3: active. Records carry their own
+					 * version (queue_rec.c): record
+					 * version 2 added qmsg.warnings and
+					 * qrcpt.dsn_id, and version 1 records
+					 * still decode (with both 0), so it
+					 * needed no schema bump */
 #define QUEUE_CHUNK_SIZE	(256 * 1024)
 #define QUEUE_ID_LEN		11
 #define QUEUE_ADDR_MAX		256	/* RFC 5321 §4.5.3.1.3 */
@@ -165,6 +170,7 @@ struct qmsg {
 	char		sender[QUEUE_ADDR_MAX + 1];	/* "" for <> */
 	char		envid[QUEUE_ENVID_MAX + 1];	/* as received (xtext) */
 	char		client[QUEUE_CLIENT_MAX + 1];	/* "name[addr]" */
+	uint8_t		warnings;	/* delay warning rounds reported */
 };
 
 struct qhist {
@@ -191,6 +197,8 @@ struct qrcpt {
 	char		reply[QUEUE_REPLY_MAX + 1];	/* last reply, cleaned */
 	uint32_t	nhist;
 	struct qhist	hist[QUEUE_HIST_MAX];		/* oldest first */
+	uint64_t	dsn_id;		/* the DSN that last reported it; 0:
+					 * none (QRCPT_F_NODSN: none sent) */
 };
 
 /*
