@@ -28,7 +28,7 @@ SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
-	     queue/queue_read.c
+	     queue/queue_read.c queue/queue_report.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/sched.c \

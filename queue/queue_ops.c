@@ -385,7 +385,7 @@ queue_ops_delete1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 	r->state = QRCPT_FAILED;
 	r->claim = 0;
 	queue_rec_hist_add(r, now, "5.0.0", "deleted by the operator");
-	if ((rc = queue_rec_final(q, txn, r)) != 0)
+	if ((rc = queue_rec_final(q, txn, r, false)) != 0)
 		return rc;
 	return 1;
 }

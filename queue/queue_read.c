@@ -500,3 +500,17 @@ queue_shape_free(struct qshape *s)
 	free(s->flush);
 	memset(s, 0, sizeof(*s));
 }
+
+int
+queue_counter(struct queue *q, const char *name, uint64_t *val)
+{
+	MDB_txn	*txn;
+	int	 rc;
+
+	*val = 0;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = queue_rec_get_u64(q, txn, name, val);
+	mdb_txn_abort(txn);
+	return rc;
+}

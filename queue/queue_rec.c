@@ -524,7 +524,7 @@ queue_rec_delete_msg(struct queue *q, MDB_txn *txn, uint64_t id)
 }
 
 int
-queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r)
+queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r, bool keep)
 {
 	struct qmsg	m;
 	int		rc;
@@ -536,7 +536,7 @@ queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r)
 		return rc;
 	if (m.nlive > 0)
 		m.nlive--;
-	if (m.nlive == 0) {
+	if (m.nlive == 0 && !keep) {
 		/* The message is done: nothing of it stays. */
 		if ((rc = queue_rec_put_rcpt(q, txn, r, 0)) != 0)
 			return rc;
