@@ -144,9 +144,549 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* A hook that records its calls and sends a DSN listing what it reports. */
+
+#define TQ_CALLS	64
+
+struct tq_call {
+	uint64_t	id;
+	size_t		n;
+	uint32_t	idx[8];
+	uint8_t		why[8];
+	uint8_t		warnings;
+	size_t		bodylen;
+	bool		truncated;
+	int64_t		now;
+};
+
+struct tq_hook {
+	struct tq_call	call[TQ_CALLS];
+	size_t		ncalls;
+	int		fail;		/* return this */
+	bool		nosend;		/* send nothing */
+	uint32_t	rate;		/* queue_report_rate limit; 0: none */
+	uint32_t	sleep_us;	/* at most this long inside the txn */
+	uint64_t	rng;
+	struct qnew	dsn;
+	struct qrcpt	dsnr;
+	char		body[4096];
+};
+
+/* The DSN's body: "DSN <id>" and a line "<id> <idx> <why>" per recipient,
+ * so that a test can tell what each DSN reported. */
+static int
+tq_hook_fn(void *arg, struct queue_report *rep)
+{
+	struct tq_hook	*h = arg;
+	struct tq_call	*c;
+	size_t		 i, len;
+	bool		 allowed = true;
+	int		 rc;
+
+	if (h->ncalls < TQ_CALLS) {
+		c = &h->call[h->ncalls];
+		memset(c, 0, sizeof(*c));
+		c->id = rep->msg->id;
+		c->n = rep->nrcpt;
+		for (i = 0; i < rep->nrcpt && i < NELEM(c->idx); i++) {
+			c->idx[i] = rep->rcpt[i].rcpt->idx;
+			c->why[i] = rep->rcpt[i].why;
+		}
+		c->warnings = rep->msg->warnings;
+		c->bodylen = rep->bodylen;
+		c->truncated = rep->truncated;
+		c->now = rep->now;
+	}
+	h->ncalls++;
+	if (h->sleep_us > 0)
+		tq_sleep_ns((tq_rng(&h->rng) % h->sleep_us) * 1000);
+	if (h->fail != 0)
+		return h->fail;
+	if (h->nosend)
+		return 0;
+	if (h->rate > 0) {
+		if ((rc = queue_report_rate(rep, rep->msg->sender, rep->now,
+		    h->rate, &allowed)) != 0)
+			return rc;
+		if (!allowed) {
+			rep->dropped = true;
+			return queue_report_count(rep, "bounce_dropped");
+		}
+	}
+	tq_rcpt(&h->dsnr, rep->msg->sender[0] ? rep->msg->sender :
+	    "postmaster@example.net");
+	len = (size_t)snprintf(h->body, sizeof(h->body), "DSN %" PRIu64 "\n",
+	    rep->msg->id);
+	for (i = 0; i < rep->nrcpt && len < sizeof(h->body); i++)
+		len += (size_t)snprintf(h->body + len, sizeof(h->body) - len,
+		    "%" PRIu64 " %u %u\n", rep->msg->id,
+		    rep->rcpt[i].rcpt->idx, rep->rcpt[i].why);
+	if (len >= sizeof(h->body))
+		return QUEUE_E_INVAL;
+	tq_new(&h->dsn, &h->dsnr, 1, h->body, len);
+	h->dsn.msg.sender[0] = '\0';
+	rep->dsn = &h->dsn;
+	return 0;
+}
+
+static void
+tq_hook_set(struct queue *q, struct tq_hook *h, int64_t delay, uint32_t max)
+{
+	struct queue_report_conf	conf;
+
+	memset(h, 0, sizeof(*h));
+	memset(&conf, 0, sizeof(conf));
+	conf.delay_warning = delay;
+	conf.max_delay_warnings = max;
+	conf.body_cap = 16;
+	queue_set_report(q, tq_hook_fn, h, &conf);
+}
+
+/* tq_call_want - call number i was for message id with exactly these
+ * recipient indexes, each for `why`. */
+static bool
+tq_call_want_at(struct t *t, int line, const struct tq_hook *h, size_t i,
+    uint64_t id, const uint32_t *idx, size_t n, int why)
+{
+	const struct tq_call	*c;
+	size_t			 j;
+
+	if (i >= h->ncalls) {
+		t_errorl(t, line, "hook: %zu calls, want call %zu", h->ncalls,
+		    i + 1);
+		return false;
+	}
+	c = &h->call[i];
+	if (c->id != id || c->n != n) {
+		t_errorl(t, line, "hook call %zu: message %" PRIu64 " with %zu "
+		    "recipients, want %" PRIu64 " with %zu", i + 1, c->id,
+		    c->n, id, n);
+		return false;
+	}
+	for (j = 0; j < n; j++)
+		if (c->idx[j] != idx[j] || c->why[j] != why) {
+			t_errorl(t, line, "hook call %zu, recipient %zu: idx %u "
+			    "why %u, want %u %d", i + 1, j, c->idx[j],
+			    c->why[j], idx[j], why);
+			return false;
+		}
+	return true;
+}
+#define tq_call_want(t, h, i, id, idx, n, why)				\
+	tq_call_want_at((t), __LINE__, (h), (i), (id), (idx), (n), (why))
+
+/* The DSNs in the queue (QMSG_F_DSN): their ids and, from their bodies,
+ * what they reported. */
+struct tq_dsns {
+	uint64_t	id[256];
+	uint64_t	of[256];	/* the message it reports */
+	size_t		n;
+	size_t		nlines;		/* "<id> <idx> <why>" lines */
+	uint64_t	line_id[1024];
+	uint32_t	line_idx[1024];
+	int		bad;
+	struct queue	*q;
+};
+
+static int
+tq_dsns_fn(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
+{
+	struct tq_dsns	*d = arg;
+	char		*buf, *p, *nl;
+	size_t		 len;
+	uint64_t	 lid;
+	unsigned	 idx, why;
+
+	(void)r;
+	if (!(m->flags & QMSG_F_DSN))
+		return 0;
+	if (m->sender[0] != '\0' || n != 1 || d->n == NELEM(d->id) ||
+	    (buf = malloc(QUEUE_CHUNK_SIZE + 1)) == NULL) {
+		d->bad++;
+		return 0;
+	}
+	if (queue_body_chunk(d->q, m->id, 0, buf, &len) != 0) {
+		d->bad++;
+		free(buf);
+		return 0;
+	}
+	buf[len] = '\0';
+	d->id[d->n] = m->id;
+	if (sscanf(buf, "DSN %" SCNu64, &d->of[d->n]) != 1)
+		d->bad++;
+	d->n++;
+	for (p = strchr(buf, '\n'); p != NULL && p[1] != '\0'; p = nl) {
+		p++;
+		nl = strchr(p, '\n');
+		if (sscanf(p, "%" SCNu64 " %u %u", &lid, &idx, &why) != 3 ||
+		    d->nlines == NELEM(d->line_id)) {
+			d->bad++;
+			break;
+		}
+		d->line_id[d->nlines] = lid;
+		d->line_idx[d->nlines++] = idx;
+	}
+	free(buf);
+	return 0;
+}
+
+static bool
+tq_dsns_read_at(struct t *t, int line, struct queue *q, struct tq_dsns *d)
+{
+	int	rc;
+
+	memset(d, 0, sizeof(*d));
+	d->q = q;
+	if ((rc = queue_walk(q, NULL, tq_dsns_fn, d)) != 0) {
+		t_errorl(t, line, "queue_walk: got %d (%s), want 0", rc,
+		    queue_errmsg(q));
+		return false;
+	}
+	if (d->bad) {
+		t_errorl(t, line, "%d DSNs in the queue are not what the hook "
+		    "made", d->bad);
+		return false;
+	}
+	return true;
+}
+#define tq_dsns_read(t, q, d)	tq_dsns_read_at((t), __LINE__, (q), (d))
+
+static bool
+tq_gone_at(struct t *t, int line, struct queue *q, uint64_t id)
+{
+	struct qmsg	 m;
+	struct qrcpt	*r = NULL;
+	size_t		 n;
+	int		 rc;
+
+	rc = queue_get(q, id, &m, &r, &n);
+	free(r);
+	if (rc != QUEUE_E_NOENT) {
+		t_errorl(t, line, "queue_get(%" PRIu64 "): got %d, want %d (the "
+		    "message is done)", id, rc, QUEUE_E_NOENT);
+		return false;
+	}
+	return true;
+}
+#define tq_gone(t, q, id)	tq_gone_at((t), __LINE__, (q), (id))
+
+/* ------------------------------------------------------------------ */
+/* One report per message per round. */
+
+/* Three recipients failing in one batch: one call with three, the DSN
+ * enqueued in the transaction that records them, the message gone. */
+static void
+test_report_batch(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org",
+	    "c@example.net" };
+	static const uint32_t all[] = { 0, 1, 2 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qresult	 res[3];
+	uint64_t	 id, commits;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 i;
+	char		 dir[64];
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	if (!tq_enqueue(t, q, addr, 3, &id))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 3) != 3)
+		goto out;
+	for (i = 0; i < 3; i++)
+		tq_result(&res[i], &c[i], QRESULT_FAILED, now, 0, "5.1.1",
+		    "550 5.1.1 no such user");
+	commits = queue_commits(q);
+	if ((rc = queue_claim_result(q, res, 3)) != 0)
+		t_fatalf(t, "queue_claim_result: got %d (%s), want 0", rc,
+		    queue_errmsg(q));
+	if (queue_commits(q) != commits + 1)
+		t_errorf(t, "commits: got %" PRIu64 ", want %" PRIu64,
+		    queue_commits(q) - commits, (uint64_t)1);
+	if (h.ncalls != 1)
+		t_errorf(t, "hook calls: got %zu, want 1", h.ncalls);
+	(void)tq_call_want(t, &h, 0, id, all, 3, QREPORT_FAILED);
+	if (h.ncalls >= 1 && (h.call[0].bodylen != 16 ||
+	    !h.call[0].truncated || h.call[0].now != now))
+		t_errorf(t, "hook body: %zu bytes, truncated %d, now %lld; "
+		    "want 16, 1, %lld", h.call[0].bodylen, h.call[0].truncated,
+		    (long long)h.call[0].now, (long long)now);
+	(void)tq_gone(t, q, id);
+	if (tq_dsns_read(t, q, &d) && (d.n != 1 || d.of[0] != id ||
+	    d.nlines != 3))
+		t_errorf(t, "DSNs: %zu, of %" PRIu64 " with %zu recipients; "
+		    "want 1, of %" PRIu64 " with 3", d.n, d.n ? d.of[0] : 0,
+		    d.nlines, id);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* Two recipients out at once, their results in two transactions: the
+ * first failure waits for the other, then one call with both. */
+static void
+test_report_rounds(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org" };
+	static const uint32_t both[] = { 0, 1 }, first[] = { 0 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qrcpt	 r;
+	uint64_t	 id, id2;
+	int64_t		 now = (int64_t)time(NULL);
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	if (!tq_enqueue(t, q, addr, 2, &id))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	if (h.ncalls != 0)
+		t_errorf(t, "hook called %zu times while recipient 1 is active, "
+		    "want 0", h.ncalls);
+	if (tq_get_rcpt(t, q, id, 0, &r) && (r.state != QRCPT_FAILED ||
+	    !(r.flags & QRCPT_F_REPORT) || r.dsn_id != 0))
+		t_errorf(t, "recipient 0 while 1 is active: %s flags 0x%x "
+		    "dsn_id %" PRIu64 ", want failed, report pending, 0",
+		    queue_state_name(r.state), r.flags, r.dsn_id);
+	(void)tq_record1(t, q, &c[1], QRESULT_FAILED, now + 1, 0, "5.1.1",
+	    "550");
+	if (h.ncalls != 1)
+		t_errorf(t, "hook calls: got %zu, want 1", h.ncalls);
+	(void)tq_call_want(t, &h, 0, id, both, 2, QREPORT_FAILED);
+	(void)tq_gone(t, q, id);
+
+	/* The other one delivered (no NOTIFY=SUCCESS): a call for the
+	 * failure alone. */
+	if (!tq_enqueue(t, q, addr, 2, &id2))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	(void)tq_record1(t, q, &c[1], QRESULT_DELIVERED, now, 0, "2.0.0",
+	    "250");
+	if (h.ncalls != 2)
+		t_errorf(t, "hook calls: got %zu, want 2", h.ncalls);
+	(void)tq_call_want(t, &h, 1, id2, first, 1, QREPORT_FAILED);
+	(void)tq_gone(t, q, id2);
+	if (tq_dsns_read(t, q, &d) && d.n != 2)
+		t_errorf(t, "DSNs: %zu, want 2", d.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* A failure while the other recipient waits (deferred, not active): its
+ * own call at once; the record keeps the DSN's id. NOTIFY=SUCCESS: the
+ * delivery is reported too. A failure later: a second call. */
+static void
+test_report_deferred(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org",
+	    "c@example.org" };
+	static const uint32_t i0[] = { 0 }, i1[] = { 1 }, i2[] = { 2 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qrcpt	 r[3];
+	struct qnew	 n;
+	uint64_t	 id;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 nc;
+	int		 k;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	for (k = 0; k < 3; k++)
+		tq_rcpt(&r[k], addr[k]);
+	r[2].notify = QRCPT_NOTIFY_SUCCESS | QRCPT_NOTIFY_FAILURE;
+	tq_new(&n, r, 3, "x", 1);
+	if (queue_enqueue(q, &n) != 0)
+		t_fatalf(t, "queue_enqueue: %s", queue_errmsg(q));
+	id = n.msg.id;
+	if ((nc = tq_claim(t, q, now, 300, c, NELEM(c), 3)) != 3)
+		goto out;
+	(void)tq_record1(t, q, &c[1], QRESULT_DEFERRED, now, now + 100000,
+	    "4.4.1", "timeout");
+	(void)tq_record1(t, q, &c[2], QRESULT_DEFERRED, now, now + 10,
+	    "4.4.1", "timeout");
+	if (h.ncalls != 0)
+		t_errorf(t, "hook calls after deferrals: %zu, want 0",
+		    h.ncalls);
+	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	if (h.ncalls != 1)
+		t_errorf(t, "hook calls: got %zu, want 1", h.ncalls);
+	(void)tq_call_want(t, &h, 0, id, i0, 1, QREPORT_FAILED);
+	if (!tq_dsns_read(t, q, &d) || d.n != 1)
+		t_fatalf(t, "DSNs: %zu, want 1", d.n);
+	if (tq_get_rcpt(t, q, id, 0, &r[0]) && (r[0].dsn_id != d.id[0] ||
+	    (r[0].flags & (QRCPT_F_REPORT | QRCPT_F_NODSN))))
+		t_errorf(t, "recipient 0: dsn_id %" PRIu64 " flags 0x%x, want %"
+		    PRIu64 ", no report pending", r[0].dsn_id, r[0].flags,
+		    d.id[0]);
+	/* NOTIFY=SUCCESS: delivered is reported (the hook decides). The
+	 * DSN is due too, and claimed with it. */
+	if (queue_claim_due(q, now + 10, 300, c, NELEM(c), &nc) != 0 ||
+	    (k = tq_claim_find(c, nc, id, 2)) < 0)
+		t_fatalf(t, "claim at now + 10: recipient 2 not claimed");
+	(void)tq_record1(t, q, &c[k], QRESULT_DELIVERED, now + 10, 0, "2.0.0",
+	    "250");
+	(void)tq_call_want(t, &h, 1, id, i2, 1, QREPORT_DELIVERED);
+	/* Days later the last one fails: its own call, the message goes. */
+	if (queue_claim_due(q, now + 100000, 300, c, NELEM(c), &nc) != 0 ||
+	    (k = tq_claim_find(c, nc, id, 1)) < 0)
+		t_fatalf(t, "claim at now + 100000: recipient 1 not claimed");
+	(void)tq_record1(t, q, &c[k], QRESULT_FAILED, now + 100000, 0,
+	    "4.4.7", "expired");
+	(void)tq_call_want(t, &h, 2, id, i1, 1, QREPORT_FAILED);
+	if (h.ncalls != 3)
+		t_errorf(t, "hook calls: got %zu, want 3", h.ncalls);
+	(void)tq_gone(t, q, id);
+	if (tq_dsns_read(t, q, &d) && d.n != 3)
+		t_errorf(t, "DSNs: %zu, want 3", d.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* A hook that fails: nothing of the call is recorded (still active, the
+ * message whole, no DSN); the same results later report once. */
+static void
+test_report_hook_error(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org" };
+	static const uint32_t both[] = { 0, 1 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qresult	 res[2];
+	struct qrcpt	 r;
+	uint64_t	 id;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 i;
+	char		 dir[64];
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	h.fail = QUEUE_E_FULL;
+	if (!tq_enqueue(t, q, addr, 2, &id))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	for (i = 0; i < 2; i++)
+		tq_result(&res[i], &c[i], QRESULT_FAILED, now, 0, "5.1.1",
+		    "550");
+	if ((rc = queue_claim_result(q, res, 2)) != QUEUE_E_FULL)
+		t_errorf(t, "queue_claim_result with a failing hook: got %d, "
+		    "want %d", rc, QUEUE_E_FULL);
+	for (i = 0; i < 2; i++)
+		if (tq_get_rcpt(t, q, id, (uint32_t)i, &r) &&
+		    (r.state != QRCPT_ACTIVE || r.claim != c[i].token ||
+		    r.nhist != 0 || (r.flags & QRCPT_F_REPORT)))
+			t_errorf(t, "recipient %zu after the hook failed: %s "
+			    "claim %" PRIu64 " nhist %u flags 0x%x; want "
+			    "active, its claim, 0, 0", i,
+			    queue_state_name(r.state), r.claim, r.nhist,
+			    r.flags);
+	if (tq_dsns_read(t, q, &d) && d.n != 0)
+		t_errorf(t, "DSNs after the hook failed: %zu, want 0", d.n);
+	h.fail = 0;
+	h.ncalls = 0;
+	for (i = 0; i < 2; i++)
+		tq_result(&res[i], &c[i], QRESULT_FAILED, now, 0, "5.1.1",
+		    "550");
+	if ((rc = queue_claim_result(q, res, 2)) != 0 || res[0].rc != 0 ||
+	    res[1].rc != 0)
+		t_errorf(t, "queue_claim_result again: got %d (%d %d), want 0",
+		    rc, res[0].rc, res[1].rc);
+	(void)tq_call_want(t, &h, 0, id, both, 2, QREPORT_FAILED);
+	(void)tq_gone(t, q, id);
+	if (tq_dsns_read(t, q, &d) && d.n != 1)
+		t_errorf(t, "DSNs: %zu, want 1", d.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* Without a hook nothing is pending and a finished message goes at once,
+ * as before; a hook removed stops reports. */
+static void
+test_report_none(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org" };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qrcpt	 r;
+	uint64_t	 id;
+	int64_t		 now = (int64_t)time(NULL);
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	queue_set_report(q, NULL, NULL, NULL);
+	if (!tq_enqueue(t, q, addr, 2, &id))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	if (tq_get_rcpt(t, q, id, 0, &r) && (r.flags & QRCPT_F_REPORT))
+		t_errorf(t, "without a hook: flags 0x%x, want no report "
+		    "pending", r.flags);
+	(void)tq_record1(t, q, &c[1], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	(void)tq_gone(t, q, id);
+	if (h.ncalls != 0)
+		t_errorf(t, "a removed hook was called %zu times", h.ncalls);
+	if (tq_dsns_read(t, q, &d) && d.n != 0)
+		t_errorf(t, "DSNs without a hook: %zu, want 0", d.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
 	T_RUN(test_record_v1);
+	T_RUN(test_report_batch);
+	T_RUN(test_report_rounds);
+	T_RUN(test_report_deferred);
+	T_RUN(test_report_hook_error);
+	T_RUN(test_report_none);
 	T_EXIT();
 }
