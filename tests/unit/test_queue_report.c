@@ -679,6 +679,332 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* Delay warnings, queue_bounce(), the rate counter. */
+
+/* tq_defer_all - claim at `when` and defer every claimed recipient of
+ * message id to `when` (due again at once); how many. */
+static size_t
+tq_defer_all_at(struct t *t, int line, struct queue *q, uint64_t id,
+    int64_t when)
+{
+	struct qclaim	c[16];
+	struct qresult	res[16];
+	size_t		n = 0, i, k = 0;
+	int		rc;
+
+	if ((rc = queue_claim_due(q, when, 60, c, NELEM(c), &n)) != 0) {
+		t_errorl(t, line, "queue_claim_due: %d (%s)", rc,
+		    queue_errmsg(q));
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (c[i].id == id)
+			tq_result(&res[k++], &c[i], QRESULT_DEFERRED, when, when,
+			    "4.4.1", "timeout");
+	if ((rc = queue_claim_result(q, res, k)) != 0)
+		t_errorl(t, line, "queue_claim_result: %d (%s)", rc,
+		    queue_errmsg(q));
+	return k;
+}
+#define tq_defer_all(t, q, id, when)					\
+	tq_defer_all_at((t), __LINE__, (q), (id), (when))
+
+/* Warnings at delay_warning, 2 * delay_warning, ... after arrival, one
+ * call per round with the round's recipients, at most max per message;
+ * never for a recipient held for its site. */
+static void
+test_report_delay(struct t *t)
+{
+	static const uint32_t both[] = { 0, 1 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct qrcpt	 r[2], rr;
+	struct qnew	 n;
+	struct qclaim	 c[16];
+	struct qmsg	 m;
+	struct qrcpt	*rp = NULL;
+	struct qsel	 sel;
+	uint64_t	 id, sid;
+	int64_t		 arr = (int64_t)time(NULL) - 10;
+	size_t		 nr, cnt;
+	int		 k;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 100, 2);
+	h.nosend = true;	/* so that no DSN is claimed with it */
+	tq_rcpt(&r[0], "a@example.org");
+	tq_rcpt(&r[1], "b@example.org");
+	tq_new(&n, r, 2, "x", 1);
+	n.msg.arrival = arr;
+	if (queue_enqueue(q, &n) != 0)
+		t_fatalf(t, "queue_enqueue: %s", queue_errmsg(q));
+	id = n.msg.id;
+
+	(void)tq_defer_all(t, q, id, arr + 50);
+	if (h.ncalls != 0)
+		t_errorf(t, "before delay_warning: %zu calls, want 0",
+		    h.ncalls);
+	if (tq_defer_all(t, q, id, arr + 150) != 2)
+		t_errorf(t, "round 2: not both deferred");
+	if (h.ncalls != 1)
+		t_errorf(t, "after delay_warning: %zu calls, want 1", h.ncalls);
+	(void)tq_call_want(t, &h, 0, id, both, 2, QREPORT_DELAYED);
+	if (h.ncalls >= 1 && h.call[0].warnings != 1)
+		t_errorf(t, "the hook sees warnings %u, want 1",
+		    h.call[0].warnings);
+	(void)tq_defer_all(t, q, id, arr + 160);
+	if (h.ncalls != 1)
+		t_errorf(t, "before 2 * delay_warning: %zu calls, want 1",
+		    h.ncalls);
+	(void)tq_defer_all(t, q, id, arr + 250);
+	if (h.ncalls != 2)
+		t_errorf(t, "after 2 * delay_warning: %zu calls, want 2",
+		    h.ncalls);
+	(void)tq_call_want(t, &h, 1, id, both, 2, QREPORT_DELAYED);
+	(void)tq_defer_all(t, q, id, arr + 1000);
+	(void)tq_defer_all(t, q, id, arr + 5000);
+	if (h.ncalls != 2)
+		t_errorf(t, "past max_delay_warnings: %zu calls, want 2",
+		    h.ncalls);
+	if (queue_get(q, id, &m, &rp, &nr) == 0) {
+		if (m.warnings != 2)
+			t_errorf(t, "warnings: %u, want 2", m.warnings);
+		if (rp[0].flags & QRCPT_F_REPORT)
+			t_errorf(t, "a report still pending: flags 0x%x",
+			    rp[0].flags);
+		free(rp);
+	} else
+		t_errorf(t, "queue_get: %s", queue_errmsg(q));
+
+	/* A site hold, flushed by id and deferred long after: no warning. */
+	h.ncalls = 0;
+	tq_rcpt(&rr, "c@held.example");
+	rr.state = QRCPT_HELD;
+	rr.flags = QRCPT_F_SITE;
+	rr.due = arr + 100000;
+	tq_new(&n, &rr, 1, "x", 1);
+	n.msg.arrival = arr;
+	if (queue_enqueue(q, &n) != 0)
+		t_fatalf(t, "queue_enqueue: %s", queue_errmsg(q));
+	sid = n.msg.id;
+	memset(&sel, 0, sizeof(sel));
+	sel.ids = &sid;
+	sel.nids = 1;
+	if (queue_flush(q, &sel, true, arr + 5000, &cnt) != 0 || cnt != 1)
+		t_errorf(t, "queue_flush(site hold): %s", queue_errmsg(q));
+	if (queue_claim_due(q, arr + 5000, 60, c, NELEM(c), &nr) != 0 ||
+	    (k = tq_claim_find(c, nr, sid, 0)) < 0)
+		t_fatalf(t, "the flushed site hold was not claimed");
+	(void)tq_record1(t, q, &c[k], QRESULT_DEFERRED, arr + 5000,
+	    arr + 6000, "4.4.1", "timeout");
+	if (h.ncalls != 0)
+		t_errorf(t, "a site hold deferred: %zu calls, want 0",
+		    h.ncalls);
+	if (tq_get_rcpt(t, q, sid, 0, &rr) && (rr.flags & QRCPT_F_REPORT))
+		t_errorf(t, "a site hold: report pending (flags 0x%x)",
+		    rr.flags);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* queue_bounce: live recipients fail at once, one transaction and one
+ * report per message; an active one is left to its runner, whose result
+ * reports them all. */
+static void
+test_report_bounce(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org",
+	    "c@example.org" };
+	static const char *const addr2[] = { "d@example.net", "e@other.net" };
+	static const uint32_t first2[] = { 0, 1 }, i0[] = { 0 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	struct qclaim	 c[8];
+	struct qrcpt	 r;
+	struct qsel	 sel;
+	uint64_t	 id, id2, none = 12345;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 cnt;
+	int		 rc;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	if (!tq_enqueue(t, q, addr, 3, &id) ||
+	    !tq_enqueue(t, q, addr2, 2, &id2))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, 3, 3) != 3)
+		goto out;
+	(void)tq_record1(t, q, &c[0], QRESULT_DEFERRED, now, now + 10000,
+	    "4.4.1", "timeout");
+	(void)tq_record1(t, q, &c[1], QRESULT_DEFERRED, now, now + 10000,
+	    "4.4.1", "timeout");
+	memset(&sel, 0, sizeof(sel));
+	sel.ids = &id;
+	sel.nids = 1;
+	if ((rc = queue_bounce(q, &sel, NULL, NULL, now + 5, &cnt)) != 0 ||
+	    cnt != 2)
+		t_errorf(t, "queue_bounce: got %d (%s), %zu recipients; want 0, "
+		    "2", rc, queue_errmsg(q), cnt);
+	if (h.ncalls != 0)
+		t_errorf(t, "bounce while recipient 2 is active: %zu calls, "
+		    "want 0", h.ncalls);
+	if (tq_get_rcpt(t, q, id, 0, &r) && (r.state != QRCPT_FAILED ||
+	    strcmp(r.status, "5.0.0") != 0 || r.nhist != 2 ||
+	    strcmp(r.hist[1].text, "returned by the administrator") != 0))
+		t_errorf(t, "bounced recipient: %s status %s nhist %u; want "
+		    "failed 5.0.0 with the administrator's entry",
+		    queue_state_name(r.state), r.status, r.nhist);
+	(void)tq_want(t, q, id, 2, QRCPT_ACTIVE, -1);
+	(void)tq_record1(t, q, &c[2], QRESULT_DELIVERED, now + 6, 0, "2.0.0",
+	    "250");
+	(void)tq_call_want(t, &h, 0, id, first2, 2, QREPORT_FAILED);
+	(void)tq_gone(t, q, id);
+
+	/* By domain: only that domain's recipient, reported at once. */
+	memset(&sel, 0, sizeof(sel));
+	sel.domain = "example.net";
+	if ((rc = queue_bounce(q, &sel, "5.4.6", "loop", now + 7, &cnt)) != 0 ||
+	    cnt != 1)
+		t_errorf(t, "queue_bounce(--domain): got %d (%s), %zu; want 0, "
+		    "1", rc, queue_errmsg(q), cnt);
+	(void)tq_call_want(t, &h, 1, id2, i0, 1, QREPORT_FAILED);
+	(void)tq_want(t, q, id2, 1, QRCPT_QUEUED, -1);
+	if (tq_get_rcpt(t, q, id2, 0, &r) && (strcmp(r.status, "5.4.6") != 0 ||
+	    r.dsn_id == 0))
+		t_errorf(t, "bounced by domain: status %s dsn_id %" PRIu64
+		    ", want 5.4.6 and a DSN", r.status, r.dsn_id);
+	/* Again: nothing left to fail there, no transaction, no call. */
+	if ((rc = queue_bounce(q, &sel, NULL, NULL, now + 8, &cnt)) != 0 ||
+	    cnt != 0 || h.ncalls != 2)
+		t_errorf(t, "queue_bounce again: got %d, %zu, %zu calls; want "
+		    "0, 0, 2", rc, cnt, h.ncalls);
+	/* No such message. */
+	sel.domain = NULL;
+	sel.ids = &none;
+	sel.nids = 1;
+	if ((rc = queue_bounce(q, &sel, NULL, NULL, now, &cnt)) !=
+	    QUEUE_E_NOENT)
+		t_errorf(t, "queue_bounce(no such id): got %d, want %d", rc,
+		    QUEUE_E_NOENT);
+	if (tq_dsns_read(t, q, &d) && d.n != 2)
+		t_errorf(t, "DSNs: %zu, want 2", d.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* tq_fail_one - enqueue a one-recipient message from `sender`, claim and
+ * fail it at `when`. */
+static bool
+tq_fail_one_at(struct t *t, int line, struct queue *q, const char *sender,
+    int64_t when)
+{
+	struct qrcpt	r;
+	struct qnew	n;
+	struct qclaim	c[16];
+	size_t		nc = 0;
+	int		k;
+
+	tq_rcpt(&r, "x@example.org");
+	tq_new(&n, &r, 1, "x", 1);
+	(void)strl_copy(n.msg.sender, sender, sizeof(n.msg.sender));
+	if (queue_enqueue(q, &n) != 0 ||
+	    queue_claim_due(q, when, 60, c, NELEM(c), &nc) != 0 ||
+	    (k = tq_claim_find(c, nc, n.msg.id, 0)) < 0) {
+		t_errorl(t, line, "enqueue and claim: %s", queue_errmsg(q));
+		return false;
+	}
+	return tq_record1_at(t, line, q, &c[k], QRESULT_FAILED, when, 0,
+	    "5.1.1", "550") == 0;
+}
+#define tq_fail_one(t, q, sender, when)					\
+	tq_fail_one_at((t), __LINE__, (q), (sender), (when))
+
+/* The rate counter: `limit` per key per hour, across handles; the old
+ * hours' counts are deleted as new ones come. */
+static void
+test_report_rate(struct t *t)
+{
+	static const char *const meta[] = { "meta" };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct tq_dsns	 d;
+	uint64_t	 dropped;
+	int64_t		 hour = ((int64_t)time(NULL) / 3600 + 10) * 3600;
+	size_t		 before = 0, after = 0;
+	int		 i;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	h.rate = 2;
+	for (i = 0; i < 3; i++)
+		(void)tq_fail_one(t, q, "a@example.com", hour + i);
+	(void)tq_fail_one(t, q, "b@example.com", hour + 10);
+	/* Another handle (a worker is another process): the same count. */
+	queue_close(q);
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	h.rate = 2;
+	(void)tq_fail_one(t, q, "a@example.com", hour + 3599);
+	if (queue_counter(q, "bounce_dropped", &dropped) != 0 || dropped != 2)
+		t_errorf(t, "bounce_dropped: %" PRIu64 ", want 2", dropped);
+	if (tq_dsns_read(t, q, &d) && d.n != 3)
+		t_errorf(t, "DSNs in the first hour: %zu, want 3", d.n);
+	/* The next hour: allowed again. */
+	(void)tq_fail_one(t, q, "a@example.com", hour + 3600);
+	if (tq_dsns_read(t, q, &d) && d.n != 4)
+		t_errorf(t, "DSNs in the next hour: %zu, want 4", d.n);
+	queue_close(q);
+	q = NULL;
+	if (!tq_db_entries(t, dir, meta, 1, &before))
+		goto out;
+	/* Four hours on, the three counts of the first two hours go. */
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	h.rate = 2;
+	(void)tq_fail_one(t, q, "c@example.com", hour + 4 * 3600);
+	queue_close(q);
+	q = NULL;
+	if (tq_db_entries(t, dir, meta, 1, &after) && after != before - 2)
+		t_errorf(t, "meta entries: %zu, then %zu; want the old hours' "
+		    "3 counts gone and 1 new", before, after);
+	/* Names a report may not count. */
+	{
+		struct queue_report	rep;
+
+		if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+			goto out;
+		memset(&rep, 0, sizeof(rep));
+		rep.queue = q;
+		if (queue_report_count(&rep, "msgs") != QUEUE_E_INVAL ||
+		    queue_report_count(&rep, "Bad Name") != QUEUE_E_INVAL)
+			t_errorf(t, "queue_report_count(\"msgs\") allowed");
+	}
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -688,5 +1014,8 @@ main(void)
 	T_RUN(test_report_deferred);
 	T_RUN(test_report_hook_error);
 	T_RUN(test_report_none);
+	T_RUN(test_report_delay);
+	T_RUN(test_report_bounce);
+	T_RUN(test_report_rate);
 	T_EXIT();
 }
