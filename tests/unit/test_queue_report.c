@@ -165,6 +165,7 @@ struct tq_hook {
 	size_t		ncalls;
 	int		fail;		/* return this */
 	bool		nosend;		/* send nothing */
+	bool		hold;		/* DSNs held (never claimed) */
 	uint32_t	rate;		/* queue_report_rate limit; 0: none */
 	uint32_t	sleep_us;	/* at most this long inside the txn */
 	uint64_t	rng;
@@ -224,6 +225,10 @@ tq_hook_fn(void *arg, struct queue_report *rep)
 		    rep->rcpt[i].rcpt->idx, rep->rcpt[i].why);
 	if (len >= sizeof(h->body))
 		return QUEUE_E_INVAL;
+	if (h->hold) {
+		h->dsnr.state = QRCPT_HELD;
+		h->dsnr.flags = QRCPT_F_OPHOLD;
+	}
 	tq_new(&h->dsn, &h->dsnr, 1, h->body, len);
 	h->dsn.msg.sender[0] = '\0';
 	rep->dsn = &h->dsn;
@@ -279,12 +284,13 @@ tq_call_want_at(struct t *t, int line, const struct tq_hook *h, size_t i,
 /* The DSNs in the queue (QMSG_F_DSN): their ids and, from their bodies,
  * what they reported. */
 struct tq_dsns {
-	uint64_t	id[256];
-	uint64_t	of[256];	/* the message it reports */
+	uint64_t	id[2048];
+	uint64_t	of[2048];	/* the message it reports */
 	size_t		n;
 	size_t		nlines;		/* "<id> <idx> <why>" lines */
-	uint64_t	line_id[1024];
-	uint32_t	line_idx[1024];
+	uint64_t	line_id[4096];
+	uint32_t	line_idx[4096];
+	uint64_t	line_dsn[4096];	/* the DSN it is in */
 	int		bad;
 	struct queue	*q;
 };
@@ -325,6 +331,7 @@ tq_dsns_fn(void *arg, const struct qmsg *m, const struct qrcpt *r, size_t n)
 			break;
 		}
 		d->line_id[d->nlines] = lid;
+		d->line_dsn[d->nlines] = m->id;
 		d->line_idx[d->nlines++] = idx;
 	}
 	free(buf);
@@ -384,7 +391,7 @@ test_report_batch(struct t *t)
 	static const uint32_t all[] = { 0, 1, 2 };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qresult	 res[3];
 	uint64_t	 id, commits;
@@ -441,7 +448,7 @@ test_report_rounds(struct t *t)
 	static const uint32_t both[] = { 0, 1 }, first[] = { 0 };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	uint64_t	 id, id2;
@@ -505,7 +512,7 @@ test_report_deferred(struct t *t)
 	static const uint32_t i0[] = { 0 }, i1[] = { 1 }, i2[] = { 2 };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qrcpt	 r[3];
 	struct qnew	 n;
@@ -582,7 +589,7 @@ test_report_hook_error(struct t *t)
 	static const uint32_t both[] = { 0, 1 };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qresult	 res[2];
 	struct qrcpt	 r;
@@ -646,7 +653,7 @@ test_report_none(struct t *t)
 	static const char *const addr[] = { "a@example.org", "b@example.org" };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	uint64_t	 id;
@@ -826,7 +833,7 @@ test_report_bounce(struct t *t)
 	static const uint32_t first2[] = { 0, 1 }, i0[] = { 0 };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	struct qsel	 sel;
@@ -941,7 +948,7 @@ test_report_rate(struct t *t)
 	static const char *const meta[] = { "meta" };
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
-	struct tq_dsns	 d;
+	static struct tq_dsns d;
 	uint64_t	 dropped;
 	int64_t		 hour = ((int64_t)time(NULL) / 3600 + 10) * 3600;
 	size_t		 before = 0, after = 0;
@@ -1005,6 +1012,185 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* Crash atomicity. */
+
+#define TQ_CRASH_MSGS	60
+#define TQ_CRASH_KILLS	20
+
+/* tq_crash_child - record failures (and some deferrals) of every due
+ * recipient at `now`, in batches split at random, with a hook that sleeps
+ * inside the transaction; exit 0 when nothing is left to claim. */
+static void
+tq_crash_child(const char *dir, int64_t now, uint64_t seed)
+{
+	static struct tq_hook	h;
+	struct queue		*q;
+	struct qclaim		 c[6];
+	struct qresult		 res[6];
+	size_t			 n, i;
+	char			 err[256];
+	uint64_t		 rng = seed;
+
+	if (queue_open(dir, 0, TQ_MAP, &q, err, sizeof(err)) != 0)
+		_exit(2);
+	tq_hook_set(q, &h, 0, 0);
+	h.hold = true;
+	h.sleep_us = 3000;
+	h.rng = seed;
+	for (;;) {
+		if (queue_claim_due(q, now, 100, c, NELEM(c), &n) != 0)
+			_exit(3);
+		if (n == 0)
+			_exit(0);
+		for (i = 0; i < n; i++)
+			tq_result(&res[i], &c[i], tq_rng(&rng) % 4 == 0 ?
+			    QRESULT_DEFERRED : QRESULT_FAILED, now, now,
+			    "5.1.1", "550");
+		if (tq_rng(&rng) % 2) {
+			if (queue_claim_result(q, res, n) != 0)
+				_exit(4);
+		} else
+			for (i = 0; i < n; i++)
+				if (queue_claim_result(q, &res[i], 1) != 0)
+					_exit(4);
+	}
+}
+
+/* tq_crash_check - every recipient of ids that is failed and reported
+ * (dsn_id set) is in exactly the DSN its dsn_id names; one pending or
+ * live is in none; a message that is gone has each recipient in exactly
+ * one DSN. No recipient is in two. *done: every message is gone. */
+static void
+tq_crash_check(struct t *t, struct queue *q, const uint64_t *ids, size_t nids,
+    bool *done)
+{
+	static struct tq_dsns	 d;
+	struct qmsg		 m;
+	struct qrcpt		*r;
+	size_t			 i, j, l, n, hits;
+	uint64_t		 in;
+	int			 rc, bad = 0;
+
+	*done = true;
+	if (!tq_dsns_read(t, q, &d))
+		return;
+	for (i = 0; i < nids && bad < 5; i++) {
+		rc = queue_get(q, ids[i], &m, &r, &n);
+		if (rc != 0 && rc != QUEUE_E_NOENT) {
+			t_errorf(t, "queue_get: %s", queue_errmsg(q));
+			return;
+		}
+		if (rc == 0)
+			*done = false;
+		for (j = 0; j < 3; j++) {
+			for (hits = 0, in = 0, l = 0; l < d.nlines; l++)
+				if (d.line_id[l] == ids[i] &&
+				    d.line_idx[l] == j) {
+					hits++;
+					in = d.line_dsn[l];
+				}
+			if (rc != 0) {
+				if (hits != 1) {
+					t_errorf(t, "%" PRIu64 "/%zu (gone): in "
+					    "%zu DSNs, want 1", ids[i], j,
+					    hits);
+					bad++;
+				}
+				continue;
+			}
+			if (r[j].state == QRCPT_FAILED &&
+			    !(r[j].flags & QRCPT_F_REPORT)) {
+				if (hits != 1 || r[j].dsn_id != in) {
+					t_errorf(t, "%" PRIu64 "/%zu (failed, "
+					    "dsn_id %" PRIu64 "): in %zu DSNs "
+					    "(%" PRIu64 "), want in 1, that "
+					    "one", ids[i], j, r[j].dsn_id,
+					    hits, in);
+					bad++;
+				}
+			} else if (hits != 0 || r[j].dsn_id != 0) {
+				t_errorf(t, "%" PRIu64 "/%zu (%s, flags 0x%x, "
+				    "dsn_id %" PRIu64 "): in %zu DSNs, want "
+				    "0", ids[i], j, queue_state_name(r[j].state),
+				    r[j].flags, r[j].dsn_id, hits);
+				bad++;
+			}
+		}
+		if (rc == 0)
+			free(r);
+	}
+	if (d.nlines > 3 * nids)
+		t_errorf(t, "%zu recipients reported, of %zu", d.nlines,
+		    3 * nids);
+}
+
+/* Processes recording failures are killed at random points (the hook
+ * sleeps a few ms inside the transaction, so many kills land there): the
+ * failures and their DSNs are recorded together or not at all. */
+static void
+test_report_crash(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org",
+	    "c@example.net" };
+	struct queue	*q = NULL;
+	uint64_t	 ids[TQ_CRASH_MSGS], seed;
+	int64_t		 base = (int64_t)time(NULL);
+	size_t		 i;
+	pid_t		 pid;
+	int		 kills = 0, rounds = 0, st, fd;
+	bool		 done = false;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	for (i = 0; i < TQ_CRASH_MSGS; i++)
+		if (!tq_enqueue(t, q, addr, 3, &ids[i]))
+			goto out;
+	queue_close(q);
+	q = NULL;
+	seed = (uint64_t)base ^ (uint64_t)getpid() << 20;
+	printf("# test_report_crash: seed %" PRIu64 "\n", seed);
+	while (!done && rounds < 400 && !t->failed) {
+		rounds++;
+		/* Each round later than the last one's leases. */
+		if ((pid = tq_fork_pipe(t, &fd)) == -1)
+			break;
+		if (pid == 0)
+			tq_crash_child(dir, base + rounds * 1000,
+			    seed + (uint64_t)rounds);
+		close(fd);
+		if (kills < TQ_CRASH_KILLS) {
+			tq_sleep_ns((1 + tq_rng(&seed) % 25) * 1000000);
+			(void)kill(pid, SIGKILL);
+		}
+		while (waitpid(pid, &st, 0) == -1)
+			if (errno != EINTR)
+				t_fatalf(t, "waitpid: %s", strerror(errno));
+		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+			kills++;
+		else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			t_errorf(t, "recorder: status 0x%x, want exit 0 or "
+			    "SIGKILL", (unsigned)st);
+		if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+			break;
+		tq_crash_check(t, q, ids, TQ_CRASH_MSGS, &done);
+		queue_close(q);
+		q = NULL;
+	}
+	printf("# test_report_crash: %d kills in %d rounds\n", kills, rounds);
+	if (kills < TQ_CRASH_KILLS)
+		t_errorf(t, "%d kills, want %d", kills, TQ_CRASH_KILLS);
+	if (!done)
+		t_errorf(t, "messages left after %d rounds", rounds);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -1017,5 +1203,6 @@ main(void)
 	T_RUN(test_report_delay);
 	T_RUN(test_report_bounce);
 	T_RUN(test_report_rate);
+	T_RUN(test_report_crash);
 	T_EXIT();
 }
