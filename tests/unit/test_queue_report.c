@@ -1012,6 +1012,70 @@ out:
 	tq_rmrf(dir);
 }
 
+/* A failure waiting for a recipient whose runner died: reported when the
+ * claim comes back. A report the hook drops: QRCPT_F_NODSN, no dsn_id. */
+static void
+test_report_return_drop(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org" };
+	static const uint32_t i0[] = { 0 };
+	struct queue	*q = NULL;
+	struct tq_hook	 h;
+	struct qclaim	 c[8];
+	struct qrcpt	 r;
+	uint64_t	 id, id2;
+	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 hour = (now / 3600 + 10) * 3600;
+	size_t		 n = 0;
+	int		 rc, k, k1;
+	char		 dir[64];
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	tq_hook_set(q, &h, 0, 0);
+	h.hold = true;
+	if (!tq_enqueue(t, q, addr, 2, &id))
+		goto out;
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
+	if (h.ncalls != 0)
+		t_errorf(t, "hook called while recipient 1 is active");
+	if ((rc = queue_claim_return(q, &c[1], 1, now + 5)) != 0)
+		t_errorf(t, "queue_claim_return: %d (%s)", rc, queue_errmsg(q));
+	if (h.ncalls != 1)
+		t_errorf(t, "after the claim came back: %zu calls, want 1",
+		    h.ncalls);
+	(void)tq_call_want(t, &h, 0, id, i0, 1, QREPORT_FAILED);
+	(void)tq_want(t, q, id, 1, QRCPT_QUEUED, now + 5);
+
+	/* Dropped: the rate limit of the sender is used up this hour. */
+	h.rate = 1;
+	(void)tq_fail_one(t, q, "sender@example.com", hour);
+	if (!tq_enqueue(t, q, addr, 2, &id2))
+		goto out;
+	if (queue_claim_due(q, hour + 1, 300, c, NELEM(c), &n) != 0 ||
+	    (k = tq_claim_find(c, n, id2, 0)) < 0 ||
+	    (k1 = tq_claim_find(c, n, id2, 1)) < 0)
+		t_fatalf(t, "the second message was not claimed");
+	(void)tq_record1(t, q, &c[k1], QRESULT_DEFERRED, hour + 1,
+	    hour + 100000, "4.4.1", "timeout");
+	(void)tq_record1(t, q, &c[k], QRESULT_FAILED, hour + 1, 0, "5.1.1",
+	    "550");
+	if (tq_get_rcpt(t, q, id2, 0, &r) && (r.state != QRCPT_FAILED ||
+	    r.dsn_id != 0 || (r.flags & (QRCPT_F_NODSN | QRCPT_F_REPORT)) !=
+	    QRCPT_F_NODSN))
+		t_errorf(t, "dropped: %s dsn_id %" PRIu64 " flags 0x%x; want "
+		    "failed, 0, NODSN", queue_state_name(r.state), r.dsn_id,
+		    r.flags);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* Crash atomicity. */
 
@@ -1203,6 +1267,7 @@ main(void)
 	T_RUN(test_report_delay);
 	T_RUN(test_report_bounce);
 	T_RUN(test_report_rate);
+	T_RUN(test_report_return_drop);
 	T_RUN(test_report_crash);
 	T_EXIT();
 }
