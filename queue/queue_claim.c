@@ -591,8 +591,12 @@ queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 	if (res->attempted || res->kind == QRESULT_FAILED)
 		queue_rec_hist_add(&r, res->when, res->status, res->reply);
 	if (keep) {
-		/* The envelope shares the recipient's page. */
-		if ((rc = queue_rec_get_msg(q, txn, r.id, &m)) != 0)
+		/* A delay warning needs the envelope (its page is the
+		 * recipient's). */
+		memset(&m, 0, sizeof(m));
+		if (res->kind == QRESULT_DEFERRED &&
+		    q->report_conf.delay_warning > 0 &&
+		    (rc = queue_rec_get_msg(q, txn, r.id, &m)) != 0)
 			return rc;
 		queue_report_mark(q, &m, &r, res->kind, res->when);
 	}

@@ -230,8 +230,10 @@ queue_report_touched(struct queue *q, MDB_txn *txn, uint64_t *ids, size_t n,
 			r = nv;
 			cap = m.nrcpt;
 		}
+		/* The first active recipient settles it: a message with
+		 * many recipients is mostly out while its batches run. */
 		active = pending = false;
-		for (j = 0; j < m.nrcpt && rc == 0; j++) {
+		for (j = 0; j < m.nrcpt && !active; j++) {
 			if ((rc = queue_rec_get_rcpt(q, txn, m.id, j,
 			    &r[j])) != 0)
 				break;
