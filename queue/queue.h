@@ -443,7 +443,7 @@ struct queue_report {
 	const struct qreport_rcpt	*rcpt;
 	size_t				 nrcpt;
 	const uint8_t			*body;	/* the first bodylen bytes */
-	size_t				 bodylen;	/* min(size, body_cap) */
+	size_t				 bodylen; /* min(size, body_cap) */
 	bool				 truncated;	/* bodylen < size */
 	int64_t				 now;
 	/* Out. dsn: NULL to send nothing, or a message the hook owns and

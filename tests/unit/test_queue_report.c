@@ -271,8 +271,8 @@ tq_call_want_at(struct t *t, int line, const struct tq_hook *h, size_t i,
 	}
 	for (j = 0; j < n; j++)
 		if (c->idx[j] != idx[j] || c->why[j] != why) {
-			t_errorl(t, line, "hook call %zu, recipient %zu: idx %u "
-			    "why %u, want %u %d", i + 1, j, c->idx[j],
+			t_errorl(t, line, "hook call %zu, recipient %zu: "
+			    "idx %u why %u, want %u %d", i + 1, j, c->idx[j],
 			    c->why[j], idx[j], why);
 			return false;
 		}
@@ -370,8 +370,8 @@ tq_gone_at(struct t *t, int line, struct queue *q, uint64_t id)
 	rc = queue_get(q, id, &m, &r, &n);
 	free(r);
 	if (rc != QUEUE_E_NOENT) {
-		t_errorl(t, line, "queue_get(%" PRIu64 "): got %d, want %d (the "
-		    "message is done)", id, rc, QUEUE_E_NOENT);
+		t_errorl(t, line, "queue_get(%" PRIu64 "): got %d, want %d "
+		    "(the message is done)", id, rc, QUEUE_E_NOENT);
 		return false;
 	}
 	return true;
@@ -466,8 +466,8 @@ test_report_rounds(struct t *t)
 		goto out;
 	(void)tq_record1(t, q, &c[0], QRESULT_FAILED, now, 0, "5.1.1", "550");
 	if (h.ncalls != 0)
-		t_errorf(t, "hook called %zu times while recipient 1 is active, "
-		    "want 0", h.ncalls);
+		t_errorf(t, "hook called %zu times while recipient 1 is "
+		    "active, want 0", h.ncalls);
 	if (tq_get_rcpt(t, q, id, 0, &r) && (r.state != QRCPT_FAILED ||
 	    !(r.flags & QRCPT_F_REPORT) || r.dsn_id != 0))
 		t_errorf(t, "recipient 0 while 1 is active: %s flags 0x%x "
@@ -707,8 +707,8 @@ tq_defer_all_at(struct t *t, int line, struct queue *q, uint64_t id,
 	}
 	for (i = 0; i < n; i++)
 		if (c[i].id == id)
-			tq_result(&res[k++], &c[i], QRESULT_DEFERRED, when, when,
-			    "4.4.1", "timeout");
+			tq_result(&res[k++], &c[i], QRESULT_DEFERRED, when,
+			    when, "4.4.1", "timeout");
 	if ((rc = queue_claim_result(q, res, k)) != 0)
 		t_errorl(t, line, "queue_claim_result: %d (%s)", rc,
 		    queue_errmsg(q));
@@ -862,8 +862,8 @@ test_report_bounce(struct t *t)
 	sel.nids = 1;
 	if ((rc = queue_bounce(q, &sel, NULL, NULL, now + 5, &cnt)) != 0 ||
 	    cnt != 2)
-		t_errorf(t, "queue_bounce: got %d (%s), %zu recipients; want 0, "
-		    "2", rc, queue_errmsg(q), cnt);
+		t_errorf(t, "queue_bounce: got %d (%s), %zu recipients; "
+		    "want 0, 2", rc, queue_errmsg(q), cnt);
 	if (h.ncalls != 0)
 		t_errorf(t, "bounce while recipient 2 is active: %zu calls, "
 		    "want 0", h.ncalls);
@@ -1156,8 +1156,8 @@ tq_crash_check(struct t *t, struct queue *q, const uint64_t *ids, size_t nids,
 				}
 			if (rc != 0) {
 				if (hits != 1) {
-					t_errorf(t, "%" PRIu64 "/%zu (gone): in "
-					    "%zu DSNs, want 1", ids[i], j,
+					t_errorf(t, "%" PRIu64 "/%zu (gone): "
+					    "in %zu DSNs, want 1", ids[i], j,
 					    hits);
 					bad++;
 				}
@@ -1176,8 +1176,9 @@ tq_crash_check(struct t *t, struct queue *q, const uint64_t *ids, size_t nids,
 			} else if (hits != 0 || r[j].dsn_id != 0) {
 				t_errorf(t, "%" PRIu64 "/%zu (%s, flags 0x%x, "
 				    "dsn_id %" PRIu64 "): in %zu DSNs, want "
-				    "0", ids[i], j, queue_state_name(r[j].state),
-				    r[j].flags, r[j].dsn_id, hits);
+				    "0", ids[i], j,
+				    queue_state_name(r[j].state), r[j].flags,
+				    r[j].dsn_id, hits);
 				bad++;
 			}
 		}
