@@ -461,8 +461,11 @@ struct queue_report {
  * queue_report_fn - 0 (rep->dsn: what to enqueue, or NULL), or a negative
  * QUEUE_E_* code: then the whole transaction is aborted and nothing of
  * the call is recorded (the claims come back by their leases, and are
- * reported again then). It runs inside a write transaction: no network,
- * nothing slow; it may call queue_report_rate() and queue_report_count().
+ * reported again then). So an error is for a temporary failure only (out
+ * of memory, QUEUE_E_FULL): a message the hook can never report it drops
+ * (rep->dropped), or its results would come back for ever. It runs
+ * inside a write transaction: no network, nothing slow; it may call
+ * queue_report_rate() and queue_report_count().
  */
 typedef int queue_report_fn(void *arg, struct queue_report *rep);
 
@@ -570,6 +573,8 @@ struct qshape {
 	char			(*flush)[QUEUE_ADDR_MAX + 2];
 	size_t			 nflush;	/* domain flushes not yet served
 						 * ("@d": with subdomains) */
+	uint64_t		 bounce_dropped;	/* DSNs not sent
+						 * (queue_report_count) */
 };
 extern const int queue_age_bucket_min[QUEUE_AGE_BUCKETS];
 int	queue_shape(struct queue *, int64_t now, struct qshape *);

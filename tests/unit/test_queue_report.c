@@ -949,6 +949,7 @@ test_report_rate(struct t *t)
 	struct queue	*q = NULL;
 	struct tq_hook	 h;
 	static struct tq_dsns d;
+	struct qshape	 shape;
 	uint64_t	 dropped;
 	int64_t		 hour = ((int64_t)time(NULL) / 3600 + 10) * 3600;
 	size_t		 before = 0, after = 0;
@@ -973,6 +974,10 @@ test_report_rate(struct t *t)
 	(void)tq_fail_one(t, q, "a@example.com", hour + 3599);
 	if (queue_counter(q, "bounce_dropped", &dropped) != 0 || dropped != 2)
 		t_errorf(t, "bounce_dropped: %" PRIu64 ", want 2", dropped);
+	if (queue_shape(q, hour, &shape) != 0 || shape.bounce_dropped != 2)
+		t_errorf(t, "queue_shape: bounce_dropped %" PRIu64 ", want 2",
+		    shape.bounce_dropped);
+	queue_shape_free(&shape);
 	if (tq_dsns_read(t, q, &d) && d.n != 3)
 		t_errorf(t, "DSNs in the first hour: %zu, want 3", d.n);
 	/* The next hour: allowed again. */
