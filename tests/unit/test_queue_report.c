@@ -395,7 +395,7 @@ test_report_batch(struct t *t)
 	struct qclaim	 c[8];
 	struct qresult	 res[3];
 	uint64_t	 id, commits;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	size_t		 i;
 	char		 dir[64];
 	int		 rc;
@@ -452,7 +452,7 @@ test_report_rounds(struct t *t)
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	uint64_t	 id, id2;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	char		 dir[64];
 
 	if (!tq_tmpdir(t, dir, sizeof(dir)))
@@ -517,7 +517,7 @@ test_report_deferred(struct t *t)
 	struct qrcpt	 r[3];
 	struct qnew	 n;
 	uint64_t	 id;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	size_t		 nc;
 	int		 k;
 	char		 dir[64];
@@ -594,7 +594,7 @@ test_report_hook_error(struct t *t)
 	struct qresult	 res[2];
 	struct qrcpt	 r;
 	uint64_t	 id;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	size_t		 i;
 	char		 dir[64];
 	int		 rc;
@@ -657,7 +657,7 @@ test_report_none(struct t *t)
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	uint64_t	 id;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	char		 dir[64];
 
 	if (!tq_tmpdir(t, dir, sizeof(dir)))
@@ -838,7 +838,7 @@ test_report_bounce(struct t *t)
 	struct qrcpt	 r;
 	struct qsel	 sel;
 	uint64_t	 id, id2, none = 12345;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	size_t		 cnt;
 	int		 rc;
 	char		 dir[64];
@@ -1029,7 +1029,7 @@ test_report_return_drop(struct t *t)
 	struct qclaim	 c[8];
 	struct qrcpt	 r;
 	uint64_t	 id, id2;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now = (int64_t)time(NULL) + 5;	/* past enqueue */
 	int64_t		 hour = (now / 3600 + 10) * 3600;
 	size_t		 n = 0;
 	int		 rc, k, k1;
@@ -1197,33 +1197,45 @@ tq_crash_check(struct t *t, struct queue *q, const uint64_t *ids, size_t nids,
 
 /* Processes recording failures are killed at random points (the hook
  * sleeps a few ms inside the transaction, so many kills land there): the
- * failures and their DSNs are recorded together or not at all. */
+ * failures and their DSNs are recorded together or not at all. A recorder
+ * that finishes before it is killed gets fresh messages for the next. */
 static void
 test_report_crash(struct t *t)
 {
 	static const char *const addr[] = { "a@example.org", "b@example.org",
 	    "c@example.net" };
 	struct queue	*q = NULL;
-	uint64_t	 ids[TQ_CRASH_MSGS], seed;
+	uint64_t	 ids[TQ_CRASH_MSGS * 8], seed;
 	int64_t		 base = (int64_t)time(NULL);
-	size_t		 i;
+	size_t		 i, nids = 0;
 	pid_t		 pid;
 	int		 kills = 0, rounds = 0, st, fd;
-	bool		 done = false;
+	bool		 done = true;
 	char		 dir[64];
 
 	if (!tq_tmpdir(t, dir, sizeof(dir)))
 		return;
-	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
-		goto out;
-	for (i = 0; i < TQ_CRASH_MSGS; i++)
-		if (!tq_enqueue(t, q, addr, 3, &ids[i]))
-			goto out;
-	queue_close(q);
-	q = NULL;
 	seed = (uint64_t)base ^ (uint64_t)getpid() << 20;
 	printf("# test_report_crash: seed %" PRIu64 "\n", seed);
-	while (!done && rounds < 400 && !t->failed) {
+	while (rounds < 400 && !t->failed) {
+		if (done) {
+			if (kills >= TQ_CRASH_KILLS)
+				break;
+			if (nids + TQ_CRASH_MSGS > NELEM(ids)) {
+				t_errorf(t, "%d kills in %d rounds, want %d",
+				    kills, rounds, TQ_CRASH_KILLS);
+				break;
+			}
+			if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+				break;
+			for (i = 0; i < TQ_CRASH_MSGS; i++)
+				if (!tq_enqueue(t, q, addr, 3, &ids[nids++]))
+					break;
+			queue_close(q);
+			q = NULL;
+			if (i < TQ_CRASH_MSGS)
+				break;
+		}
 		rounds++;
 		/* Each round later than the last one's leases. */
 		if ((pid = tq_fork_pipe(t, &fd)) == -1)
@@ -1246,18 +1258,16 @@ test_report_crash(struct t *t)
 			    "SIGKILL", (unsigned)st);
 		if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
 			break;
-		tq_crash_check(t, q, ids, TQ_CRASH_MSGS, &done);
+		tq_crash_check(t, q, ids, nids, &done);
 		queue_close(q);
 		q = NULL;
 	}
-	printf("# test_report_crash: %d kills in %d rounds\n", kills, rounds);
+	printf("# test_report_crash: %d kills in %d rounds, %zu messages\n",
+	    kills, rounds, nids);
 	if (kills < TQ_CRASH_KILLS)
 		t_errorf(t, "%d kills, want %d", kills, TQ_CRASH_KILLS);
 	if (!done)
 		t_errorf(t, "messages left after %d rounds", rounds);
-out:
-	if (q != NULL)
-		queue_close(q);
 	tq_rmrf(dir);
 }
 
