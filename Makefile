@@ -40,7 +40,7 @@ SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 	     smtp/smtp_reply.c smtp/smtp_dot.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
-	     queue/queue_read.c
+	     queue/queue_read.c queue/queue_report.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
@@ -51,9 +51,9 @@ BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
-	     test_queue_claim test_queue_ops test_queue_read test_smtp_auth \
-	     test_route test_runner test_log test_linefile test_bounce \
-	     test_smtp_reply
+	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
+	     test_smtp_auth test_route test_runner test_log test_linefile \
+	     test_bounce test_smtp_reply
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)

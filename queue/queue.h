@@ -13,7 +13,10 @@
  * big-endian integer keys so that byte order is time order:
  *
  *	meta	"version" -> u32; "seq" -> u64 (last id or claim token);
- *		"msgs", "rcpts" -> u64 live counts
+ *		"msgs", "rcpts" -> u64 live counts; other names -> u64
+ *		counters (queue_report_count: "bounce_dropped");
+ *		"brate" 0x00 hour(8) key -> u32: DSNs per return path
+ *		per hour (queue_report_rate)
  *	msg	everything of a message, under its id, so that its records
  *		share a page (one page to read, one to rewrite, when the
  *		queue is large and a message's neighbours are strangers):
@@ -60,6 +63,12 @@
  * queue_gc_* does the batching for threads that each block until their
  * message is committed (the tests and benchmarks use it).
  *
+ * Reports: a program that sends DSNs registers a hook (queue_report.c);
+ * the queue calls it in the transaction that records the failures (or
+ * delays, or NOTIFY=SUCCESS deliveries) it reports, once per message when
+ * none of its recipients is still out with a runner, and enqueues the DSN
+ * it returns in that same transaction.
+ *
  * Claims: queue_claim_due() moves due recipients to "active" with a lease
  * (their due entry is now + lease) and a claim token; a result is
  * recorded only while the token still matches, so two runners never
@@ -88,7 +97,12 @@ struct queue;
 struct queue_gc;
 
 #define QUEUE_SCHEMA_VERSION	3	/* 2: msg, rcpt, body in one database;
-					 * 3: active */
+					 * 3: active. Records carry their own
+					 * version (queue_rec.c): record
+					 * version 2 added qmsg.warnings and
+					 * qrcpt.dsn_id, and version 1 records
+					 * still decode (with both 0), so it
+					 * needed no schema bump */
 #define QUEUE_CHUNK_SIZE	(256 * 1024)
 #define QUEUE_ID_LEN		11
 #define QUEUE_ADDR_MAX		256	/* RFC 5321 §4.5.3.1.3 */
@@ -144,6 +158,13 @@ enum {
 	QRCPT_F_OPHOLD	= 0x02,	/* held by an operator until released */
 	QRCPT_F_FLUSHED	= 0x04,	/* a site hold flushed by id: its next
 				 * claim says flushed, its result clears it */
+	QRCPT_F_REPORT	= 0x08,	/* report pending: failed, delivered with
+				 * NOTIFY=SUCCESS, or due a delay warning,
+				 * and waiting for the message's active
+				 * recipients (queue_report.c) */
+	QRCPT_F_NODSN	= 0x10,	/* reported, and the hook sent nothing on
+				 * purpose (NOTIFY=NEVER, rate limit):
+				 * show says "dropped" */
 };
 
 /* NOTIFY bits (RFC 3461 §4.1); 0 means NOTIFY was absent. */
@@ -165,6 +186,7 @@ struct qmsg {
 	char		sender[QUEUE_ADDR_MAX + 1];	/* "" for <> */
 	char		envid[QUEUE_ENVID_MAX + 1];	/* as received (xtext) */
 	char		client[QUEUE_CLIENT_MAX + 1];	/* "name[addr]" */
+	uint8_t		warnings;	/* delay warning rounds reported */
 };
 
 struct qhist {
@@ -191,6 +213,8 @@ struct qrcpt {
 	char		reply[QUEUE_REPLY_MAX + 1];	/* last reply, cleaned */
 	uint32_t	nhist;
 	struct qhist	hist[QUEUE_HIST_MAX];		/* oldest first */
+	uint64_t	dsn_id;		/* the DSN that last reported it; 0:
+					 * none (QRCPT_F_NODSN: none sent) */
 };
 
 /*
@@ -354,14 +378,116 @@ int	queue_claim_next_due(struct queue *, int64_t *when);
 int	queue_claim_renew(struct queue *, const struct qclaim *, size_t n,
 	    int64_t until);
 /* queue_claim_return - hand claims back (their runner died): due at
- * `when`, state as before the claim. Stale claims are skipped. */
+ * `when`, state as before the claim. Stale claims are skipped. With a
+ * report hook, recipients reported pending that waited for these are
+ * reported (at `when`). */
 int	queue_claim_return(struct queue *, const struct qclaim *, size_t n,
 	    int64_t when);
 /* queue_claim_result - record the results of claims in one transaction; a
  * result whose token no longer matches gets rc QUEUE_E_STALE and changes
  * nothing. A recipient that becomes final leaves both indexes; the last
- * one of a message removes the message. */
+ * one of a message removes the message. With a report hook, each message
+ * touched is reported in the same transaction (queue_report.c) before it
+ * can be removed; a hook's error fails the call and records nothing. */
 int	queue_claim_result(struct queue *, struct qresult *, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* queue_report.c: the report hook (DSNs) */
+
+/*
+ * A program that sends DSNs registers a report hook on its open queue
+ * (queue/ composes nothing: it knows no MIME and no policy). The queue
+ * calls it inside the write transaction that records what it reports
+ * (queue_claim_result, queue_claim_return, queue_bounce), once per message
+ * that has something to report, and enqueues the DSN it returns in that
+ * same transaction: a crash records both or neither, so no failure goes
+ * unreported and none is reported twice.
+ *
+ * When: a recipient that fails, that is delivered with NOTIFY=SUCCESS, or
+ * that is deferred past a delay warning's time becomes "report pending"
+ * (QRCPT_F_REPORT; a final one leaves the indexes and nlive at once). A
+ * message is reported when none of its recipients is active (claimed by a
+ * runner): then the hook gets all its pending recipients, from this call
+ * and earlier ones: one DSN per message per round. Only then may a
+ * finished message be deleted.
+ *
+ * Delay warnings: a deferral at `when` with conf.delay_warning > 0, when -
+ * arrival >= delay_warning * (warnings + 1) and the message's warnings <
+ * max_delay_warnings, of a recipient not held for its site
+ * (QRCPT_F_SITE). A report that carries delayed recipients counts one on
+ * qmsg.warnings, whatever the hook sends (it decides NOTIFY=DELAY).
+ *
+ * Without a hook nothing is pending and nothing changes: results are
+ * recorded and finished messages deleted in the same call, as before.
+ */
+struct queue_report_conf {
+	int64_t		delay_warning;		/* seconds; 0: none */
+	uint32_t	max_delay_warnings;	/* per message */
+	size_t		body_cap;		/* body bytes for the hook */
+};
+
+enum qreport_why {
+	QREPORT_FAILED		= 1,	/* final: failed */
+	QREPORT_DELAYED		= 2,	/* still waiting: a delay warning */
+	QREPORT_DELIVERED	= 3,	/* final: delivered, NOTIFY=SUCCESS */
+};
+
+struct qreport_rcpt {
+	const struct qrcpt	*rcpt;	/* as it will be written (its
+					 * dsn_id is set after the call) */
+	uint8_t			 why;	/* enum qreport_why */
+};
+
+struct queue_report {
+	const struct qmsg		*msg;	/* warnings already counted */
+	const struct qreport_rcpt	*rcpt;
+	size_t				 nrcpt;
+	const uint8_t			*body;	/* the first bodylen bytes */
+	size_t				 bodylen; /* min(size, body_cap) */
+	bool				 truncated;	/* bodylen < size */
+	int64_t				 now;
+	/* Out. dsn: NULL to send nothing, or a message the hook owns and
+	 * keeps valid until it is called again or the queue is closed:
+	 * enqueued when the hook returns 0, with QMSG_F_DSN. dropped:
+	 * nothing sent on purpose (the recipients get QRCPT_F_NODSN). */
+	struct qnew			*dsn;
+	bool				 dropped;
+	/* The queue's own: the open transaction. */
+	struct queue			*queue;
+	void				*txn;
+};
+
+/*
+ * queue_report_fn - 0 (rep->dsn: what to enqueue, or NULL), or a negative
+ * QUEUE_E_* code: then the whole transaction is aborted and nothing of
+ * the call is recorded (the claims come back by their leases, and are
+ * reported again then). So an error is for a temporary failure only (out
+ * of memory, QUEUE_E_FULL): a message the hook can never report it drops
+ * (rep->dropped), or its results would come back for ever. It runs
+ * inside a write transaction: no network, nothing slow; it may call
+ * queue_report_rate() and queue_report_count().
+ */
+typedef int queue_report_fn(void *arg, struct queue_report *rep);
+
+/* queue_set_report - register (fn NULL: remove) the hook of this handle;
+ * conf is copied. Set it before the handle is shared by threads. */
+void	queue_set_report(struct queue *, queue_report_fn *fn, void *arg,
+	    const struct queue_report_conf *conf);
+
+/*
+ * queue_report_rate - count one against `key` (a return path) for the hour
+ * of `now`, in the hook's transaction: *allowed is false when this hour
+ * already counted limit_per_hour (nothing is counted then); limit 0 is no
+ * limit (nothing stored). The counts live in the meta database and every
+ * call deletes up to 16 counts of hours before the last one, so they do
+ * not pile up. The key is at most QUEUE_ADDR_MAX bytes (QUEUE_E_INVAL).
+ */
+int	queue_report_rate(struct queue_report *, const char *key, int64_t now,
+	    uint32_t limit_per_hour, bool *allowed);
+/* queue_report_count - add one to the named counter ("bounce_dropped"),
+ * in the hook's transaction; queue_counter() reads it. Names are lower
+ * case letters, digits and '_', under 32 bytes, not the queue's own. */
+int	queue_report_count(struct queue_report *, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* queue_ops.c: operator changes; *count gets the recipients changed. */
@@ -381,6 +507,16 @@ int	queue_flush(struct queue *, const struct qsel *, bool held,
 	    int64_t now, size_t *count);
 /* queue_delete - remove recipients (by ids: whole messages). */
 int	queue_delete(struct queue *, const struct qsel *, size_t *count);
+/*
+ * queue_bounce - fail the selected live recipients now with status (NULL:
+ * "5.0.0") and text (NULL: "returned by the administrator"), one write
+ * transaction per message, and report them (queue_report.c: the hook runs
+ * in that transaction, so the DSN is enqueued with the failure). A
+ * recipient that is active (a runner has it) is left alone: its result
+ * decides, and it is not counted. *count gets the recipients failed.
+ */
+int	queue_bounce(struct queue *, const struct qsel *, const char *status,
+	    const char *text, int64_t now, size_t *count);
 
 /* ------------------------------------------------------------------ */
 /* queue_read.c: reading, for listing, show, delivery and stats. */
@@ -393,6 +529,9 @@ int	queue_get(struct queue *, uint64_t id, struct qmsg *,
  * QUEUE_CHUNK_SIZE bytes); *len gets its length. */
 int	queue_body_chunk(struct queue *, uint64_t id, uint32_t chunk,
 	    void *buf, size_t *len);
+
+/* queue_counter - the named meta counter (queue_report_count), 0 if none. */
+int	queue_counter(struct queue *, const char *name, uint64_t *val);
 
 /* queue_walk - call fn for each message in id (= arrival) order, or only
  * for those with a recipient in `domain` (NULL: all). fn returns 0 to go
@@ -434,6 +573,8 @@ struct qshape {
 	char			(*flush)[QUEUE_ADDR_MAX + 2];
 	size_t			 nflush;	/* domain flushes not yet served
 						 * ("@d": with subdomains) */
+	uint64_t		 bounce_dropped;	/* DSNs not sent
+						 * (queue_report_count) */
 };
 extern const int queue_age_bucket_min[QUEUE_AGE_BUCKETS];
 int	queue_shape(struct queue *, int64_t now, struct qshape *);

@@ -458,20 +458,40 @@ queue_claim_next_due(struct queue *q, int64_t *when)
 	return 0;
 }
 
+/* queue_claim_report - with a report hook, report the messages of the
+ * claims or results in ids[0..n) (each recorded, rc 0) at `now`. */
+static int
+queue_claim_report(struct queue *q, MDB_txn *txn, uint64_t *ids, size_t n,
+    int64_t now)
+{
+	if (q->report == NULL || n == 0)
+		return 0;
+	if (now == 0)
+		now = queue_now();
+	return queue_report_touched(q, txn, ids, n, now);
+}
+
 /* queue_claim_each - run fn on each recipient of claims whose token still
- * matches, in one write transaction. */
+ * matches, in one write transaction; with `report`, then report their
+ * messages (queue_claim_report, at `arg`). */
 static int
 queue_claim_each(struct queue *q, const struct qclaim *c, size_t n,
     int64_t arg, int (*fn)(struct queue *, MDB_txn *, struct qrcpt *,
-    int64_t))
+    int64_t), bool report)
 {
-	struct qrcpt	r;
+	struct qrcpt	 r;
 	MDB_txn		*txn;
-	size_t		 i;
+	uint64_t	*ids = NULL;
+	size_t		 i, nids = 0;
 	int		 rc;
 
-	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+	if (report && q->report != NULL && n > 0 &&
+	    (ids = calloc(n, sizeof(*ids))) == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0) {
+		free(ids);
 		return rc;
+	}
 	for (i = 0; i < n; i++) {
 		rc = queue_rec_get_rcpt(q, txn, c[i].id, c[i].idx, &r);
 		if (rc == QUEUE_E_NOENT)
@@ -482,10 +502,17 @@ queue_claim_each(struct queue *q, const struct qclaim *c, size_t n,
 			continue;
 		if ((rc = fn(q, txn, &r, arg)) != 0)
 			goto fail;
+		if (ids != NULL)
+			ids[nids++] = r.id;
 	}
+	/* Reported recipients that waited for these go now. */
+	if ((rc = queue_claim_report(q, txn, ids, nids, arg)) != 0)
+		goto fail;
+	free(ids);
 	return queue_txn_commit(q, txn);
 fail:
 	mdb_txn_abort(txn);
+	free(ids);
 	return rc;
 }
 
@@ -504,7 +531,7 @@ int
 queue_claim_renew(struct queue *q, const struct qclaim *c, size_t n,
     int64_t until)
 {
-	return queue_claim_each(q, c, n, until, queue_claim_renew1);
+	return queue_claim_each(q, c, n, until, queue_claim_renew1, false);
 }
 
 static int
@@ -534,13 +561,15 @@ int
 queue_claim_return(struct queue *q, const struct qclaim *c, size_t n,
     int64_t when)
 {
-	return queue_claim_each(q, c, n, when, queue_claim_return1);
+	return queue_claim_each(q, c, n, when, queue_claim_return1, true);
 }
 
 static int
 queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 {
 	struct qrcpt	r;
+	struct qmsg	m;
+	bool		keep = q->report != NULL;
 	int		rc;
 
 	res->rc = 0;
@@ -561,13 +590,23 @@ queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 	snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
 	if (res->attempted || res->kind == QRESULT_FAILED)
 		queue_rec_hist_add(&r, res->when, res->status, res->reply);
+	if (keep) {
+		/* A delay warning needs the envelope (its page is the
+		 * recipient's). */
+		memset(&m, 0, sizeof(m));
+		if (res->kind == QRESULT_DEFERRED &&
+		    q->report_conf.delay_warning > 0 &&
+		    (rc = queue_rec_get_msg(q, txn, r.id, &m)) != 0)
+			return rc;
+		queue_report_mark(q, &m, &r, res->kind, res->when);
+	}
 	switch (res->kind) {
 	case QRESULT_DELIVERED:
 		r.state = QRCPT_DELIVERED;
-		return queue_rec_final(q, txn, &r);
+		return queue_rec_final(q, txn, &r, keep);
 	case QRESULT_FAILED:
 		r.state = QRCPT_FAILED;
-		return queue_rec_final(q, txn, &r);
+		return queue_rec_final(q, txn, &r, keep);
 	case QRESULT_DEFERRED:
 		r.state = QRCPT_DEFERRED;
 		if (res->next_try == 0)		/* never lose its timer */
@@ -596,16 +635,35 @@ queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 int
 queue_claim_result(struct queue *q, struct qresult *res, size_t n)
 {
-	MDB_txn	*txn;
-	size_t	 i;
-	int	 rc;
+	MDB_txn		*txn;
+	uint64_t	*ids = NULL;
+	int64_t		 now = 0;
+	size_t		 i, nids = 0;
+	int		 rc;
 
-	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+	if (q->report != NULL && n > 0 &&
+	    (ids = calloc(n, sizeof(*ids))) == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0) {
+		free(ids);
 		return rc;
-	for (i = 0; i < n; i++)
-		if ((rc = queue_claim_result1(q, txn, &res[i])) != 0) {
-			mdb_txn_abort(txn);
-			return rc;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = queue_claim_result1(q, txn, &res[i])) != 0)
+			goto fail;
+		if (ids != NULL && res[i].rc == 0) {
+			ids[nids++] = res[i].id;
+			if (res[i].when > now)
+				now = res[i].when;
 		}
+	}
+	/* Then each message as a whole: one report per message. */
+	if ((rc = queue_claim_report(q, txn, ids, nids, now)) != 0)
+		goto fail;
+	free(ids);
 	return queue_txn_commit(q, txn);
+fail:
+	mdb_txn_abort(txn);
+	free(ids);
+	return rc;
 }

@@ -14,6 +14,9 @@ struct queue {
 	MDB_dbi		 meta, msg, active, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
+	queue_report_fn	*report;	/* NULL: no reports */
+	void		*report_arg;
+	struct queue_report_conf report_conf;
 	void		*map;		/* LMDB's map of data.mdb, once found */
 	size_t		 maplen;
 	char		 dir[4096];
@@ -62,6 +65,9 @@ int64_t	queue_now_us(void);
 
 /* queue_txn.c */
 int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
+/* queue_txn_put - enqueue one message inside txn (queue_enqueue's and a
+ * report's DSN's). */
+int	queue_txn_put(struct queue *, MDB_txn *, struct qnew *, int64_t now);
 /* queue_txn_commit - commit (an fsync); a full disk is QUEUE_E_FULL. */
 int	queue_txn_commit(struct queue *, MDB_txn *);
 /* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
@@ -144,9 +150,10 @@ int	queue_rec_counter(struct queue *, MDB_txn *, const char *name,
 int	queue_rec_get_u64(struct queue *, MDB_txn *, const char *name,
 	    uint64_t *);
 /* queue_rec_final - the recipient reached a final state (already set in
- * r): drop its index entries and, when it was the message's last, the
- * whole message. */
-int	queue_rec_final(struct queue *, MDB_txn *, struct qrcpt *);
+ * r): drop its index entries and, when it was the message's last and not
+ * `keep`, the whole message. With keep the message stays (nlive 0) for
+ * queue_report_touched(), which reports it and then deletes it. */
+int	queue_rec_final(struct queue *, MDB_txn *, struct qrcpt *, bool keep);
 int	queue_rec_delete_msg(struct queue *, MDB_txn *, uint64_t id);
 /* queue_rec_dec_flush - decode a flushq value into *f: 0, or
  * QUEUE_E_CORRUPT when it is too short to be one (f->flags still gets its
@@ -158,5 +165,19 @@ int	queue_rec_put_flush(struct queue *, MDB_txn *, const MDB_val *key,
 	    const struct queue_flushreq *);
 void	queue_rec_hist_add(struct qrcpt *, int64_t when, const char *status,
 	    const char *text);
+
+/* queue_report.c */
+/* queue_report_mark - with a hook, set or clear r's QRCPT_F_REPORT for a
+ * result of `kind` (enum qresult_kind) at `when`, r's other fields already
+ * set; m is its message's envelope (warnings, arrival). */
+void	queue_report_mark(struct queue *, const struct qmsg *, struct qrcpt *,
+	    int kind, int64_t when);
+/* queue_report_touched - for each message among ids (any order, repeats
+ * allowed): when none of its recipients is active, call the hook with its
+ * pending recipients and enqueue the DSN; then delete it if nothing of it
+ * is live. A message that is gone is skipped. The hook's error is
+ * returned (the caller aborts). */
+int	queue_report_touched(struct queue *, MDB_txn *, uint64_t *ids,
+	    size_t n, int64_t now);
 
 #endif

@@ -8,6 +8,7 @@
  * Each change is idempotent, so splitting a large one over transactions
  * is safe; a recipient that moved on meanwhile is simply skipped.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,7 +386,7 @@ queue_ops_delete1(struct queue *q, MDB_txn *txn, struct qrcpt *r,
 	r->state = QRCPT_FAILED;
 	r->claim = 0;
 	queue_rec_hist_add(r, now, "5.0.0", "deleted by the operator");
-	if ((rc = queue_rec_final(q, txn, r)) != 0)
+	if ((rc = queue_rec_final(q, txn, r, false)) != 0)
 		return rc;
 	return 1;
 }
@@ -395,4 +396,94 @@ queue_delete(struct queue *q, const struct qsel *sel, size_t *count)
 {
 	return queue_ops_apply(q, sel, queue_ops_delete1, queue_now(), false,
 	    count);
+}
+
+static int
+queue_ops_keycmp(const void *a, const void *b)
+{
+	return memcmp(a, b, QUEUE_KEY_RCPT);
+}
+
+/*
+ * queue_bounce: one transaction per message, so that its failed
+ * recipients and the DSN that reports them commit together (and a
+ * message's recipients selected by domain go in one DSN). A recipient out
+ * with a runner is skipped: failing it under the runner would race its
+ * result, which comes soon and is reported then. Without a hook this is a
+ * failure recorded in the history, like queue_delete.
+ */
+int
+queue_bounce(struct queue *q, const struct qsel *sel, const char *status,
+    const char *text, int64_t now, size_t *count)
+{
+	struct queue_ops_set	 s;
+	struct qrcpt		 r;
+	MDB_txn			*txn = NULL;
+	uint64_t		 id;
+	size_t			 i, j, changed;
+	bool			 keep = q->report != NULL;
+	int			 rc = 0;
+
+	*count = 0;
+	if (status == NULL)
+		status = "5.0.0";
+	if (text == NULL)
+		text = "returned by the administrator";
+	if ((rc = queue_ops_select(q, sel, &s)) != 0)
+		return rc;
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), queue_ops_keycmp);
+	for (i = 0; i < s.n; i = j) {
+		id = queue_be64_get(s.v[i]);
+		for (j = i + 1; j < s.n && queue_be64_get(s.v[j]) == id; j++)
+			continue;
+		if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+			goto fail;
+		changed = 0;
+		for (; i < j; i++) {
+			if (i > 0 && memcmp(s.v[i], s.v[i - 1],
+			    QUEUE_KEY_RCPT) == 0)
+				continue;
+			rc = queue_rec_get_rcpt(q, txn, id,
+			    queue_be32_get(s.v[i] + 8), &r);
+			if (rc == QUEUE_E_NOENT)
+				break;		/* the message went */
+			if (rc != 0)
+				goto fail;
+			if (r.state == QRCPT_DELIVERED ||
+			    r.state == QRCPT_FAILED || r.state == QRCPT_ACTIVE)
+				continue;
+			r.state = QRCPT_FAILED;
+			r.claim = 0;
+			snprintf(r.status, sizeof(r.status), "%s", status);
+			snprintf(r.reply, sizeof(r.reply), "%s", text);
+			queue_rec_hist_add(&r, now, status, text);
+			if (keep)
+				r.flags |= QRCPT_F_REPORT;
+			if ((rc = queue_rec_final(q, txn, &r, keep)) != 0)
+				goto fail;
+			changed++;
+		}
+		rc = 0;
+		if (changed == 0) {
+			mdb_txn_abort(txn);
+			txn = NULL;
+			continue;
+		}
+		if (keep && (rc = queue_report_touched(q, txn, &id, 1,
+		    now)) != 0)
+			goto fail;
+		rc = queue_txn_commit(q, txn);
+		txn = NULL;
+		if (rc != 0)
+			goto fail;
+		*count += changed;
+	}
+	free(s.v);
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	free(s.v);
+	return rc;
 }

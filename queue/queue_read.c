@@ -461,7 +461,9 @@ queue_shape(struct queue *q, int64_t now, struct qshape *s)
 	c.now = now;
 	if ((rc = queue_txn_begin(q, MDB_RDONLY, &c.txn)) != 0)
 		goto fail;
-	if ((rc = queue_rec_get_u64(q, c.txn, "msgs", &s->msgs)) != 0)
+	if ((rc = queue_rec_get_u64(q, c.txn, "msgs", &s->msgs)) != 0 ||
+	    (rc = queue_rec_get_u64(q, c.txn, "bounce_dropped",
+	    &s->bounce_dropped)) != 0)
 		goto fail;
 	if ((mrc = mdb_cursor_open(c.txn, q->bydom, &cur)) != 0) {
 		rc = queue_lmdb(q, mrc, "domain cursor");
@@ -499,4 +501,18 @@ queue_shape_free(struct qshape *s)
 	free(s->reason);
 	free(s->flush);
 	memset(s, 0, sizeof(*s));
+}
+
+int
+queue_counter(struct queue *q, const char *name, uint64_t *val)
+{
+	MDB_txn	*txn;
+	int	 rc;
+
+	*val = 0;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	rc = queue_rec_get_u64(q, txn, name, val);
+	mdb_txn_abort(txn);
+	return rc;
 }

@@ -19,7 +19,11 @@
 
 #include "queue_int.h"
 
-#define QUEUE_REC_VERSION	1
+/* Record versions: 1 first; 2 adds qmsg.warnings (u8) and qrcpt.dsn_id
+ * (u64) at the end. Version 1 records decode with both 0, so a queue of
+ * schema 3 written before version 2 needs no migration. */
+#define QUEUE_REC_VERSION	2
+#define QUEUE_REC_VERSION_MIN	1
 #define QUEUE_REC_MAX		8192
 
 struct queue_rec_enc {
@@ -144,7 +148,7 @@ queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
 {
 	struct queue_rec_dec	 d;
 	MDB_val			 k, v;
-	uint8_t			 kb[8];
+	uint8_t			 kb[8], ver;
 	int			 rc;
 
 	queue_be64_put(kb, id);
@@ -157,7 +161,8 @@ queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
 	d.len = v.mv_size;
 	memset(m, 0, sizeof(*m));
 	m->id = id;
-	if (queue_rec_dec_u8(&d) != QUEUE_REC_VERSION)
+	ver = queue_rec_dec_u8(&d);
+	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION)
 		return queue_fail(q, QUEUE_E_CORRUPT, "message record version");
 	m->arrival = (int64_t)queue_rec_dec_u64(&d);
 	m->size = queue_rec_dec_u64(&d);
@@ -168,6 +173,8 @@ queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
 	queue_rec_dec_str(&d, m->sender, sizeof(m->sender));
 	queue_rec_dec_str(&d, m->envid, sizeof(m->envid));
 	queue_rec_dec_str(&d, m->client, sizeof(m->client));
+	if (ver >= 2)
+		m->warnings = queue_rec_dec_u8(&d);
 	if (d.bad)
 		return queue_fail(q, QUEUE_E_CORRUPT, "message record");
 	return 0;
@@ -194,6 +201,7 @@ queue_rec_put_msg(struct queue *q, MDB_txn *txn, const struct qmsg *m,
 	queue_rec_enc_str(&e, m->sender, sizeof(m->sender));
 	queue_rec_enc_str(&e, m->envid, sizeof(m->envid));
 	queue_rec_enc_str(&e, m->client, sizeof(m->client));
+	queue_rec_enc_u8(&e, m->warnings);
 	if (e.overflow)
 		return queue_fail(q, QUEUE_E_INVAL, "message record too large");
 	queue_be64_put(kb, m->id);
@@ -212,7 +220,7 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 {
 	struct queue_rec_dec	 d;
 	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
+	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT], ver;
 	uint32_t		 i;
 	int			 rc;
 
@@ -234,7 +242,9 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 	d.len = v.mv_size;
 	r->id = id;
 	r->idx = idx;
-	if (queue_rec_dec_u8(&d) != QUEUE_REC_VERSION)
+	r->dsn_id = 0;
+	ver = queue_rec_dec_u8(&d);
+	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION)
 		return queue_fail(q, QUEUE_E_CORRUPT, "recipient version");
 	r->state = queue_rec_dec_u8(&d);
 	r->flags = queue_rec_dec_u8(&d);
@@ -259,6 +269,8 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 		queue_rec_dec_str(&d, r->hist[i].text,
 		    sizeof(r->hist[i].text));
 	}
+	if (ver >= 2)
+		r->dsn_id = queue_rec_dec_u64(&d);
 	if (d.bad)
 		return queue_fail(q, QUEUE_E_CORRUPT, "recipient record");
 	return 0;
@@ -299,6 +311,7 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 		queue_rec_enc_str(&e, r->hist[i].text,
 		    sizeof(r->hist[i].text));
 	}
+	queue_rec_enc_u64(&e, r->dsn_id);
 	if (e.overflow)
 		return queue_fail(q, QUEUE_E_INVAL, "recipient record too large");
 	v.mv_data = e.buf;
@@ -511,7 +524,7 @@ queue_rec_delete_msg(struct queue *q, MDB_txn *txn, uint64_t id)
 }
 
 int
-queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r)
+queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r, bool keep)
 {
 	struct qmsg	m;
 	int		rc;
@@ -523,7 +536,7 @@ queue_rec_final(struct queue *q, MDB_txn *txn, struct qrcpt *r)
 		return rc;
 	if (m.nlive > 0)
 		m.nlive--;
-	if (m.nlive == 0) {
+	if (m.nlive == 0 && !keep) {
 		/* The message is done: nothing of it stays. */
 		if ((rc = queue_rec_put_rcpt(q, txn, r, 0)) != 0)
 			return rc;

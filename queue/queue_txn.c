@@ -105,8 +105,8 @@ queue_txn_pread(struct queue *q, int fd, void *dst, size_t len, size_t off)
 	return 0;
 }
 
-static int
-queue_txn_put_one(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
+int
+queue_txn_put(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 {
 	struct qmsg	*m = &n->msg;
 	const uint8_t	*body = n->body;
@@ -197,7 +197,7 @@ queue_enqueue_batch(struct queue *q, struct qnew **v, size_t n)
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		goto done;
 	for (i = 0; i < n; i++)
-		if ((rc = queue_txn_put_one(q, txn, v[i], now)) != 0) {
+		if ((rc = queue_txn_put(q, txn, v[i], now)) != 0) {
 			mdb_txn_abort(txn);
 			goto done;
 		}
