@@ -1,8 +1,8 @@
 /*
- * etrn_int.h - what the files of etrn/ share.
+ * smtpd_int.h - what the files of etrn/ share.
  */
-#ifndef ETRN_INT_H
-#define ETRN_INT_H
+#ifndef SMTPD_INT_H
+#define SMTPD_INT_H
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -13,14 +13,14 @@
 #include "etrn.h"
 #include "queue.h"
 
-enum etrn_state {
-	ETRN_S_CMD,		/* reading commands */
-	ETRN_S_DATA,		/* reading message content */
-	ETRN_S_TLS,		/* TLS handshake in progress */
-	ETRN_S_AUTH,		/* reading SASL responses */
-	ETRN_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
-	ETRN_S_COMMIT,		/* message handed to the commit thread */
-	ETRN_S_CLOSE,		/* flush the output, then close */
+enum smtpd_state {
+	SMTPD_S_CMD,		/* reading commands */
+	SMTPD_S_DATA,		/* reading message content */
+	SMTPD_S_TLS,		/* TLS handshake in progress */
+	SMTPD_S_AUTH,		/* reading SASL responses */
+	SMTPD_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
+	SMTPD_S_COMMIT,		/* message handed to the commit thread */
+	SMTPD_S_CLOSE,		/* flush the output, then close */
 };
 
 /*
@@ -29,23 +29,23 @@ enum etrn_state {
  * hold its replies (RSET is 6 octets in, 14 out). The command timeout
  * keeps running meanwhile, so a client that never reads is dropped.
  */
-#define ETRN_OUT_MAX		(64 * 1024)
-#define etrn_session_out_blocked(s)					\
-	((s)->conn->out->len - (s)->conn->outoff >= ETRN_OUT_MAX)
-#define ETRN_CLOSE_MS		10000	/* for a last reply to go out */
-#define ETRN_STRESS_PCT		80	/* of max_connections: stress */
+#define SMTPD_OUT_MAX		(64 * 1024)
+#define smtpd_session_out_blocked(s)					\
+	((s)->conn->out->len - (s)->conn->outoff >= SMTPD_OUT_MAX)
+#define SMTPD_CLOSE_MS		10000	/* for a last reply to go out */
+#define SMTPD_STRESS_PCT		80	/* of max_connections: stress */
 /* Milliseconds of a configured duration, clamped (no overflow). */
-#define ETRN_SECS_MAX		((time_t)10 * 366 * 86400)
-#define etrn_secs_ms(t)							\
-	((uint64_t)((t) < ETRN_SECS_MAX ? (t) : ETRN_SECS_MAX) * 1000)
+#define SMTPD_SECS_MAX		((time_t)10 * 366 * 86400)
+#define smtpd_secs_ms(t)						\
+	((uint64_t)((t) < SMTPD_SECS_MAX ? (t) : SMTPD_SECS_MAX) * 1000)
 
-struct etrn_server;
+struct smtpd_server;
 
-struct etrn_session {
-	struct etrn_server	*srv;
+struct smtpd_session {
+	struct smtpd_server	*srv;
 	struct smtp_conn	*conn;
-	struct etrn_session	*next, *prev;
-	enum etrn_state		 state;
+	struct smtpd_session	*next, *prev;
+	enum smtpd_state		 state;
 	uint32_t		 evmask;	/* epoll events registered */
 	uint64_t		 deadline;	/* monotonic ms */
 	uint64_t		 since;		/* when that timeout began */
@@ -64,7 +64,7 @@ struct etrn_session {
 	int			 errors;
 	bool			 in_commit_list;	/* the thread has it */
 	bool			 dead;		/* dropped: on srv->dropped */
-	struct etrn_session	*fnext;		/* on srv->dropped */
+	struct smtpd_session	*fnext;		/* on srv->dropped */
 	/* The transaction. */
 	bool			 in_mail;
 	char			 sender[QUEUE_ADDR_MAX + 1];
@@ -86,10 +86,10 @@ struct etrn_session {
 	const char		*data_err;	/* the reply after the dot */
 	/* The commit. */
 	struct qnew		 qn;
-	struct etrn_session	*cnext;
+	struct smtpd_session	*cnext;
 };
 
-struct etrn_server {
+struct smtpd_server {
 	struct conf		*conf;
 	const char		*conf_file;
 	struct conf		**old_confs;	/* kept until exit: sessions */
@@ -106,11 +106,11 @@ struct etrn_server {
 	size_t			 nlfds;
 	bool			 stopping;
 	uint64_t		 stop_deadline;
-	struct etrn_session	*sessions;
+	struct smtpd_session	*sessions;
 	size_t			 nsessions;
 	/* Dropped sessions, freed after the epoll batch (its later events
 	 * may name them) and once the commit thread is done with them. */
-	struct etrn_session	*dropped;
+	struct smtpd_session	*dropped;
 	bool			 stress;	/* near max_connections */
 	uint64_t		 serial;
 	uint64_t		 spool_seq;
@@ -119,32 +119,32 @@ struct etrn_server {
 	pthread_t		 thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	struct etrn_session	*todo, **todo_tail;
-	struct etrn_session	*done;
+	struct smtpd_session	*todo, **todo_tail;
+	struct smtpd_session	*done;
 	bool			 thread_stop;
 };
 
-/* etrn_server.c */
-uint64_t etrn_now_ms(void);
-void	 etrn_commit_submit(struct etrn_server *, struct etrn_session *);
-bool	 etrn_rcpt_known(const struct etrn_server *, const char *addr);
+/* smtpd.c */
+uint64_t smtpd_now_ms(void);
+void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
+bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
 
-/* etrn_session.c */
-struct etrn_session *etrn_session_new(struct etrn_server *, int fd,
+/* smtpd_session.c */
+struct smtpd_session *smtpd_session_new(struct smtpd_server *, int fd,
 	    const struct sockaddr_storage *);
-/* etrn_session_input - process what was read; false when the session
+/* smtpd_session_input - process what was read; false when the session
  * must be closed now. */
-bool	 etrn_session_input(struct etrn_session *);
-void	 etrn_session_committed(struct etrn_session *);
-/* etrn_session_arm - a timeout of `secs` from now (command or DATA). */
-void	 etrn_session_arm(struct etrn_session *, time_t secs);
-void	 etrn_session_timeout(struct etrn_session *);
-/* etrn_session_auth_resume - the delay after a failed AUTH is over: send
+bool	 smtpd_session_input(struct smtpd_session *);
+void	 smtpd_session_committed(struct smtpd_session *);
+/* smtpd_session_arm - a timeout of `secs` from now (command or DATA). */
+void	 smtpd_session_arm(struct smtpd_session *, time_t secs);
+void	 smtpd_session_timeout(struct smtpd_session *);
+/* smtpd_session_auth_resume - the delay after a failed AUTH is over: send
  * its reply and read commands again. */
-void	 etrn_session_auth_resume(struct etrn_session *);
-void	 etrn_session_shutdown(struct etrn_session *);
-void	 etrn_session_reply(struct etrn_session *, const char *fmt, ...)
+void	 smtpd_session_auth_resume(struct smtpd_session *);
+void	 smtpd_session_shutdown(struct smtpd_session *);
+void	 smtpd_session_reply(struct smtpd_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-void	 etrn_session_free(struct etrn_session *);
+void	 smtpd_session_free(struct smtpd_session *);
 
 #endif
