@@ -232,8 +232,9 @@ smtpd_params(char *p, struct smtpd_param *v, size_t max, size_t *n)
 /* ------------------------------------------------------------------ */
 /* Commands. */
 
+/* smtpd_cmd_hello - EHLO (esmtp) or HELO. */
 static void
-smtpd_cmd_helo(struct smtpd_session *s, char *arg, bool esmtp)
+smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 {
 	const struct conf	*c = s->srv->conf;
 	bool			 plain_ok;
@@ -615,7 +616,7 @@ smtpd_data_begin(struct smtpd_session *s)
 		    (s->auth_user ? "ESMTPA" : "ESMTP");
 	s->body = sbuf_new();
 	/* The EHLO name is the client's: control bytes are spaces already
-	 * (smtpd_cmd_helo); an 8-bit byte becomes '?', as Postfix's
+	 * (smtpd_cmd_hello); an 8-bit byte becomes '?', as Postfix's
 	 * printable() does, so our own header stays ASCII. */
 	strl_copy(helo, s->helo, sizeof(helo));
 	for (i = 0; helo[i] != '\0'; i++)
@@ -1194,18 +1195,117 @@ smtpd_session_auth_line(struct smtpd_session *s, const char *line)
 /* ------------------------------------------------------------------ */
 /* The command loop. */
 
+static void
+smtpd_cmd_ehlo(struct smtpd_session *s, char *arg)
+{
+	smtpd_cmd_hello(s, arg, true);
+}
+
+static void
+smtpd_cmd_helo(struct smtpd_session *s, char *arg)
+{
+	smtpd_cmd_hello(s, arg, false);
+}
+
+static void
+smtpd_cmd_rset(struct smtpd_session *s, char *arg)
+{
+	if (arg != NULL) {
+		smtpd_session_reply(s, "501 5.5.4 Syntax: RSET");
+		return;
+	}
+	smtpd_session_reset(s);
+	smtpd_session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_cmd_noop(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_cmd_quit(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "221 2.0.0 Bye");
+	smtpd_session_close(s, NULL);
+}
+
+static void
+smtpd_cmd_vrfy(struct smtpd_session *s, char *arg)
+{
+	if (arg == NULL)
+		smtpd_session_reply(s, "501 5.5.4 Syntax: VRFY address");
+	else
+		smtpd_session_reply(s, "252 2.0.0 Cannot VRFY user, but will "
+		    "accept message and attempt delivery");
+}
+
+static void
+smtpd_cmd_expn(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: EXPN not supported");
+}
+
+static void
+smtpd_cmd_help(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+static void
+smtpd_cmd_turn(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: TURN not supported; use "
+	    "ATRN");
+}
+
+/* smtpd_cmd_unimpl - known, not served (yet): ETRN, ATRN, BDAT. */
+static void
+smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: command not implemented");
+}
+
+/* How a command may sit in a pipelined group (RFC 2920 §3.1). */
+#define SMTPD_VERB_SYNC	0x01	/* must end its group */
+#define SMTPD_VERB_FREE	0x02	/* never a synchronization error: STARTTLS
+				 * discards what follows (RFC 3207 §6), QUIT
+				 * ends the session */
+#define SMTPD_VERB_IR	0x04	/* may be followed when it carries an
+				 * initial response (AUTH, RFC 4954 §4) */
+
 struct smtpd_verb {
 	const char	*name;
-	bool		 sync;	/* must end a pipelined group (RFC 2920) */
+	unsigned	 flags;		/* SMTPD_VERB_* */
+	void		(*fn)(struct smtpd_session *, char *arg);
 };
 
 static const struct smtpd_verb smtpd_verbs[] = {
-	{ "EHLO", true }, { "HELO", true }, { "MAIL", false },
-	{ "RCPT", false }, { "DATA", true }, { "RSET", false },
-	{ "NOOP", true }, { "QUIT", true }, { "VRFY", true },
-	{ "EXPN", true }, { "HELP", true }, { "STARTTLS", true },
-	{ "AUTH", true }, { "ETRN", true }, { "ATRN", true },
-	{ "TURN", true }, { "BDAT", false },
+	{ "EHLO",	SMTPD_VERB_SYNC,	smtpd_cmd_ehlo },
+	{ "HELO",	SMTPD_VERB_SYNC,	smtpd_cmd_helo },
+	{ "MAIL",	0,			smtpd_cmd_mail },
+	{ "RCPT",	0,			smtpd_cmd_rcpt },
+	{ "DATA",	SMTPD_VERB_SYNC,	smtpd_cmd_data },
+	{ "RSET",	0,			smtpd_cmd_rset },
+	{ "NOOP",	SMTPD_VERB_SYNC,	smtpd_cmd_noop },
+	{ "QUIT",	SMTPD_VERB_FREE,	smtpd_cmd_quit },
+	{ "VRFY",	SMTPD_VERB_SYNC,	smtpd_cmd_vrfy },
+	{ "EXPN",	SMTPD_VERB_SYNC,	smtpd_cmd_expn },
+	{ "HELP",	SMTPD_VERB_SYNC,	smtpd_cmd_help },
+	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
+	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
+	{ "ETRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
+	{ "ATRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
+	{ "TURN",	SMTPD_VERB_SYNC,	smtpd_cmd_turn },
+	{ "BDAT",	0,			smtpd_cmd_unimpl },
 };
 
 static void
@@ -1226,17 +1326,18 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 			arg = NULL;
 	}
 	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)
-		if (strcasecmp(line, smtpd_verbs[i].name) == 0)
+		if (strcasecmp(line, smtpd_verbs[i].name) == 0) {
 			v = &smtpd_verbs[i];
+			break;
+		}
 	/*
 	 * Pipelining rules (RFC 2920 §3.1): a synchronising command ends its
 	 * group; without PIPELINING every command does. AUTH with an initial
 	 * response may be followed (RFC 4954 §4); STARTTLS discards instead.
 	 */
-	if (more && v != NULL && strcmp(v->name, "STARTTLS") != 0 &&
-	    strcmp(v->name, "QUIT") != 0 &&
-	    (v->sync || !s->esmtp) &&
-	    !(strcmp(v->name, "AUTH") == 0 && arg != NULL &&
+	if (more && v != NULL && (v->flags & SMTPD_VERB_FREE) == 0 &&
+	    ((v->flags & SMTPD_VERB_SYNC) != 0 || !s->esmtp) &&
+	    !((v->flags & SMTPD_VERB_IR) != 0 && arg != NULL &&
 	    strchr(arg, ' ') != NULL)) {
 		smtpd_session_reply(s, SMTPD_SYNC_ERROR);
 		smtpd_session_close(s, "improper command pipelining");
@@ -1247,50 +1348,7 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 		    "recognized");
 		return;
 	}
-	if (strcmp(v->name, "EHLO") == 0)
-		smtpd_cmd_helo(s, arg, true);
-	else if (strcmp(v->name, "HELO") == 0)
-		smtpd_cmd_helo(s, arg, false);
-	else if (strcmp(v->name, "MAIL") == 0)
-		smtpd_cmd_mail(s, arg);
-	else if (strcmp(v->name, "RCPT") == 0)
-		smtpd_cmd_rcpt(s, arg);
-	else if (strcmp(v->name, "DATA") == 0)
-		smtpd_cmd_data(s, arg);
-	else if (strcmp(v->name, "RSET") == 0) {
-		if (arg != NULL)
-			smtpd_session_reply(s, "501 5.5.4 Syntax: RSET");
-		else {
-			smtpd_session_reset(s);
-			smtpd_session_reply(s, "250 2.0.0 Ok");
-		}
-	} else if (strcmp(v->name, "NOOP") == 0)
-		smtpd_session_reply(s, "250 2.0.0 Ok");
-	else if (strcmp(v->name, "QUIT") == 0) {
-		smtpd_session_reply(s, "221 2.0.0 Bye");
-		smtpd_session_close(s, NULL);
-	} else if (strcmp(v->name, "VRFY") == 0) {
-		if (arg == NULL)
-			smtpd_session_reply(s, "501 5.5.4 Syntax: VRFY "
-			    "address");
-		else
-			smtpd_session_reply(s, "252 2.0.0 Cannot VRFY user, "
-			    "but will accept message and attempt delivery");
-	} else if (strcmp(v->name, "EXPN") == 0)
-		smtpd_session_reply(s, "502 5.5.1 Error: EXPN not supported");
-	else if (strcmp(v->name, "HELP") == 0)
-		smtpd_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL "
-		    "RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
-	else if (strcmp(v->name, "STARTTLS") == 0)
-		smtpd_cmd_starttls(s, arg);
-	else if (strcmp(v->name, "AUTH") == 0)
-		smtpd_cmd_auth(s, arg);
-	else if (strcmp(v->name, "TURN") == 0)
-		smtpd_session_reply(s, "502 5.5.1 Error: TURN not supported; "
-		    "use ATRN");
-	else
-		smtpd_session_reply(s, "502 5.5.1 Error: command not "
-		    "implemented");
+	v->fn(s, arg);
 }
 
 bool
