@@ -129,6 +129,27 @@ uint64_t smtpd_now_ms(void);
 void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
 bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
 
+/* smtpd_param.c - ESMTP parameters; each function replies to an error
+ * itself and returns -1, else 0. */
+struct smtpd_mail_param {
+	bool		has_size;
+	uint64_t	size;		/* SIZE=, when has_size */
+};
+struct smtpd_rcpt_param {
+	uint8_t		notify;		/* QRCPT_NOTIFY_*, 0: none */
+	char		orcpt[QUEUE_ORCPT_MAX + 1];	/* "type;xtext" or "" */
+};
+/* smtpd_param_mail_utf8 - whether the parameters after MAIL's path (arg
+ * starts at the path) include SMTPUTF8: it decides how the path is read. */
+bool	 smtpd_param_mail_utf8(const char *arg);
+/* smtpd_param_mail - MAIL's parameters (split in place): sets the
+ * session's mflags, smtputf8 and envid, returns SIZE in *mp. */
+int	 smtpd_param_mail(struct smtpd_session *, char *params,
+	    struct smtpd_mail_param *mp);
+/* smtpd_param_rcpt - RCPT's parameters (split in place) into *rp. */
+int	 smtpd_param_rcpt(struct smtpd_session *, char *params,
+	    struct smtpd_rcpt_param *rp);
+
 /* smtpd_session.c */
 struct smtpd_session *smtpd_session_new(struct smtpd_server *, int fd,
 	    const struct sockaddr_storage *);

@@ -133,103 +133,6 @@ smtpd_session_reset(struct smtpd_session *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* ESMTP parameters (RFC 5321 §4.1.2: esmtp-keyword ["=" esmtp-value]). */
-
-/* smtpd_hex - the value of an upper-case hex digit (RFC 3461 §4 hexchar),
- * or -1. */
-static int
-smtpd_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * smtpd_xtext_valid - RFC 3461 §4: xtext, decoding to printable ASCII.
- * ENVID (§4.4) and ORCPT (§4.2) must decode to printable US-ASCII, so a
- * "+0A" or "+1B" is refused here rather than stored: nothing a client
- * encodes can come out of `postern show` or a DSN as a control byte.
- */
-static bool
-smtpd_xtext_valid(const char *v, size_t max)
-{
-	size_t	i, n = 0;
-	int	hi, lo;
-
-	for (i = 0; v[i] != '\0'; i++, n++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (c == '+') {
-			if ((hi = smtpd_hex(v[i + 1])) < 0 ||
-			    (lo = smtpd_hex(v[i + 2])) < 0)
-				return false;
-			if (hi * 16 + lo < 0x20 || hi * 16 + lo > 0x7e)
-				return false;
-			i += 2;
-		} else if (c < '!' || c > '~' || c == '=')
-			return false;
-	}
-	return n > 0 && n <= max;
-}
-
-/* smtpd_atom_valid - RFC 5321 Atom, 1*atext: what ORCPT's addr-type must
- * be (RFC 3461 §4.2). Nothing else may reach the queue and `postern
- * show`: not an escape sequence, not an 8-bit byte. */
-static bool
-smtpd_atom_valid(const char *v, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c != '\0' &&
-		    strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL)))
-			return false;
-	}
-	return len > 0;
-}
-
-struct smtpd_param {
-	char	*key;
-	char	*val;		/* NULL: no "=" */
-};
-
-/* smtpd_params - split "K=V K2 ..." in place; -1 on an empty keyword. */
-static int
-smtpd_params(char *p, struct smtpd_param *v, size_t max, size_t *n)
-{
-	*n = 0;
-	while (*p != '\0') {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		if (*n == max)
-			return -1;
-		v[*n].key = p;
-		v[*n].val = NULL;
-		while (*p != '\0' && *p != ' ') {
-			if (*p == '=' && v[*n].val == NULL) {
-				*p = '\0';
-				v[*n].val = p + 1;
-			}
-			p++;
-		}
-		if (*p == ' ')
-			*p++ = '\0';
-		if (v[*n].key[0] == '\0')
-			return -1;
-		(*n)++;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* Commands. */
 
 /* smtpd_cmd_hello - EHLO (esmtp) or HELO. */
@@ -285,14 +188,9 @@ static void
 smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 {
 	const struct conf	*c = s->srv->conf;
-	struct smtpd_param	 pv[16];
+	struct smtpd_mail_param	 mp;
 	struct smtp_addr	 a;
 	const char		*end;
-	size_t			 np, i;
-	uint64_t		 size = 0;
-	bool			 seen_size = false, seen_body = false;
-	bool			 seen_ret = false, seen_envid = false;
-	bool			 seen_auth = false;
 	int			 rc, flags;
 
 	if (s->helo[0] == '\0') {
@@ -312,16 +210,8 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 		arg++;
 	/* Parameters first: SMTPUTF8 decides how the path is read. */
 	flags = SMTP_ADDR_NULL_OK;
-	if (strstr(arg, "> ") != NULL || strstr(arg, ">\t") != NULL) {
-		char *p = strstr(arg, "> ");
-
-		if (p != NULL) {
-			for (char *q = p + 1; *q; q++)
-				if (strncasecmp(q, " SMTPUTF8", 9) == 0 &&
-				    (q[9] == '\0' || q[9] == ' '))
-					flags |= SMTP_ADDR_UTF8;
-		}
-	}
+	if (smtpd_param_mail_utf8(arg))
+		flags |= SMTP_ADDR_UTF8;
 	rc = smtp_addr_parse(arg, strlen(arg), flags, &a, &end);
 	if (rc != 0) {
 		if (rc == SMTP_ADDR_E_UTF8)
@@ -339,82 +229,10 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 		smtpd_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (smtpd_params((char *)(uintptr_t)end, pv, 16, &np) != 0) {
-		smtpd_session_reply(s, "501 5.5.4 Bad MAIL parameters");
+	/* The parameters follow the path, in the same buffer. */
+	if (smtpd_param_mail(s, arg + (end - arg), &mp) != 0)
 		return;
-	}
-	s->mflags = 0;
-	s->smtputf8 = false;
-	s->envid[0] = '\0';
-	for (i = 0; i < np; i++) {
-		char *k = pv[i].key, *v = pv[i].val;
-
-		if (!s->esmtp) {
-			smtpd_session_reply(s, "555 5.5.4 Parameters need EHLO");
-			return;
-		}
-		if (strcasecmp(k, "SIZE") == 0 && !seen_size) {
-			char	*ep;
-
-			seen_size = true;
-			errno = 0;
-			if (v == NULL || *v < '0' || *v > '9' ||
-			    strlen(v) > 20 || (size = strtoull(v, &ep, 10),
-			    *ep != '\0') || errno != 0) {
-				smtpd_session_reply(s, "501 5.5.4 Bad SIZE value");
-				return;
-			}
-		} else if (strcasecmp(k, "BODY") == 0 && !seen_body && v) {
-			seen_body = true;
-			if (strcasecmp(v, "8BITMIME") == 0)
-				s->mflags |= QMSG_F_8BITMIME;
-			else if (strcasecmp(v, "7BIT") != 0) {
-				smtpd_session_reply(s, "501 5.5.4 Bad BODY value");
-				return;
-			}
-		} else if (strcasecmp(k, "SMTPUTF8") == 0 && v == NULL &&
-		    !s->smtputf8) {
-			s->smtputf8 = true;
-			s->mflags |= QMSG_F_SMTPUTF8;
-		} else if (strcasecmp(k, "RET") == 0 && !seen_ret && v) {
-			seen_ret = true;
-			if (strcasecmp(v, "FULL") == 0)
-				s->mflags |= QMSG_F_RET_FULL;
-			else if (strcasecmp(v, "HDRS") == 0)
-				s->mflags |= QMSG_F_RET_HDRS;
-			else {
-				smtpd_session_reply(s, "501 5.5.4 Bad RET value");
-				return;
-			}
-		} else if (strcasecmp(k, "ENVID") == 0 && !seen_envid && v) {
-			seen_envid = true;
-			if (!smtpd_xtext_valid(v, QUEUE_ENVID_MAX)) {
-				smtpd_session_reply(s, "501 5.5.4 Bad ENVID value");
-				return;
-			}
-			strl_copy(s->envid, v, sizeof(s->envid));
-		} else if (strcasecmp(k, "AUTH") == 0 && !seen_auth && v) {
-			/* RFC 4954 §5: accepted from anyone; we do not trust
-			 * it, so it is as if AUTH=<> (nothing to keep). */
-			seen_auth = true;
-			if (strcmp(v, "<>") != 0 && !smtpd_xtext_valid(v, 500)) {
-				smtpd_session_reply(s, "501 5.5.4 Bad AUTH value");
-				return;
-			}
-		} else if (strcasecmp(k, "SIZE") == 0 ||
-		    strcasecmp(k, "BODY") == 0 || strcasecmp(k, "RET") == 0 ||
-		    strcasecmp(k, "ENVID") == 0 || strcasecmp(k, "AUTH") == 0 ||
-		    strcasecmp(k, "SMTPUTF8") == 0) {
-			smtpd_session_reply(s, "501 5.5.4 Duplicate or bad %s "
-			    "parameter", k);
-			return;
-		} else {
-			smtpd_session_reply(s, "555 5.5.4 Unsupported parameter "
-			    "\"%.40s\"", k);
-			return;
-		}
-	}
-	if (seen_size && size > c->message_size_limit) {
+	if (mp.has_size && mp.size > c->message_size_limit) {
 		smtpd_session_reply(s, "552 5.3.4 Message size exceeds fixed "
 		    "limit");
 		return;
@@ -444,14 +262,12 @@ static void
 smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 {
 	const struct conf	*c = s->srv->conf;
-	struct smtpd_param	 pv[8];
+	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
 	struct qrcpt		*r;
 	const char		*end, *dom;
-	char			 orcpt[QUEUE_ORCPT_MAX + 1] = "";
 	char			 lc[QUEUE_ADDR_MAX + 1];
-	size_t			 np, i;
-	uint8_t			 notify = 0;
+	size_t			 i;
 	int			 rc, flags;
 
 	if (!s->in_mail) {
@@ -475,65 +291,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 			    "address syntax (%s)", smtp_addr_strerror(rc));
 		return;
 	}
-	if ((*end != '\0' && *end != ' ') ||
-	    smtpd_params((char *)(uintptr_t)end, pv, 8, &np) != 0) {
+	if (*end != '\0' && *end != ' ') {
 		smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	for (i = 0; i < np; i++) {
-		char *k = pv[i].key, *v = pv[i].val;
-
-		if (!s->esmtp) {
-			smtpd_session_reply(s, "555 5.5.4 Parameters need EHLO");
-			return;
-		}
-		if (strcasecmp(k, "NOTIFY") == 0 && notify == 0 && v) {
-			char *tok, *save = NULL;
-
-			for (tok = strtok_r(v, ",", &save); tok != NULL;
-			    tok = strtok_r(NULL, ",", &save)) {
-				if (strcasecmp(tok, "NEVER") == 0)
-					notify |= QRCPT_NOTIFY_NEVER;
-				else if (strcasecmp(tok, "SUCCESS") == 0)
-					notify |= QRCPT_NOTIFY_SUCCESS;
-				else if (strcasecmp(tok, "FAILURE") == 0)
-					notify |= QRCPT_NOTIFY_FAILURE;
-				else if (strcasecmp(tok, "DELAY") == 0)
-					notify |= QRCPT_NOTIFY_DELAY;
-				else
-					notify = 0xff;
-			}
-			/* NEVER stands alone (RFC 3461 §4.1). */
-			if (notify == 0 || notify == 0xff ||
-			    ((notify & QRCPT_NOTIFY_NEVER) &&
-			    notify != QRCPT_NOTIFY_NEVER)) {
-				smtpd_session_reply(s, "501 5.5.4 Bad NOTIFY "
-				    "value");
-				return;
-			}
-		} else if (strcasecmp(k, "ORCPT") == 0 && orcpt[0] == '\0' &&
-		    v) {
-			char *semi = strchr(v, ';');
-
-			if (semi == NULL ||
-			    !smtpd_atom_valid(v, (size_t)(semi - v)) ||
-			    !smtpd_xtext_valid(semi + 1, QUEUE_ORCPT_MAX) ||
-			    strlen(v) > QUEUE_ORCPT_MAX) {
-				smtpd_session_reply(s, "501 5.5.4 Bad ORCPT value");
-				return;
-			}
-			strl_copy(orcpt, v, sizeof(orcpt));
-		} else if (strcasecmp(k, "NOTIFY") == 0 ||
-		    strcasecmp(k, "ORCPT") == 0) {
-			smtpd_session_reply(s, "501 5.5.4 Duplicate or bad %s "
-			    "parameter", k);
-			return;
-		} else {
-			smtpd_session_reply(s, "555 5.5.4 Unsupported parameter "
-			    "\"%.40s\"", k);
-			return;
-		}
-	}
+	if (smtpd_param_rcpt(s, arg + (end - arg), &rp) != 0)
+		return;
 	/* <Postmaster> is ours (RFC 5321 §4.1.1.3). */
 	if (smtp_addr_domain(&a)[0] == '\0') {
 		if (!bsnprintf(a.addr, sizeof(a.addr), "postmaster@%s",
@@ -588,8 +351,8 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	r = &s->rcpt[s->nrcpt++];
 	memset(r, 0, sizeof(*r));
 	strl_copy(r->addr, a.addr, sizeof(r->addr));
-	strl_copy(r->orcpt, orcpt, sizeof(r->orcpt));
-	r->notify = notify;
+	strl_copy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+	r->notify = rp.notify;
 	smtpd_session_reply(s, "250 2.1.5 Ok");
 }
 
