@@ -30,7 +30,8 @@ TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_c
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
-ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c
+ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
+	     etrn/smtpd_check.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth test_route test_runner \
 	     test_log

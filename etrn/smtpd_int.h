@@ -129,6 +129,18 @@ uint64_t smtpd_now_ms(void);
 void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
 bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
 
+/* smtpd_check.c */
+enum smtpd_verdict {
+	SMTPD_OK,
+	SMTPD_REJECT_UNLISTED,	/* ours, not in relay_recipients: 550 5.1.1 */
+	SMTPD_REJECT_RELAY,	/* not ours, and the client may not relay:
+				 * 554 5.7.1 */
+};
+/* smtpd_check_rcpt - may the session's client send to `a` (a mailbox with
+ * a domain)? Never fails; the caller logs and replies. */
+enum smtpd_verdict smtpd_check_rcpt(const struct smtpd_session *,
+	    const struct smtp_addr *a);
+
 /* smtpd_param.c - ESMTP parameters; each function replies to an error
  * itself and returns -1, else 0. */
 struct smtpd_mail_param {

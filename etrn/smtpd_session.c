@@ -243,21 +243,6 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
-/* smtpd_rcpt_ours - a domain we take mail for from anyone. */
-static bool
-smtpd_rcpt_ours(const struct conf *c, const char *dom)
-{
-	return conf_domain_in(&c->relay_domains, dom) ||
-	    conf_domain_in(&c->hold_domains, dom);
-}
-
-static bool
-smtpd_is_me(const struct conf *c, const char *dom)
-{
-	return strcasecmp(dom, c->myhostname) == 0 ||
-	    conf_domain_in(&c->my_names, dom);
-}
-
 static void
 smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 {
@@ -265,8 +250,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
 	struct qrcpt		*r;
-	const char		*end, *dom;
-	char			 lc[QUEUE_ADDR_MAX + 1];
+	const char		*end;
 	size_t			 i;
 	int			 rc, flags;
 
@@ -306,23 +290,16 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 		}
 		a.local_len = strlen("postmaster");
 	}
-	dom = smtp_addr_domain(&a);
-	if (smtpd_rcpt_ours(c, dom)) {
-		strl_copy(lc, a.addr, sizeof(lc));
-		/* postmaster is always ours (RFC 5321 §4.5.1). */
-		if (s->srv->nknown > 0 && !smtpd_rcpt_known(s->srv, lc) &&
-		    !(a.local_len == 10 &&
-		    strncasecmp(a.addr, "postmaster", 10) == 0)) {
-			log_info("client=%s, reject RCPT <%s>: not in "
-			    "relay_recipients", s->client, a.addr);
-			smtpd_session_reply(s, "550 5.1.1 <%s>: Recipient "
-			    "address rejected: User unknown in relay recipient "
-			    "table", a.addr);
-			return;
-		}
-	} else if (!s->mynet && s->auth_user == NULL &&
-	    !(smtpd_is_me(c, dom) && a.local_len == 10 &&
-	    strncasecmp(a.addr, "postmaster", 10) == 0)) {
+	switch (smtpd_check_rcpt(s, &a)) {
+	case SMTPD_OK:
+		break;
+	case SMTPD_REJECT_UNLISTED:
+		log_info("client=%s, reject RCPT <%s>: not in "
+		    "relay_recipients", s->client, a.addr);
+		smtpd_session_reply(s, "550 5.1.1 <%s>: Recipient address "
+		    "rejected: User unknown in relay recipient table", a.addr);
+		return;
+	case SMTPD_REJECT_RELAY:
 		log_info("client=%s, reject RCPT from=<%s>, to=<%s>: relay "
 		    "access denied", s->client, s->sender, a.addr);
 		smtpd_session_reply(s, "554 5.7.1 <%s>: Relay access denied",
