@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "route_policy.h"
 #include "smtpd_int.h"
-#include "runner.h"
 
 #define SMTPD_SYNC_ERROR	"554 5.5.0 Error: SMTP protocol synchronization"
 #define SMTPD_AUTH_LINE_MAX	12288	/* RFC 4954 §4 */
