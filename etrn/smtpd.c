@@ -39,15 +39,6 @@
 #define SMTPD_THROTTLE_MAX 4096	/* client addresses whose AUTH failures
 				 * are counted (least recently used go) */
 
-uint64_t
-smtpd_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ */
 /* The commit thread. */
 
@@ -243,7 +234,7 @@ smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
 			log_info("client=%s, disconnect (end of file after a "
 			    "partial command)", s->client);
 		s->state = SMTPD_S_CLOSE;
-		s->deadline = smtpd_now_ms() + SMTPD_CLOSE_MS;
+		s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
 		if (s->conn->outoff >= s->conn->out->len)
 			return false;
 	}
@@ -569,7 +560,7 @@ static void
 smtpd_server_timers(struct smtpd_server *srv)
 {
 	struct smtpd_session	*s, *next;
-	uint64_t		 now = smtpd_now_ms(), limit, st;
+	uint64_t		 now = (uint64_t)clock_mono_ms(), limit, st;
 
 	smtpd_server_stress(srv);
 	st = smtpd_secs_ms(srv->conf->stress_timeout);
@@ -606,7 +597,8 @@ smtpd_server_stop(struct smtpd_server *srv)
 	size_t			 i;
 
 	srv->stopping = true;
-	srv->stop_deadline = smtpd_now_ms() + SMTPD_DRAIN_SECONDS * 1000;
+	srv->stop_deadline = (uint64_t)clock_mono_ms() +
+	    SMTPD_DRAIN_SECONDS * 1000;
 	for (i = 0; i < srv->nlfds; i++) {
 		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfds[i], NULL);
 		close(srv->lfds[i]);
@@ -634,7 +626,7 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	struct smtpd_session	*s, *next;
 	sigset_t		 mask;
 	char			 err[1024];
-	uint64_t		 last_tick = smtpd_now_ms();
+	uint64_t		 last_tick = (uint64_t)clock_mono_ms();
 	size_t			 i;
 	int			 n, k;
 
@@ -691,7 +683,7 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 
 	for (;;) {
 		if (srv.stopping && (srv.nsessions == 0 ||
-		    smtpd_now_ms() >= srv.stop_deadline))
+		    (uint64_t)clock_mono_ms() >= srv.stop_deadline))
 			break;
 		n = epoll_wait(srv.epfd, evs, SMTPD_EVENTS_MAX, SMTPD_TICK_MS);
 		if (n == -1 && errno != EINTR)
@@ -735,8 +727,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 			    (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0))
 				smtpd_server_drop(&srv, s);
 		}
-		if (smtpd_now_ms() - last_tick >= SMTPD_TICK_MS) {
-			last_tick = smtpd_now_ms();
+		if ((uint64_t)clock_mono_ms() - last_tick >= SMTPD_TICK_MS) {
+			last_tick = (uint64_t)clock_mono_ms();
 			smtpd_server_timers(&srv);
 		}
 		smtpd_server_reap(&srv);

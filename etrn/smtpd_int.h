@@ -47,7 +47,7 @@ struct smtpd_session {
 	struct smtpd_session	*next, *prev;
 	enum smtpd_state		 state;
 	uint32_t		 evmask;	/* epoll events registered */
-	uint64_t		 deadline;	/* monotonic ms */
+	uint64_t		 deadline;	/* clock_mono_ms() */
 	uint64_t		 since;		/* when that timeout began */
 	uint64_t		 serial;	/* for logs before a queue id */
 	char			 addr[INET6_ADDRSTRLEN];
@@ -125,7 +125,6 @@ struct smtpd_server {
 };
 
 /* smtpd.c */
-uint64_t smtpd_now_ms(void);
 void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
 bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
 

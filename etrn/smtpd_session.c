@@ -338,7 +338,7 @@ smtpd_data_begin(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	char			 date[64], helo[sizeof(s->helo)];
-	time_t			 now = time(NULL);
+	time_t			 now = clock_now();
 	struct tm		 tm;
 	const char		*proto;
 	size_t			 i;
@@ -469,7 +469,7 @@ smtpd_data_end(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	struct qnew		*n = &s->qn;
-	int64_t			 now = (int64_t)time(NULL);
+	int64_t			 now = (int64_t)clock_now();
 	size_t			 i;
 
 	smtpd_session_arm(s, c->command_timeout);
@@ -733,7 +733,7 @@ smtpd_auth_refused(struct smtpd_session *s)
 
 	left = auth_throttle_wait(s->srv->throttle, s->addr,
 	    c->auth_failure_limit, smtpd_auth_ms(c->auth_failure_window),
-	    smtpd_now_ms());
+	    (uint64_t)clock_mono_ms());
 	if (left == 0)
 		return false;
 	log_info("client=%s, addr=%s: AUTH refused: too many authentication "
@@ -757,7 +757,7 @@ static void
 smtpd_auth_failed(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
-	uint64_t		 now = smtpd_now_ms(), left;
+	uint64_t		 now = (uint64_t)clock_mono_ms(), left;
 
 	left = auth_throttle_fail(s->srv->throttle, s->addr,
 	    c->auth_failure_limit, smtpd_auth_ms(c->auth_failure_window), now);
@@ -1188,7 +1188,7 @@ smtpd_session_input(struct smtpd_session *s)
 void
 smtpd_session_arm(struct smtpd_session *s, time_t secs)
 {
-	s->since = smtpd_now_ms();
+	s->since = (uint64_t)clock_mono_ms();
 	s->deadline = s->since + smtpd_secs_ms(secs);
 }
 
