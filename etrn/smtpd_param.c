@@ -28,6 +28,7 @@
 #include "smtpd_int.h"
 
 #define SMTPD_PARAM_MAX		16	/* per command */
+#define SMTPD_PARAM_SYNTAX	1	/* smtpd_param_apply: no split */
 
 /* Whether a keyword takes a value. */
 enum smtpd_param_value {
@@ -141,13 +142,14 @@ smtpd_param_split(char *p, struct smtpd_param *v, size_t max, size_t *n)
 
 /*
  * smtpd_param_apply - the tokenizer (see the top): split `p`, at most
- * `max` parameters (else `syntax`, the command's own 501), and hand each
- * to its keyword's function with `out`. 0, or -1 when it replied.
+ * `max` parameters, and hand each to its keyword's function with `out`.
+ * 0; -1 when it replied; SMTPD_PARAM_SYNTAX when `p` does not split, for
+ * the caller to answer with its command's own 501 (a literal format, so
+ * that smtpd_session_reply() counts the error).
  */
 static int
 smtpd_param_apply(struct smtpd_session *s, char *p,
-    const struct smtpd_param_kw *kw, size_t nkw, size_t max,
-    const char *syntax, void *out)
+    const struct smtpd_param_kw *kw, size_t nkw, size_t max, void *out)
 {
 	struct smtpd_param		 pv[SMTPD_PARAM_MAX];
 	const struct smtpd_param_kw	*k;
@@ -156,10 +158,8 @@ smtpd_param_apply(struct smtpd_session *s, char *p,
 
 	if (max > SMTPD_PARAM_MAX)
 		max = SMTPD_PARAM_MAX;
-	if (smtpd_param_split(p, pv, max, &np) != 0) {
-		smtpd_session_reply(s, "%s", syntax);
-		return -1;
-	}
+	if (smtpd_param_split(p, pv, max, &np) != 0)
+		return SMTPD_PARAM_SYNTAX;
 	memset(seen, 0, sizeof(seen));
 	for (i = 0; i < np; i++) {
 		if (!s->esmtp) {
@@ -299,13 +299,20 @@ static const struct smtpd_param_kw smtpd_param_mail_kw[] = {
 int
 smtpd_param_mail(struct smtpd_session *s, char *p, struct smtpd_mail_param *mp)
 {
+	int	rc;
+
 	memset(mp, 0, sizeof(*mp));
 	s->mflags = 0;
 	s->smtputf8 = false;
 	s->envid[0] = '\0';
-	return smtpd_param_apply(s, p, smtpd_param_mail_kw,
+	rc = smtpd_param_apply(s, p, smtpd_param_mail_kw,
 	    sizeof(smtpd_param_mail_kw) / sizeof(smtpd_param_mail_kw[0]), 16,
-	    "501 5.5.4 Bad MAIL parameters", mp);
+	    mp);
+	if (rc == SMTPD_PARAM_SYNTAX) {
+		smtpd_session_reply(s, "501 5.5.4 Bad MAIL parameters");
+		return -1;
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -365,8 +372,15 @@ static const struct smtpd_param_kw smtpd_param_rcpt_kw[] = {
 int
 smtpd_param_rcpt(struct smtpd_session *s, char *p, struct smtpd_rcpt_param *rp)
 {
+	int	rc;
+
 	memset(rp, 0, sizeof(*rp));
-	return smtpd_param_apply(s, p, smtpd_param_rcpt_kw,
+	rc = smtpd_param_apply(s, p, smtpd_param_rcpt_kw,
 	    sizeof(smtpd_param_rcpt_kw) / sizeof(smtpd_param_rcpt_kw[0]), 8,
-	    "501 5.5.4 Syntax: RCPT TO:<address>", rp);
+	    rp);
+	if (rc == SMTPD_PARAM_SYNTAX) {
+		smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return -1;
+	}
+	return rc;
 }
