@@ -19,9 +19,11 @@
  * committer; with threads, a thread stack and a lock handoff per session.
  * The event loop gives the meeting point for free, uses one stack, and
  * keeps every limit (connections, per-IP counts, timeouts) in one place.
- * The price is that nothing in the loop may block: reads and writes are
- * non-blocking (smtp_conn), TLS handshakes are stepped, and the only
- * blocking work, the fsync, is the commit thread's.
+ * The price is that nothing in the loop may block for long: reads and
+ * writes to clients are non-blocking (smtp_conn), TLS handshakes are
+ * stepped, and the commit with its fsync is the thread's. The loop's own
+ * disk work is short: appending to spool files (64 KiB at a time) and
+ * reading the files a SIGHUP reload names.
  *
  * Memory. A message body is kept in memory up to SMTPD_SPOOL_THRESHOLD;
  * past that it goes to a spool file in queue_dir/spool, and the commit
@@ -38,7 +40,10 @@
  *	smtpd.c		the listener process: epoll loop, limits, timers,
  *			signals, reload, and the commit thread
  *	smtpd_session.c	one session: the command table, the state machine,
- *			MAIL/RCPT parameters, DATA, STARTTLS, AUTH
+ *			DATA, STARTTLS, AUTH
+ *	smtpd_param.c	the ESMTP parameters of MAIL and RCPT: one
+ *			tokenizer, a keyword table per command
+ *	smtpd_check.c	the relay decision at RCPT (smtpd_check_rcpt)
  *
  * Everything in them is smtpd_ or SMTPD_. The etrn_ and atrn_ prefixes
  * are kept for the files that will serve ETRN, TURN and ATRN.
@@ -59,7 +64,7 @@
 
 #define SMTPD_SPOOL_THRESHOLD	(256 * 1024)
 #define SMTPD_BATCH_MAX		256		/* messages per commit */
-#define SMTPD_BATCH_BYTES	(32 * 1024 * 1024)	/* body bytes per commit */
+#define SMTPD_BATCH_BYTES	(32 * 1024 * 1024) /* body bytes per commit */
 #define SMTPD_DRAIN_SECONDS	30	/* SIGTERM: how long DATA may finish */
 
 /*

@@ -443,8 +443,9 @@ smtpd_server_free_known(struct smtpd_server *srv)
 	srv->nknown = 0;
 }
 
-/* smtpd_server_setup - what comes from the configuration: TLS, users,
- * relay_recipients. -1 on an error (logged). */
+/* smtpd_server_setup - what comes from the configuration: the TLS context
+ * and the users (relay_recipients: smtpd_server_load_known). -1 on an
+ * error (logged). */
 static int
 smtpd_server_setup(struct smtpd_server *srv, struct conf *conf, SSL_CTX **tls,
     struct auth_db **auth)
@@ -583,7 +584,8 @@ smtpd_server_timers(struct smtpd_server *srv)
 			smtpd_session_auth_resume(s);
 		} else {
 			smtpd_session_timeout(s);
-			s->deadline = now + SMTPD_CLOSE_MS;	/* for the 421 */
+			/* For the 421 to go out. */
+			s->deadline = now + SMTPD_CLOSE_MS;
 		}
 		if (!smtpd_server_step(srv, s, false))
 			smtpd_server_drop(srv, s);
@@ -657,7 +659,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	signal(SIGPIPE, SIG_IGN);
 	srv.wakefd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
-	if ((srv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	if ((srv.sigfd = signalfd(-1, &mask,
+	    SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (srv.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("listener set-up");
@@ -715,8 +718,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 				continue;
 			}
 			s = p;
-			if (s->dead)
-				continue;	/* dropped earlier in the batch */
+			if (s->dead)	/* dropped earlier in the batch */
+				continue;
 			if (s->state == SMTPD_S_COMMIT &&
 			    (evs[k].events & (EPOLLERR | EPOLLHUP)) != 0) {
 				/* Reset: the reply can no longer go out. */

@@ -1,5 +1,5 @@
 /*
- * smtpd_int.h - what the files of etrn/ share.
+ * smtpd_int.h - what the smtpd files of etrn/ share (see etrn.h).
  */
 #ifndef SMTPD_INT_H
 #define SMTPD_INT_H
@@ -74,7 +74,7 @@ struct smtpd_session {
 	struct qrcpt		*rcpt;
 	size_t			 nrcpt, rcptcap;
 	/* DATA. */
-	struct sbuf		*body;		/* in memory, or a write buffer */
+	struct sbuf		*body;		/* in memory, or to spool */
 	int			 spool_fd;
 	char			 spool_path[4200];
 	uint64_t		 body_len;	/* bytes stored so far */
@@ -101,7 +101,7 @@ struct smtpd_server {
 	char			**known_rcpts;	/* relay_recipients, sorted */
 	size_t			 nknown;
 	int			 epfd, sigfd, evfd;
-	int			 wakefd;	/* to the scheduler's wake.sock */
+	int			 wakefd;	/* sends to sched's wake.sock */
 	const int		*lfds;
 	size_t			 nlfds;
 	bool			 stopping;

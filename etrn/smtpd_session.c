@@ -1,14 +1,17 @@
 /*
- * smtpd_session.c - one SMTP session: the command state machine and DATA.
+ * smtpd_session.c - one SMTP session: the command table, the state
+ * machine, DATA, STARTTLS and AUTH. MAIL and RCPT parameters are parsed in
+ * smtpd_param.c, the relay decision is smtpd_check.c's.
  *
- * Every reply carries an enhanced status code (RFC 2034) but 220 greetings,
- * 334 and 354. Replies are queued and go out when the input in hand has
- * been processed, so a pipelined group gets its replies in one write
- * (RFC 2920 §3.2). A client that pipelines where it may not (before the
- * greeting, after a synchronising command such as EHLO or DATA, or at all
- * without PIPELINING) is told "554 5.5.0 protocol synchronization" and
- * dropped, as Postfix's smtpd_forbid_unauth_pipelining does. STARTTLS is
- * the exception: input pipelined after it is discarded (RFC 3207 §6).
+ * Every reply carries an enhanced status code (RFC 2034) but the 220
+ * greeting, the HELO and EHLO replies, 334 and 354. Replies are queued and
+ * go out when the input in hand has been processed, so a pipelined group
+ * gets its replies in one write (RFC 2920 §3.2). A client that pipelines
+ * where it may not (before the greeting, after a synchronising command
+ * such as EHLO or DATA, or at all without PIPELINING) is told "554 5.5.0
+ * protocol synchronization" and dropped, as Postfix's
+ * smtpd_forbid_unauth_pipelining does. STARTTLS is the exception: input
+ * pipelined after it is discarded (RFC 3207 §6).
  *
  * DATA accepts only CRLF line ends: a bare LF or CR, a NUL, an over-long
  * line or too many Received: fields make the message refused, but only
