@@ -35,6 +35,7 @@ ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(RUNNER_SRC) $(ETRN_SRC) $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue test_smtp_auth test_route test_runner \
 	     test_log
+UNIT_TESTS += test_smtpd
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).
