@@ -175,6 +175,9 @@ void	 smtpd_session_timeout(struct smtpd_session *);
  * its reply and read commands again. */
 void	 smtpd_session_auth_resume(struct smtpd_session *);
 void	 smtpd_session_shutdown(struct smtpd_session *);
+/* smtpd_session_reply - queue a reply line. A format that starts with 4
+ * or 5 counts towards max_errors: give error replies as literal formats
+ * ("%s" with a 5xx argument does not count). */
 void	 smtpd_session_reply(struct smtpd_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 smtpd_session_free(struct smtpd_session *);
