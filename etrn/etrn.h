@@ -19,16 +19,41 @@
  * committer; with threads, a thread stack and a lock handoff per session.
  * The event loop gives the meeting point for free, uses one stack, and
  * keeps every limit (connections, per-IP counts, timeouts) in one place.
- * The price is that nothing in the loop may block: reads and writes are
- * non-blocking (smtp_conn), TLS handshakes are stepped, and the only
- * blocking work, the fsync, is the commit thread's.
+ * The price is that nothing in the loop may block for long: reads and
+ * writes to clients are non-blocking (smtp_conn), TLS handshakes are
+ * stepped, and the commit with its fsync is the thread's. The loop's own
+ * disk work is short: appending to spool files (64 KiB at a time) and
+ * reading the files a SIGHUP reload names.
  *
- * Memory. A message body is kept in memory up to ETRN_SPOOL_THRESHOLD;
+ * Memory. A message body is kept in memory up to SMTPD_SPOOL_THRESHOLD;
  * past that it goes to a spool file in queue_dir/spool, and the commit
  * thread reads it straight into the database pages (qnew.body_fd). A
- * batch is capped at ETRN_BATCH_BYTES of body, so 100 sessions sending
+ * batch is capped at SMTPD_BATCH_BYTES of body, so 100 sessions sending
  * 10 MiB each never need 1 GiB. Spool files of a listener that died are
  * swept when the next one starts: they were never acknowledged.
+ *
+ * Files and prefixes. The receive server is smtpd, as in Postfix:
+ *
+ *	etrn.h		this header: what the rest of postern calls
+ *	smtpd_int.h	what the files of etrn/ share (struct smtpd_server,
+ *			struct smtpd_session, SMTPD_S_* states)
+ *	smtpd.c		the listener process: epoll loop, limits, timers,
+ *			signals, reload, and the commit thread
+ *	smtpd_session.c	one session: the command table, the state machine,
+ *			DATA, STARTTLS, AUTH
+ *	smtpd_param.c	the ESMTP parameters of MAIL and RCPT: one
+ *			tokenizer, a keyword table per command
+ *	smtpd_check.c	the relay decision at RCPT (smtpd_check_rcpt)
+ *
+ * Everything in them is smtpd_ or SMTPD_. The etrn_ and atrn_ prefixes
+ * are kept for the files that will serve ETRN, TURN and ATRN.
+ *
+ * What etrn/ takes from below: queue/ (the commit thread's
+ * queue_enqueue_batch) and smtp/ (connections, AUTH, configuration,
+ * clock); from runner/ two things only: route_rcpt_init() (route_policy.h:
+ * how a new recipient starts, the same policy `postern enqueue` applies)
+ * and sched_wake() (runner.h, included by smtpd.c alone: the scheduler
+ * hears of new mail after each commit).
  */
 #ifndef ETRN_H
 #define ETRN_H
@@ -37,19 +62,19 @@
 
 #include "smtp.h"
 
-#define ETRN_SPOOL_THRESHOLD	(256 * 1024)
-#define ETRN_BATCH_MAX		256		/* messages per commit */
-#define ETRN_BATCH_BYTES	(32 * 1024 * 1024)	/* body bytes per commit */
-#define ETRN_DRAIN_SECONDS	30	/* SIGTERM: how long DATA may finish */
+#define SMTPD_SPOOL_THRESHOLD	(256 * 1024)
+#define SMTPD_BATCH_MAX		256		/* messages per commit */
+#define SMTPD_BATCH_BYTES	(32 * 1024 * 1024) /* body bytes per commit */
+#define SMTPD_DRAIN_SECONDS	30	/* SIGTERM: how long DATA may finish */
 
 /*
- * etrn_server_run - the listener process: serve the listening sockets
+ * smtpd_server_run - the listener process: serve the listening sockets
  * (non-blocking, already bound) until SIGTERM, then stop accepting, let
- * sessions in DATA finish (at most ETRN_DRAIN_SECONDS) and return the exit
+ * sessions in DATA finish (at most SMTPD_DRAIN_SECONDS) and return the exit
  * status. SIGHUP reloads the configuration from conf_file (a bad file is
  * logged and the old configuration kept). Takes ownership of conf.
  */
-int	etrn_server_run(struct conf *conf, const char *conf_file,
+int	smtpd_server_run(struct conf *conf, const char *conf_file,
 	    const int *lfds, size_t nlfds);
 
 #endif

@@ -43,19 +43,13 @@
 #include <sys/socket.h>
 
 #include "queue.h"
+#include "route_policy.h"
 #include "smtp.h"
 
 /* ------------------------------------------------------------------ */
 /* route.c */
 
-/*
- * route_rcpt_init - set how a new recipient starts: held for its site
- * (state QRCPT_HELD, flag QRCPT_F_SITE, due = now + hold_lifetime) when
- * its domain is in hold_domains, else queued and due now. (A routes_file
- * "hold" or "caller" entry is applied by the runner at the first try: the
- * recipient goes back to waiting without an attempt.) Never fails.
- */
-void	route_rcpt_init(const struct conf *, struct qrcpt *, int64_t now);
+/* route_rcpt_init (how a new recipient starts): route_policy.h. */
 
 enum route_kind {
 	ROUTE_MX,		/* MX of the recipient's domain */

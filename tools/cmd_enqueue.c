@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runner.h"
+#include "route_policy.h"
 #include "tools.h"
 
 struct enqueue_opts {

@@ -53,7 +53,7 @@
 #include "tools.h"
 
 #define POSTERND_BACKOFF_MAX	60
-#define POSTERND_STOP_GRACE	(ETRN_DRAIN_SECONDS + 5)
+#define POSTERND_STOP_GRACE	(SMTPD_DRAIN_SECONDS + 5)
 
 struct posternd_child {
 	const char	*role;
@@ -384,7 +384,7 @@ posternd_spawn(struct posternd_child *ch)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	log_init(ch->role, posternd_conf->log);
 	if (strcmp(ch->role, "smtpd") == 0)
-		_exit(etrn_server_run(posternd_conf, posternd_conf_file,
+		_exit(smtpd_server_run(posternd_conf, posternd_conf_file,
 		    posternd_lfds, posternd_nlfds));
 	if (strcmp(ch->role, "sched") == 0) {
 		struct sched_opts	o;

@@ -1,11 +1,11 @@
 /*
- * etrn_server.c - the listener process: the epoll loop, connection limits,
+ * smtpd.c - the listener process: the epoll loop, connection limits,
  * timers, signals, and the commit thread (see etrn.h for why).
  *
  * A session's life in the loop. Whatever ends it (its own QUIT or an
  * error, a timeout, the commit's reply, SIGTERM, the end of file) ends it
- * through etrn_server_drop(), which takes it out of epoll and of the list
- * and puts it on srv->dropped; etrn_server_reap() frees it after the
+ * through smtpd_server_drop(), which takes it out of epoll and of the list
+ * and puts it on srv->dropped; smtpd_server_reap() frees it after the
  * epoll batch, because a later event of the same batch may still point at
  * it, and not before the commit thread has given it back. Events of a
  * dropped session are ignored. A session waiting for its commit is not
@@ -31,28 +31,19 @@
 
 #include <openssl/ssl.h>
 
-#include "etrn_int.h"
+#include "smtpd_int.h"
 #include "runner.h"
 
-#define ETRN_EVENTS_MAX	64
-#define ETRN_TICK_MS	1000	/* timer resolution */
-#define ETRN_THROTTLE_MAX 4096	/* client addresses whose AUTH failures
+#define SMTPD_EVENTS_MAX	64
+#define SMTPD_TICK_MS	1000	/* timer resolution */
+#define SMTPD_THROTTLE_MAX 4096	/* client addresses whose AUTH failures
 				 * are counted (least recently used go) */
-
-uint64_t
-etrn_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------ */
 /* The commit thread. */
 
 void
-etrn_commit_submit(struct etrn_server *srv, struct etrn_session *s)
+smtpd_commit_submit(struct smtpd_server *srv, struct smtpd_session *s)
 {
 	pthread_mutex_lock(&srv->mu);
 	s->cnext = NULL;
@@ -64,11 +55,11 @@ etrn_commit_submit(struct etrn_server *srv, struct etrn_session *s)
 }
 
 static void *
-etrn_commit_main(void *arg)
+smtpd_commit_main(void *arg)
 {
-	struct etrn_server	*srv = arg;
-	struct etrn_session	*batch, *s, *rest, **tailp;
-	struct qnew		*v[ETRN_BATCH_MAX];
+	struct smtpd_server	*srv = arg;
+	struct smtpd_session	*batch, *s, *rest, **tailp;
+	struct qnew		*v[SMTPD_BATCH_MAX];
 	uint64_t		 one = 1, bytes;
 	size_t			 n, i;
 
@@ -83,8 +74,8 @@ etrn_commit_main(void *arg)
 		n = 0;
 		bytes = 0;
 		tailp = &batch;
-		for (s = batch; s != NULL && n < ETRN_BATCH_MAX &&
-		    (n == 0 || bytes + s->qn.bodylen <= ETRN_BATCH_BYTES);
+		for (s = batch; s != NULL && n < SMTPD_BATCH_MAX &&
+		    (n == 0 || bytes + s->qn.bodylen <= SMTPD_BATCH_BYTES);
 		    s = s->cnext) {
 			v[n++] = &s->qn;
 			bytes += s->qn.bodylen;
@@ -119,25 +110,25 @@ etrn_commit_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Sessions in the loop. */
 
-/* etrn_server_reading - whether we read from the session now: not while
+/* smtpd_server_reading - whether we read from the session now: not while
  * it waits for its commit, its close or a failed AUTH's delay (a level-
  * triggered half-close would be reported on every pass), nor while its
- * replies are over ETRN_OUT_MAX. */
+ * replies are over SMTPD_OUT_MAX. */
 static bool
-etrn_server_reading(const struct etrn_session *s)
+smtpd_server_reading(const struct smtpd_session *s)
 {
-	return s->state != ETRN_S_COMMIT && s->state != ETRN_S_CLOSE &&
-	    s->state != ETRN_S_AUTH_WAIT && !etrn_session_out_blocked(s);
+	return s->state != SMTPD_S_COMMIT && s->state != SMTPD_S_CLOSE &&
+	    s->state != SMTPD_S_AUTH_WAIT && !smtpd_session_out_blocked(s);
 }
 
 static void
-etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
+smtpd_server_interest(struct smtpd_server *srv, struct smtpd_session *s)
 {
 	struct epoll_event	ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.data.ptr = s;
-	if (etrn_server_reading(s))
+	if (smtpd_server_reading(s))
 		ev.events |= EPOLLIN | EPOLLRDHUP;
 	if (s->conn->outoff < s->conn->out->len || s->conn->want_write)
 		ev.events |= EPOLLOUT;
@@ -148,10 +139,10 @@ etrn_server_interest(struct etrn_server *srv, struct etrn_session *s)
 	(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, s->conn->fd, &ev);
 }
 
-/* etrn_server_drop - the session leaves the loop (see the top): freed
- * later by etrn_server_reap(). Dropping twice is harmless. */
+/* smtpd_server_drop - the session leaves the loop (see the top): freed
+ * later by smtpd_server_reap(). Dropping twice is harmless. */
 static void
-etrn_server_drop(struct etrn_server *srv, struct etrn_session *s)
+smtpd_server_drop(struct smtpd_server *srv, struct smtpd_session *s)
 {
 	if (s->dead)
 		return;
@@ -169,12 +160,12 @@ etrn_server_drop(struct etrn_server *srv, struct etrn_session *s)
 	srv->dropped = s;
 }
 
-/* etrn_server_reap - free the dropped sessions the commit thread is not
+/* smtpd_server_reap - free the dropped sessions the commit thread is not
  * holding; only between epoll batches. */
 static void
-etrn_server_reap(struct etrn_server *srv)
+smtpd_server_reap(struct smtpd_server *srv)
 {
-	struct etrn_session	**sp = &srv->dropped, *s;
+	struct smtpd_session	**sp = &srv->dropped, *s;
 
 	while ((s = *sp) != NULL) {
 		if (s->in_commit_list) {
@@ -182,79 +173,79 @@ etrn_server_reap(struct etrn_server *srv)
 			continue;
 		}
 		*sp = s->fnext;
-		etrn_session_free(s);
+		smtpd_session_free(s);
 	}
 }
 
-/* etrn_server_step - process input and flush output; false: close. */
+/* smtpd_server_step - process input and flush output; false: close. */
 static bool
-etrn_server_step(struct etrn_server *srv, struct etrn_session *s,
+smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
     bool readable)
 {
 	size_t	room;
 	bool	blocked;
 
-	if (readable && etrn_server_reading(s) && s->state != ETRN_S_TLS) {
+	if (readable && smtpd_server_reading(s) && s->state != SMTPD_S_TLS) {
 		/* In DATA, room for a whole line of line_length_limit (or
 		 * a line that is not taken would stop all reading). A
 		 * failed read sets conn->eof, handled below. */
-		room = s->state == ETRN_S_DATA ? 65536 +
+		room = s->state == SMTPD_S_DATA ? 65536 +
 		    (size_t)srv->conf->line_length_limit :
 		    (size_t)srv->conf->command_length_limit * 4 + 16384;
 		(void)smtp_conn_fill(s->conn, room);
 	}
 	for (;;) {
-		if (!etrn_session_input(s))
+		if (!smtpd_session_input(s))
 			return false;
-		blocked = etrn_session_out_blocked(s);
+		blocked = smtpd_session_out_blocked(s);
 		if (smtp_conn_flush(s->conn) < 0)
 			return false;
 		/* Commands left unparsed while the replies were over their
 		 * bound are parsed once they went out: the client may send
 		 * nothing more until it has those replies. */
-		if (!blocked || etrn_session_out_blocked(s) ||
+		if (!blocked || smtpd_session_out_blocked(s) ||
 		    smtp_conn_avail(s->conn) == 0)
 			break;
 	}
-	if (s->state == ETRN_S_CLOSE && s->conn->outoff >= s->conn->out->len)
+	if (s->state == SMTPD_S_CLOSE && s->conn->outoff >= s->conn->out->len)
 		return false;
 	/* The TLS handshake may continue now that the 220 is out. */
-	if (s->state == ETRN_S_TLS && !etrn_session_input(s))
+	if (s->state == SMTPD_S_TLS && !smtpd_session_input(s))
 		return false;
 	/* Read only on a hang-up or an error (no read interest): the
 	 * client is gone and will not see the delayed reply. */
-	if (s->conn->eof && s->state == ETRN_S_AUTH_WAIT)
+	if (s->conn->eof && s->state == SMTPD_S_AUTH_WAIT)
 		return false;
 	/*
-	 * The end of file ends the session. etrn_session_input() stops only
+	 * The end of file ends the session. smtpd_session_input() stops only
 	 * at a partial line or on the output bound, so when the output is
 	 * not blocked every complete command has been answered; those
 	 * replies still go out, a partial line or an unfinished message is
 	 * dropped. Waiting for more would have epoll report the end of
 	 * file on every pass.
 	 */
-	if (s->conn->eof && (s->state == ETRN_S_CMD ||
-	    s->state == ETRN_S_AUTH || s->state == ETRN_S_DATA) &&
-	    !etrn_session_out_blocked(s)) {
-		if (s->state == ETRN_S_DATA)
+	if (s->conn->eof && (s->state == SMTPD_S_CMD ||
+	    s->state == SMTPD_S_AUTH || s->state == SMTPD_S_DATA) &&
+	    !smtpd_session_out_blocked(s)) {
+		if (s->state == SMTPD_S_DATA)
 			log_info("client=%s, disconnect (end of file in DATA)",
 			    s->client);
 		else if (smtp_conn_avail(s->conn) > 0)
 			log_info("client=%s, disconnect (end of file after a "
 			    "partial command)", s->client);
-		s->state = ETRN_S_CLOSE;
-		s->deadline = etrn_now_ms() + ETRN_CLOSE_MS;
+		s->state = SMTPD_S_CLOSE;
+		s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
 		if (s->conn->outoff >= s->conn->out->len)
 			return false;
 	}
-	etrn_server_interest(srv, s);
+	smtpd_server_interest(srv, s);
 	return true;
 }
 
 static bool
-etrn_server_ip_count_ok(struct etrn_server *srv, const char *addr)
+smtpd_server_ip_count_ok(struct smtpd_server *srv, const char *addr)
 {
-	struct etrn_session	*s;
+	struct smtpd_session	*s;
 	int			 n = 0;
 
 	for (s = srv->sessions; s != NULL; s = s->next)
@@ -264,11 +255,11 @@ etrn_server_ip_count_ok(struct etrn_server *srv, const char *addr)
 }
 
 static void
-etrn_server_accept(struct etrn_server *srv, int lfd)
+smtpd_server_accept(struct smtpd_server *srv, int lfd)
 {
 	struct sockaddr_storage	 ss;
 	struct epoll_event	 ev;
-	struct etrn_session	*s;
+	struct smtpd_session	*s;
 	socklen_t		 sl;
 	int			 fd, i;
 
@@ -282,24 +273,24 @@ etrn_server_accept(struct etrn_server *srv, int lfd)
 				log_warn("accept");
 			return;
 		}
-		s = etrn_session_new(srv, fd, &ss);
+		s = smtpd_session_new(srv, fd, &ss);
 		/* Limits (RFC 5321 §3.8: 421, then close). mynetworks are
 		 * exempt from the per-address limit, as in Postfix. */
-		if (s->state != ETRN_S_CLOSE &&
+		if (s->state != SMTPD_S_CLOSE &&
 		    (int)srv->nsessions >= srv->conf->max_connections) {
 			sbuf_reset(s->conn->out);
-			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 			    "connections", srv->conf->myhostname);
-			s->state = ETRN_S_CLOSE;
+			s->state = SMTPD_S_CLOSE;
 			log_info("client=%s, refused: max_connections",
 			    s->client);
-		} else if (s->state != ETRN_S_CLOSE && !s->mynet &&
-		    !etrn_server_ip_count_ok(srv, s->addr)) {
+		} else if (s->state != SMTPD_S_CLOSE && !s->mynet &&
+		    !smtpd_server_ip_count_ok(srv, s->addr)) {
 			sbuf_reset(s->conn->out);
-			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 			    "connections from %s", srv->conf->myhostname,
 			    s->addr);
-			s->state = ETRN_S_CLOSE;
+			s->state = SMTPD_S_CLOSE;
 			log_info("client=%s, refused: max_connections_per_ip",
 			    s->client);
 		}
@@ -314,27 +305,27 @@ etrn_server_accept(struct etrn_server *srv, int lfd)
 		ev.data.ptr = s;
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_warn("epoll_ctl");
-			etrn_server_drop(srv, s);
+			smtpd_server_drop(srv, s);
 			continue;
 		}
-		if (!etrn_server_step(srv, s, false))
-			etrn_server_drop(srv, s);
+		if (!smtpd_server_step(srv, s, false))
+			smtpd_server_drop(srv, s);
 	}
 }
 
-/* etrn_server_wake - new mail: tell the scheduler now rather than at its
+/* smtpd_server_wake - new mail: tell the scheduler now rather than at its
  * next tick (a datagram to queue_dir/wake.sock; nobody there is fine). */
 static void
-etrn_server_wake(struct etrn_server *srv)
+smtpd_server_wake(struct smtpd_server *srv)
 {
 	if (srv->wakefd >= 0)
 		sched_wake(srv->wakefd, srv->conf->queue_dir, "new");
 }
 
 static void
-etrn_server_committed(struct etrn_server *srv)
+smtpd_server_committed(struct smtpd_server *srv)
 {
-	struct etrn_session	*done, *s, *next;
+	struct smtpd_session	*done, *s, *next;
 	uint64_t		 cnt;
 
 	if (read(srv->evfd, &cnt, sizeof(cnt)) != sizeof(cnt))
@@ -343,7 +334,7 @@ etrn_server_committed(struct etrn_server *srv)
 	done = srv->done;
 	srv->done = NULL;
 	pthread_mutex_unlock(&srv->mu);
-	etrn_server_wake(srv);
+	smtpd_server_wake(srv);
 	for (s = done; s != NULL; s = next) {
 		next = s->cnext;
 		s->in_commit_list = false;
@@ -362,10 +353,10 @@ etrn_server_committed(struct etrn_server *srv)
 			}
 			continue;
 		}
-		etrn_session_committed(s);
+		smtpd_session_committed(s);
 		/* Pipelined commands after the dot wait in the buffer. */
-		if (!etrn_server_step(srv, s, false))
-			etrn_server_drop(srv, s);
+		if (!smtpd_server_step(srv, s, false))
+			smtpd_server_drop(srv, s);
 	}
 }
 
@@ -373,13 +364,13 @@ etrn_server_committed(struct etrn_server *srv)
 /* Configuration and set-up. */
 
 static int
-etrn_server_strcmp(const void *a, const void *b)
+smtpd_server_strcmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 bool
-etrn_rcpt_known(const struct etrn_server *srv, const char *addr)
+smtpd_rcpt_known(const struct smtpd_server *srv, const char *addr)
 {
 	char	 key[QUEUE_ADDR_MAX + 2], *k = key;
 	const char *at = strrchr(addr, '@');
@@ -389,27 +380,27 @@ etrn_rcpt_known(const struct etrn_server *srv, const char *addr)
 	if (at != NULL)
 		strl_lower(key + (at - addr));
 	if (bsearch(&k, srv->known_rcpts, srv->nknown, sizeof(char *),
-	    etrn_server_strcmp) != NULL)
+	    smtpd_server_strcmp) != NULL)
 		return true;
 	if (at == NULL)
 		return false;
 	k = key + (at - addr);
 	return bsearch(&k, srv->known_rcpts, srv->nknown, sizeof(char *),
-	    etrn_server_strcmp) != NULL;
+	    smtpd_server_strcmp) != NULL;
 }
 
-/* What etrn_server_known_line fills. */
-struct etrn_server_known {
+/* What smtpd_server_known_line fills. */
+struct smtpd_server_known {
 	struct conf_list	 l;
 	size_t			 cap;
 };
 
-/* etrn_server_known_line - a linefile_fn: one address or "@domain". */
+/* smtpd_server_known_line - a linefile_fn: one address or "@domain". */
 static int
-etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
+smtpd_server_known_line(void *arg, char *line, size_t len, int lineno,
     char *why, size_t whysz)
 {
-	struct etrn_server_known	*k = arg;
+	struct smtpd_server_known	*k = arg;
 	char				*at;
 
 	(void)len;
@@ -426,33 +417,33 @@ etrn_server_known_line(void *arg, char *line, size_t len, int lineno,
 	return 0;
 }
 
-/* etrn_server_load_known - relay_recipients: an address or "@domain" a
+/* smtpd_server_load_known - relay_recipients: an address or "@domain" a
  * line, comments as in every file we read (linefile.c). -1 on an error
  * (logged, naming the file and the line), with the list empty. */
 static int
-etrn_server_load_known(struct etrn_server *srv, const char *file)
+smtpd_server_load_known(struct smtpd_server *srv, const char *file)
 {
-	struct etrn_server_known	 k = { { NULL, 0 }, 0 };
+	struct smtpd_server_known	 k = { { NULL, 0 }, 0 };
 	char				 err[1024];
 
 	srv->known_rcpts = NULL;
 	srv->nknown = 0;
 	if (file == NULL)
 		return 0;
-	if (linefile_read(file, etrn_server_known_line, &k, err,
+	if (linefile_read(file, smtpd_server_known_line, &k, err,
 	    sizeof(err)) == -1) {
 		log_warnx("relay_recipients: %s", err);
 		conf_list_free(&k.l);
 		return -1;
 	}
-	qsort(k.l.v, k.l.n, sizeof(*k.l.v), etrn_server_strcmp);
+	qsort(k.l.v, k.l.n, sizeof(*k.l.v), smtpd_server_strcmp);
 	srv->known_rcpts = k.l.v;
 	srv->nknown = k.l.n;
 	return 0;
 }
 
 static void
-etrn_server_free_known(struct etrn_server *srv)
+smtpd_server_free_known(struct smtpd_server *srv)
 {
 	size_t	i;
 
@@ -463,10 +454,11 @@ etrn_server_free_known(struct etrn_server *srv)
 	srv->nknown = 0;
 }
 
-/* etrn_server_setup - what comes from the configuration: TLS, users,
- * relay_recipients. -1 on an error (logged). */
+/* smtpd_server_setup - what comes from the configuration: the TLS context
+ * and the users (relay_recipients: smtpd_server_load_known). -1 on an
+ * error (logged). */
 static int
-etrn_server_setup(struct etrn_server *srv, struct conf *conf, SSL_CTX **tls,
+smtpd_server_setup(struct smtpd_server *srv, struct conf *conf, SSL_CTX **tls,
     struct auth_db **auth)
 {
 	char	err[1024];
@@ -491,7 +483,7 @@ etrn_server_setup(struct etrn_server *srv, struct conf *conf, SSL_CTX **tls,
 }
 
 static void
-etrn_server_reload(struct etrn_server *srv)
+smtpd_server_reload(struct smtpd_server *srv)
 {
 	struct conf	*nc;
 	struct auth_db	*auth;
@@ -502,7 +494,7 @@ etrn_server_reload(struct etrn_server *srv)
 		log_warnx("reload: %s (keeping the old configuration)", err);
 		return;
 	}
-	if (etrn_server_setup(srv, nc, &tls, &auth) != 0) {
+	if (smtpd_server_setup(srv, nc, &tls, &auth) != 0) {
 		log_warnx("reload failed: keeping the old configuration");
 		conf_free(nc);
 		return;
@@ -518,15 +510,15 @@ etrn_server_reload(struct etrn_server *srv)
 	 * the old users go when the last of them ends. */
 	auth_db_free(srv->auth);
 	srv->auth = auth;
-	etrn_server_free_known(srv);
-	(void)etrn_server_load_known(srv, nc->relay_recipients);
+	smtpd_server_free_known(srv);
+	(void)smtpd_server_load_known(srv, nc->relay_recipients);
 	log_info("configuration reloaded");
 }
 
-/* etrn_server_sweep - spool files of a listener that died were never
+/* smtpd_server_sweep - spool files of a listener that died were never
  * acknowledged: remove them. */
 static void
-etrn_server_sweep(struct etrn_server *srv)
+smtpd_server_sweep(struct smtpd_server *srv)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -551,19 +543,19 @@ etrn_server_sweep(struct etrn_server *srv)
 }
 
 /*
- * etrn_server_stress - near max_connections (ETRN_STRESS_PCT of it) the
+ * smtpd_server_stress - near max_connections (SMTPD_STRESS_PCT of it) the
  * command and data timeouts drop to stress_timeout, as in Postfix's
  * stress mode: idle and slow clients give their slots to others.
  */
 static void
-etrn_server_stress(struct etrn_server *srv)
+smtpd_server_stress(struct smtpd_server *srv)
 {
 	const struct conf	*c = srv->conf;
 	bool			 stress;
 
 	stress = c->max_connections > 0 && c->stress_timeout > 0 &&
 	    (uint64_t)srv->nsessions * 100 >=
-	    (uint64_t)c->max_connections * ETRN_STRESS_PCT;
+	    (uint64_t)c->max_connections * SMTPD_STRESS_PCT;
 	if (stress == srv->stress)
 		return;
 	srv->stress = stress;
@@ -577,47 +569,49 @@ etrn_server_stress(struct etrn_server *srv)
 }
 
 static void
-etrn_server_timers(struct etrn_server *srv)
+smtpd_server_timers(struct smtpd_server *srv)
 {
-	struct etrn_session	*s, *next;
-	uint64_t		 now = etrn_now_ms(), limit, st;
+	struct smtpd_session	*s, *next;
+	uint64_t		 now = (uint64_t)clock_mono_ms(), limit, st;
 
-	etrn_server_stress(srv);
-	st = etrn_secs_ms(srv->conf->stress_timeout);
+	smtpd_server_stress(srv);
+	st = smtpd_secs_ms(srv->conf->stress_timeout);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == ETRN_S_COMMIT)
+		if (s->state == SMTPD_S_COMMIT)
 			continue;
 		limit = s->deadline;
-		if (srv->stress && s->state != ETRN_S_CLOSE &&
+		if (srv->stress && s->state != SMTPD_S_CLOSE &&
 		    s->since + st < limit)
 			limit = s->since + st;
 		if (now < limit)
 			continue;
-		if (s->state == ETRN_S_CLOSE) {
-			etrn_server_drop(srv, s);
+		if (s->state == SMTPD_S_CLOSE) {
+			smtpd_server_drop(srv, s);
 			continue;
 		}
-		if (s->state == ETRN_S_AUTH_WAIT) {
+		if (s->state == SMTPD_S_AUTH_WAIT) {
 			/* A failed AUTH's delay is over: its reply. */
-			etrn_session_auth_resume(s);
+			smtpd_session_auth_resume(s);
 		} else {
-			etrn_session_timeout(s);
-			s->deadline = now + ETRN_CLOSE_MS;	/* for the 421 */
+			smtpd_session_timeout(s);
+			/* For the 421 to go out. */
+			s->deadline = now + SMTPD_CLOSE_MS;
 		}
-		if (!etrn_server_step(srv, s, false))
-			etrn_server_drop(srv, s);
+		if (!smtpd_server_step(srv, s, false))
+			smtpd_server_drop(srv, s);
 	}
 }
 
 static void
-etrn_server_stop(struct etrn_server *srv)
+smtpd_server_stop(struct smtpd_server *srv)
 {
-	struct etrn_session	*s, *next;
+	struct smtpd_session	*s, *next;
 	size_t			 i;
 
 	srv->stopping = true;
-	srv->stop_deadline = etrn_now_ms() + ETRN_DRAIN_SECONDS * 1000;
+	srv->stop_deadline = (uint64_t)clock_mono_ms() +
+	    SMTPD_DRAIN_SECONDS * 1000;
 	for (i = 0; i < srv->nlfds; i++) {
 		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfds[i], NULL);
 		close(srv->lfds[i]);
@@ -626,26 +620,26 @@ etrn_server_stop(struct etrn_server *srv)
 	 * 421 before closing); those in DATA may finish. */
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == ETRN_S_DATA || s->state == ETRN_S_COMMIT)
+		if (s->state == SMTPD_S_DATA || s->state == SMTPD_S_COMMIT)
 			continue;
-		etrn_session_shutdown(s);
-		if (!etrn_server_step(srv, s, false))
-			etrn_server_drop(srv, s);
+		smtpd_session_shutdown(s);
+		if (!smtpd_server_step(srv, s, false))
+			smtpd_server_drop(srv, s);
 	}
 	log_info("stopping: %zu session%s finishing", srv->nsessions,
 	    srv->nsessions == 1 ? "" : "s");
 }
 
 int
-etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
+smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
     size_t nlfds)
 {
-	struct etrn_server	 srv;
-	struct epoll_event	 ev, evs[ETRN_EVENTS_MAX];
-	struct etrn_session	*s, *next;
+	struct smtpd_server	 srv;
+	struct epoll_event	 ev, evs[SMTPD_EVENTS_MAX];
+	struct smtpd_session	*s, *next;
 	sigset_t		 mask;
 	char			 err[1024];
-	uint64_t		 last_tick = etrn_now_ms();
+	uint64_t		 last_tick = (uint64_t)clock_mono_ms();
 	size_t			 i;
 	int			 n, k;
 
@@ -658,15 +652,15 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
 	    sizeof(err)) != 0)
 		fatalx("queue: %s", err);
-	if (etrn_server_setup(&srv, conf, &srv.tls, &srv.auth) != 0)
+	if (smtpd_server_setup(&srv, conf, &srv.tls, &srv.auth) != 0)
 		fatalx("cannot start the SMTP server");
 	/* Kept across reloads: a reload must not forgive a guesser. */
-	srv.throttle = auth_throttle_new(ETRN_THROTTLE_MAX);
-	if (etrn_server_load_known(&srv, conf->relay_recipients) != 0)
+	srv.throttle = auth_throttle_new(SMTPD_THROTTLE_MAX);
+	if (smtpd_server_load_known(&srv, conf->relay_recipients) != 0)
 		fatalx("cannot read relay_recipients");
 	bsnprintf(srv.spool_dir, sizeof(srv.spool_dir), "%s/spool",
 	    conf->queue_dir);
-	etrn_server_sweep(&srv);
+	smtpd_server_sweep(&srv);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -676,13 +670,14 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	signal(SIGPIPE, SIG_IGN);
 	srv.wakefd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
-	if ((srv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	if ((srv.sigfd = signalfd(-1, &mask,
+	    SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (srv.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("listener set-up");
 	pthread_mutex_init(&srv.mu, NULL);
 	pthread_cond_init(&srv.cv, NULL);
-	if (pthread_create(&srv.thread, NULL, etrn_commit_main, &srv) != 0)
+	if (pthread_create(&srv.thread, NULL, smtpd_commit_main, &srv) != 0)
 		fatalx("cannot start the commit thread");
 
 	memset(&ev, 0, sizeof(ev));
@@ -702,9 +697,9 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 
 	for (;;) {
 		if (srv.stopping && (srv.nsessions == 0 ||
-		    etrn_now_ms() >= srv.stop_deadline))
+		    (uint64_t)clock_mono_ms() >= srv.stop_deadline))
 			break;
-		n = epoll_wait(srv.epfd, evs, ETRN_EVENTS_MAX, ETRN_TICK_MS);
+		n = epoll_wait(srv.epfd, evs, SMTPD_EVENTS_MAX, SMTPD_TICK_MS);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
 		for (k = 0; k < n; k++) {
@@ -716,45 +711,45 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 				while (read(srv.sigfd, &si, sizeof(si)) ==
 				    sizeof(si)) {
 					if (si.ssi_signo == SIGHUP)
-						etrn_server_reload(&srv);
+						smtpd_server_reload(&srv);
 					else if (!srv.stopping)
-						etrn_server_stop(&srv);
+						smtpd_server_stop(&srv);
 				}
 				continue;
 			}
 			if (p == &srv.evfd) {
-				etrn_server_committed(&srv);
+				smtpd_server_committed(&srv);
 				continue;
 			}
 			if ((const int *)p >= lfds &&
 			    (const int *)p < lfds + nlfds) {
 				if (!srv.stopping)
-					etrn_server_accept(&srv,
+					smtpd_server_accept(&srv,
 					    *(const int *)p);
 				continue;
 			}
 			s = p;
-			if (s->dead)
-				continue;	/* dropped earlier in the batch */
-			if (s->state == ETRN_S_COMMIT &&
+			if (s->dead)	/* dropped earlier in the batch */
+				continue;
+			if (s->state == SMTPD_S_COMMIT &&
 			    (evs[k].events & (EPOLLERR | EPOLLHUP)) != 0) {
 				/* Reset: the reply can no longer go out. */
-				etrn_server_drop(&srv, s);
+				smtpd_server_drop(&srv, s);
 				continue;
 			}
-			if (!etrn_server_step(&srv, s, (evs[k].events &
+			if (!smtpd_server_step(&srv, s, (evs[k].events &
 			    (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0))
-				etrn_server_drop(&srv, s);
+				smtpd_server_drop(&srv, s);
 		}
-		if (etrn_now_ms() - last_tick >= ETRN_TICK_MS) {
-			last_tick = etrn_now_ms();
-			etrn_server_timers(&srv);
+		if ((uint64_t)clock_mono_ms() - last_tick >= SMTPD_TICK_MS) {
+			last_tick = (uint64_t)clock_mono_ms();
+			smtpd_server_timers(&srv);
 		}
-		etrn_server_reap(&srv);
+		smtpd_server_reap(&srv);
 	}
 	for (s = srv.sessions; s != NULL; s = next) {
 		next = s->next;
-		etrn_server_drop(&srv, s);
+		smtpd_server_drop(&srv, s);
 	}
 	pthread_mutex_lock(&srv.mu);
 	srv.thread_stop = true;
@@ -765,12 +760,12 @@ etrn_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	for (s = srv.done; s != NULL; s = s->cnext)
 		s->in_commit_list = false;
 	srv.done = NULL;
-	etrn_server_reap(&srv);
+	smtpd_server_reap(&srv);
 	queue_close(srv.q);
 	SSL_CTX_free(srv.tls);
 	auth_db_free(srv.auth);
 	auth_throttle_free(srv.throttle);
-	etrn_server_free_known(&srv);
+	smtpd_server_free_known(&srv);
 	for (i = 0; i < srv.nold; i++)
 		conf_free(srv.old_confs[i]);
 	free(srv.old_confs);

@@ -1,14 +1,17 @@
 /*
- * etrn_session.c - one SMTP session: the command state machine and DATA.
+ * smtpd_session.c - one SMTP session: the command table, the state
+ * machine, DATA, STARTTLS and AUTH. MAIL and RCPT parameters are parsed in
+ * smtpd_param.c, the relay decision is smtpd_check.c's.
  *
- * Every reply carries an enhanced status code (RFC 2034) but 220 greetings,
- * 334 and 354. Replies are queued and go out when the input in hand has
- * been processed, so a pipelined group gets its replies in one write
- * (RFC 2920 §3.2). A client that pipelines where it may not (before the
- * greeting, after a synchronising command such as EHLO or DATA, or at all
- * without PIPELINING) is told "554 5.5.0 protocol synchronization" and
- * dropped, as Postfix's smtpd_forbid_unauth_pipelining does. STARTTLS is
- * the exception: input pipelined after it is discarded (RFC 3207 §6).
+ * Every reply carries an enhanced status code (RFC 2034) but the 220
+ * greeting, the HELO and EHLO replies, 334 and 354. Replies are queued and
+ * go out when the input in hand has been processed, so a pipelined group
+ * gets its replies in one write (RFC 2920 §3.2). A client that pipelines
+ * where it may not (before the greeting, after a synchronising command
+ * such as EHLO or DATA, or at all without PIPELINING) is told "554 5.5.0
+ * protocol synchronization" and dropped, as Postfix's
+ * smtpd_forbid_unauth_pipelining does. STARTTLS is the exception: input
+ * pipelined after it is discarded (RFC 3207 §6).
  *
  * DATA accepts only CRLF line ends: a bare LF or CR, a NUL, an over-long
  * line or too many Received: fields make the message refused, but only
@@ -27,18 +30,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "etrn_int.h"
-#include "runner.h"
+#include "route_policy.h"
+#include "smtpd_int.h"
 
-#define ETRN_SYNC_ERROR	"554 5.5.0 Error: SMTP protocol synchronization"
-#define ETRN_AUTH_LINE_MAX	12288	/* RFC 4954 §4 */
-#define ETRN_AUTH_FAILURES_MAX	3	/* RFC 4954 §9: at least 3 */
-#define ETRN_SPOOL_WRITE	(64 * 1024)
+#define SMTPD_SYNC_ERROR	"554 5.5.0 Error: SMTP protocol synchronization"
+#define SMTPD_AUTH_LINE_MAX	12288	/* RFC 4954 §4 */
+#define SMTPD_AUTH_FAILURES_MAX	3	/* RFC 4954 §9: at least 3 */
+#define SMTPD_SPOOL_WRITE	(64 * 1024)
 
-static void	etrn_session_reset(struct etrn_session *);
+static void	smtpd_session_reset(struct smtpd_session *);
 
 void
-etrn_session_reply(struct etrn_session *s, const char *fmt, ...)
+smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -51,18 +54,18 @@ etrn_session_reply(struct etrn_session *s, const char *fmt, ...)
 }
 
 static void
-etrn_session_close(struct etrn_session *s, const char *why)
+smtpd_session_close(struct smtpd_session *s, const char *why)
 {
 	if (why != NULL)
 		log_info("client=%s, disconnect (%s)", s->client, why);
-	s->state = ETRN_S_CLOSE;
+	s->state = SMTPD_S_CLOSE;
 }
 
-struct etrn_session *
-etrn_session_new(struct etrn_server *srv, int fd,
+struct smtpd_session *
+smtpd_session_new(struct smtpd_server *srv, int fd,
     const struct sockaddr_storage *ss)
 {
-	struct etrn_session	*s = xcalloc(1, sizeof(*s));
+	struct smtpd_session	*s = xcalloc(1, sizeof(*s));
 	const void		*a;
 	char			 peek;
 
@@ -80,13 +83,13 @@ etrn_session_new(struct etrn_server *srv, int fd,
 	bsnprintf(s->client, sizeof(s->client), "unknown[%s]", s->addr);
 	s->mynet = conf_net_match(srv->conf->mynetworks,
 	    srv->conf->nmynetworks, (const struct sockaddr *)ss);
-	s->state = ETRN_S_CMD;
-	etrn_session_arm(s, srv->conf->command_timeout);
+	s->state = SMTPD_S_CMD;
+	smtpd_session_arm(s, srv->conf->command_timeout);
 	/* A client that talks before the greeting is not waiting for
 	 * replies: refuse it now (RFC 5321 §4.3.1: the greeting first). */
 	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-		etrn_session_reply(s, ETRN_SYNC_ERROR);
-		etrn_session_close(s, "command sent before the greeting");
+		smtpd_session_reply(s, SMTPD_SYNC_ERROR);
+		smtpd_session_close(s, "command sent before the greeting");
 		return s;
 	}
 	sbuf_catf(s->conn->out, "220 %s ESMTP postern\r\n",
@@ -95,7 +98,7 @@ etrn_session_new(struct etrn_server *srv, int fd,
 }
 
 static void
-etrn_session_unspool(struct etrn_session *s)
+smtpd_session_unspool(struct smtpd_session *s)
 {
 	if (s->spool_fd >= 0) {
 		close(s->spool_fd);
@@ -107,11 +110,11 @@ etrn_session_unspool(struct etrn_session *s)
 }
 
 void
-etrn_session_free(struct etrn_session *s)
+smtpd_session_free(struct smtpd_session *s)
 {
 	if (s == NULL)
 		return;
-	etrn_session_unspool(s);
+	smtpd_session_unspool(s);
 	smtp_conn_free(s->conn);
 	auth_sasl_free(s->sasl);
 	free(s->auth_user);
@@ -120,7 +123,7 @@ etrn_session_free(struct etrn_session *s)
 }
 
 static void
-etrn_session_reset(struct etrn_session *s)
+smtpd_session_reset(struct smtpd_session *s)
 {
 	s->in_mail = false;
 	s->sender[0] = '\0';
@@ -129,126 +132,30 @@ etrn_session_reset(struct etrn_session *s)
 	s->envid[0] = '\0';
 	s->nrcpt = 0;
 	s->data_err = NULL;
-	etrn_session_unspool(s);
-}
-
-/* ------------------------------------------------------------------ */
-/* ESMTP parameters (RFC 5321 §4.1.2: esmtp-keyword ["=" esmtp-value]). */
-
-/* etrn_hex - the value of an upper-case hex digit (RFC 3461 §4 hexchar),
- * or -1. */
-static int
-etrn_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * etrn_xtext_valid - RFC 3461 §4: xtext, decoding to printable ASCII.
- * ENVID (§4.4) and ORCPT (§4.2) must decode to printable US-ASCII, so a
- * "+0A" or "+1B" is refused here rather than stored: nothing a client
- * encodes can come out of `postern show` or a DSN as a control byte.
- */
-static bool
-etrn_xtext_valid(const char *v, size_t max)
-{
-	size_t	i, n = 0;
-	int	hi, lo;
-
-	for (i = 0; v[i] != '\0'; i++, n++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (c == '+') {
-			if ((hi = etrn_hex(v[i + 1])) < 0 ||
-			    (lo = etrn_hex(v[i + 2])) < 0)
-				return false;
-			if (hi * 16 + lo < 0x20 || hi * 16 + lo > 0x7e)
-				return false;
-			i += 2;
-		} else if (c < '!' || c > '~' || c == '=')
-			return false;
-	}
-	return n > 0 && n <= max;
-}
-
-/* etrn_atom_valid - RFC 5321 Atom, 1*atext: what ORCPT's addr-type must
- * be (RFC 3461 §4.2). Nothing else may reach the queue and `postern
- * show`: not an escape sequence, not an 8-bit byte. */
-static bool
-etrn_atom_valid(const char *v, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c != '\0' &&
-		    strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL)))
-			return false;
-	}
-	return len > 0;
-}
-
-struct etrn_param {
-	char	*key;
-	char	*val;		/* NULL: no "=" */
-};
-
-/* etrn_params - split "K=V K2 ..." in place; -1 on an empty keyword. */
-static int
-etrn_params(char *p, struct etrn_param *v, size_t max, size_t *n)
-{
-	*n = 0;
-	while (*p != '\0') {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		if (*n == max)
-			return -1;
-		v[*n].key = p;
-		v[*n].val = NULL;
-		while (*p != '\0' && *p != ' ') {
-			if (*p == '=' && v[*n].val == NULL) {
-				*p = '\0';
-				v[*n].val = p + 1;
-			}
-			p++;
-		}
-		if (*p == ' ')
-			*p++ = '\0';
-		if (v[*n].key[0] == '\0')
-			return -1;
-		(*n)++;
-	}
-	return 0;
+	smtpd_session_unspool(s);
 }
 
 /* ------------------------------------------------------------------ */
 /* Commands. */
 
+/* smtpd_cmd_hello - EHLO (esmtp) or HELO. */
 static void
-etrn_cmd_helo(struct etrn_session *s, char *arg, bool esmtp)
+smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 {
 	const struct conf	*c = s->srv->conf;
 	bool			 plain_ok;
 
 	if (arg == NULL || *arg == '\0' || strchr(arg, ' ') != NULL) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: %s hostname",
+		smtpd_session_reply(s, "501 5.5.4 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return;
 	}
-	etrn_session_reset(s);
+	smtpd_session_reset(s);
 	strl_clean(s->helo, sizeof(s->helo), arg, sizeof(s->helo) - 1);
 	bsnprintf(s->client, sizeof(s->client), "%s[%s]", s->helo, s->addr);
 	s->esmtp = esmtp;
 	if (!esmtp) {
-		etrn_session_reply(s, "250 %s", c->myhostname);
+		smtpd_session_reply(s, "250 %s", c->myhostname);
 		return;
 	}
 	{
@@ -281,29 +188,24 @@ etrn_cmd_helo(struct etrn_session *s, char *arg, bool esmtp)
 }
 
 static void
-etrn_cmd_mail(struct etrn_session *s, char *arg)
+smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 {
 	const struct conf	*c = s->srv->conf;
-	struct etrn_param	 pv[16];
+	struct smtpd_mail_param	 mp;
 	struct smtp_addr	 a;
 	const char		*end;
-	size_t			 np, i;
-	uint64_t		 size = 0;
-	bool			 seen_size = false, seen_body = false;
-	bool			 seen_ret = false, seen_envid = false;
-	bool			 seen_auth = false;
 	int			 rc, flags;
 
 	if (s->helo[0] == '\0') {
-		etrn_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		smtpd_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
 		return;
 	}
 	if (s->in_mail) {
-		etrn_session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		smtpd_session_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
 	if (arg == NULL || strncasecmp(arg, "FROM:", 5) != 0) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
 	arg += 5;
@@ -311,153 +213,56 @@ etrn_cmd_mail(struct etrn_session *s, char *arg)
 		arg++;
 	/* Parameters first: SMTPUTF8 decides how the path is read. */
 	flags = SMTP_ADDR_NULL_OK;
-	if (strstr(arg, "> ") != NULL || strstr(arg, ">\t") != NULL) {
-		char *p = strstr(arg, "> ");
-
-		if (p != NULL) {
-			for (char *q = p + 1; *q; q++)
-				if (strncasecmp(q, " SMTPUTF8", 9) == 0 &&
-				    (q[9] == '\0' || q[9] == ' '))
-					flags |= SMTP_ADDR_UTF8;
-		}
-	}
+	if (smtpd_param_mail_utf8(arg))
+		flags |= SMTP_ADDR_UTF8;
 	rc = smtp_addr_parse(arg, strlen(arg), flags, &a, &end);
 	if (rc != 0) {
 		if (rc == SMTP_ADDR_E_UTF8)
-			etrn_session_reply(s, "550 5.6.7 Must use SMTPUTF8 "
+			smtpd_session_reply(s, "550 5.6.7 Must use SMTPUTF8 "
 			    "for a non-ASCII sender address");
 		else if (rc == SMTP_ADDR_E_LONG)
-			etrn_session_reply(s, "501 5.1.7 Sender address too long");
+			smtpd_session_reply(s, "501 5.1.7 Sender address "
+			    "too long");
 		else
-			etrn_session_reply(s, "501 5.1.7 Bad sender address "
+			smtpd_session_reply(s, "501 5.1.7 Bad sender address "
 			    "syntax (%s)", smtp_addr_strerror(rc));
 		return;
 	}
 	if (*end != '\0' && *end != ' ') {
-		etrn_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (etrn_params((char *)(uintptr_t)end, pv, 16, &np) != 0) {
-		etrn_session_reply(s, "501 5.5.4 Bad MAIL parameters");
+	/* The parameters follow the path, in the same buffer. */
+	if (smtpd_param_mail(s, arg + (end - arg), &mp) != 0)
 		return;
-	}
-	s->mflags = 0;
-	s->smtputf8 = false;
-	s->envid[0] = '\0';
-	for (i = 0; i < np; i++) {
-		char *k = pv[i].key, *v = pv[i].val;
-
-		if (!s->esmtp) {
-			etrn_session_reply(s, "555 5.5.4 Parameters need EHLO");
-			return;
-		}
-		if (strcasecmp(k, "SIZE") == 0 && !seen_size) {
-			char	*ep;
-
-			seen_size = true;
-			errno = 0;
-			if (v == NULL || *v < '0' || *v > '9' ||
-			    strlen(v) > 20 || (size = strtoull(v, &ep, 10),
-			    *ep != '\0') || errno != 0) {
-				etrn_session_reply(s, "501 5.5.4 Bad SIZE value");
-				return;
-			}
-		} else if (strcasecmp(k, "BODY") == 0 && !seen_body && v) {
-			seen_body = true;
-			if (strcasecmp(v, "8BITMIME") == 0)
-				s->mflags |= QMSG_F_8BITMIME;
-			else if (strcasecmp(v, "7BIT") != 0) {
-				etrn_session_reply(s, "501 5.5.4 Bad BODY value");
-				return;
-			}
-		} else if (strcasecmp(k, "SMTPUTF8") == 0 && v == NULL &&
-		    !s->smtputf8) {
-			s->smtputf8 = true;
-			s->mflags |= QMSG_F_SMTPUTF8;
-		} else if (strcasecmp(k, "RET") == 0 && !seen_ret && v) {
-			seen_ret = true;
-			if (strcasecmp(v, "FULL") == 0)
-				s->mflags |= QMSG_F_RET_FULL;
-			else if (strcasecmp(v, "HDRS") == 0)
-				s->mflags |= QMSG_F_RET_HDRS;
-			else {
-				etrn_session_reply(s, "501 5.5.4 Bad RET value");
-				return;
-			}
-		} else if (strcasecmp(k, "ENVID") == 0 && !seen_envid && v) {
-			seen_envid = true;
-			if (!etrn_xtext_valid(v, QUEUE_ENVID_MAX)) {
-				etrn_session_reply(s, "501 5.5.4 Bad ENVID value");
-				return;
-			}
-			strl_copy(s->envid, v, sizeof(s->envid));
-		} else if (strcasecmp(k, "AUTH") == 0 && !seen_auth && v) {
-			/* RFC 4954 §5: accepted from anyone; we do not trust
-			 * it, so it is as if AUTH=<> (nothing to keep). */
-			seen_auth = true;
-			if (strcmp(v, "<>") != 0 && !etrn_xtext_valid(v, 500)) {
-				etrn_session_reply(s, "501 5.5.4 Bad AUTH value");
-				return;
-			}
-		} else if (strcasecmp(k, "SIZE") == 0 ||
-		    strcasecmp(k, "BODY") == 0 || strcasecmp(k, "RET") == 0 ||
-		    strcasecmp(k, "ENVID") == 0 || strcasecmp(k, "AUTH") == 0 ||
-		    strcasecmp(k, "SMTPUTF8") == 0) {
-			etrn_session_reply(s, "501 5.5.4 Duplicate or bad %s "
-			    "parameter", k);
-			return;
-		} else {
-			etrn_session_reply(s, "555 5.5.4 Unsupported parameter "
-			    "\"%.40s\"", k);
-			return;
-		}
-	}
-	if (seen_size && size > c->message_size_limit) {
-		etrn_session_reply(s, "552 5.3.4 Message size exceeds fixed "
+	if (mp.has_size && mp.size > c->message_size_limit) {
+		smtpd_session_reply(s, "552 5.3.4 Message size exceeds fixed "
 		    "limit");
 		return;
 	}
 	strl_copy(s->sender, a.addr, sizeof(s->sender));
 	s->in_mail = true;
 	s->nrcpt = 0;
-	etrn_session_reply(s, "250 2.1.0 Ok");
-}
-
-/* etrn_rcpt_ours - a domain we take mail for from anyone. */
-static bool
-etrn_rcpt_ours(const struct conf *c, const char *dom)
-{
-	return conf_domain_in(&c->relay_domains, dom) ||
-	    conf_domain_in(&c->hold_domains, dom);
-}
-
-static bool
-etrn_is_me(const struct conf *c, const char *dom)
-{
-	return strcasecmp(dom, c->myhostname) == 0 ||
-	    conf_domain_in(&c->my_names, dom);
+	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
 static void
-etrn_cmd_rcpt(struct etrn_session *s, char *arg)
+smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 {
 	const struct conf	*c = s->srv->conf;
-	struct etrn_param	 pv[8];
+	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
 	struct qrcpt		*r;
-	const char		*end, *dom;
-	char			 orcpt[QUEUE_ORCPT_MAX + 1] = "";
-	char			 lc[QUEUE_ADDR_MAX + 1];
-	size_t			 np, i;
-	uint8_t			 notify = 0;
+	const char		*end;
+	size_t			 i;
 	int			 rc, flags;
 
 	if (!s->in_mail) {
-		etrn_session_reply(s, "503 5.5.1 Error: need MAIL command");
+		smtpd_session_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
 	if (arg == NULL || strncasecmp(arg, "TO:", 3) != 0) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
 	arg += 3;
@@ -466,108 +271,48 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 	flags = SMTP_ADDR_POSTMASTER_OK | (s->smtputf8 ? SMTP_ADDR_UTF8 : 0);
 	if ((rc = smtp_addr_parse(arg, strlen(arg), flags, &a, &end)) != 0) {
 		if (rc == SMTP_ADDR_E_UTF8)
-			etrn_session_reply(s, "553 5.6.7 Must use SMTPUTF8 "
+			smtpd_session_reply(s, "553 5.6.7 Must use SMTPUTF8 "
 			    "for a non-ASCII recipient address");
 		else
-			etrn_session_reply(s, "501 5.1.3 Bad recipient address "
-			    "syntax (%s)", smtp_addr_strerror(rc));
+			smtpd_session_reply(s, "501 5.1.3 Bad recipient "
+			    "address syntax (%s)", smtp_addr_strerror(rc));
 		return;
 	}
-	if ((*end != '\0' && *end != ' ') ||
-	    etrn_params((char *)(uintptr_t)end, pv, 8, &np) != 0) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+	if (*end != '\0' && *end != ' ') {
+		smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	for (i = 0; i < np; i++) {
-		char *k = pv[i].key, *v = pv[i].val;
-
-		if (!s->esmtp) {
-			etrn_session_reply(s, "555 5.5.4 Parameters need EHLO");
-			return;
-		}
-		if (strcasecmp(k, "NOTIFY") == 0 && notify == 0 && v) {
-			char *tok, *save = NULL;
-
-			for (tok = strtok_r(v, ",", &save); tok != NULL;
-			    tok = strtok_r(NULL, ",", &save)) {
-				if (strcasecmp(tok, "NEVER") == 0)
-					notify |= QRCPT_NOTIFY_NEVER;
-				else if (strcasecmp(tok, "SUCCESS") == 0)
-					notify |= QRCPT_NOTIFY_SUCCESS;
-				else if (strcasecmp(tok, "FAILURE") == 0)
-					notify |= QRCPT_NOTIFY_FAILURE;
-				else if (strcasecmp(tok, "DELAY") == 0)
-					notify |= QRCPT_NOTIFY_DELAY;
-				else
-					notify = 0xff;
-			}
-			/* NEVER stands alone (RFC 3461 §4.1). */
-			if (notify == 0 || notify == 0xff ||
-			    ((notify & QRCPT_NOTIFY_NEVER) &&
-			    notify != QRCPT_NOTIFY_NEVER)) {
-				etrn_session_reply(s, "501 5.5.4 Bad NOTIFY "
-				    "value");
-				return;
-			}
-		} else if (strcasecmp(k, "ORCPT") == 0 && orcpt[0] == '\0' &&
-		    v) {
-			char *semi = strchr(v, ';');
-
-			if (semi == NULL ||
-			    !etrn_atom_valid(v, (size_t)(semi - v)) ||
-			    !etrn_xtext_valid(semi + 1, QUEUE_ORCPT_MAX) ||
-			    strlen(v) > QUEUE_ORCPT_MAX) {
-				etrn_session_reply(s, "501 5.5.4 Bad ORCPT value");
-				return;
-			}
-			strl_copy(orcpt, v, sizeof(orcpt));
-		} else if (strcasecmp(k, "NOTIFY") == 0 ||
-		    strcasecmp(k, "ORCPT") == 0) {
-			etrn_session_reply(s, "501 5.5.4 Duplicate or bad %s "
-			    "parameter", k);
-			return;
-		} else {
-			etrn_session_reply(s, "555 5.5.4 Unsupported parameter "
-			    "\"%.40s\"", k);
-			return;
-		}
-	}
+	if (smtpd_param_rcpt(s, arg + (end - arg), &rp) != 0)
+		return;
 	/* <Postmaster> is ours (RFC 5321 §4.1.1.3). */
 	if (smtp_addr_domain(&a)[0] == '\0') {
 		if (!bsnprintf(a.addr, sizeof(a.addr), "postmaster@%s",
 		    c->myhostname)) {
-			etrn_session_reply(s, "501 5.1.3 Address too long");
+			smtpd_session_reply(s, "501 5.1.3 Address too long");
 			return;
 		}
 		a.local_len = strlen("postmaster");
 	}
-	dom = smtp_addr_domain(&a);
-	if (etrn_rcpt_ours(c, dom)) {
-		strl_copy(lc, a.addr, sizeof(lc));
-		/* postmaster is always ours (RFC 5321 §4.5.1). */
-		if (s->srv->nknown > 0 && !etrn_rcpt_known(s->srv, lc) &&
-		    !(a.local_len == 10 &&
-		    strncasecmp(a.addr, "postmaster", 10) == 0)) {
-			log_info("client=%s, reject RCPT <%s>: not in "
-			    "relay_recipients", s->client, a.addr);
-			etrn_session_reply(s, "550 5.1.1 <%s>: Recipient address "
-			    "rejected: User unknown in relay recipient table",
-			    a.addr);
-			return;
-		}
-	} else if (!s->mynet && s->auth_user == NULL &&
-	    !(etrn_is_me(c, dom) && a.local_len == 10 &&
-	    strncasecmp(a.addr, "postmaster", 10) == 0)) {
+	switch (smtpd_check_rcpt(s, &a)) {
+	case SMTPD_OK:
+		break;
+	case SMTPD_REJECT_UNLISTED:
+		log_info("client=%s, reject RCPT <%s>: not in "
+		    "relay_recipients", s->client, a.addr);
+		smtpd_session_reply(s, "550 5.1.1 <%s>: Recipient address "
+		    "rejected: User unknown in relay recipient table", a.addr);
+		return;
+	case SMTPD_REJECT_RELAY:
 		log_info("client=%s, reject RCPT from=<%s>, to=<%s>: relay "
 		    "access denied", s->client, s->sender, a.addr);
-		etrn_session_reply(s, "554 5.7.1 <%s>: Relay access denied",
+		smtpd_session_reply(s, "554 5.7.1 <%s>: Relay access denied",
 		    a.addr);
 		return;
 	}
 	if ((int)s->nrcpt >= c->max_recipients) {
 		/* RFC 5321 §4.5.3.1.10: 452, the client sends the rest in
 		 * another transaction. */
-		etrn_session_reply(s, "452 4.5.3 Error: too many recipients");
+		smtpd_session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
 	for (i = 0; i < s->nrcpt; i++)
@@ -576,7 +321,7 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 		    strncmp(s->rcpt[i].addr, a.addr, a.local_len) == 0 &&
 		    strcasecmp(s->rcpt[i].addr + a.local_len,
 		    a.addr + a.local_len) == 0) {
-			etrn_session_reply(s, "250 2.1.5 Ok");	/* once */
+			smtpd_session_reply(s, "250 2.1.5 Ok");	/* once */
 			return;
 		}
 	if (s->nrcpt == s->rcptcap) {
@@ -586,17 +331,17 @@ etrn_cmd_rcpt(struct etrn_session *s, char *arg)
 	r = &s->rcpt[s->nrcpt++];
 	memset(r, 0, sizeof(*r));
 	strl_copy(r->addr, a.addr, sizeof(r->addr));
-	strl_copy(r->orcpt, orcpt, sizeof(r->orcpt));
-	r->notify = notify;
-	etrn_session_reply(s, "250 2.1.5 Ok");
+	strl_copy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+	r->notify = rp.notify;
+	smtpd_session_reply(s, "250 2.1.5 Ok");
 }
 
 static void
-etrn_data_begin(struct etrn_session *s)
+smtpd_data_begin(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	char			 date[64], helo[sizeof(s->helo)];
-	time_t			 now = time(NULL);
+	time_t			 now = clock_now();
 	struct tm		 tm;
 	const char		*proto;
 	size_t			 i;
@@ -614,7 +359,7 @@ etrn_data_begin(struct etrn_session *s)
 		    (s->auth_user ? "ESMTPA" : "ESMTP");
 	s->body = sbuf_new();
 	/* The EHLO name is the client's: control bytes are spaces already
-	 * (etrn_cmd_helo); an 8-bit byte becomes '?', as Postfix's
+	 * (smtpd_cmd_hello); an 8-bit byte becomes '?', as Postfix's
 	 * printable() does, so our own header stays ASCII. */
 	strl_copy(helo, s->helo, sizeof(helo));
 	for (i = 0; helo[i] != '\0'; i++)
@@ -638,37 +383,37 @@ etrn_data_begin(struct etrn_session *s)
 	s->skipping = false;
 	s->received = 0;
 	s->data_err = NULL;
-	s->state = ETRN_S_DATA;
+	s->state = SMTPD_S_DATA;
 	/* data_timeout is the deadline of the whole message, from the 354
 	 * to the dot, not a limit on silence: a client that sends a byte
 	 * now and then cannot hold its connection for ever. */
-	etrn_session_arm(s, c->data_timeout);
+	smtpd_session_arm(s, c->data_timeout);
 }
 
 static void
-etrn_cmd_data(struct etrn_session *s, char *arg)
+smtpd_cmd_data(struct smtpd_session *s, char *arg)
 {
 	if (arg != NULL) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: DATA");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
 	if (!s->in_mail) {
-		etrn_session_reply(s, "503 5.5.1 Error: need MAIL command");
+		smtpd_session_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
 	if (s->nrcpt == 0) {
-		etrn_session_reply(s, "554 5.5.1 Error: no valid recipients");
+		smtpd_session_reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
 	}
-	etrn_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	etrn_data_begin(s);
+	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtpd_data_begin(s);
 }
 
-/* etrn_spool_write - all of it, or -1 with errno set: a short write (the
+/* smtpd_spool_write - all of it, or -1 with errno set: a short write (the
  * disk filling up) leaves errno as it was, so write the rest to learn
  * why (ENOSPC: 452 4.3.1, not 451). */
 static int
-etrn_spool_write(int fd, const char *p, size_t n)
+smtpd_spool_write(int fd, const char *p, size_t n)
 {
 	ssize_t	w;
 
@@ -688,16 +433,16 @@ etrn_spool_write(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* etrn_data_store - append a line (with its CRLF) to the body, moving it
+/* smtpd_data_store - append a line (with its CRLF) to the body, moving it
  * to a spool file once it passes the threshold. */
 static void
-etrn_data_store(struct etrn_session *s, const char *p, size_t n)
+smtpd_data_store(struct smtpd_session *s, const char *p, size_t n)
 {
-	struct etrn_server	*srv = s->srv;
+	struct smtpd_server	*srv = s->srv;
 
 	sbuf_catn(s->body, p, n);
 	s->body_len += n;
-	if (s->spool_fd < 0 && s->body->len > ETRN_SPOOL_THRESHOLD) {
+	if (s->spool_fd < 0 && s->body->len > SMTPD_SPOOL_THRESHOLD) {
 		bsnprintf(s->spool_path, sizeof(s->spool_path), "%s/%ld.%llu",
 		    srv->spool_dir, (long)getpid(),
 		    (unsigned long long)++srv->spool_seq);
@@ -710,8 +455,8 @@ etrn_data_store(struct etrn_session *s, const char *p, size_t n)
 			return;
 		}
 	}
-	if (s->spool_fd >= 0 && s->body->len >= ETRN_SPOOL_WRITE) {
-		if (etrn_spool_write(s->spool_fd, s->body->s,
+	if (s->spool_fd >= 0 && s->body->len >= SMTPD_SPOOL_WRITE) {
+		if (smtpd_spool_write(s->spool_fd, s->body->s,
 		    s->body->len) != 0) {
 			log_warn("%s: write %s", __func__, s->spool_path);
 			s->data_err = errno == ENOSPC ?
@@ -723,18 +468,18 @@ etrn_data_store(struct etrn_session *s, const char *p, size_t n)
 }
 
 static void
-etrn_data_end(struct etrn_session *s)
+smtpd_data_end(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	struct qnew		*n = &s->qn;
-	int64_t			 now = (int64_t)time(NULL);
+	int64_t			 now = (int64_t)clock_now();
 	size_t			 i;
 
-	etrn_session_arm(s, c->command_timeout);
+	smtpd_session_arm(s, c->command_timeout);
 	if (s->data_err == NULL && s->received > c->max_received_headers)
 		s->data_err = "554 5.4.6 Error: too many hops (mail loop?)";
 	if (s->data_err == NULL && s->spool_fd >= 0 && s->body->len > 0) {
-		if (etrn_spool_write(s->spool_fd, s->body->s,
+		if (smtpd_spool_write(s->spool_fd, s->body->s,
 		    s->body->len) != 0)
 			s->data_err = errno == ENOSPC ?
 			    "452 4.3.1 Error: insufficient system storage" :
@@ -744,9 +489,9 @@ etrn_data_end(struct etrn_session *s)
 	if (s->data_err != NULL) {
 		log_info("client=%s, reject DATA from=<%s>, nrcpt=%zu: %s",
 		    s->client, s->sender, s->nrcpt, s->data_err);
-		etrn_session_reply(s, "%s", s->data_err);
-		etrn_session_reset(s);
-		s->state = ETRN_S_CMD;
+		smtpd_session_reply(s, "%s", s->data_err);
+		smtpd_session_reset(s);
+		s->state = SMTPD_S_CMD;
 		return;
 	}
 	memset(n, 0, sizeof(*n));
@@ -770,12 +515,12 @@ etrn_data_end(struct etrn_session *s)
 		n->body = s->body->s;
 		n->body_fd = -1;
 	}
-	s->state = ETRN_S_COMMIT;
-	etrn_commit_submit(s->srv, s);
+	s->state = SMTPD_S_COMMIT;
+	smtpd_commit_submit(s->srv, s);
 }
 
 void
-etrn_session_committed(struct etrn_session *s)
+smtpd_session_committed(struct smtpd_session *s)
 {
 	char	id[QUEUE_ID_LEN + 1];
 
@@ -786,34 +531,34 @@ etrn_session_committed(struct etrn_session *s)
 		    (unsigned long long)s->body_len, s->nrcpt,
 		    s->tls ? s->conn->tls_info : "none",
 		    s->auth_user ? s->auth_user : "none");
-		etrn_session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	} else if (s->qn.rc == QUEUE_E_FULL) {
 		log_warnx("client=%s, from=<%s>: queue full: %s", s->client,
 		    s->sender, queue_errmsg(s->srv->q));
-		etrn_session_reply(s, "452 4.3.1 Error: insufficient system "
+		smtpd_session_reply(s, "452 4.3.1 Error: insufficient system "
 		    "storage");
 	} else {
 		log_warnx("client=%s, from=<%s>: cannot queue: %s", s->client,
 		    s->sender, queue_errmsg(s->srv->q));
-		etrn_session_reply(s, "451 4.3.0 Error: queue file write "
+		smtpd_session_reply(s, "451 4.3.0 Error: queue file write "
 		    "error");
 	}
-	etrn_session_reset(s);
-	s->state = ETRN_S_CMD;
+	smtpd_session_reset(s);
+	s->state = SMTPD_S_CMD;
 }
 
 /*
- * etrn_session_data - consume message content up to the end of data.
+ * smtpd_session_data - consume message content up to the end of data.
  * Only whole lines are taken; a line longer than the limit is refused
  * and skipped to its end.
  */
 static void
-etrn_session_data(struct etrn_session *s)
+smtpd_session_data(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	size_t			 limit = (size_t)c->line_length_limit;
 
-	while (s->state == ETRN_S_DATA && smtp_conn_avail(s->conn) > 0) {
+	while (s->state == SMTPD_S_DATA && smtp_conn_avail(s->conn) > 0) {
 		const char	*p = smtp_conn_data(s->conn);
 		size_t		 avail = smtp_conn_avail(s->conn), len, clen;
 		const char	*lf = memchr(p, '\n', avail);
@@ -844,7 +589,7 @@ etrn_session_data(struct etrn_session *s)
 		/* The one end of data: CRLF "." CRLF (RFC 5321 §4.1.1.4). */
 		if (s->prev_crlf && crlf && clen == 1 && p[0] == '.') {
 			smtp_conn_consume(s->conn, len);
-			etrn_data_end(s);
+			smtpd_data_end(s);
 			return;
 		}
 		if (s->data_err == NULL) {
@@ -873,9 +618,9 @@ etrn_session_data(struct etrn_session *s)
 		if (s->data_err == NULL) {
 			/* Transparency (RFC 5321 §4.5.2): drop one dot. */
 			if (p[0] == '.')
-				etrn_data_store(s, p + 1, len - 1);
+				smtpd_data_store(s, p + 1, len - 1);
 			else
-				etrn_data_store(s, p, len);
+				smtpd_data_store(s, p, len);
 			if (s->body_len - s->trace_len > c->message_size_limit)
 				s->data_err = "552 5.3.4 Error: message file "
 				    "too big";
@@ -889,13 +634,13 @@ etrn_session_data(struct etrn_session *s)
 /* STARTTLS and AUTH. */
 
 /*
- * etrn_session_forget - RFC 3207 §4.2: with TLS the server discards what
+ * smtpd_session_forget - RFC 3207 §4.2: with TLS the server discards what
  * it learned from the client: its EHLO, an authentication (and a SASL
  * exchange under way), the transaction. The count of AUTH failures stays:
  * it is ours, not the client's word.
  */
 static void
-etrn_session_forget(struct etrn_session *s)
+smtpd_session_forget(struct smtpd_session *s)
 {
 	s->helo[0] = '\0';
 	s->esmtp = false;
@@ -904,25 +649,25 @@ etrn_session_forget(struct etrn_session *s)
 	s->auth_user = NULL;
 	auth_sasl_free(s->sasl);
 	s->sasl = NULL;
-	etrn_session_reset(s);
+	smtpd_session_reset(s);
 }
 
 static void
-etrn_cmd_starttls(struct etrn_session *s, char *arg)
+smtpd_cmd_starttls(struct smtpd_session *s, char *arg)
 {
 	size_t	dropped;
 
 	if (s->srv->tls == NULL) {
-		etrn_session_reply(s, "502 5.5.1 Error: command not "
+		smtpd_session_reply(s, "502 5.5.1 Error: command not "
 		    "implemented");
 		return;
 	}
 	if (s->tls) {
-		etrn_session_reply(s, "503 5.5.1 Error: TLS already active");
+		smtpd_session_reply(s, "503 5.5.1 Error: TLS already active");
 		return;
 	}
 	if (arg != NULL) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: STARTTLS");
 		return;
 	}
 	/* RFC 3207 §6, CVE-2011-0411: what came with or after STARTTLS
@@ -931,16 +676,16 @@ etrn_cmd_starttls(struct etrn_session *s, char *arg)
 		log_info("client=%s, STARTTLS: discarded %zu octets of "
 		    "pipelined plaintext", s->client, dropped);
 	/* Nothing said in the clear counts from here on. */
-	etrn_session_forget(s);
-	etrn_session_reply(s, "220 2.0.0 Ready to start TLS");
-	/* TLS starts in etrn_session_tls_step once the 220 is out: with
+	smtpd_session_forget(s);
+	smtpd_session_reply(s, "220 2.0.0 Ready to start TLS");
+	/* TLS starts in smtpd_session_tls_step once the 220 is out: with
 	 * the SSL attached, smtp_conn_flush would send it through TLS. */
-	s->state = ETRN_S_TLS;
+	s->state = SMTPD_S_TLS;
 }
 
-/* etrn_session_tls_step - drive the handshake; false: close. */
+/* smtpd_session_tls_step - drive the handshake; false: close. */
 static bool
-etrn_session_tls_step(struct etrn_session *s)
+smtpd_session_tls_step(struct smtpd_session *s)
 {
 	int	rc;
 
@@ -959,15 +704,15 @@ etrn_session_tls_step(struct etrn_session *s)
 	}
 	/* RFC 3207 §4.2: forget everything learned before. */
 	s->tls = true;
-	etrn_session_forget(s);
-	s->state = ETRN_S_CMD;
+	smtpd_session_forget(s);
+	s->state = SMTPD_S_CMD;
 	return true;
 }
 
-/* etrn_auth_ms - a duration of the configuration in ms, within reason
+/* smtpd_auth_ms - a duration of the configuration in ms, within reason
  * (30 days) so that nothing overflows. */
 static uint64_t
-etrn_auth_ms(time_t secs)
+smtpd_auth_ms(time_t secs)
 {
 	if (secs < 0)
 		return 0;
@@ -977,48 +722,48 @@ etrn_auth_ms(time_t secs)
 }
 
 /*
- * etrn_auth_refused - an address that failed auth_failure_limit times
+ * smtpd_auth_refused - an address that failed auth_failure_limit times
  * within auth_failure_window may not try again before the window ends,
  * on any connection: 421 and close (RFC 5321 §3.8). Checked at AUTH and
  * at each SASL response, so that exchanges opened in parallel before the
  * limit was reached cannot go on guessing.
  */
 static bool
-etrn_auth_refused(struct etrn_session *s)
+smtpd_auth_refused(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	uint64_t		 left;
 
 	left = auth_throttle_wait(s->srv->throttle, s->addr,
-	    c->auth_failure_limit, etrn_auth_ms(c->auth_failure_window),
-	    etrn_now_ms());
+	    c->auth_failure_limit, smtpd_auth_ms(c->auth_failure_window),
+	    (uint64_t)clock_mono_ms());
 	if (left == 0)
 		return false;
 	log_info("client=%s, addr=%s: AUTH refused: too many authentication "
 	    "failures from the address (%llu s left)", s->client, s->addr,
 	    (unsigned long long)(left + 999) / 1000);
-	etrn_session_reply(s, "421 4.7.0 %s Error: too many authentication "
+	smtpd_session_reply(s, "421 4.7.0 %s Error: too many authentication "
 	    "failures from %s, try again later", c->myhostname, s->addr);
 	auth_sasl_free(s->sasl);
 	s->sasl = NULL;
-	etrn_session_close(s, NULL);
+	smtpd_session_close(s, NULL);
 	return true;
 }
 
 /*
- * etrn_auth_failed - count the failure for the address, and answer it
+ * smtpd_auth_failed - count the failure for the address, and answer it
  * only after auth_failure_delay, so that online guessing is slow. The
- * loop does not wait: the session sleeps in ETRN_S_AUTH_WAIT, reads
- * nothing, and the timers wake it (etrn_session_auth_resume).
+ * loop does not wait: the session sleeps in SMTPD_S_AUTH_WAIT, reads
+ * nothing, and the timers wake it (smtpd_session_auth_resume).
  */
 static void
-etrn_auth_failed(struct etrn_session *s)
+smtpd_auth_failed(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
-	uint64_t		 now = etrn_now_ms(), left;
+	uint64_t		 now = (uint64_t)clock_mono_ms(), left;
 
 	left = auth_throttle_fail(s->srv->throttle, s->addr,
-	    c->auth_failure_limit, etrn_auth_ms(c->auth_failure_window), now);
+	    c->auth_failure_limit, smtpd_auth_ms(c->auth_failure_window), now);
 	if (left > 0 && !s->auth_blocked) {
 		s->auth_blocked = true;
 		log_info("client=%s, addr=%s: too many authentication "
@@ -1027,36 +772,36 @@ etrn_auth_failed(struct etrn_session *s)
 		    (unsigned long long)(left + 999) / 1000);
 	}
 	if (c->auth_failure_delay > 0) {
-		s->state = ETRN_S_AUTH_WAIT;
-		s->deadline = now + etrn_auth_ms(c->auth_failure_delay);
+		s->state = SMTPD_S_AUTH_WAIT;
+		s->deadline = now + smtpd_auth_ms(c->auth_failure_delay);
 		return;
 	}
-	etrn_session_auth_resume(s);
+	smtpd_session_auth_resume(s);
 }
 
 void
-etrn_session_auth_resume(struct etrn_session *s)
+smtpd_session_auth_resume(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 
-	s->state = ETRN_S_CMD;
-	etrn_session_arm(s, c->command_timeout);
-	etrn_session_reply(s, "535 5.7.8 Error: authentication failed");
-	if (s->auth_failures >= ETRN_AUTH_FAILURES_MAX) {
-		etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+	s->state = SMTPD_S_CMD;
+	smtpd_session_arm(s, c->command_timeout);
+	smtpd_session_reply(s, "535 5.7.8 Error: authentication failed");
+	if (s->auth_failures >= SMTPD_AUTH_FAILURES_MAX) {
+		smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 		    "authentication failures", c->myhostname);
-		etrn_session_close(s, "too many AUTH failures");
+		smtpd_session_close(s, "too many AUTH failures");
 	} else if (s->auth_blocked) {
-		etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+		smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 		    "authentication failures from %s, try again later",
 		    c->myhostname, s->addr);
-		etrn_session_close(s, "too many AUTH failures from the "
+		smtpd_session_close(s, "too many AUTH failures from the "
 		    "address");
 	}
 }
 
 static void
-etrn_auth_result(struct etrn_session *s, int rc, struct sbuf *chal)
+smtpd_auth_result(struct smtpd_session *s, int rc, struct sbuf *chal)
 {
 	const char	*user = auth_sasl_user(s->sasl);
 
@@ -1065,33 +810,33 @@ etrn_auth_result(struct etrn_session *s, int rc, struct sbuf *chal)
 		sbuf_cat(s->conn->out, "334 ");
 		smtp_b64_encode(chal->s, chal->len, s->conn->out);
 		sbuf_cat(s->conn->out, "\r\n");
-		s->state = ETRN_S_AUTH;
+		s->state = SMTPD_S_AUTH;
 		return;
 	case AUTH_OK:
 		s->auth_user = xstrdup(user);
 		log_info("client=%s, auth=%s: authenticated", s->client,
 		    s->auth_user);
-		etrn_session_reply(s, "235 2.7.0 Authentication successful");
+		smtpd_session_reply(s, "235 2.7.0 Authentication successful");
 		break;
 	case AUTH_FAIL:
 		s->auth_failures++;
 		log_info("client=%s, addr=%s, user=%s: authentication failed",
 		    s->client, s->addr, user && *user ? user : "-");
-		etrn_auth_failed(s);	/* the 535 comes after a delay */
+		smtpd_auth_failed(s);	/* the 535 comes after a delay */
 		break;
 	default:
-		etrn_session_reply(s, "501 5.5.2 Error: malformed "
+		smtpd_session_reply(s, "501 5.5.2 Error: malformed "
 		    "authentication response");
 		break;
 	}
 	auth_sasl_free(s->sasl);
 	s->sasl = NULL;
-	if (s->state == ETRN_S_AUTH)
-		s->state = ETRN_S_CMD;
+	if (s->state == SMTPD_S_AUTH)
+		s->state = SMTPD_S_CMD;
 }
 
 static void
-etrn_cmd_auth(struct etrn_session *s, char *arg)
+smtpd_cmd_auth(struct smtpd_session *s, char *arg)
 {
 	const struct conf	*c = s->srv->conf;
 	struct sbuf		*in, *chal;
@@ -1099,43 +844,44 @@ etrn_cmd_auth(struct etrn_session *s, char *arg)
 	int			 mech, rc;
 
 	if (s->srv->auth == NULL || !s->esmtp) {
-		etrn_session_reply(s, "503 5.5.1 Error: authentication not "
+		smtpd_session_reply(s, "503 5.5.1 Error: authentication not "
 		    "enabled");
 		return;
 	}
 	if (s->auth_user != NULL) {
-		etrn_session_reply(s, "503 5.5.1 Error: already authenticated");
+		smtpd_session_reply(s, "503 5.5.1 Error: already "
+		    "authenticated");
 		return;
 	}
 	if (s->in_mail) {
-		etrn_session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+		smtpd_session_reply(s, "503 5.5.1 Error: MAIL transaction in "
 		    "progress");
 		return;
 	}
-	if (etrn_auth_refused(s))
+	if (smtpd_auth_refused(s))
 		return;
 	if (arg == NULL) {
-		etrn_session_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
+		smtpd_session_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
 		return;
 	}
 	if ((ir = strchr(arg, ' ')) != NULL)
 		*ir++ = '\0';
 	if ((mech = auth_mech_parse(arg)) < 0) {
-		etrn_session_reply(s, "504 5.5.4 Error: unsupported "
+		smtpd_session_reply(s, "504 5.5.4 Error: unsupported "
 		    "authentication mechanism");
 		return;
 	}
 	if ((mech == AUTH_MECH_PLAIN || mech == AUTH_MECH_LOGIN) && !s->tls &&
 	    !c->auth_plaintext) {
 		/* RFC 4954 §4: no password in the clear. */
-		etrn_session_reply(s, "538 5.7.11 Encryption required for "
+		smtpd_session_reply(s, "538 5.7.11 Encryption required for "
 		    "requested authentication mechanism");
 		return;
 	}
 	if (mech == AUTH_MECH_CRAM_MD5 && ir != NULL) {
 		/* RFC 4954 §4: an initial response with a server-first
 		 * mechanism is an error. */
-		etrn_session_reply(s, "501 5.7.0 Error: CRAM-MD5 does not "
+		smtpd_session_reply(s, "501 5.7.0 Error: CRAM-MD5 does not "
 		    "take an initial response");
 		return;
 	}
@@ -1145,12 +891,12 @@ etrn_cmd_auth(struct etrn_session *s, char *arg)
 	    c->myhostname);
 	if (ir != NULL && strcmp(ir, "=") != 0 &&
 	    smtp_b64_decode(ir, strlen(ir), in) != 0) {
-		etrn_session_reply(s, "501 5.5.2 Error: invalid base64");
+		smtpd_session_reply(s, "501 5.5.2 Error: invalid base64");
 		auth_sasl_free(s->sasl);
 		s->sasl = NULL;
 	} else {
 		rc = auth_sasl_step(s->sasl, in->s, in->len, ir != NULL, chal);
-		etrn_auth_result(s, rc, chal);
+		smtpd_auth_result(s, rc, chal);
 	}
 	explicit_bzero(in->s, in->len);
 	sbuf_free(in);
@@ -1158,31 +904,31 @@ etrn_cmd_auth(struct etrn_session *s, char *arg)
 }
 
 static void
-etrn_session_auth_line(struct etrn_session *s, const char *line)
+smtpd_session_auth_line(struct smtpd_session *s, const char *line)
 {
 	struct sbuf	*in, *chal;
 	int		 rc;
 
 	if (strcmp(line, "*") == 0) {
 		/* RFC 4954 §4: the client cancels. */
-		etrn_session_reply(s, "501 5.7.0 Authentication cancelled");
+		smtpd_session_reply(s, "501 5.7.0 Authentication cancelled");
 		auth_sasl_free(s->sasl);
 		s->sasl = NULL;
-		s->state = ETRN_S_CMD;
+		s->state = SMTPD_S_CMD;
 		return;
 	}
-	if (etrn_auth_refused(s))
+	if (smtpd_auth_refused(s))
 		return;
 	in = sbuf_new();
 	chal = sbuf_new();
 	if (smtp_b64_decode(line, strlen(line), in) != 0) {
-		etrn_session_reply(s, "501 5.5.2 Error: invalid base64");
+		smtpd_session_reply(s, "501 5.5.2 Error: invalid base64");
 		auth_sasl_free(s->sasl);
 		s->sasl = NULL;
-		s->state = ETRN_S_CMD;
+		s->state = SMTPD_S_CMD;
 	} else {
 		rc = auth_sasl_step(s->sasl, in->s, in->len, true, chal);
-		etrn_auth_result(s, rc, chal);
+		smtpd_auth_result(s, rc, chal);
 	}
 	explicit_bzero(in->s, in->len);
 	sbuf_free(in);
@@ -1192,24 +938,123 @@ etrn_session_auth_line(struct etrn_session *s, const char *line)
 /* ------------------------------------------------------------------ */
 /* The command loop. */
 
-struct etrn_verb {
+static void
+smtpd_cmd_ehlo(struct smtpd_session *s, char *arg)
+{
+	smtpd_cmd_hello(s, arg, true);
+}
+
+static void
+smtpd_cmd_helo(struct smtpd_session *s, char *arg)
+{
+	smtpd_cmd_hello(s, arg, false);
+}
+
+static void
+smtpd_cmd_rset(struct smtpd_session *s, char *arg)
+{
+	if (arg != NULL) {
+		smtpd_session_reply(s, "501 5.5.4 Syntax: RSET");
+		return;
+	}
+	smtpd_session_reset(s);
+	smtpd_session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_cmd_noop(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_cmd_quit(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "221 2.0.0 Bye");
+	smtpd_session_close(s, NULL);
+}
+
+static void
+smtpd_cmd_vrfy(struct smtpd_session *s, char *arg)
+{
+	if (arg == NULL)
+		smtpd_session_reply(s, "501 5.5.4 Syntax: VRFY address");
+	else
+		smtpd_session_reply(s, "252 2.0.0 Cannot VRFY user, but will "
+		    "accept message and attempt delivery");
+}
+
+static void
+smtpd_cmd_expn(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: EXPN not supported");
+}
+
+static void
+smtpd_cmd_help(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+static void
+smtpd_cmd_turn(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: TURN not supported; use "
+	    "ATRN");
+}
+
+/* smtpd_cmd_unimpl - known, not served (yet): ETRN, ATRN, BDAT. */
+static void
+smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
+{
+	(void)arg;
+	smtpd_session_reply(s, "502 5.5.1 Error: command not implemented");
+}
+
+/* How a command may sit in a pipelined group (RFC 2920 §3.1). */
+#define SMTPD_VERB_SYNC	0x01	/* must end its group */
+#define SMTPD_VERB_FREE	0x02	/* never a synchronization error: STARTTLS
+				 * discards what follows (RFC 3207 §6), QUIT
+				 * ends the session */
+#define SMTPD_VERB_IR	0x04	/* may be followed when it carries an
+				 * initial response (AUTH, RFC 4954 §4) */
+
+struct smtpd_verb {
 	const char	*name;
-	bool		 sync;	/* must end a pipelined group (RFC 2920) */
+	unsigned	 flags;		/* SMTPD_VERB_* */
+	void		(*fn)(struct smtpd_session *, char *arg);
 };
 
-static const struct etrn_verb etrn_verbs[] = {
-	{ "EHLO", true }, { "HELO", true }, { "MAIL", false },
-	{ "RCPT", false }, { "DATA", true }, { "RSET", false },
-	{ "NOOP", true }, { "QUIT", true }, { "VRFY", true },
-	{ "EXPN", true }, { "HELP", true }, { "STARTTLS", true },
-	{ "AUTH", true }, { "ETRN", true }, { "ATRN", true },
-	{ "TURN", true }, { "BDAT", false },
+static const struct smtpd_verb smtpd_verbs[] = {
+	{ "EHLO",	SMTPD_VERB_SYNC,	smtpd_cmd_ehlo },
+	{ "HELO",	SMTPD_VERB_SYNC,	smtpd_cmd_helo },
+	{ "MAIL",	0,			smtpd_cmd_mail },
+	{ "RCPT",	0,			smtpd_cmd_rcpt },
+	{ "DATA",	SMTPD_VERB_SYNC,	smtpd_cmd_data },
+	{ "RSET",	0,			smtpd_cmd_rset },
+	{ "NOOP",	SMTPD_VERB_SYNC,	smtpd_cmd_noop },
+	{ "QUIT",	SMTPD_VERB_FREE,	smtpd_cmd_quit },
+	{ "VRFY",	SMTPD_VERB_SYNC,	smtpd_cmd_vrfy },
+	{ "EXPN",	SMTPD_VERB_SYNC,	smtpd_cmd_expn },
+	{ "HELP",	SMTPD_VERB_SYNC,	smtpd_cmd_help },
+	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
+	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
+	{ "ETRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
+	{ "ATRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
+	{ "TURN",	SMTPD_VERB_SYNC,	smtpd_cmd_turn },
+	{ "BDAT",	0,			smtpd_cmd_unimpl },
 };
 
 static void
-etrn_session_command(struct etrn_session *s, char *line, bool more)
+smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 {
-	const struct etrn_verb	*v = NULL;
+	const struct smtpd_verb	*v = NULL;
 	char			*arg;
 	size_t			 i;
 
@@ -1223,115 +1068,75 @@ etrn_session_command(struct etrn_session *s, char *line, bool more)
 		if (*arg == '\0')
 			arg = NULL;
 	}
-	for (i = 0; i < sizeof(etrn_verbs) / sizeof(etrn_verbs[0]); i++)
-		if (strcasecmp(line, etrn_verbs[i].name) == 0)
-			v = &etrn_verbs[i];
+	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)
+		if (strcasecmp(line, smtpd_verbs[i].name) == 0) {
+			v = &smtpd_verbs[i];
+			break;
+		}
 	/*
 	 * Pipelining rules (RFC 2920 §3.1): a synchronising command ends its
 	 * group; without PIPELINING every command does. AUTH with an initial
 	 * response may be followed (RFC 4954 §4); STARTTLS discards instead.
 	 */
-	if (more && v != NULL && strcmp(v->name, "STARTTLS") != 0 &&
-	    strcmp(v->name, "QUIT") != 0 &&
-	    (v->sync || !s->esmtp) &&
-	    !(strcmp(v->name, "AUTH") == 0 && arg != NULL &&
+	if (more && v != NULL && (v->flags & SMTPD_VERB_FREE) == 0 &&
+	    ((v->flags & SMTPD_VERB_SYNC) != 0 || !s->esmtp) &&
+	    !((v->flags & SMTPD_VERB_IR) != 0 && arg != NULL &&
 	    strchr(arg, ' ') != NULL)) {
-		etrn_session_reply(s, ETRN_SYNC_ERROR);
-		etrn_session_close(s, "improper command pipelining");
+		smtpd_session_reply(s, SMTPD_SYNC_ERROR);
+		smtpd_session_close(s, "improper command pipelining");
 		return;
 	}
 	if (v == NULL) {
-		etrn_session_reply(s, "500 5.5.1 Error: command not "
+		smtpd_session_reply(s, "500 5.5.1 Error: command not "
 		    "recognized");
 		return;
 	}
-	if (strcmp(v->name, "EHLO") == 0)
-		etrn_cmd_helo(s, arg, true);
-	else if (strcmp(v->name, "HELO") == 0)
-		etrn_cmd_helo(s, arg, false);
-	else if (strcmp(v->name, "MAIL") == 0)
-		etrn_cmd_mail(s, arg);
-	else if (strcmp(v->name, "RCPT") == 0)
-		etrn_cmd_rcpt(s, arg);
-	else if (strcmp(v->name, "DATA") == 0)
-		etrn_cmd_data(s, arg);
-	else if (strcmp(v->name, "RSET") == 0) {
-		if (arg != NULL)
-			etrn_session_reply(s, "501 5.5.4 Syntax: RSET");
-		else {
-			etrn_session_reset(s);
-			etrn_session_reply(s, "250 2.0.0 Ok");
-		}
-	} else if (strcmp(v->name, "NOOP") == 0)
-		etrn_session_reply(s, "250 2.0.0 Ok");
-	else if (strcmp(v->name, "QUIT") == 0) {
-		etrn_session_reply(s, "221 2.0.0 Bye");
-		etrn_session_close(s, NULL);
-	} else if (strcmp(v->name, "VRFY") == 0) {
-		if (arg == NULL)
-			etrn_session_reply(s, "501 5.5.4 Syntax: VRFY address");
-		else
-			etrn_session_reply(s, "252 2.0.0 Cannot VRFY user, "
-			    "but will accept message and attempt delivery");
-	} else if (strcmp(v->name, "EXPN") == 0)
-		etrn_session_reply(s, "502 5.5.1 Error: EXPN not supported");
-	else if (strcmp(v->name, "HELP") == 0)
-		etrn_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL "
-		    "RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
-	else if (strcmp(v->name, "STARTTLS") == 0)
-		etrn_cmd_starttls(s, arg);
-	else if (strcmp(v->name, "AUTH") == 0)
-		etrn_cmd_auth(s, arg);
-	else if (strcmp(v->name, "TURN") == 0)
-		etrn_session_reply(s, "502 5.5.1 Error: TURN not supported; "
-		    "use ATRN");
-	else
-		etrn_session_reply(s, "502 5.5.1 Error: command not "
-		    "implemented");
+	v->fn(s, arg);
 }
 
 bool
-etrn_session_input(struct etrn_session *s)
+smtpd_session_input(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 
 	for (;;) {
 		const char	*p, *lf;
 		size_t		 avail, len, limit;
-		char		 line[ETRN_AUTH_LINE_MAX + 1];
+		char		 line[SMTPD_AUTH_LINE_MAX + 1];
 
-		if (s->state == ETRN_S_TLS)
-			return etrn_session_tls_step(s);
-		if (s->state == ETRN_S_DATA) {
-			etrn_session_data(s);
-			if (s->state == ETRN_S_DATA)
+		if (s->state == SMTPD_S_TLS)
+			return smtpd_session_tls_step(s);
+		if (s->state == SMTPD_S_DATA) {
+			smtpd_session_data(s);
+			if (s->state == SMTPD_S_DATA)
 				break;
 			continue;
 		}
-		if (s->state != ETRN_S_CMD && s->state != ETRN_S_AUTH)
+		if (s->state != SMTPD_S_CMD && s->state != SMTPD_S_AUTH)
 			break;
 		if (s->errors >= c->max_errors) {
-			etrn_session_reply(s, "421 4.7.0 %s Error: too many "
+			smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 			    "errors", c->myhostname);
-			etrn_session_close(s, "too many errors");
+			smtpd_session_close(s, "too many errors");
 			break;
 		}
 		if ((avail = smtp_conn_avail(s->conn)) == 0)
 			break;
-		/* The rest waits until the replies drain (etrn_server). */
-		if (etrn_session_out_blocked(s))
+		/* The rest waits until the replies drain (smtpd.c). */
+		if (smtpd_session_out_blocked(s))
 			break;
 		p = smtp_conn_data(s->conn);
-		limit = s->state == ETRN_S_AUTH ? ETRN_AUTH_LINE_MAX :
+		limit = s->state == SMTPD_S_AUTH ? SMTPD_AUTH_LINE_MAX :
 		    (size_t)c->command_length_limit;
 		/* `line` holds no more (command_length_limit may be set
 		 * up to INT_MAX). */
-		if (limit > ETRN_AUTH_LINE_MAX)
-			limit = ETRN_AUTH_LINE_MAX;
+		if (limit > SMTPD_AUTH_LINE_MAX)
+			limit = SMTPD_AUTH_LINE_MAX;
 		lf = memchr(p, '\n', avail);
 		if (lf == NULL) {
 			if (avail > limit && !s->skipping) {
-				etrn_session_reply(s, s->state == ETRN_S_AUTH ?
+				smtpd_session_reply(s,
+				    s->state == SMTPD_S_AUTH ?
 				    "500 5.5.6 Error: authentication line too "
 				    "long" : "500 5.5.2 Error: line too long");
 				s->skipping = true;
@@ -1343,65 +1148,66 @@ etrn_session_input(struct etrn_session *s)
 		len = (size_t)(lf - p) + 1;
 		if (s->skipping || len > limit) {
 			if (!s->skipping)	/* RFC 4954 §4: 5.5.6 */
-				etrn_session_reply(s, s->state == ETRN_S_AUTH ?
+				smtpd_session_reply(s,
+				    s->state == SMTPD_S_AUTH ?
 				    "500 5.5.6 Error: authentication line too "
 				    "long" : "500 5.5.2 Error: line too long");
 			s->skipping = false;
 			smtp_conn_consume(s->conn, len);
-			if (s->state == ETRN_S_AUTH) {
+			if (s->state == SMTPD_S_AUTH) {
 				auth_sasl_free(s->sasl);
 				s->sasl = NULL;
-				s->state = ETRN_S_CMD;
+				s->state = SMTPD_S_CMD;
 			}
 			continue;
 		}
 		if (len < 2 || p[len - 2] != '\r') {
 			smtp_conn_consume(s->conn, len);
-			etrn_session_reply(s, "500 5.5.2 Error: bare LF "
+			smtpd_session_reply(s, "500 5.5.2 Error: bare LF "
 			    "received (commands end in CRLF)");
 			continue;
 		}
 		if (memchr(p, '\r', len - 2) != NULL ||
 		    memchr(p, '\0', len - 2) != NULL) {
 			smtp_conn_consume(s->conn, len);
-			etrn_session_reply(s, "500 5.5.2 Error: bad character "
+			smtpd_session_reply(s, "500 5.5.2 Error: bad character "
 			    "in command");
 			continue;
 		}
 		memcpy(line, p, len - 2);
 		line[len - 2] = '\0';
 		smtp_conn_consume(s->conn, len);
-		etrn_session_arm(s, c->command_timeout);
-		if (s->state == ETRN_S_AUTH)
-			etrn_session_auth_line(s, line);
+		smtpd_session_arm(s, c->command_timeout);
+		if (s->state == SMTPD_S_AUTH)
+			smtpd_session_auth_line(s, line);
 		else
-			etrn_session_command(s, line,
+			smtpd_session_command(s, line,
 			    smtp_conn_pending(s->conn) > 0);
 		explicit_bzero(line, len);
 	}
-	return s->state != ETRN_S_CLOSE || s->conn->outoff < s->conn->out->len;
+	return s->state != SMTPD_S_CLOSE || s->conn->outoff < s->conn->out->len;
 }
 
 void
-etrn_session_arm(struct etrn_session *s, time_t secs)
+smtpd_session_arm(struct smtpd_session *s, time_t secs)
 {
-	s->since = etrn_now_ms();
-	s->deadline = s->since + etrn_secs_ms(secs);
+	s->since = (uint64_t)clock_mono_ms();
+	s->deadline = s->since + smtpd_secs_ms(secs);
 }
 
 void
-etrn_session_timeout(struct etrn_session *s)
+smtpd_session_timeout(struct smtpd_session *s)
 {
-	etrn_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
 	    s->srv->conf->myhostname);
-	etrn_session_close(s, s->state == ETRN_S_DATA ? "timeout in DATA" :
+	smtpd_session_close(s, s->state == SMTPD_S_DATA ? "timeout in DATA" :
 	    "timeout");
 }
 
 void
-etrn_session_shutdown(struct etrn_session *s)
+smtpd_session_shutdown(struct smtpd_session *s)
 {
-	etrn_session_reply(s, "421 4.3.2 %s Service shutting down",
+	smtpd_session_reply(s, "421 4.3.2 %s Service shutting down",
 	    s->srv->conf->myhostname);
-	etrn_session_close(s, NULL);
+	smtpd_session_close(s, NULL);
 }

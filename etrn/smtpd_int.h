@@ -1,0 +1,185 @@
+/*
+ * smtpd_int.h - what the smtpd files of etrn/ share (see etrn.h).
+ */
+#ifndef SMTPD_INT_H
+#define SMTPD_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "etrn.h"
+#include "queue.h"
+
+enum smtpd_state {
+	SMTPD_S_CMD,		/* reading commands */
+	SMTPD_S_DATA,		/* reading message content */
+	SMTPD_S_TLS,		/* TLS handshake in progress */
+	SMTPD_S_AUTH,		/* reading SASL responses */
+	SMTPD_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
+	SMTPD_S_COMMIT,		/* message handed to the commit thread */
+	SMTPD_S_CLOSE,		/* flush the output, then close */
+};
+
+/*
+ * Replies that wait unsent past this bound stop the reading of a session
+ * until they drain: a client that pipelines without reading cannot make us
+ * hold its replies (RSET is 6 octets in, 14 out). The command timeout
+ * keeps running meanwhile, so a client that never reads is dropped.
+ */
+#define SMTPD_OUT_MAX		(64 * 1024)
+#define smtpd_session_out_blocked(s)					\
+	((s)->conn->out->len - (s)->conn->outoff >= SMTPD_OUT_MAX)
+#define SMTPD_CLOSE_MS		10000	/* for a last reply to go out */
+#define SMTPD_STRESS_PCT		80	/* of max_connections: stress */
+/* Milliseconds of a configured duration, clamped (no overflow). */
+#define SMTPD_SECS_MAX		((time_t)10 * 366 * 86400)
+#define smtpd_secs_ms(t)						\
+	((uint64_t)((t) < SMTPD_SECS_MAX ? (t) : SMTPD_SECS_MAX) * 1000)
+
+struct smtpd_server;
+
+struct smtpd_session {
+	struct smtpd_server	*srv;
+	struct smtp_conn	*conn;
+	struct smtpd_session	*next, *prev;
+	enum smtpd_state		 state;
+	uint32_t		 evmask;	/* epoll events registered */
+	uint64_t		 deadline;	/* clock_mono_ms() */
+	uint64_t		 since;		/* when that timeout began */
+	uint64_t		 serial;	/* for logs before a queue id */
+	char			 addr[INET6_ADDRSTRLEN];
+	char			 client[400];	/* "helo[addr]" */
+	bool			 mynet;
+	bool			 greeted_early;	/* pre-greeting input */
+	char			 helo[256];
+	bool			 esmtp;
+	bool			 tls;
+	char			*auth_user;
+	int			 auth_failures;
+	bool			 auth_blocked;	/* the address is, after it */
+	struct auth_sasl	*sasl;
+	int			 errors;
+	bool			 in_commit_list;	/* the thread has it */
+	bool			 dead;		/* dropped: on srv->dropped */
+	struct smtpd_session	*fnext;		/* on srv->dropped */
+	/* The transaction. */
+	bool			 in_mail;
+	char			 sender[QUEUE_ADDR_MAX + 1];
+	uint32_t		 mflags;	/* QMSG_F_* */
+	bool			 smtputf8;
+	char			 envid[QUEUE_ENVID_MAX + 1];
+	struct qrcpt		*rcpt;
+	size_t			 nrcpt, rcptcap;
+	/* DATA. */
+	struct sbuf		*body;		/* in memory, or to spool */
+	int			 spool_fd;
+	char			 spool_path[4200];
+	uint64_t		 body_len;	/* bytes stored so far */
+	uint64_t		 trace_len;	/* of which our Received: */
+	bool			 prev_crlf;	/* last line ended in CRLF */
+	bool			 in_headers;
+	bool			 skipping;	/* inside an over-long line */
+	int			 received;	/* Received: fields seen */
+	const char		*data_err;	/* the reply after the dot */
+	/* The commit. */
+	struct qnew		 qn;
+	struct smtpd_session	*cnext;
+};
+
+struct smtpd_server {
+	struct conf		*conf;
+	const char		*conf_file;
+	struct conf		**old_confs;	/* kept until exit: sessions */
+	size_t			 nold;
+	struct queue		*q;
+	struct auth_db		*auth;
+	struct auth_throttle	*throttle;	/* AUTH failures by address */
+	SSL_CTX			*tls;
+	char			**known_rcpts;	/* relay_recipients, sorted */
+	size_t			 nknown;
+	int			 epfd, sigfd, evfd;
+	int			 wakefd;	/* sends to sched's wake.sock */
+	const int		*lfds;
+	size_t			 nlfds;
+	bool			 stopping;
+	uint64_t		 stop_deadline;
+	struct smtpd_session	*sessions;
+	size_t			 nsessions;
+	/* Dropped sessions, freed after the epoll batch (its later events
+	 * may name them) and once the commit thread is done with them. */
+	struct smtpd_session	*dropped;
+	bool			 stress;	/* near max_connections */
+	uint64_t		 serial;
+	uint64_t		 spool_seq;
+	char			 spool_dir[4100];
+	/* Commit thread. */
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct smtpd_session	*todo, **todo_tail;
+	struct smtpd_session	*done;
+	bool			 thread_stop;
+};
+
+/* smtpd.c */
+void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
+bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
+
+/* smtpd_check.c */
+enum smtpd_verdict {
+	SMTPD_OK,
+	SMTPD_REJECT_UNLISTED,	/* ours, not in relay_recipients: 550 5.1.1 */
+	SMTPD_REJECT_RELAY,	/* not ours, and the client may not relay:
+				 * 554 5.7.1 */
+};
+/* smtpd_check_rcpt - may the session's client send to `a` (a mailbox with
+ * a domain)? Never fails; the caller logs and replies. */
+enum smtpd_verdict smtpd_check_rcpt(const struct smtpd_session *,
+	    const struct smtp_addr *a);
+
+/* smtpd_param.c - ESMTP parameters; each function replies to an error
+ * itself and returns -1, else 0. */
+struct smtpd_mail_param {
+	bool		has_size;
+	uint64_t	size;		/* SIZE=, when has_size */
+};
+struct smtpd_rcpt_param {
+	uint8_t		notify;		/* QRCPT_NOTIFY_*, 0: none */
+	char		orcpt[QUEUE_ORCPT_MAX + 1];	/* "type;xtext" or "" */
+};
+/* smtpd_param_mail_utf8 - whether the parameters after MAIL's path (arg
+ * starts at the path) include SMTPUTF8: it decides how the path is read. */
+bool	 smtpd_param_mail_utf8(const char *arg);
+/* smtpd_param_mail - MAIL's parameters (split in place): sets the
+ * session's mflags, smtputf8 and envid, returns SIZE in *mp. */
+int	 smtpd_param_mail(struct smtpd_session *, char *params,
+	    struct smtpd_mail_param *mp);
+/* smtpd_param_rcpt - RCPT's parameters (split in place) into *rp. */
+int	 smtpd_param_rcpt(struct smtpd_session *, char *params,
+	    struct smtpd_rcpt_param *rp);
+
+/* smtpd_session.c */
+struct smtpd_session *smtpd_session_new(struct smtpd_server *, int fd,
+	    const struct sockaddr_storage *);
+/* smtpd_session_input - process what was read; false when the session
+ * must be closed now. */
+bool	 smtpd_session_input(struct smtpd_session *);
+void	 smtpd_session_committed(struct smtpd_session *);
+/* smtpd_session_arm - a timeout of `secs` from now (command or DATA). */
+void	 smtpd_session_arm(struct smtpd_session *, time_t secs);
+void	 smtpd_session_timeout(struct smtpd_session *);
+/* smtpd_session_auth_resume - the delay after a failed AUTH is over: send
+ * its reply and read commands again. */
+void	 smtpd_session_auth_resume(struct smtpd_session *);
+void	 smtpd_session_shutdown(struct smtpd_session *);
+/* smtpd_session_reply - queue a reply line. A format that starts with 4
+ * or 5 counts towards max_errors: give error replies as literal formats
+ * ("%s" with a 5xx argument does not count). */
+void	 smtpd_session_reply(struct smtpd_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 smtpd_session_free(struct smtpd_session *);
+
+#endif
