@@ -45,7 +45,8 @@ TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_c
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
-	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c
+	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
+	     runner/runner_bounce.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 	     etrn/smtpd_check.c
 BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c

@@ -270,6 +270,8 @@ struct qresult {
 	int64_t		when;		/* time of the attempt */
 	int64_t		next_try;	/* deferred: when; held: hold expiry */
 	bool		attempted;	/* counts as an attempt (attempts++) */
+	bool		hop_dsn;	/* delivered to a hop that took the DSN
+					 * extension: it owes NOTIFY=SUCCESS */
 	char		status[QUEUE_STATUS_MAX + 1];
 	char		reply[QUEUE_REPLY_MAX + 1];
 	int		rc;		/* out: 0 or QUEUE_E_STALE */

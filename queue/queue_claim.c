@@ -598,7 +598,8 @@ queue_claim_result1(struct queue *q, MDB_txn *txn, struct qresult *res)
 		    q->report_conf.delay_warning > 0 &&
 		    (rc = queue_rec_get_msg(q, txn, r.id, &m)) != 0)
 			return rc;
-		queue_report_mark(q, &m, &r, res->kind, res->when);
+		queue_report_mark(q, &m, &r, res->kind, res->when,
+		    res->hop_dsn);
 	}
 	switch (res->kind) {
 	case QRESULT_DELIVERED:

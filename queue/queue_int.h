@@ -171,7 +171,7 @@ void	queue_rec_hist_add(struct qrcpt *, int64_t when, const char *status,
  * result of `kind` (enum qresult_kind) at `when`, r's other fields already
  * set; m is its message's envelope (warnings, arrival). */
 void	queue_report_mark(struct queue *, const struct qmsg *, struct qrcpt *,
-	    int kind, int64_t when);
+	    int kind, int64_t when, bool hop_dsn);
 /* queue_report_touched - for each message among ids (any order, repeats
  * allowed): when none of its recipients is active, call the hook with its
  * pending recipients and enqueue the DSN; then delete it if nothing of it

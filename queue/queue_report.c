@@ -41,7 +41,7 @@ queue_set_report(struct queue *q, queue_report_fn *fn, void *arg,
 
 void
 queue_report_mark(struct queue *q, const struct qmsg *m, struct qrcpt *r,
-    int kind, int64_t when)
+    int kind, int64_t when, bool hop_dsn)
 {
 	const struct queue_report_conf	*c = &q->report_conf;
 
@@ -52,8 +52,10 @@ queue_report_mark(struct queue *q, const struct qmsg *m, struct qrcpt *r,
 		r->flags |= QRCPT_F_REPORT;
 		break;
 	case QRESULT_DELIVERED:
-		/* A delay warning still pending is moot now. */
-		if (r->notify & QRCPT_NOTIFY_SUCCESS)
+		/* A delay warning still pending is moot now. A next hop
+		 * that took the DSN extension got NOTIFY with the message:
+		 * it reports, not we (RFC 3461 §5.2.2). */
+		if ((r->notify & QRCPT_NOTIFY_SUCCESS) && !hop_dsn)
 			r->flags |= QRCPT_F_REPORT;
 		else
 			r->flags &= ~QRCPT_F_REPORT;

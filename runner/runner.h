@@ -220,6 +220,9 @@ struct smtpc *smtpc_attach(struct smtp_conn *, const struct smtpc_opts *,
 int	 smtpc_send(struct smtpc *, struct smtpc_msg *);
 /* smtpc_peer - "mx.example.org[192.0.2.7]:25". */
 const char *smtpc_peer(const struct smtpc *);
+/* smtpc_has_dsn - did the server offer DSN (RFC 3461)? Then NOTIFY, ORCPT,
+ * ENVID and RET went on with the message, and it reports. */
+bool	smtpc_has_dsn(const struct smtpc *);
 /* smtpc_tls_time - seconds smtpc_open spent on STARTTLS, the handshake
  * and the EHLO after it; 0 without TLS. */
 double	 smtpc_tls_time(const struct smtpc *);
@@ -265,5 +268,27 @@ int	 sched_run(struct conf *, const struct sched_opts *,
  * whose queue is queue_dir. fd: a datagram socket to send from, or -1
  * for a socket of our own. Never blocks; nobody listening is fine. */
 void	 sched_wake(int fd, const char *queue_dir, const char *what);
+
+/* ------------------------------------------------------------------ */
+/* runner_bounce.c - DSNs: the queue's report hook (bounce/ composes). */
+
+/* What queue_bounce() records when given no text: the hook reads it as
+ * the administrator's cause (5.0.0). */
+#define RUNNER_BOUNCE_ADMIN_TEXT	"returned by the administrator"
+
+struct runner_bounce;
+
+/* runner_bounce_new - the hook's state for a program whose queue records
+ * results; c must outlive it. Never fails. */
+struct runner_bounce *runner_bounce_new(const struct conf *c);
+/* runner_bounce_attach - register the hook on q (queue_set_report). */
+void	runner_bounce_attach(struct runner_bounce *, struct queue *q);
+/* runner_bounce_done - after every queue call that may report
+ * (queue_claim_result, queue_claim_return, queue_bounce): log the DSNs it
+ * enqueued when it committed, forget them when it did not. */
+void	runner_bounce_done(struct runner_bounce *, bool committed);
+void	runner_bounce_free(struct runner_bounce *);
+/* runner_bounce_hook - the queue_report_fn itself (for tests). */
+int	runner_bounce_hook(void *arg, struct queue_report *rep);
 
 #endif

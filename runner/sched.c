@@ -65,6 +65,7 @@ struct sched_worker {
 };
 
 struct sched {
+	struct runner_bounce	*bounce;	/* the DSN hook on q */
 	struct conf		*conf;
 	const struct sched_opts	*opts;
 	struct routes		*routes;
@@ -111,17 +112,32 @@ sched_hop_push(struct sched *s, struct sched_hop *h, const struct qclaim *c)
 	s->npending++;
 }
 
+/* sched_return - hand claims back, due now (their runner died or we
+ * stop); a failure they were holding up is reported then. */
+static int
+sched_return(struct sched *s, const struct qclaim *c, size_t n)
+{
+	int	rc;
+
+	rc = queue_claim_return(s->q, c, n, (int64_t)clock_now());
+	runner_bounce_done(s->bounce, rc == 0);
+	return rc;
+}
+
 /* sched_results_flush - record what the scheduler decided itself, in one
  * transaction (a hop that is down may defer thousands at once). */
 static void
 sched_results_flush(struct sched *s)
 {
 	size_t	i;
+	int	rc;
 
 	if (s->nres == 0)
 		return;
-	if (queue_claim_result(s->q, s->res, s->nres) != 0)
+	rc = queue_claim_result(s->q, s->res, s->nres);
+	if (rc != 0)
 		log_warnx("queue_claim_result: %s", queue_errmsg(s->q));
+	runner_bounce_done(s->bounce, rc == 0);
 	for (i = 0; i < s->nres; i++) {
 		if (s->res[i].rc != 0)
 			continue;
@@ -478,8 +494,7 @@ sched_reap(struct sched *s)
 			}
 			if (w->nout > 0) {
 				/* Hand its claims back now, not at lease end. */
-				if (queue_claim_return(s->q, w->out, w->nout,
-				    (int64_t)clock_now()) != 0)
+				if (sched_return(s, w->out, w->nout) != 0)
 					log_warnx("unclaim: %s",
 					    queue_errmsg(s->q));
 				log_warnx("worker %ld died (status %d): %zu "
@@ -625,6 +640,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		queue_close(s.q);
 		return 1;
 	}
+	s.bounce = runner_bounce_new(conf);
+	runner_bounce_attach(s.bounce, s.q);
 	if (opts->mode == SCHED_DAEMON)
 		s.wakefd = sched_wake_open(conf);
 	sigemptyset(&mask);
@@ -726,8 +743,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	for (h = s.hops; h != NULL; h = hn) {
 		hn = h->next;
 		if (h->npending > 0)
-			(void)queue_claim_return(s.q, h->pending, h->npending,
-			    (int64_t)clock_now());
+			(void)sched_return(&s, h->pending, h->npending);
 		free(h->pending);
 		free(h);
 	}
@@ -741,8 +757,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		if (s.w[i].pid > 0) {
 			(void)waitpid(s.w[i].pid, NULL, 0);
 			if (s.w[i].nout > 0)
-				(void)queue_claim_return(s.q, s.w[i].out,
-				    s.w[i].nout, (int64_t)clock_now());
+				(void)sched_return(&s, s.w[i].out,
+				    s.w[i].nout);
 		}
 	if (s.wakefd >= 0) {
 		struct sockaddr_un	sun;
@@ -757,5 +773,6 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	free(s.res);
 	routes_free(s.routes);
 	queue_close(s.q);
+	runner_bounce_free(s.bounce);
 	return 0;
 }

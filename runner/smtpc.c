@@ -501,6 +501,12 @@ smtpc_peer(const struct smtpc *sc)
 	return sc != NULL ? sc->peer : "";
 }
 
+bool
+smtpc_has_dsn(const struct smtpc *sc)
+{
+	return sc != NULL && (sc->ext & SMTPC_X_DSN) != 0;
+}
+
 void
 smtpc_close(struct smtpc *sc, bool polite)
 {

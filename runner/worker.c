@@ -26,6 +26,7 @@
 #include "runner_int.h"
 
 struct worker {
+	struct runner_bounce	*bounce;	/* the DSN hook on q */
 	struct qresult		*res;		/* the batch's results */
 	size_t			 nres, rescap;
 	struct conf		*conf;
@@ -211,7 +212,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 	double			 t1, t2, delays[4];
 	size_t			 nall, i, k, nmine = 0;
 	int			 code = fcode;
-	bool			 tried = false;
+	bool			 tried = false, hop_dsn = false;
 
 	if (queue_get(w->q, c[0].id, &m, &all, &nall) != 0)
 		return;			/* gone meanwhile */
@@ -256,6 +257,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 		sm.nrcpt = nmine;
 		strl_copy(relay, smtpc_peer(w->conn), sizeof(relay));
 		tried = true;
+		hop_dsn = smtpc_has_dsn(w->conn);
 		if (smtpc_send(w->conn, &sm) != 0)
 			worker_close(w, false);
 		else
@@ -280,6 +282,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 			    rcode < 300 ? "2.0.0" : "4.0.0";
 		runner_result(w->conf, &m, mine[i], &c[i], rcode, rst, rwhy,
 		    tried || fattempted, relay, delays, &res[k++]);
+		res[k - 1].hop_dsn = tried && hop_dsn;
 		switch (res[k - 1].kind) {
 		case QRESULT_DELIVERED:
 			rep->delivered++;
@@ -315,7 +318,7 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 	size_t	i, j;
 	bool	down = false;
 	char	status[16], why[QUEUE_REPLY_MAX + 1];
-	int	code = 0;
+	int	code = 0, rc;
 
 	memset(rep, 0, sizeof(*rep));
 	rep->magic = RUNNER_MAGIC;
@@ -347,9 +350,13 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 		if (down)
 			rep->hop_down = 1;
 	}
-	if (w->nres > 0 && queue_claim_result(w->q, w->res, w->nres) != 0)
-		log_warnx("%s: queue_claim_result: %s", __func__,
-		    queue_errmsg(w->q));
+	if (w->nres > 0) {
+		rc = queue_claim_result(w->q, w->res, w->nres);
+		if (rc != 0)
+			log_warnx("%s: queue_claim_result: %s", __func__,
+			    queue_errmsg(w->q));
+		runner_bounce_done(w->bounce, rc == 0);
+	}
 	w->nres = 0;
 	runner_mem_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }
@@ -371,6 +378,8 @@ worker_main(struct conf *conf, int fd)
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &w.q, err,
 	    sizeof(err)) != 0)
 		fatalx("queue: %s", err);
+	w.bounce = runner_bounce_new(conf);
+	runner_bounce_attach(w.bounce, w.q);
 	if ((w.dns = route_dns_new(conf, err, sizeof(err))) == NULL)
 		fatalx("DNS: %s", err);
 	worker_auth(&w);
@@ -398,6 +407,7 @@ worker_main(struct conf *conf, int fd)
 	worker_close(&w, true);
 	route_dns_free(w.dns);
 	queue_close(w.q);
+	runner_bounce_free(w.bounce);
 	free(w.chunk);
 	free(w.res);
 	free(b);

@@ -32,6 +32,7 @@
 #include "smtp.h"
 
 static char		log_ident[64] = "postern";
+static char		log_ident_as[64];	/* log_info_as's, while it runs */
 static enum log_dest	log_to = LOG_DEST_STDERR;
 
 void
@@ -309,16 +310,20 @@ log_vline(int pri, const char *fmt, va_list ap, const char *suffix)
 		return;
 	log_vformat(line, sizeof(line), fmt, ap);
 	if (log_to == LOG_DEST_SYSLOG) {
+		if (log_ident_as[0] != '\0')
+			openlog(log_ident_as, LOG_PID | LOG_NDELAY, LOG_MAIL);
 		syslog(pri, "%s%s%s", line, suffix ? ": " : "",
 		    suffix ? suffix : "");
+		if (log_ident_as[0] != '\0')
+			openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 		return;
 	}
 	/* One write(2) per line, so lines of concurrent processes don't mix. */
 	char	out[4400];
 	int	n;
 
-	n = snprintf(out, sizeof(out), "%s[%ld]: %s%s%s\n", log_ident,
-	    (long)getpid(), line, suffix ? ": " : "", suffix ? suffix : "");
+	n = snprintf(out, sizeof(out), "%s[%ld]: %s%s%s\n",
+	    log_ident_as[0] != '\0' ? log_ident_as : log_ident, (long)getpid(), line, suffix ? ": " : "", suffix ? suffix : "");
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(out)) {
@@ -336,6 +341,20 @@ log_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vline(LOG_INFO, fmt, ap, NULL);
 	va_end(ap);
+}
+
+void
+log_info_as(const char *role, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!bsnprintf(log_ident_as, sizeof(log_ident_as), "postern/%s",
+	    role))
+		log_ident_as[0] = '\0';
+	va_start(ap, fmt);
+	log_vline(LOG_INFO, fmt, ap, NULL);
+	va_end(ap);
+	log_ident_as[0] = '\0';
 }
 
 void

@@ -175,6 +175,10 @@ void	log_vformat(char *dst, size_t dstsz, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 3, 0)));
 const char *log_role(void);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* log_info_as - one line under another role's name ("bounce": a DSN
+ * logged by the runner that sent it, as Postfix's bounce daemon would). */
+void	log_info_as(const char *role, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 /* log_warn - appends ": strerror(errno)". */
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
