@@ -29,6 +29,11 @@ exists, so a case can make the server "behave" without restarting it):
     --stall-dot         do not answer the final dot while CTRL does not
                         exist; notice the client going away meanwhile
     --no-pipelining     do not offer PIPELINING
+    --temp TEXT         RCPT whose address contains TEXT: 451 4.2.0, always
+    --dump DIR          write each accepted message to DIR/N.K.eml (as
+                        received, dot-stuffing undone, CRLF) and its
+                        envelope to DIR/N.K.env ("from <a>", "to <b>"...)
+    --dsn               offer the DSN extension
 """
 import argparse
 import os
@@ -48,12 +53,16 @@ ap.add_argument("--421", dest="q421", default="")
 ap.add_argument("--silent", action="store_true")
 ap.add_argument("--stall-dot", action="store_true")
 ap.add_argument("--no-pipelining", action="store_true")
+ap.add_argument("--temp", default="")
+ap.add_argument("--dump", default="")
+ap.add_argument("--dsn", action="store_true")
 opt = ap.parse_args()
 
 lock = threading.Lock()
 logf = open(opt.log, "a")
 seen = {}
 nconn = [0]
+nmsg = [0]
 
 
 def log(text):
@@ -86,19 +95,23 @@ class Session:
     def send(self, *lines):
         self.c.sendall(b"".join(l.encode() + b"\r\n" for l in lines))
 
-    def line(self):
+    def rawline(self):
         while b"\r\n" not in self.buf:
             d = self.c.recv(65536)
             if not d:
                 raise EOFError
             self.buf += d
         l, self.buf = self.buf.split(b"\r\n", 1)
-        return l.decode("utf-8", "replace")
+        return l.decode("utf-8", "surrogateescape")
+
+    def line(self):
+        return self.rawline().encode("utf-8", "surrogateescape").decode(
+            "utf-8", "replace")
 
     def data(self):
         lines = []
         while True:
-            l = self.line()
+            l = self.rawline()
             if l == ".":
                 return lines
             lines.append(l[1:] if l.startswith(".") else l)
@@ -114,6 +127,7 @@ def session(s):
         return
     s.send("220 failsrv.test ESMTP")
     rcpts = []
+    sender = ""
     while True:
         cmd = s.line()
         verb = cmd.split(" ", 1)[0].upper()
@@ -124,6 +138,8 @@ def session(s):
             return
         if verb in ("EHLO", "HELO"):
             ext = ["ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 10000000"]
+            if opt.dsn:
+                ext.insert(0, "DSN")
             if not opt.no_pipelining:
                 ext.insert(0, "PIPELINING")
             if verb == "HELO":
@@ -133,6 +149,7 @@ def session(s):
                          + ["250 " + ext[-1]]))
         elif verb == "MAIL":
             rcpts = []
+            sender = cmd[cmd.find("<") + 1:cmd.find(">")]
             s.send("250 2.1.0 ok")
         elif verb == "RCPT":
             addr = cmd[cmd.find("<") + 1:cmd.find(">")].lower()
@@ -140,6 +157,8 @@ def session(s):
             seen[addr] = k + 1
             if opt.bad and opt.bad in addr:
                 code, text = 550, "550 5.1.1 <%s>: no such user" % addr
+            elif opt.temp and opt.temp in addr:
+                code, text = 451, "451 4.2.0 <%s>: mailbox busy" % addr
             elif k < opt.fail_first:
                 code, text = 451, "451 4.3.0 <%s>: try again later" % addr
             else:
@@ -152,7 +171,7 @@ def session(s):
                 s.send("554 5.5.1 no valid recipients")
                 continue
             s.send("354 go ahead")
-            s.data()
+            body = s.data()
             if opt.q421.upper() == "DOT" and not behaving():
                 log("421 %d DOT" % n)
                 s.send("421 4.3.2 failsrv.test closing, try later")
@@ -172,6 +191,19 @@ def session(s):
                 if peer_gone(s.c):
                     log("ABORTED %d" % n)
                     return
+            if opt.dump:
+                with lock:
+                    nmsg[0] += 1
+                    k = nmsg[0]
+                base = os.path.join(opt.dump, "%d.%d" % (n, k))
+                with open(base + ".env.tmp", "w") as f:
+                    f.write("from <%s>\n" % sender)
+                    for r in rcpts:
+                        f.write("to <%s>\n" % r)
+                with open(base + ".eml", "w", encoding="utf-8",
+                          errors="surrogateescape", newline="") as f:
+                    f.write("".join(l + "\r\n" for l in body))
+                os.rename(base + ".env.tmp", base + ".env")
             log("MSG %d %s" % (n, " ".join(rcpts)))
             rcpts = []
             s.send("250 2.0.0 queued")
