@@ -260,3 +260,24 @@ expect_grep rate_show_sent "^recipient: <x2@held2.example> state=failed .* dsn=[
 	"$T/show.r2"
 deliver rate 2
 dsns rate "dave@snd.example=x1@held2.example" "dave@snd.example=x2@held2.example"
+
+# ------------------------------------------------------------------
+# 6. With posternd running, `postern bounce` alone gets the DSN sent: it
+# wakes the daemon's scheduler, which delivers it (no `postern run`).
+check clear_held "$P" delete --domain held.example
+expect_eq queue_empty_before_daemon "$(qjson 'len(msgs)')" 0
+sink_clear
+start_posternd "routes_file=$T/routes" \
+	"hold_domains=held.example,held2.example" "min_backoff=1s" \
+	"smtp_connect_timeout=2s" || exit 1
+E=$(enq erin@snd.example e1@held.example e2@held2.example)
+check bounce_daemon "$P" bounce "$E"
+expect_grep bounce_daemon_count "bounced 2 recipients" "$T/out"
+if until_ok 100 sh -c "[ \$(find '$T/sink' -type f | wc -l) -ge 1 ]"; then
+	ok daemon_sent_dsn; else notok daemon_sent_dsn "nothing at the sink"; fi
+dsns daemon "erin@snd.example=e1@held.example,e2@held2.example"
+queue_empty() { [ "$(qjson 'len(msgs)')" = 0 ]; }
+if until_ok 100 queue_empty; then ok daemon_queue_empty; else
+	notok daemon_queue_empty "$("$P" queue | head -c 300)"; fi
+stop_posternd || notok posternd_stops "still running"
+expect_eq posternd_no_sanitizer_report "$(grep -c 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$T/posternd.log")" 0
