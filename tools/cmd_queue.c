@@ -1,7 +1,9 @@
 /*
  * cmd_queue.c - looking at the queue: `queue` (like mailq, or JSON Lines),
- * `show` (one message: envelope, recipients with history, headers, or
- * --raw the stored message) and `stats` (the queue's shape, like qshape).
+ * `show` (one message: envelope, recipients with history, final status
+ * and the DSN that reported them, headers, or --raw the stored message)
+ * and `stats` (the queue's shape, like qshape, and the DSNs that
+ * bounce_rate_limit dropped).
  *
  * All of them read in MDB_RDONLY transactions through queue_walk(), which
  * never holds a transaction while we print.
