@@ -1,6 +1,6 @@
 /*
  * cmd_admin.c - operator changes (`hold`, `release`, `delete`, `requeue`,
- * `flush`); `check` is in cmd_check.c.
+ * `flush`, `bounce`); `check` is in cmd_check.c.
  *
  * Each change is one short write (split in bounded transactions for huge
  * selections by queue/), then a wake-up for the daemon's scheduler over
@@ -86,6 +86,56 @@ cmd_requeue(struct tools_ctx *ctx, int argc, char **argv)
 {
 	return admin_run(ctx, argc, argv, "requeue", queue_requeue, true,
 	    "requeued");
+}
+
+/*
+ * bounce: fail the selected live recipients now (5.0.0, "returned by the
+ * administrator") and tell their senders. queue_bounce() runs the DSN hook
+ * (runner_bounce.c, as the runners do) in each message's own transaction,
+ * so a message's failures and the DSN that reports them commit together.
+ * The selection is read whole before anything changes: an unknown id
+ * changes nothing (exit 2). Then the daemon is woken so that the DSNs
+ * leave at once. A recipient a runner has out is left to its result.
+ */
+int
+cmd_bounce(struct tools_ctx *ctx, int argc, char **argv)
+{
+	struct runner_bounce	*b;
+	struct queue		*q;
+	struct qsel		 sel;
+	size_t			 count = 0;
+	int			 rc;
+
+	if ((rc = tools_sel_parse("bounce", argc, argv, &sel, false,
+	    NULL)) != 0)
+		return rc;
+	if ((q = tools_open_queue(ctx, 0)) == NULL) {
+		tools_sel_free(&sel);
+		return TOOLS_EXIT_FAIL;
+	}
+	b = runner_bounce_new(ctx->conf);
+	runner_bounce_attach(b, q);
+	rc = queue_bounce(q, &sel, NULL, NULL, (int64_t)clock_now(), &count);
+	/* The bounce log lines, of the DSNs that were committed. A failure
+	 * past the first message leaves the earlier ones bounced (each
+	 * message is its own transaction) but unlogged. */
+	runner_bounce_done(b, rc == 0);
+	if (rc == QUEUE_E_NOENT)
+		rc = tools_usage("bounce", "%s", queue_errmsg(q));
+	else if (rc != 0)
+		rc = tools_fail("bounce", "%s", queue_errmsg(q));
+	else {
+		printf("postern bounce: bounced %zu recipient%s\n", count,
+		    count == 1 ? "" : "s");
+		log_info("operator bounce: %zu recipients", count);
+		if (count > 0)
+			admin_wake(ctx->conf, "new");
+	}
+	queue_set_report(q, NULL, NULL, NULL);
+	queue_close(q);
+	runner_bounce_free(b);
+	tools_sel_free(&sel);
+	return rc;
 }
 
 /*

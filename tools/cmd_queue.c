@@ -1,7 +1,9 @@
 /*
  * cmd_queue.c - looking at the queue: `queue` (like mailq, or JSON Lines),
- * `show` (one message: envelope, recipients with history, headers, or
- * --raw the stored message) and `stats` (the queue's shape, like qshape).
+ * `show` (one message: envelope, recipients with history, final status
+ * and the DSN that reported them, headers, or --raw the stored message)
+ * and `stats` (the queue's shape, like qshape, and the DSNs that
+ * bounce_rate_limit dropped).
  *
  * All of them read in MDB_RDONLY transactions through queue_walk(), which
  * never holds a transaction while we print.
@@ -50,6 +52,12 @@ queue_json_msg(struct sbuf *b, const struct qmsg *m, const struct qrcpt *r,
 		    "\"last_reply\":", r[i].attempts,
 		    (long long)(r[i].state == QRCPT_HELD ? 0 : r[i].due));
 		sbuf_json_str(b, r[i].reply);
+		sbuf_cat(b, ",\"dsn\":");
+		if (r[i].dsn_id != 0) {
+			queue_id_format(r[i].dsn_id, id);
+			sbuf_json_str(b, id);
+		} else
+			sbuf_cat(b, "null");
 		sbuf_catc(b, '}');
 	}
 	sbuf_cat(b, "]}\n");
@@ -217,6 +225,30 @@ done:
 	return rc;
 }
 
+/* show_dsn - a recipient's final status, and the DSN that reported it:
+ * its id, "pending" while the report waits for the message's active
+ * recipients, or "none (dropped)" when none was sent on purpose
+ * (NOTIFY=NEVER, the rate limit, a double bounce's own failure). */
+static void
+show_dsn(const struct qrcpt *r)
+{
+	char	id[QUEUE_ID_LEN + 1];
+
+	if (r->state == QRCPT_DELIVERED || r->state == QRCPT_FAILED) {
+		printf(" status=");
+		tools_put(stdout, r->status[0] != '\0' ? r->status : "-", 0);
+	}
+	/* Pending first: a recipient reported once (a delay warning) and
+	 * failed since waits for its next report. */
+	if (r->flags & QRCPT_F_REPORT)
+		printf(" dsn=pending");
+	else if (r->dsn_id != 0) {
+		queue_id_format(r->dsn_id, id);
+		printf(" dsn=%s", id);
+	} else if (r->flags & QRCPT_F_NODSN)
+		printf(" dsn=none (dropped)");
+}
+
 int
 cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 {
@@ -304,6 +336,7 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 			printf(" orcpt=");
 			tools_put(stdout, r[i].orcpt, 0);
 		}
+		show_dsn(&r[i]);
 		putchar('\n');
 		for (h = 0; h < r[i].nhist; h++) {
 			printf("    %s ", tools_time(r[i].hist[h].when, t,
@@ -367,7 +400,8 @@ stats_json(const struct qshape *s, int64_t now)
 			sbuf_catc(b, ',');
 		sbuf_json_str(b, s->flush[i]);
 	}
-	sbuf_cat(b, "]}\n");
+	sbuf_catf(b, "],\"bounce_dropped\":%llu}\n",
+	    (unsigned long long)s->bounce_dropped);
 	fwrite(sbuf_str(b), 1, sbuf_len(b), stdout);
 	sbuf_free(b);
 }
@@ -402,6 +436,8 @@ stats_text(const struct qshape *s, int64_t now)
 	if (s->oldest != 0)
 		printf(" (%lld min ago)", (long long)(now - s->oldest) / 60);
 	putchar('\n');
+	printf("bounces dropped (rate limit): %llu\n",
+	    (unsigned long long)s->bounce_dropped);
 	for (i = 0; i < s->nflush; i++) {
 		printf("flush pending: ");
 		tools_put(stdout, s->flush[i], 0);

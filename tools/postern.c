@@ -27,6 +27,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "hold", cmd_hold, "hold ID... | --domain D" },
 	{ "release", cmd_release, "release ID... | --domain D | --all" },
 	{ "delete", cmd_delete, "delete ID... | --domain D" },
+	{ "bounce", cmd_bounce, "bounce ID... | --domain D" },
 	{ "requeue", cmd_requeue, "requeue ID... | --domain D | --all" },
 	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all] [--dry-run]" },
 	{ "run", cmd_run, "run [--domain D] [--all]" },

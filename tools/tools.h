@@ -63,6 +63,7 @@ int	cmd_release(struct tools_ctx *, int, char **);
 int	cmd_delete(struct tools_ctx *, int, char **);
 int	cmd_requeue(struct tools_ctx *, int, char **);
 int	cmd_flush(struct tools_ctx *, int, char **);
+int	cmd_bounce(struct tools_ctx *, int, char **);
 
 /* cmd_check.c */
 /* tools_check_fn - one finding: an error (posternd would not start) or a

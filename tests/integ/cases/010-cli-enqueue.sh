@@ -10,7 +10,7 @@ expect_eq queue_json_id "$(qjson 'msgs[0]["id"]')" "$id"
 expect_eq queue_json_sender "$(qjson 'msgs[0]["sender"]')" alice@example.com
 expect_eq queue_json_states "$(qjson '",".join(r["address"]+"="+r["state"] for r in msgs[0]["recipients"])')" \
 	"bob@example.org=queued,Carol@Hold.Example=held"
-expect_eq queue_json_keys "$(qjson 'sorted(msgs[0].keys()) == ["arrival","id","recipients","sender","size"] and sorted(msgs[0]["recipients"][0].keys()) == ["address","attempts","last_reply","next_try","state"]')" True
+expect_eq queue_json_keys "$(qjson 'sorted(msgs[0].keys()) == ["arrival","id","recipients","sender","size"] and sorted(msgs[0]["recipients"][0].keys()) == ["address","attempts","dsn","last_reply","next_try","state"]')" True
 
 # The stored message: CRLF line ends, our Received/From/Date/Message-ID
 # added, the body as given.
