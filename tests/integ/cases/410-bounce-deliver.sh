@@ -143,7 +143,7 @@ wait_empty
 f=$(dsns_to c@back.example | head -n 1)
 expect_eq success_one_notice "$(dsns_to c@back.example | wc -l)" 1
 check_dsn success_relayed "$f" --kind success --to c@back.example \
-	--rcpt ok-success@deliver.example=2.0.0
+	--rcpt ok-success@deliver.example=2.0.0 --envid env-ok-success
 
 # NOTIFY=FAILURE,DELAY with NOTIFY=FAILURE only on another: a failure DSN
 # for the refused one.
@@ -151,7 +151,8 @@ send d@back.example refuse-fd@deliver.example NOTIFY=FAILURE,DELAY
 wait_dumps back $((n0 + 2))
 wait_empty
 f=$(dsns_to d@back.example | head -n 1)
-check_dsn failure_notify "$f" --rcpt refuse-fd@deliver.example=5.1.1
+check_dsn failure_notify "$f" --rcpt refuse-fd@deliver.example=5.1.1 \
+	--envid env-refuse-fd
 
 # ------------------------------------------------------------------
 # Mail from <> that fails: one double bounce to postmaster@myhostname.
@@ -162,7 +163,7 @@ wait_empty
 expect_eq null_double_bounce "$(dsns_to postmaster@mx.test.example | wc -l)" 1
 check_dsn null_double_fields "$(dsns_to postmaster@mx.test.example | head -n 1)" \
 	--double --to postmaster@mx.test.example \
-	--rcpt refuse-null@deliver.example=5.1.1
+	--rcpt refuse-null@deliver.example=5.1.1 --envid env-refuse-null
 expect_eq null_nothing_to_null "$(grep -l '^to <>$' "$T"/back/*.env 2>/dev/null | wc -l)" 0
 expect_grep null_log "double bounce to postmaster" "$T/posternd.log"
 
@@ -217,7 +218,7 @@ done
 expect_eq delay_one_warning "$(dsns_to e@back.example | wc -l)" 1
 f=$(dsns_to e@back.example | head -n 1)
 check_dsn delay_fields "$f" --kind delay --to e@back.example \
-	--rcpt busy-delay@deliver.example=4.2.0
+	--rcpt busy-delay@deliver.example=4.2.0 --envid env-busy-delay
 expect_eq delay_none_without_notify "$(dsns_to f@back.example | wc -l)" 0
 expect_eq delay_still_queued "$(qjson 'sum(1 for m in msgs for r in m["recipients"] if r["address"].startswith("busy-"))')" 2
 "$P" delete --all >/dev/null 2>&1
@@ -258,7 +259,7 @@ wait_dumps back $((n5 + 1))
 wait_empty
 expect_eq hold_one_dsn "$(dsns_to h@back.example | wc -l)" 1
 f=$(dsns_to h@back.example | head -n 1)
-check_dsn hold_expired "$f" --to h@back.example --rcpt bob@site.example=4.4.7
+check_dsn hold_expired "$f" --to h@back.example --rcpt bob@site.example=4.4.7 --envid env-bob
 expect_grep hold_words "never connected" "$f"
 stop_posternd
 
@@ -324,5 +325,6 @@ EOPY
 expect_eq crash_every_message_one_dsn "$(sed -n 's/^senders //p' "$T/crash.out")" 40
 expect_eq crash_no_second_dsn "$(sed -n 's/^multi //p' "$T/crash.out")" 0
 expect_eq crash_nothing_left "$(qjson 'len(msgs)')" 0
+[ "$(qjson 'len(msgs)')" = 0 ] || "$P" queue | sed 's/^/    | /' | head -20
 stop_posternd
 expect_eq no_sanitizer_report "$(cat "$T"/posternd*.log | grep -c 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer')" 0
