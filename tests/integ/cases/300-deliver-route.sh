@@ -6,8 +6,10 @@
 # 127.0.0.1 serving d.example (--local: unknown names are NXDOMAIN; every
 # query is logged, so "no DNS" can be checked). Receivers: Postfix
 # smtp-sink on 127.0.0.2 (mx1), 127.0.0.3 (mx2, and "me", our own name),
-# 127.0.0.6 (A records), 127.0.0.7 (450 to every RCPT), all on smtp_port,
-# and on 127.0.0.4 on another port (the routes_file target); and a second
+# 127.0.0.6 (A records), 127.0.0.7 (450 to every RCPT), 127.0.0.5 (the
+# return path's domain src.example, by routes_file: where the DSNs of the
+# mail that fails go), all on smtp_port, and on 127.0.0.4 on another port
+# (the routes_file target); and a second
 # posternd "R" (certificate for relay.d.example and 127.0.0.1, a user,
 # mynetworks elsewhere, ".example hold") as relayhost and STARTTLS peer,
 # whose queue is inspected. Each sender setting has its own config and
@@ -20,7 +22,8 @@
 # STARTTLS (right and wrong password), TLS may/encrypt (no STARTTLS, wrong
 # name, untrusted, right; per-route tls=), posternd's scheduler (SMTP in,
 # hold route, flush wake-up, equal-preference spread over 40 messages),
-# expiry, and that `run --domain` tries each recipient once.
+# expiry, that `run --domain` tries each recipient once, and that each
+# failed message sends one DSN, in the same run, to its return path.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 # A version manager's python3 shim can take a second to start: run the
@@ -69,6 +72,21 @@ poll_for() {
 }
 has() { [ "$(got "$1" "$2")" -ge 1 ]; }
 inlog() { grep -q -F -- "$2" "$T/$1"; }
+# dsn_for ADDR - the DSN files at sink sb (to sender@src.example, from <>)
+# that report ADDR (a Final-Recipient line), one a line.
+dsn_for() {
+	grep -l -x -F "X-Rcpt-Args: <sender@src.example>" "$T"/sb/* 2>/dev/null |
+		xargs -r grep -l '^X-Mail-Args: <>' |
+		xargs -r grep -l -i "^Final-Recipient: rfc822; *$1"
+}
+# dsn_status ADDR - the Status: of ADDR's block in its DSN(s), one a line.
+dsn_status() {
+	dsn_for "$1" | xargs -r awk -v a="$1" '
+		{ sub(/\r$/, "") }
+		tolower($0) ~ "^final-recipient: rfc822; *" a "$" { mine = 1; next }
+		/^$/ { mine = 0 }
+		mine && /^Status: / { print $2 }'
+}
 
 # ------------------------------------------------------------------
 # DNS.
@@ -120,12 +138,14 @@ sink s3 127.0.0.3 "$SP"
 sink s6 127.0.0.6 "$SP"
 sink s4 127.0.0.4 "$RP"
 sink s7 127.0.0.7 "$SP" -r RCPT		# 450 4.3.0 to every RCPT
+sink sb 127.0.0.5 "$SP"			# DSNs to sender@src.example
 
 cat >"$T/routes" <<EOF
 # routes for 300-deliver-route
 routed.example		[127.0.0.4]:$RP
 .sub.example		[127.0.0.4]:$RP
 held.d.example		hold
+src.example		[127.0.0.5]:$SP
 EOF
 chmod 644 "$T/routes"
 
@@ -208,8 +228,17 @@ enq m r1@routed.example >/dev/null
 enq m r2@a.sub.example r3@b.c.sub.example >/dev/null
 enq m h1@held.d.example >/dev/null
 prun m m1
-expect_eq m_run_summary "$(summary m1)" "6 delivered, 0 deferred, 3 failed, 1 held"
+# The 3 failed are n1, x1 and l1 (below). Each is the only recipient of
+# its message, so each message sends one DSN to sender@src.example, which
+# routes_file sends to sink sb; the same run delivers them: 6 delivered
+# (o1, a1, b1, r1, r2, r3) + 3 DSNs = 9, and none deferred.
+expect_eq m_run_summary "$(summary m1)" "9 delivered, 0 deferred, 3 failed, 1 held"
 expect_eq m_run_exit "$(cat "$T/m1.rc")" 1
+expect_eq m_dsns_sent "$(grep -c 'to=<sender@src\.example>, relay=127\.0\.0\.5\[127\.0\.0\.5\]:'"$SP"', .*status=sent' "$T/m1.log") $(grep -c ': sender non-delivery notification: ' "$T/m1.log")" "3 3"
+expect_eq m_dsns_at_sink "$(got sb sender@src.example)" 3
+expect_eq m_dsn_each_once "$(dsn_for n1@null.d.example | wc -l) $(dsn_for x1@nope.d.example | wc -l) $(dsn_for l1@loop.d.example | wc -l)" "1 1 1"
+expect_eq m_dsn_status "$(dsn_status n1@null.d.example) $(dsn_status x1@nope.d.example) $(dsn_status l1@loop.d.example)" "5.1.10 5.1.2 5.4.6"
+expect_eq m_dsn_no_double_bounce "$(grep -c 'double bounce' "$T/m1.log")" 0
 
 # MX order: the pref 10 host (not pref 20, not the domain's own A).
 expect_line mx_order_pref10 m1 o1@ord.d.example \
@@ -616,8 +645,8 @@ expect_eq run_domain_tempfail_summary "$(summary tf2)" "0 delivered, 1 deferred,
 expect_eq run_domain_tempfail_one_try "$(grep -c 'to=<tf1@tf\.d\.example>' "$T/tf2.log") $(qfield down tf1@tf.d.example attempts)" "1 2"
 
 # Past max_queue_lifetime a temporary failure fails as "expired", with
-# the last temporary status.
-sconf exp max_queue_lifetime=1s
+# the last temporary status. Its DSN goes to sink sb (routes_file).
+sconf exp max_queue_lifetime=1s "routes_file=$T/routes"
 enq exp x1@tf.d.example >/dev/null
 t0=$(date +%s)
 i=0
@@ -626,7 +655,10 @@ while [ "$(date +%s)" -le $((t0 + 1)) ] && [ $i -lt 40 ]; do
 	i=$((i + 1))
 done
 prun exp exp
-expect_eq expired_summary "$(summary exp)" "0 delivered, 0 deferred, 1 failed, 0 held"
+# x1 expired (1 failed); the 1 delivered is its DSN, to sink sb in the
+# same run.
+expect_eq expired_summary "$(summary exp)" "1 delivered, 0 deferred, 1 failed, 0 held"
+expect_eq expired_dsn "$(dsn_for x1@tf.d.example | wc -l) $(dsn_status x1@tf.d.example)" "1 4.3.0"
 expect_line expired_line exp x1@tf.d.example \
 	"relay=mx7\.d\.example\[127\.0\.0\.7\]:$SP, .*attempts=1, dsn=4\.3\.0, status=expired \(450 4\.3\.0 "
 

@@ -10,6 +10,9 @@
 # silent hops (one connection for a whole hop), max_queue_lifetime, a
 # worker SIGKILLed mid-DATA, two concurrent runs, connection reuse and
 # pipelining, `postern flush` waking the daemon, and held domains.
+# Where a recipient fails, its DSN to the sender (client.test.example,
+# routed to an smtp-sink of the part's own) is checked too: one per
+# message, delivered in the same run, naming the failed recipient.
 #
 # Each part has its own configuration and queue ($T/NAME.conf,
 # $T/NAME.q); routes_file entries send its domains to 127.0.0.1 ports, so
@@ -195,6 +198,39 @@ rcpts() {
 		sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p'
 }
 
+# dsn_sink NAME - an smtp-sink for a part's DSNs (dumps in $T/NAME/),
+# port in $DP, PID in $DPID; SP and SPID are left as they were. Route
+# client.test.example (the senders' domain) to 127.0.0.1:$DP.
+dsn_sink() {
+	_sp=${SP:-}
+	_spid=${SPID:-}
+	sink "$1"
+	DP=$SP
+	DPID=$SPID
+	SP=$_sp
+	SPID=$_spid
+}
+# dsn_check NAME - the DSN(s) at dsn_sink NAME (polled, 5 s at most, for
+# the first): "N files, to <sender@client.test.example> from <>: K;
+# Final-Recipient: A...; Status: S..." (every Final-Recipient and Status
+# line of all the files, in order), or "no DSN".
+has_file() { [ -n "$(find "$T/$1" -type f)" ]; }
+dsn_check() {
+	until_ok 50 has_file "$1"
+	_f=$(find "$T/$1" -type f | sort)
+	if [ -z "$_f" ]; then
+		echo "no DSN"
+		return
+	fi
+	# shellcheck disable=SC2086
+	printf '%d files, to <sender@client.test.example> from <>: %d; Final-Recipient: %s; Status: %s\n' \
+		"$(echo "$_f" | wc -l)" \
+		"$(grep -l -x -F 'X-Rcpt-Args: <sender@client.test.example>' $_f |
+			xargs -r grep -l '^X-Mail-Args: <>' | wc -l)" \
+		"$(cat $_f | tr -d '\r' | sed -n 's/^Final-Recipient: rfc822; *//p' | paste -sd ' ' -)" \
+		"$(cat $_f | tr -d '\r' | sed -n 's/^Status: //p' | paste -sd ' ' -)"
+}
+
 # pd_start NAME PORT - posternd -f on $T/NAME.conf (listening on PORT),
 # log $T/NAME.pd; master PID in $PDP, scheduler PID in $SCHED.
 pd_start() {
@@ -271,13 +307,21 @@ stop_pid "$SPID"
 
 # ------------------------------------------------------------------
 # 2. One recipient 550, two 250, in one transaction: one bounced (5.1.1),
-# two sent, one session and one message at the server, queue empty.
+# two sent, one session and one message at the server, queue empty. The
+# sender gets one DSN naming bad@ alone (at sink c2dsn).
 srv c2 --bad bad
-routes c2 "c2.example [127.0.0.1]:$SP"
+dsn_sink c2dsn
+routes c2 "c2.example [127.0.0.1]:$SP" "client.test.example [127.0.0.1]:$DP"
 dconf c2 "routes_file=$T/c2.routes"
 enq a@c2.example bad@c2.example c@c2.example
 runq c2a
-expect_eq c2_summary "$(sum c2a)" "$(summary 2 0 1 0)"
+# 3 delivered: a@, c@ and the DSN for bad@ (to its sender, routed to the
+# DSN sink, sent in the same run); 1 failed: bad@.
+expect_eq c2_summary "$(sum c2a)" "$(summary 3 0 1 0)"
+expect_eq c2_dsn_sent "$(att "$T/c2a.log" sender@client.test.example)" "attempts=1 dsn=2.0.0 status=sent"
+expect_eq c2_dsn_logged_once "$(grep -c ": sender non-delivery notification: " "$T/c2a.log")" 1
+expect_eq c2_dsn "$(dsn_check c2dsn)" \
+	"1 files, to <sender@client.test.example> from <>: 1; Final-Recipient: bad@c2.example; Status: 5.1.1"
 expect_eq c2_exit "$(rc c2a)" 1
 expect_eq c2_a "$(att "$T/c2a.log" a@c2.example)" "attempts=1 dsn=2.0.0 status=sent"
 expect_eq c2_bad "$(att "$T/c2a.log" bad@c2.example)" "attempts=1 dsn=5.1.1 status=bounced"
@@ -288,18 +332,24 @@ expect_eq c2_one_transaction "$(grep '^MSG' "$T/c2.srv" | cut -d ' ' -f 3-)" \
 	"a@c2.example c@c2.example"
 expect_eq c2_queue_empty "$(qcount)" 0
 stop_pid "$SPID"
+stop_pid "$DPID"
 # The same without PIPELINING (one command at a time).
 srv c2n --bad bad --no-pipelining
-routes c2n "c2.example [127.0.0.1]:$SP"
+dsn_sink c2ndsn
+routes c2n "c2.example [127.0.0.1]:$SP" "client.test.example [127.0.0.1]:$DP"
 dconf c2n "routes_file=$T/c2n.routes"
 enq a@c2.example bad@c2.example c@c2.example
 runq c2n
-expect_eq c2n_summary "$(sum c2n)" "$(summary 2 0 1 0)"
+# As in c2: a@, c@ and bad@'s DSN delivered; bad@ failed.
+expect_eq c2n_summary "$(sum c2n)" "$(summary 3 0 1 0)"
+expect_eq c2n_dsn "$(dsn_check c2ndsn)" \
+	"1 files, to <sender@client.test.example> from <>: 1; Final-Recipient: bad@c2.example; Status: 5.1.1"
 expect_eq c2n_bad "$(att "$T/c2n.log" bad@c2.example)" "attempts=1 dsn=5.1.1 status=bounced"
 expect_eq c2n_one_transaction "$(grep '^MSG' "$T/c2n.srv" | cut -d ' ' -f 3-)" \
 	"a@c2.example c@c2.example"
 expect_eq c2n_queue_empty "$(qcount)" 0
 stop_pid "$SPID"
+stop_pid "$DPID"
 
 # ------------------------------------------------------------------
 # 3. 421 mid-session: after MAIL (nothing accepted yet) and after the
@@ -401,9 +451,10 @@ stop_pid "$SPID"
 # ------------------------------------------------------------------
 # 5. max_queue_lifetime = 5 s toward a port nobody listens on: deferred
 # with 4.4.1 until the lifetime is over, then "expired" with that 4.4.1
-# (the last temporary error), never 4.4.7.
+# (the last temporary error), never 4.4.7. Its DSN says 4.4.1 too.
 DEAD=$(free_port)
-routes c5 "c5.example [127.0.0.1]:$DEAD"
+dsn_sink c5dsn
+routes c5 "c5.example [127.0.0.1]:$DEAD" "client.test.example [127.0.0.1]:$DP"
 dconf c5 "routes_file=$T/c5.routes" max_queue_lifetime=5s max_backoff=1s
 enq a@c5.example
 : >"$T/c5.log"
@@ -415,7 +466,11 @@ while [ $k -lt 15 ] && [ "$(rq a@c5.example)" != gone ]; do
 	k=$((k + 1))
 done
 expect_eq c5_gone "$(rq a@c5.example)" gone
-expect_grep c5_last_run_failed '^postern run: 0 delivered, [0-9]* deferred, 1 failed, 0 held$' "$T/c5_$((k - 1)).sum"
+# The last run: a@ expired (1 failed) and its DSN, sent in that run to
+# the DSN sink, is the 1 delivered.
+expect_grep c5_last_run_failed '^postern run: 1 delivered, [0-9]* deferred, 1 failed, 0 held$' "$T/c5_$((k - 1)).sum"
+expect_eq c5_dsn "$(dsn_check c5dsn)" \
+	"1 files, to <sender@client.test.example> from <>: 1; Final-Recipient: a@c5.example; Status: 4.4.1"
 expect_grep c5_expired '^postern/runner\[[0-9]*\]: [0-9A-Z]*: to=<a@c5\.example>, relay=none, .*attempts=[0-9]*, dsn=4\.4\.1, status=expired (' "$T/c5.log"
 expect_eq c5_expired_once "$(grep -c 'status=expired' "$T/c5.log")" 1
 expect_eq c5_expired_is_last "$(grep -F 'to=<a@c5.example>' "$T/c5.log" | tail -n 1 | grep -c 'status=expired')" 1
@@ -423,6 +478,7 @@ nd=$(grep -c 'status=deferred' "$T/c5.log")
 expect_eq c5_deferred_before "$((nd >= 1))" 1
 expect_eq c5_all_4_4_1 "$(grep -c 'to=<a@c5\.example>, .*dsn=4\.4\.1, status=' "$T/c5.log")" "$((nd + 1))"
 expect_eq c5_no_447 "$(grep -c 'dsn=4\.4\.7' "$T/c5.log")" 0
+stop_pid "$DPID"
 
 # ------------------------------------------------------------------
 # 6. A worker SIGKILLed while it waits for the reply to the final dot:
@@ -679,19 +735,27 @@ expect_eq c10_sink_received "$(rcpts c10 | sort | paste -sd ' ' -)" \
 	"a@site.example b@site2.example c@site3.example"
 expect_eq c10_queue_empty "$(qcount)" 0
 
-# Past hold_lifetime (2 s) a held recipient fails with 4.4.7, untried.
+# Past hold_lifetime (2 s) a held recipient fails with 4.4.7, untried;
+# its sender gets a DSN saying so.
+dsn_sink c10hdsn
+routes c10h "client.test.example [127.0.0.1]:$DP"
 dconf c10h hold_domains=site4.example hold_lifetime=2s \
-	"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$S10"
+	"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$S10" \
+	"routes_file=$T/c10h.routes"
 enq x@site4.example
 t3=$(($(now_ms) + 3000))
 lapsed() { [ "$(now_ms)" -ge "$t3" ]; }
 until_ok 50 lapsed
 runq c10h
-expect_eq c10h_summary "$(sum c10h)" "$(summary 0 0 1 0)"
+# 1 failed: x@; 1 delivered: its DSN, to the DSN sink in the same run.
+expect_eq c10h_summary "$(sum c10h)" "$(summary 1 0 1 0)"
+expect_eq c10h_dsn "$(dsn_check c10hdsn)" \
+	"1 files, to <sender@client.test.example> from <>: 1; Final-Recipient: x@site4.example; Status: 4.4.7"
 expect_eq c10h_exit "$(rc c10h)" 1
 expect_grep c10h_log 'to=<x@site4\.example>, relay=none, .*attempts=0, dsn=4\.4\.7, status=[a-z]* (held for its site longer than hold_lifetime)$' "$T/c10h.log"
 expect_eq c10h_gone "$(rq x@site4.example)" gone
 expect_eq c10h_nothing_sent "$(rcpts c10 | grep -c site4)" 0
+stop_pid "$DPID"
 
 # ------------------------------------------------------------------
 # No sanitizer report anywhere.
