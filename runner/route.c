@@ -461,16 +461,25 @@ route_pick(const struct conf *conf, const struct routes *rs, const char *dom,
 	}
 }
 
+/* route_begin - r as the default (the domain's MX, smtp_tls), and the
+ * domain as routes_file keys are written into dom. */
+static void
+route_begin(const struct conf *conf, const char *domain, struct route *r,
+    char *dom, size_t domsz)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_MX;
+	r->tls = conf->smtp_tls;
+	route_norm(dom, domsz, domain);
+}
+
 void
 route_lookup(const struct conf *conf, const struct routes *rs,
     const char *domain, struct route *r)
 {
 	char	dom[SMTP_DOMAIN_MAX + 2];
 
-	memset(r, 0, sizeof(*r));
-	r->kind = ROUTE_MX;
-	r->tls = conf->smtp_tls;
-	route_norm(dom, sizeof(dom), domain);
+	route_begin(conf, domain, r, dom, sizeof(dom));
 	if (conf_domain_in(&conf->hold_domains, dom))
 		r->kind = ROUTE_HOLD;
 	else
@@ -484,10 +493,7 @@ route_release(const struct conf *conf, const struct routes *rs,
 {
 	char	dom[SMTP_DOMAIN_MAX + 2];
 
-	memset(r, 0, sizeof(*r));
-	r->kind = ROUTE_MX;
-	r->tls = conf->smtp_tls;
-	route_norm(dom, sizeof(dom), domain);
+	route_begin(conf, domain, r, dom, sizeof(dom));
 	route_pick(conf, rs, dom, r);
 	if (r->kind == ROUTE_HOLD || r->kind == ROUTE_CALLER) {
 		/* Released from a "hold" or "caller" entry: the MX. */

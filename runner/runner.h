@@ -28,10 +28,14 @@
  *	dlog.c		the one delivery log line per recipient and attempt
  *			(runner_int.h is what sched, the workers and these
  *			share)
+ *	runner_bounce.c	the queue's report hook: each round's failures
+ *			(delays, success notices) become one DSN (bounce/)
+ *			enqueued in the transaction that records them
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
  * worker routes, connects, delivers -> worker records the results
- * (queue_claim_result) and reports to sched -> sched frees the hop's slot and
+ * (queue_claim_result; the report hook adds their DSNs to that
+ * transaction) and reports to sched -> sched frees the hop's slot and
  * learns whether the hop is down. posternd runs sched as a child; `postern
  * run` runs the same code in the foreground.
  */
