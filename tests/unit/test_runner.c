@@ -183,11 +183,43 @@ test_dlog_delays(struct t *t)
 	}
 }
 
+/* The clock seam (smtp/clock.c): clock_advance() moves the wall clock and
+ * the monotonic clock together, so a test can step time instead of
+ * sleeping; without it both follow the system. */
+static void
+test_clock(struct t *t)
+{
+	time_t	 w0, w1;
+	int64_t	 m0, m1;
+
+	w0 = clock_now();
+	m0 = clock_mono_ms();
+	if (w0 < time(NULL) - 1 || w0 > time(NULL) + 1)
+		t_errorf(t, "clock_now: %lld, time(): %lld", (long long)w0,
+		    (long long)time(NULL));
+	clock_advance((int64_t)3600 * 1000000000);
+	w1 = clock_now();
+	m1 = clock_mono_ms();
+	if (w1 - w0 < 3600 || w1 - w0 > 3601)
+		t_errorf(t, "clock_now after an hour: moved %lld s",
+		    (long long)(w1 - w0));
+	if (m1 - m0 < 3600 * 1000 || m1 - m0 > 3601 * 1000)
+		t_errorf(t, "clock_mono_ms after an hour: moved %lld ms",
+		    (long long)(m1 - m0));
+	if (clock_mono_secs() * 1000 < (double)m1)
+		t_errorf(t, "clock_mono_secs behind clock_mono_ms");
+	clock_advance(-(int64_t)3600 * 1000000000);
+	if (clock_now() - w0 > 1)
+		t_errorf(t, "clock_advance back: %lld s off",
+		    (long long)(clock_now() - w0));
+}
+
 int
 main(void)
 {
 	T_RUN(test_backoff);
 	T_RUN(test_result);
 	T_RUN(test_dlog_delays);
+	T_RUN(test_clock);
 	T_EXIT();
 }
