@@ -144,6 +144,7 @@ section enqueue 330 bench_enqueue "$BENCH_DIR/enqueue"
 section flush 240 bench_flush "$BENCH_DIR/flush"
 section receive 540 bench_receive.sh "$BENCH_DIR/receive"
 section deliver 720 bench_deliver.sh "$BENCH_DIR/deliver"
+section bounce 600 bench_bounce.sh "$BENCH_DIR/bounce"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
