@@ -164,3 +164,53 @@ for _ in range(100):
 sys.exit(1)
 EOPY
 }
+
+# now_ms - the time in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# until_ok TENTHS CMD... - run CMD every 0.1 s until it succeeds; 1 when it
+# has not within TENTHS tenths of a second.
+until_ok() {
+	_ue=$(($(now_ms) + $1 * 100))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(now_ms)" -ge "$_ue" ] && return 1
+		sleep 0.1
+	done
+}
+
+# poll_for SECONDS CMD... - until_ok, counted in seconds.
+poll_for() {
+	_ps=$1
+	shift
+	until_ok $((_ps * 10)) "$@"
+}
+
+# posternd_refuses NAME [PATTERN] - posternd -f on the current
+# configuration must exit non-zero by itself within 10 s, without starting
+# a child, and (with PATTERN) say PATTERN; its output is in $T/pd.out. One
+# still running then is killed, and the check fails.
+posternd_refuses() {
+	"$POSTERN_BIN/posternd" -c "$T/postern.conf" -f >"$T/pd.out" 2>&1 &
+	_rp=$!
+	reap "$_rp"
+	until_ok 100 eval '! kill -0 "$_rp" 2>/dev/null'
+	if kill -0 "$_rp" 2>/dev/null; then
+		kill "$_rp"
+		wait "$_rp" 2>/dev/null
+		notok "$1" "posternd still running after 10 s: $(tail -c 300 "$T/pd.out")"
+		return
+	fi
+	wait "$_rp"
+	_rc=$?
+	if [ "$_rc" -eq 0 ]; then
+		notok "$1" "posternd exited 0: $(tail -c 300 "$T/pd.out")"
+	elif grep -q "started smtpd\|started sched" "$T/pd.out"; then
+		notok "$1" "posternd forked children first: $(tail -c 300 "$T/pd.out")"
+	elif [ $# -ge 2 ] && ! grep -q -- "$2" "$T/pd.out"; then
+		notok "$1" "no '$2' in: $(tail -c 300 "$T/pd.out")"
+	else
+		ok "$1"
+	fi
+}

@@ -7,37 +7,6 @@
 PORT=$(free_port)
 cf() { conf "listen=127.0.0.1:$PORT" "$@"; }
 
-# pd_refuses NAME - posternd -f on the current configuration must exit
-# non-zero by itself within 10 s, without starting a child; its output is
-# in $T/pd.out. A posternd still running then is killed and the case
-# fails.
-pd_refuses() {
-	_n=$1
-	"$POSTERN_BIN/posternd" -c "$T/postern.conf" -f >"$T/pd.out" 2>&1 &
-	_pid=$!
-	reap "$_pid"
-	_i=0
-	while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	if kill -0 "$_pid" 2>/dev/null; then
-		kill "$_pid"
-		wait "$_pid" 2>/dev/null
-		notok "$_n" "posternd still running after 10 s: $(tail -c 300 "$T/pd.out")"
-		return
-	fi
-	wait "$_pid"
-	_rc=$?
-	if [ "$_rc" -eq 0 ]; then
-		notok "$_n" "posternd exited 0: $(tail -c 300 "$T/pd.out")"
-	elif grep -q "started smtpd\|started sched" "$T/pd.out"; then
-		notok "$_n" "posternd forked children first: $(tail -c 300 "$T/pd.out")"
-	else
-		ok "$_n"
-	fi
-}
-
 # same_words NAME - every error `postern check` printed (in $T/out) is
 # also in posternd's output ($T/pd.out), word for word.
 same_words() {
@@ -70,7 +39,7 @@ printf 'good.example [127.0.0.1]:25\nbad.example [127.0.0.1\n' >"$T/routes"
 cf "routes_file=$T/routes"
 expect_rc check_routes_bad 1 "$P" check
 expect_grep check_routes_line "routes_file: $T/routes:2: " "$T/out"
-pd_refuses posternd_routes_bad
+posternd_refuses posternd_routes_bad
 same_words posternd_routes_same_words
 
 # A bad users_file line.
@@ -80,7 +49,7 @@ chown postern "$T/users"	# posternd reads it as postern
 cf "users_file=$T/users"
 expect_rc check_users_bad 1 "$P" check
 expect_grep check_users_line "users_file: $T/users:2: " "$T/out"
-pd_refuses posternd_users_bad
+posternd_refuses posternd_users_bad
 same_words posternd_users_same_words
 
 # A bad relayhost_auth_file: a line that is not USER:PASSWORD.
@@ -90,7 +59,7 @@ chown postern "$T/relayauth"
 cf "relayhost=[127.0.0.1]:2999" "relayhost_auth_file=$T/relayauth"
 expect_rc check_relayauth_bad 1 "$P" check
 expect_grep check_relayauth_line "relayhost_auth_file: $T/relayauth:2: " "$T/out"
-pd_refuses posternd_relayauth_bad
+posternd_refuses posternd_relayauth_bad
 same_words posternd_relayauth_same_words
 printf '# relay\n\n' >"$T/relayauth"
 expect_rc check_relayauth_empty 1 "$P" check
@@ -102,7 +71,7 @@ make_cert c2 other.example
 cf "tls_cert_file=$T/c1.crt" "tls_key_file=$T/c2.key"
 expect_rc check_tls_mismatch 1 "$P" check
 expect_grep check_tls_line "postern.conf:[0-9]*: tls_cert_file: " "$T/out"
-pd_refuses posternd_tls_mismatch
+posternd_refuses posternd_tls_mismatch
 same_words posternd_tls_same_words
 # A key without its certificate is an error too.
 cf "tls_key_file=$T/c1.key"
@@ -112,14 +81,14 @@ printf 'not a certificate\n' >"$T/ca.pem"
 cf "tls_ca_file=$T/ca.pem"
 expect_rc check_ca_bad 1 "$P" check
 expect_grep check_ca_line "postern.conf:[0-9]*: tls_ca_file: $T/ca.pem" "$T/out"
-pd_refuses posternd_ca_bad
+posternd_refuses posternd_ca_bad
 same_words posternd_ca_same_words
 
 # A bad dns_servers value, named with the configuration's line.
 cf "dns_servers=127.0.0.1:53 300.1.2.3"
 expect_rc check_dns_bad 1 "$P" check
 expect_grep check_dns_line "postern.conf:4: dns_servers: bad server \"300.1.2.3\"" "$T/out"
-pd_refuses posternd_dns_bad
+posternd_refuses posternd_dns_bad
 same_words posternd_dns_same_words
 
 # Several errors at once: each is reported.

@@ -10,33 +10,11 @@ if [ "$(id -u)" -ne 0 ] || ! id postern >/dev/null 2>&1; then
 	exit 0
 fi
 
-# pd_refuses NAME PATTERN - posternd -f must exit non-zero by itself within
-# 10 s and say PATTERN; a posternd still running then is killed.
+# pd_refuses NAME PATTERN - a config with only a fresh listener, then
+# lib.sh's posternd_refuses.
 pd_refuses() {
 	conf "listen=127.0.0.1:$(free_port)"
-	"$POSTERN_BIN/posternd" -c "$T/postern.conf" -f >"$T/pd.out" 2>&1 &
-	_pid=$!
-	reap "$_pid"
-	_i=0
-	while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	if kill -0 "$_pid" 2>/dev/null; then
-		kill "$_pid"
-		wait "$_pid" 2>/dev/null
-		notok "$1" "posternd started: $(tail -c 300 "$T/pd.out")"
-		return
-	fi
-	wait "$_pid"
-	_rc=$?
-	if [ "$_rc" -eq 0 ]; then
-		notok "$1" "posternd exited 0: $(tail -c 300 "$T/pd.out")"
-	elif ! grep -q -- "$2" "$T/pd.out"; then
-		notok "$1" "no '$2' in: $(tail -c 300 "$T/pd.out")"
-	else
-		ok "$1"
-	fi
+	posternd_refuses "$@"
 }
 
 # victim NAME - a root-owned file with known content, mode 600.

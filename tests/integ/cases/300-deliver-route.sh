@@ -59,17 +59,6 @@ sink_stop() {
 got() {
 	grep -l -x -F "X-Rcpt-Args: <$2>" "$T/$1"/* 2>/dev/null | wc -l | tr -d ' '
 }
-# poll_for SECONDS CMD... - until CMD succeeds (every 0.1 s).
-poll_for() {
-	lim=$(($1 * 10))
-	shift
-	i=0
-	while ! "$@" && [ $i -lt "$lim" ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	"$@"
-}
 has() { [ "$(got "$1" "$2")" -ge 1 ]; }
 inlog() { grep -q -F -- "$2" "$T/$1"; }
 # dsn_for ADDR - the DSN files at sink sb (to sender@src.example, from <>)

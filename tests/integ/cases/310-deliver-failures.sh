@@ -34,19 +34,6 @@ SINKPORT=
 
 # Ports: free_port, listening PORT (tests/common.sh, through lib.sh).
 
-# until_ok TENTHS CMD... - poll every 0.1 s until CMD succeeds; 1 if it
-# has not within TENTHS tenths of a second (wall time).
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-until_ok() {
-	_end=$(($(now_ms) + $1 * 100))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$_end" ] && return 1
-		sleep 0.1
-	done
-}
-
 # stop_pid PID - SIGTERM a server we started, wait for it.
 stop_pid() {
 	kill "$1" 2>/dev/null

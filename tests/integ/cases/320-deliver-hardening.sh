@@ -25,7 +25,6 @@
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
-
 # sink NAME IP PORT - smtp-sink on IP:PORT dumping each message into
 # $T/NAME/.
 sink() {
@@ -43,17 +42,6 @@ got() {
 }
 has() { [ "$(got "$1" "$2")" -ge 1 ]; }
 inlog() { grep -q -F -- "$2" "$T/$1"; }
-# poll_for SECONDS CMD... - until CMD succeeds (every 0.1 s).
-poll_for() {
-	lim=$(($1 * 10))
-	shift
-	i=0
-	while ! "$@" && [ $i -lt "$lim" ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	"$@"
-}
 
 # sconf NAME KEY=VALUE... - a sender config $T/NAME.conf, queue $T/NAME.q.
 sconf() {

@@ -20,18 +20,6 @@ CHECK="$POSTERN_TOP/tests/integ/dsn_check.py"
 printf 'Subject: bounce cli test\nFrom: someone@snd.example\n\nhello\n' \
 	>"$T/body"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# until_ok TENTHS CMD... - poll every 0.1 s until CMD succeeds.
-until_ok() {
-	_end=$(($(now_ms) + $1 * 100))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$_end" ] && return 1
-		sleep 0.1
-	done
-}
-
 # The sink: every message into $T/sink/.
 mkdir -p "$T/sink"
 chmod 777 "$T/sink"
