@@ -40,25 +40,18 @@ srv() {
 # dumps NAME - how many messages NAME took.
 dumps() { ls "$T/$1" 2>/dev/null | grep -c '\.env$'; }
 
-# wait_dumps NAME N [TENTHS] - poll until NAME took N messages.
-wait_dumps() {
-	_i=0
-	while [ "$(dumps "$1")" -lt "$2" ] && [ $_i -lt "${3:-300}" ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	[ "$(dumps "$1")" -ge "$2" ]
-}
+# took NAME N - NAME took N messages or more.
+took() { [ "$(dumps "$1")" -ge "$2" ]; }
+# wait_dumps NAME N - poll (30 s at most) until NAME took N messages.
+wait_dumps() { until_ok 300 took "$1" "$2"; }
 
+# empty - nothing is queued.
+empty() { [ "$(qjson 'len(msgs)')" = 0 ]; }
 # wait_empty [TENTHS] - poll until the queue is empty.
-wait_empty() {
-	_i=0
-	while [ "$(qjson 'len(msgs)')" != 0 ] && [ $_i -lt "${1:-300}" ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	[ "$(qjson 'len(msgs)')" = 0 ]
-}
+wait_empty() { until_ok "${1:-300}" empty; }
+
+# seen N PATTERN FILE - FILE has N lines matching PATTERN, or more.
+seen() { [ "$(grep -c -- "$2" "$3")" -ge "$1" ]; }
 
 # send FROM RCPT[,RCPT...] [RCPT-OPTION...] - submit over SMTP to posternd.
 send() {
@@ -128,11 +121,7 @@ expect_grep three_log_line "postern/bounce\[[0-9]*\]: [0-9A-Z]*: sender non-deli
 # NOTIFY=NEVER: refused, and nobody is told.
 n0=$(dumps back)
 send b@back.example refuse-never@deliver.example NOTIFY=NEVER
-i=0
-while ! grep -q 'RCPT <refuse-never@deliver.example> 550' "$T/rcv.log" && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 100 seen 1 'RCPT <refuse-never@deliver.example> 550' "$T/rcv.log"
 wait_empty
 expect_eq never_no_dsn "$(dsns_to b@back.example | wc -l)" 0
 
@@ -188,11 +177,7 @@ start_posternd "routes_file=$T/routes" workers=2 min_backoff=1s \
 	double_bounce_recipient=nobody-pm@back.example || exit 1
 n3=$(dumps back)
 send "" refuse-null2@deliver.example
-i=0
-while ! grep -q 'RCPT <nobody-pm@back.example> 550' "$T/back.log" && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 100 seen 1 'RCPT <nobody-pm@back.example> 550' "$T/back.log"
 wait_empty
 expect_eq dropped_double_nothing_taken "$(dumps back)" "$n3"
 expect_eq dropped_double_tried_once "$(grep -c 'RCPT <nobody-pm@back.example> 550' "$T/back.log")" 1
@@ -210,11 +195,7 @@ send e@back.example busy-delay@deliver.example NOTIFY=DELAY,FAILURE
 send f@back.example busy-nodelay@deliver.example NOTIFY=FAILURE
 wait_dumps back "$(($(dumps back) + 1))"
 # Three more tries at least (1 s apart) after the warning.
-i=0
-while [ "$(grep -c 'RCPT <busy-delay@deliver.example> 451' "$T/rcv.log")" -lt 6 ] && [ $i -lt 150 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 150 seen 6 'RCPT <busy-delay@deliver.example> 451' "$T/rcv.log"
 expect_eq delay_one_warning "$(dsns_to e@back.example | wc -l)" 1
 f=$(dsns_to e@back.example | head -n 1)
 check_dsn delay_fields "$f" --kind delay --to e@back.example \
@@ -238,11 +219,7 @@ send g@back.example refuse-g1@deliver.example
 send g@back.example refuse-g2@deliver.example
 send g@back.example refuse-g3@deliver.example
 wait_dumps back $((n4 + 2))
-i=0
-while [ "$(grep -c 'RCPT <refuse-g[123]@deliver.example> 550' "$T/rcv.log")" -lt 3 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 100 seen 3 'RCPT <refuse-g[123]@deliver.example> 550' "$T/rcv.log"
 wait_empty
 expect_eq rate_two_sent "$(dsns_to g@back.example | wc -l)" 2
 expect_grep rate_logged "dropped (rate limit)" "$T/posternd.log"
