@@ -49,7 +49,7 @@
  * are kept for the files that will serve ETRN, TURN and ATRN.
  *
  * What etrn/ takes from below: queue/ (the commit thread's
- * queue_enqueue_batch) and smtp/ (connections, AUTH, configuration,
+ * queue_enqueue_group) and smtp/ (connections, AUTH, configuration,
  * clock); from runner/ two things only: route_rcpt_init() (route_policy.h:
  * how a new recipient starts, the same policy `postern enqueue` applies)
  * and sched_wake() (runner.h, included by smtpd.c alone: the scheduler

@@ -61,7 +61,7 @@ smtpd_commit_main(void *arg)
 	struct smtpd_session	*batch, *s, *rest, **tailp;
 	struct qnew		*v[SMTPD_BATCH_MAX];
 	uint64_t		 one = 1, bytes;
-	size_t			 n, i;
+	size_t			 n;
 
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
@@ -88,12 +88,9 @@ smtpd_commit_main(void *arg)
 			srv->todo_tail = &srv->todo;
 		pthread_mutex_unlock(&srv->mu);
 
-		/* One transaction, one fsync; if it fails as a whole for a
-		 * reason other than a full queue, each alone. */
-		if (queue_enqueue_batch(srv->q, v, n) != 0 && n > 1 &&
-		    v[0]->rc != QUEUE_E_FULL)
-			for (i = 0; i < n; i++)
-				(void)queue_enqueue(srv->q, v[i]);
+		/* One transaction, one fsync; each session reads its own
+		 * qn.rc (queue.h: a bad message fails alone). */
+		(void)queue_enqueue_group(srv->q, v, n);
 
 		pthread_mutex_lock(&srv->mu);
 		for (s = batch; s->cnext != NULL; s = s->cnext)

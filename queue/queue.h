@@ -58,10 +58,12 @@
  *
  * Durability: every change is one write transaction, committed with
  * LMDB's default fsync. Group commit shares one transaction and one fsync
- * among the messages that finish together: queue_enqueue_batch() stores
- * them (smtpd's commit thread hands it what its sessions finished), and
- * queue_gc_* does the batching for threads that each block until their
- * message is committed (the tests and benchmarks use it).
+ * among the messages that finish together: the caller gathers them (in
+ * the daemon, smtpd's commit thread takes what its sessions finished) and
+ * queue_enqueue_group() stores them, falling back to one transaction per
+ * message when the batch fails as a whole. There is no other batching
+ * mechanism: a thread that wants its message batched with others hands it
+ * to such a committer.
  *
  * Reports: a program that sends DSNs registers a hook (queue_report.c);
  * the queue calls it in the transaction that records the failures (or
@@ -94,7 +96,6 @@
 #include <stdint.h>
 
 struct queue;
-struct queue_gc;
 
 #define QUEUE_SCHEMA_VERSION	3	/* 2: msg, rcpt, body in one database;
 					 * 3: active. Records carry their own
@@ -340,15 +341,21 @@ int	queue_enqueue(struct queue *, struct qnew *);
 int	queue_enqueue_batch(struct queue *, struct qnew **, size_t n);
 
 /*
- * Group commit for threads sharing a queue handle: queue_gc_enqueue()
- * blocks until a transaction holding this message (and whatever other
- * threads handed in meanwhile, at most `max_batch`) has committed. The
- * first waiting thread commits for all (leader/follower); no thread of its
- * own. Returns the message's result.
+ * queue_enqueue_group - group commit: store n messages that finished
+ * together in one transaction (one fsync). If that transaction fails,
+ * each message is tried alone, so that one bad message (no recipients, a
+ * spool file that cannot be read) fails alone and the others are stored
+ * - except when the batch failed with QUEUE_E_FULL: then every message
+ * gets QUEUE_E_FULL (452 on the wire, the client tries again later) and
+ * none is tried alone. A full map or disk is the queue's state, not a
+ * message's; retrying each alone would cost up to n more failing
+ * transactions (on a full disk each one failing at its commit) while the
+ * committer's * other messages wait, and what it could squeeze in would take the last
+ * free pages the runners need to record results and remove delivered
+ * mail, which is what makes room again. Each qnew's rc says what became
+ * of it; returns 0 when all are stored, else the first failure's code.
  */
-struct queue_gc *queue_gc_new(struct queue *, size_t max_batch);
-void	queue_gc_free(struct queue_gc *);
-int	queue_gc_enqueue(struct queue_gc *, struct qnew *);
+int	queue_enqueue_group(struct queue *, struct qnew **, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* queue_claim.c */

@@ -1,21 +1,17 @@
 /*
  * queue_txn.c - transactions (begin, commit, the sequence counter),
- * enqueue, one message or a batch in one transaction, and group commit
- * for threads.
+ * enqueue, one message or a batch in one transaction, and group commit.
  *
  * The cost of a durable enqueue is the commit's fsync, not the writes, so
  * group commit is the whole game: messages that finish together share one
- * transaction and one fsync. queue_gc_enqueue() is leader/follower: the
- * first thread to arrive while no commit is running takes every waiting
- * message (up to max_batch), commits them, wakes their threads and goes
- * on while more are waiting; the others sleep until their message is in a
- * committed transaction. Nobody returns before the commit did.
+ * transaction and one fsync. Gathering them is the caller's (smtpd's
+ * commit thread takes what its sessions finished); queue_enqueue_group()
+ * stores what it is handed, and keeps one bad message from failing the
+ * others.
  */
 #include <sys/statvfs.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -192,8 +188,10 @@ queue_enqueue_batch(struct queue *q, struct qnew **v, size_t n)
 	size_t	 i;
 	int	 rc;
 
-	if (q->flags & QUEUE_RDONLY)
-		return queue_fail(q, QUEUE_E_INVAL, "queue opened read-only");
+	if (q->flags & QUEUE_RDONLY) {
+		rc = queue_fail(q, QUEUE_E_INVAL, "queue opened read-only");
+		goto done;
+	}
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		goto done;
 	for (i = 0; i < n; i++)
@@ -217,96 +215,21 @@ queue_enqueue(struct queue *q, struct qnew *n)
 	return queue_enqueue_batch(q, &n, 1);
 }
 
-struct queue_gc_item {
-	struct qnew		*n;
-	struct queue_gc_item	*next;
-	bool			 done;
-};
-
-struct queue_gc {
-	struct queue		*q;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct queue_gc_item	*head, **tailp;
-	bool			 leader;
-	size_t			 max_batch;
-};
-
-struct queue_gc *
-queue_gc_new(struct queue *q, size_t max_batch)
-{
-	struct queue_gc	*gc;
-
-	if ((gc = calloc(1, sizeof(*gc))) == NULL)
-		return NULL;
-	gc->q = q;
-	gc->max_batch = max_batch == 0 ? 256 : max_batch;
-	gc->tailp = &gc->head;
-	pthread_mutex_init(&gc->mu, NULL);
-	pthread_cond_init(&gc->cv, NULL);
-	return gc;
-}
-
-void
-queue_gc_free(struct queue_gc *gc)
-{
-	if (gc == NULL)
-		return;
-	pthread_mutex_destroy(&gc->mu);
-	pthread_cond_destroy(&gc->cv);
-	free(gc);
-}
-
-/* queue_gc_commit - one batch; if it fails as a whole, try each message
- * alone so that one bad message does not fail the others. */
-static void
-queue_gc_commit(struct queue_gc *gc, struct qnew **v, size_t n)
+/* queue_enqueue_group - see queue.h for the rule on QUEUE_E_FULL. */
+int
+queue_enqueue_group(struct queue *q, struct qnew **v, size_t n)
 {
 	size_t	i;
+	int	rc, first = 0;
 
-	if (queue_enqueue_batch(gc->q, v, n) == 0 || n == 1)
-		return;
+	if (n == 0)
+		return 0;
+	if ((rc = queue_enqueue_batch(q, v, n)) == 0 || n == 1 ||
+	    rc == QUEUE_E_FULL)
+		return rc;
+	/* One of them may be bad: each alone, so it fails alone. */
 	for (i = 0; i < n; i++)
-		(void)queue_enqueue(gc->q, v[i]);
-}
-
-int
-queue_gc_enqueue(struct queue_gc *gc, struct qnew *n)
-{
-	struct queue_gc_item	 me = { n, NULL, false }, *it, *batch;
-	struct qnew		**v;
-	size_t			 cnt;
-
-	if ((v = calloc(gc->max_batch, sizeof(*v))) == NULL)
-		return queue_fail(gc->q, QUEUE_E_SYS, "out of memory");
-	pthread_mutex_lock(&gc->mu);
-	*gc->tailp = &me;
-	gc->tailp = &me.next;
-	while (!me.done) {
-		if (gc->leader) {
-			pthread_cond_wait(&gc->cv, &gc->mu);
-			continue;
-		}
-		/* Lead: take what is waiting, commit it outside the lock. */
-		gc->leader = true;
-		batch = gc->head;
-		for (cnt = 0, it = batch; it != NULL && cnt < gc->max_batch;
-		    it = it->next)
-			v[cnt++] = it->n;
-		gc->head = it;
-		if (gc->head == NULL)
-			gc->tailp = &gc->head;
-		pthread_mutex_unlock(&gc->mu);
-
-		queue_gc_commit(gc, v, cnt);
-
-		pthread_mutex_lock(&gc->mu);
-		for (it = batch; cnt-- > 0; it = it->next)
-			it->done = true;
-		gc->leader = false;
-		pthread_cond_broadcast(&gc->cv);
-	}
-	pthread_mutex_unlock(&gc->mu);
-	free(v);
-	return n->rc;
+		if ((rc = queue_enqueue(q, v[i])) != 0 && first == 0)
+			first = rc;
+	return first;
 }

@@ -3,8 +3,9 @@
  * commit, and what survives a writer that dies.
  *
  * Covered: the round trip of an envelope, its recipients and a body of
- * three chunks; queue ids; group commit from 32 threads; two processes
- * enqueueing and claiming at once; a writer killed with SIGKILL at random
+ * three chunks; queue ids; group commit (queue_enqueue_group: a batch is
+ * one commit, a bad message fails alone, a full batch fails whole); two
+ * processes enqueueing and claiming at once; a writer killed with SIGKILL at random
  * moments (nothing half-written may be seen). Only the crash test is
  * random: its kill delays and message seeds come from a clock-seeded
  * stream whose seed it prints, and it counts the entries of every
@@ -216,164 +217,269 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* Group commit. */
+/* Group commit: queue_enqueue_group(). */
 
-#define TQ_GC_THREADS	32
-#define TQ_GC_MSGS	40
-#define TQ_GC_BODY	4096
+#define TQ_GRP_MAX	64
+#define TQ_GRP_BODY	4096
 
-struct tq_gc_arg {
-	struct queue_gc	*gc;
-	int		 thread;
-	uint64_t	 id[TQ_GC_MSGS];
-	int		 rc[TQ_GC_MSGS];
-	int		 nrc[TQ_GC_MSGS];
+/* The messages of one batch: message i goes to <m{i}@{dom}> with a body
+ * of len bytes from seed base + i. */
+struct tq_grp {
+	struct qnew	 n[TQ_GRP_MAX];
+	struct qnew	*v[TQ_GRP_MAX];
+	struct qrcpt	 r[TQ_GRP_MAX];
+	uint8_t		*body[TQ_GRP_MAX];
+	size_t		 len[TQ_GRP_MAX];
+	size_t		 cnt;
 };
 
-static uint64_t
-tq_gc_seed(int thread, int i)
+static bool
+tq_grp_add(struct t *t, struct tq_grp *g, const char *dom, uint64_t seed,
+    size_t len)
 {
-	return (uint64_t)thread * 1000 + (uint64_t)i + 80000;
-}
+	size_t	i = g->cnt;
+	char	addr[64];
 
-static void
-tq_gc_addr(int thread, int i, int j, char *buf, size_t bufsz)
-{
-	(void)bsnprintf(buf, bufsz, "t%d.m%d.r%d@gc%d.example", thread, i, j,
-	    thread % 4);
-}
-
-static void *
-tq_gc_thread(void *arg)
-{
-	struct tq_gc_arg	*a = arg;
-	struct qrcpt		 r[2];
-	struct qnew		 n;
-	uint8_t			 body[TQ_GC_BODY];
-	char			 addr[64];
-	int			 i, j;
-
-	for (i = 0; i < TQ_GC_MSGS; i++) {
-		for (j = 0; j < 2; j++) {
-			tq_gc_addr(a->thread, i, j, addr, sizeof(addr));
-			tq_rcpt(&r[j], addr);
-		}
-		tq_fill(body, sizeof(body), tq_gc_seed(a->thread, i));
-		tq_new(&n, r, 2, body, sizeof(body));
-		a->rc[i] = queue_gc_enqueue(a->gc, &n);
-		a->nrc[i] = n.rc;
-		a->id[i] = n.msg.id;
+	if (i >= TQ_GRP_MAX || (g->body[i] = malloc(len)) == NULL) {
+		t_errorf(t, "tq_grp_add(%zu): no room", i);
+		return false;
 	}
-	return NULL;
+	tq_fill(g->body[i], len, seed);
+	(void)bsnprintf(addr, sizeof(addr), "m%zu@%s", i, dom);
+	tq_rcpt(&g->r[i], addr);
+	tq_new(&g->n[i], &g->r[i], 1, g->body[i], len);
+	g->n[i].rc = 1;		/* not a result: the call must set it */
+	g->len[i] = len;
+	g->v[i] = &g->n[i];
+	g->cnt++;
+	return true;
 }
 
 static void
-test_group_commit(struct t *t)
+tq_grp_free(struct tq_grp *g)
 {
-	struct queue		*q = NULL;
-	struct queue_gc		*gc = NULL;
-	struct tq_gc_arg	*a = NULL;
-	struct qrcpt		*got;
-	struct qmsg		 m;
-	pthread_t		 th[TQ_GC_THREADS];
-	uint64_t		*all = NULL, c0, commits;
-	size_t			 nall = 0, i, nr;
-	char			 dir[64], addr[64];
-	int			 k, j, rc, started = 0, bad = 0;
+	size_t	i;
+
+	for (i = 0; i < g->cnt; i++)
+		free(g->body[i]);
+	free(g);
+}
+
+/* tq_grp_stored - message i is stored, whole, with its own recipient. */
+static bool
+tq_grp_stored(struct t *t, struct queue *q, struct tq_grp *g, size_t i,
+    uint64_t seed)
+{
+	struct qrcpt	*got;
+	struct qmsg	 m;
+	size_t		 nr;
+	int		 rc;
+	bool		 ok = true;
+
+	if (g->n[i].rc != 0 || g->n[i].msg.id == 0) {
+		t_errorf(t, "message %zu: rc %d, id %" PRIu64 "; want 0, "
+		    "non-zero", i, g->n[i].rc, g->n[i].msg.id);
+		return false;
+	}
+	if ((rc = queue_get(q, g->n[i].msg.id, &m, &got, &nr)) != 0) {
+		t_errorf(t, "queue_get(message %zu): got %d (%s), want 0", i,
+		    rc, queue_errmsg(q));
+		return false;
+	}
+	if (nr != 1 || strcmp(got[0].addr, g->r[i].addr) != 0) {
+		t_errorf(t, "message %zu: %zu recipients, first <%s>; want 1, "
+		    "<%s>", i, nr, nr > 0 ? got[0].addr : "", g->r[i].addr);
+		ok = false;
+	}
+	free(got);
+	return tq_body_seed(t, q, g->n[i].msg.id, seed, g->len[i]) && ok;
+}
+
+/* tq_grp_msgs - how many messages the queue holds. */
+static uint64_t
+tq_grp_msgs(struct t *t, struct queue *q)
+{
+	struct qshape	s;
+	uint64_t	msgs;
+	int		rc;
+
+	if ((rc = queue_shape(q, (int64_t)time(NULL), &s)) != 0) {
+		t_errorf(t, "queue_shape: got %d (%s), want 0", rc,
+		    queue_errmsg(q));
+		return UINT64_MAX;
+	}
+	msgs = s.msgs;
+	queue_shape_free(&s);
+	return msgs;
+}
+
+/* A batch of n is one commit: one transaction, one fsync. */
+static void
+test_group_one_commit(struct t *t)
+{
+	struct queue	*q = NULL;
+	struct tq_grp	*g = NULL;
+	uint64_t	 c0, commits;
+	size_t		 i;
+	char		 dir[64];
+	int		 rc;
 
 	if (!tq_tmpdir(t, dir, sizeof(dir)))
 		return;
-	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL ||
+	    (g = calloc(1, sizeof(*g))) == NULL)
 		goto out;
-	if ((gc = queue_gc_new(q, 256)) == NULL) {
-		t_errorf(t, "queue_gc_new: NULL");
+	for (i = 0; i < TQ_GRP_MAX; i++)
+		if (!tq_grp_add(t, g, "one.example", 90000 + i, TQ_GRP_BODY))
+			goto out;
+	c0 = queue_commits(q);
+	if ((rc = queue_enqueue_group(q, g->v, g->cnt)) != 0)
+		t_errorf(t, "queue_enqueue_group(%zu): got %d (%s), want 0",
+		    g->cnt, rc, queue_errmsg(q));
+	commits = queue_commits(q) - c0;
+	if (commits != 1)
+		t_errorf(t, "%" PRIu64 " commits for a batch of %zu, want 1",
+		    commits, g->cnt);
+	for (i = 0; i < g->cnt; i++) {
+		if (!tq_grp_stored(t, q, g, i, 90000 + i))
+			break;
+		if (i > 0 && g->n[i].msg.id <= g->n[i - 1].msg.id)
+			t_errorf(t, "message %zu: id %" PRIu64 " not above the "
+			    "one before (%" PRIu64 ")", i, g->n[i].msg.id,
+			    g->n[i - 1].msg.id);
+	}
+	/* Nothing to store is nothing to commit. */
+	c0 = queue_commits(q);
+	if ((rc = queue_enqueue_group(q, g->v, 0)) != 0 ||
+	    queue_commits(q) != c0)
+		t_errorf(t, "queue_enqueue_group(0): got %d and %" PRIu64
+		    " commits, want 0 and 0", rc, queue_commits(q) - c0);
+out:
+	if (g != NULL)
+		tq_grp_free(g);
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* A bad message in a batch fails alone; the others are stored. Two kinds
+ * of bad: no recipients, and a spool file shorter than the body. */
+static void
+test_group_bad_alone(struct t *t)
+{
+	struct queue	*q = NULL;
+	struct tq_grp	*g = NULL;
+	uint64_t	 c0, commits;
+	size_t		 i;
+	char		 dir[64], spool[96];
+	int		 rc, fd = -1;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL ||
+	    (g = calloc(1, sizeof(*g))) == NULL)
+		goto out;
+	(void)bsnprintf(spool, sizeof(spool), "%s/short-spool", dir);
+	if ((fd = open(spool, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1 ||
+	    write(fd, "short", 5) != 5) {
+		t_errorf(t, "%s: %s", spool, strerror(errno));
 		goto out;
 	}
-	a = calloc(TQ_GC_THREADS, sizeof(*a));
-	all = calloc(TQ_GC_THREADS * TQ_GC_MSGS, sizeof(*all));
-	if (a == NULL || all == NULL)
+	for (i = 0; i < 8; i++)
+		if (!tq_grp_add(t, g, "bad.example", 91000 + i, TQ_GRP_BODY))
+			goto out;
+	g->n[2].nrcpt = 0;		/* QUEUE_E_INVAL */
+	g->n[5].body = NULL;		/* read 4096 bytes of a 5-byte file */
+	g->n[5].body_fd = fd;
+	c0 = queue_commits(q);
+	rc = queue_enqueue_group(q, g->v, g->cnt);
+	commits = queue_commits(q) - c0;
+	printf("# test_group_bad_alone: got %d (%s), %" PRIu64 " commits\n",
+	    rc, queue_errmsg(q), commits);
+	if (rc != QUEUE_E_INVAL)
+		t_errorf(t, "queue_enqueue_group: got %d, want %d (the first "
+		    "bad message's)", rc, QUEUE_E_INVAL);
+	if (g->n[2].rc != QUEUE_E_INVAL || g->n[2].msg.id != 0)
+		t_errorf(t, "message 2 (no recipients): rc %d, id %" PRIu64
+		    "; want %d, 0", g->n[2].rc, g->n[2].msg.id,
+		    QUEUE_E_INVAL);
+	if (g->n[5].rc != QUEUE_E_SYS || g->n[5].msg.id != 0)
+		t_errorf(t, "message 5 (short spool file): rc %d, id %" PRIu64
+		    "; want %d, 0", g->n[5].rc, g->n[5].msg.id, QUEUE_E_SYS);
+	for (i = 0; i < g->cnt; i++)
+		if (i != 2 && i != 5)
+			(void)tq_grp_stored(t, q, g, i, 91000 + i);
+	/* The batch aborted (no commit), then one commit per good one. */
+	if (commits != g->cnt - 2)
+		t_errorf(t, "%" PRIu64 " commits, want %zu", commits,
+		    g->cnt - 2);
+	if (tq_grp_msgs(t, q) != g->cnt - 2)
+		t_errorf(t, "%" PRIu64 " messages in the queue, want %zu",
+		    tq_grp_msgs(t, q), g->cnt - 2);
+out:
+	if (fd != -1)
+		close(fd);
+	if (g != NULL)
+		tq_grp_free(g);
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
+/* A batch that fails with QUEUE_E_FULL is not tried message by message
+ * (queue.h says why): all of it gets QUEUE_E_FULL, nothing is stored,
+ * even the small messages that would fit alone - as the last call shows. */
+static void
+test_group_full(struct t *t)
+{
+	struct queue	*q = NULL;
+	struct tq_grp	*g = NULL;
+	struct qnew	*one[1];
+	uint64_t	 c0;
+	size_t		 i, last;
+	char		 dir[64];
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, 1048576)) == NULL ||
+	    (g = calloc(1, sizeof(*g))) == NULL)
+		goto out;
+	/* A small message, 24 of 64 KiB (1.5 MiB: more than the map),
+	 * another small one. */
+	if (!tq_grp_add(t, g, "full.example", 92000, 100))
+		goto out;
+	for (i = 1; i <= 24; i++)
+		if (!tq_grp_add(t, g, "full.example", 92000 + i, 65536))
+			goto out;
+	last = g->cnt;
+	if (!tq_grp_add(t, g, "full.example", 92000 + last, 100))
 		goto out;
 	c0 = queue_commits(q);
-	for (k = 0; k < TQ_GC_THREADS; k++) {
-		a[k].gc = gc;
-		a[k].thread = k;
-		if ((rc = pthread_create(&th[k], NULL, tq_gc_thread,
-		    &a[k])) != 0) {
-			t_errorf(t, "pthread_create: %s", strerror(rc));
-			break;
-		}
-		started++;
-	}
-	for (k = 0; k < started; k++)
-		pthread_join(th[k], NULL);
-	commits = queue_commits(q) - c0;
-	printf("# test_group_commit: %" PRIu64 " commits for %d messages\n",
-	    commits, TQ_GC_THREADS * TQ_GC_MSGS);
-	if (started != TQ_GC_THREADS)
-		goto out;
-
-	for (k = 0; k < TQ_GC_THREADS; k++)
-		for (j = 0; j < TQ_GC_MSGS; j++) {
-			if (a[k].rc[j] != 0 || a[k].nrc[j] != 0 ||
-			    a[k].id[j] == 0) {
-				if (bad++ < 10)
-					t_errorf(t, "thread %d message %d: rc "
-					    "%d, qnew.rc %d, id %" PRIu64
-					    "; want 0, 0, non-zero", k, j,
-					    a[k].rc[j], a[k].nrc[j],
-					    a[k].id[j]);
-				continue;
-			}
-			all[nall++] = a[k].id[j];
-		}
-	qsort(all, nall, sizeof(*all), tq_u64cmp);
-	for (i = 1; i < nall; i++)
-		if (all[i] == all[i - 1])
-			t_errorf(t, "id %" PRIu64 " given twice", all[i]);
-	if (nall != TQ_GC_THREADS * TQ_GC_MSGS)
-		t_errorf(t, "%zu good enqueues, want %d", nall,
-		    TQ_GC_THREADS * TQ_GC_MSGS);
-
-	/* Each message is readable, with its own body. */
-	for (k = 0; k < TQ_GC_THREADS && bad < 10; k++)
-		for (j = 0; j < TQ_GC_MSGS && bad < 10; j++) {
-			if (a[k].id[j] == 0)
-				continue;
-			if ((rc = queue_get(q, a[k].id[j], &m, &got,
-			    &nr)) != 0) {
-				t_errorf(t, "queue_get(thread %d msg %d): got "
-				    "%d, want 0", k, j, rc);
-				bad++;
-				continue;
-			}
-			for (i = 0; i < nr && i < 2; i++) {
-				tq_gc_addr(k, j, (int)i, addr, sizeof(addr));
-				if (strcmp(got[i].addr, addr) != 0) {
-					t_errorf(t, "thread %d msg %d rcpt %zu:"
-					    " <%s>, want <%s>", k, j, i,
-					    got[i].addr, addr);
-					bad++;
-				}
-			}
-			if (nr != 2 || m.size != TQ_GC_BODY) {
-				t_errorf(t, "thread %d msg %d: %zu rcpts, size "
-				    "%" PRIu64 "; want 2, %d", k, j, nr,
-				    m.size, TQ_GC_BODY);
-				bad++;
-			}
-			free(got);
-			if (!tq_body_seed(t, q, a[k].id[j], tq_gc_seed(k, j),
-			    TQ_GC_BODY))
-				bad++;
-		}
-	if (commits >= TQ_GC_THREADS * TQ_GC_MSGS || commits == 0)
-		t_errorf(t, "queue_commits: %" PRIu64 " for %d messages, want "
-		    "fewer commits than messages", commits,
-		    TQ_GC_THREADS * TQ_GC_MSGS);
+	rc = queue_enqueue_group(q, g->v, g->cnt);
+	printf("# test_group_full: got %d (%s)\n", rc, queue_errmsg(q));
+	if (rc != QUEUE_E_FULL)
+		t_errorf(t, "queue_enqueue_group(%zu, 1.5 MiB into 1 MiB): got "
+		    "%d, want %d (QUEUE_E_FULL)", g->cnt, rc, QUEUE_E_FULL);
+	for (i = 0; i < g->cnt; i++)
+		if (g->n[i].rc != QUEUE_E_FULL || g->n[i].msg.id != 0)
+			t_errorf(t, "message %zu (%zu bytes): rc %d, id %"
+			    PRIu64 "; want %d, 0", i, g->len[i], g->n[i].rc,
+			    g->n[i].msg.id, QUEUE_E_FULL);
+	if (queue_commits(q) != c0)
+		t_errorf(t, "%" PRIu64 " commits after a full batch, want 0",
+		    queue_commits(q) - c0);
+	if (tq_grp_msgs(t, q) != 0)
+		t_errorf(t, "%" PRIu64 " messages in the queue after a full "
+		    "batch, want 0", tq_grp_msgs(t, q));
+	/* The queue is usable, and the small one fits alone. */
+	one[0] = &g->n[last];
+	if ((rc = queue_enqueue_group(q, one, 1)) != 0)
+		t_errorf(t, "queue_enqueue_group(the small one alone): got %d "
+		    "(%s), want 0", rc, queue_errmsg(q));
+	else
+		(void)tq_grp_stored(t, q, g, last, 92000 + last);
 out:
-	free(all);
-	free(a);
-	queue_gc_free(gc);
+	if (g != NULL)
+		tq_grp_free(g);
 	queue_close(q);
 	tq_rmrf(dir);
 }
@@ -919,7 +1025,9 @@ int
 main(void)
 {
 	T_RUN(test_enqueue_get);
-	T_RUN(test_group_commit);
+	T_RUN(test_group_one_commit);
+	T_RUN(test_group_bad_alone);
+	T_RUN(test_group_full);
 	T_RUN(test_two_processes);
 	T_RUN(test_crash);
 	T_EXIT();
