@@ -385,7 +385,7 @@ ratio=$(awk -v a="$pd_m" -v b="$pf_m" 'BEGIN { if (a > 0) printf "%.2f", b / a; 
 v=$(awk -v r="$ratio" -v w="$TARGET_RATIO" 'BEGIN { print (r >= w) ? "PASS" : "FAIL" }')
 # One DSN per message on both sides is part of the target.
 [ -s "$W/bad.pd" ] || [ -s "$W/bad.pf" ] && v="FAIL (counts, below)"
-say "$N msgs x $NR rcpts, every RCPT refused 550; time to the ${N}th DSN at the counting sink; median of $rounds round(s); DSNs/s (runs)"
+say "$N msgs x $NR rcpts, every RCPT refused 5xx (smtp-sink -f RCPT: 500 5.3.0); time to the ${N}th DSN at the counting sink; median of $rounds round(s); DSNs/s (runs)"
 printf 'bounce  posternd %6s DSNs/s in %6.2f s  Postfix %6s DSNs/s in %6.2f s  ratio %5.2fx  (target >= %sx: %s)  [posternd: %s; Postfix: %s; DSNs at the sink posternd %s, Postfix %s]\n' \
 	"$pd_r" "$pd_m" "$pf_r" "$pf_m" "$ratio" "$TARGET_RATIO" "$v" \
 	"$(runs_of "$W/pd.t")" "$(runs_of "$W/pf.t")" \
