@@ -66,6 +66,7 @@ struct sched_worker {
 
 struct sched {
 	struct runner_bounce	*bounce;	/* the DSN hook on q */
+	bool			 sliver;	/* a claim waits for room */
 	struct conf		*conf;
 	const struct sched_opts	*opts;
 	struct routes		*routes;
@@ -278,6 +279,15 @@ sched_claim(struct sched *s, int64_t now)
 	 * is short, and each batch leaves as soon as it is claimed. */
 	starve = s->npending < idle * RUNNER_BATCH_MAX;
 	want = starve ? RUNNER_CLAIM_FIRST : s->round;
+	/* A sliver of room (less than a batch, less than we want) would
+	 * make queue_claim_due take part of a message whose recipients
+	 * alone fill it; the rest, claimed a moment later, would be another
+	 * round and another DSN for that message. Wait for results to free
+	 * room: the workers are busy with what is in hand. */
+	if (room < want && room < RUNNER_BATCH_MAX) {
+		s->sliver = true;	/* sched_report: claim again */
+		return;
+	}
 	if (room > want)
 		room = want;
 	c = xcalloc(room, sizeof(*c));
@@ -465,6 +475,11 @@ sched_report(struct sched *s, struct sched_worker *w, int64_t now)
 	s->stats->held += rep.held;
 	w->busy = false;
 	w->nout = 0;
+	if (s->sliver) {
+		/* A claim waited for room: a batch will leave now. */
+		s->sliver = false;
+		s->more = true;
+	}
 	if (w->hop != NULL) {
 		w->hop->active--;
 		if (rep.hop_down)
