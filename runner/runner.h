@@ -232,6 +232,18 @@ bool	smtpc_has_dsn(const struct smtpc *);
 double	 smtpc_tls_time(const struct smtpc *);
 /* smtpc_tls - "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 const char *smtpc_tls(const struct smtpc *);
+/* smtpc_offers - did the last EHLO reply list this keyword ("ETRN",
+ * "ATRN", "STARTTLS"...)? Case-insensitive. */
+bool	 smtpc_offers(const struct smtpc *, const char *keyword);
+/* smtpc_request - send one command line (no CR or LF in it, at most
+ * 510 octets, RFC 5321 §4.5.3.1.4) and read its reply within the command
+ * timeout: ETRN, ATRN for `postern etrn` and `postern pull`. 0, or -1
+ * when the line is refused or the connection died. */
+int	 smtpc_request(struct smtpc *, const char *line, struct smtp_reply *);
+/* smtpc_detach - free the client but keep its connection (TLS and all)
+ * and return it, or NULL when it died: after ATRN the site turns into
+ * the server on the same connection. */
+struct smtp_conn *smtpc_detach(struct smtpc *);
 /* smtpc_close - QUIT (when polite) and free; NULL is fine. */
 void	 smtpc_close(struct smtpc *, bool polite);
 

@@ -19,6 +19,7 @@
  * HELO with 5xx; its status is 5.x.x then and 4.x.x otherwise (a 5xx
  * greeting or AUTH refusal included).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -281,6 +282,25 @@ fail:
 
 /* smtpc_ehlo_parse - the keywords of an EHLO reply (first line: the
  * server's name, skipped). */
+/* smtpc_kw_add - remember an EHLO keyword for smtpc_offers(): upper
+ * case, printable, as many as fit (a keyword that does not is not
+ * offered, as far as we know). */
+static void
+smtpc_kw_add(struct smtpc *sc, const char *kw)
+{
+	size_t	len = strlen(sc->kw), n = strlen(kw), i;
+
+	if (n == 0 || n > 64 || len + n + 2 > sizeof(sc->kw))
+		return;
+	for (i = 0; i < n; i++) {
+		if (kw[i] <= ' ' || kw[i] >= 0x7f)
+			return;
+		sc->kw[len + i] = (char)toupper((unsigned char)kw[i]);
+	}
+	sc->kw[len + n] = ' ';
+	sc->kw[len + n + 1] = '\0';
+}
+
 static void
 smtpc_ehlo_parse(struct smtpc *sc, char *lines)
 {
@@ -289,6 +309,7 @@ smtpc_ehlo_parse(struct smtpc *sc, char *lines)
 
 	sc->ext = 0;
 	sc->size_max = 0;
+	strl_copy(sc->kw, " ", sizeof(sc->kw));
 	if ((line = strchr(lines, '\n')) == NULL)
 		return;
 	for (line++; *line != '\0'; line = next) {
@@ -302,6 +323,7 @@ smtpc_ehlo_parse(struct smtpc *sc, char *lines)
 		arg = kw + strcspn(kw, " =");
 		if (*arg != '\0')
 			*arg++ = '\0';
+		smtpc_kw_add(sc, kw);
 		if (strcasecmp(kw, "PIPELINING") == 0)
 			sc->ext |= SMTPC_X_PIPELINING;
 		else if (strcasecmp(kw, "8BITMIME") == 0)
@@ -505,6 +527,45 @@ bool
 smtpc_has_dsn(const struct smtpc *sc)
 {
 	return sc != NULL && (sc->ext & SMTPC_X_DSN) != 0;
+}
+
+bool
+smtpc_offers(const struct smtpc *sc, const char *keyword)
+{
+	char	want[80];
+	size_t	i;
+
+	if (sc == NULL || bsnprintf(want, sizeof(want), " %s ", keyword) == 0)
+		return false;
+	for (i = 1; want[i] != '\0'; i++)
+		want[i] = (char)toupper((unsigned char)want[i]);
+	return strstr(sc->kw, want) != NULL;
+}
+
+int
+smtpc_request(struct smtpc *sc, const char *line, struct smtp_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (sc == NULL || strpbrk(line, "\r\n") != NULL ||
+	    strlen(line) > SMTPC_LINE_MAX)
+		return -1;
+	return smtpc_command(sc, line, r, NULL, "%s", line);
+}
+
+struct smtp_conn *
+smtpc_detach(struct smtpc *sc)
+{
+	struct smtp_conn	*conn;
+
+	if (sc == NULL)
+		return NULL;
+	conn = sc->state == SMTPC_S_DEAD ? NULL : sc->conn;
+	if (conn == NULL && sc->own_conn)
+		smtp_conn_free(sc->conn);
+	sc->conn = NULL;
+	sc->own_conn = false;
+	smtpc_free(sc);
+	return conn;
 }
 
 void

@@ -22,6 +22,8 @@
 #define SMTPC_INPUT_MAX		262144	/* unread input while writing */
 #define SMTPC_CMD_MAX		512	/* AUTH line before a split */
 #define SMTPC_QUIT_MS		10000	/* at most this for QUIT's reply */
+#define SMTPC_KW_MAX		1024	/* EHLO keywords kept (smtpc_offers) */
+#define SMTPC_LINE_MAX		510	/* a command without CRLF (§4.5.3.1.4) */
 
 /* Defaults (s) when smtpc_opts says 0: RFC 5321 §4.5.3.2. */
 #define SMTPC_T_CONNECT		30
@@ -68,6 +70,7 @@ struct smtpc {
 	long			 tls_vr;	/* the X509_V_* result */
 	char			 tls_name[256];	/* the name checked */
 	double			 tls_s;		/* STARTTLS to the EHLO after */
+	char			 kw[SMTPC_KW_MAX];	/* " KW KW ... " */
 };
 
 /* ------------------------------------------------------------------ */
