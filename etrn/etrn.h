@@ -77,4 +77,15 @@
 int	smtpd_server_run(struct conf *conf, const char *conf_file,
 	    const int *lfds, size_t nlfds);
 
+/*
+ * etrn_policy_load - etrn_policy (and its rules file) and etrn_queues of
+ * c, as the listener reads them at start and on SIGHUP (etrn_policy.c);
+ * `postern check` calls it too. NULL with "why", "file:line: why" or
+ * "etrn_queues: why" in err. Reads a local file; never logs.
+ */
+struct etrn_policy;
+struct etrn_policy *etrn_policy_load(const struct conf *c, char *err,
+	    size_t errsz);
+void	 etrn_policy_free(struct etrn_policy *);
+
 #endif
