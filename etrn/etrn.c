@@ -97,6 +97,12 @@ etrn_job_free(struct etrn_job *j)
 	free(j);
 }
 
+bool
+etrn_job_flushed(const struct etrn_job *j)
+{
+	return j->rc == 0 && j->msgs > 0;
+}
+
 /* etrn_rate_find - the answer given to key within the interval, or NULL. */
 static struct etrn_rate_ent *
 etrn_rate_find(struct etrn_rate *r, const char *key, uint64_t now,
