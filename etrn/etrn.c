@@ -70,7 +70,7 @@ struct etrn_job {
 struct etrn_rate_ent {
 	char		 key[ETRN_KEY_MAX + 1];
 	uint64_t	 when;		/* clock_mono_ms() of the flush */
-	int		 code;		/* 251 or 253 */
+	int		 code;		/* 253: a 251 flushed nothing, not kept */
 	size_t		 msgs;
 };
 
