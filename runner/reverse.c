@@ -328,7 +328,7 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	doms[0] = '\0';
 	for (i = 0; i < req->ndom; i++) {
 		if (i > 0)
-			strl_cat(doms, ",", sizeof(doms));
+			strl_cat(doms, " ", sizeof(doms));
 		strl_cat(doms, req->dom[i], sizeof(doms));
 	}
 	if (queue_open(c->queue_dir, 0, c->queue_map_size, &r.q, err,
