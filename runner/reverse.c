@@ -320,11 +320,13 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	char			 why[QUEUE_REPLY_MAX + 1], doms[1024];
 	int64_t			 since;
 	size_t			 i, n;
+	bool			 done[REVERSE_DOMAINS_MAX];
 	char			 ack = REVERSE_ACK_OK;
 
 	memset(&r, 0, sizeof(r));
 	r.conf = c;
 	r.req = req;
+	memset(done, 0, sizeof(done));
 	doms[0] = '\0';
 	for (i = 0; i < req->ndom; i++) {
 		if (i > 0)
@@ -370,23 +372,31 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 		goto done;
 	}
 	claims = xcalloc(REVERSE_ROUND, sizeof(*claims));
-	for (i = 0; i < req->ndom && !r.dead; i++) {
-		for (;;) {
-			int64_t now = (int64_t)clock_now();
+	/* Rounds over every domain at once: a message with recipients in
+	 * two of them goes once, with both. */
+	while (!r.dead) {
+		int64_t	now = (int64_t)clock_now();
+		size_t	got = 0;
 
+		for (i = 0; i < req->ndom && got < REVERSE_ROUND; i++) {
+			if (done[i])
+				continue;
 			if (queue_claim_domain(r.q, req->dom[i], false, true,
-			    since, now, r.lease, claims, REVERSE_ROUND,
-			    &n) != 0) {
+			    since, now, r.lease, claims + got,
+			    REVERSE_ROUND - got, &n) != 0) {
 				log_warnx("%s: claim: %s", req->dom[i],
 				    queue_errmsg(r.q));
-				break;
+				n = 0;
 			}
 			if (n == 0)
-				break;
-			r.renew_at = now + c->lease_time / 3 + 1;
-			reverse_round(&r, claims, n);
-			runner_mem_trim(r.q, RUNNER_MAP_KEEP_WORKER);
+				done[i] = true;
+			got += n;
 		}
+		if (got == 0)
+			break;
+		r.renew_at = now + c->lease_time / 3 + 1;
+		reverse_round(&r, claims, got);
+		runner_mem_trim(r.q, RUNNER_MAP_KEEP_WORKER);
 	}
 	free(claims);
 	smtpc_close(r.sc, !r.dead);

@@ -15,10 +15,16 @@ usage: odmr_site.py PORT USER PASSWORD OUTDIR [options]
   --src ADDR        source address (default 127.0.0.1)
   --cmds "A|B"      send these commands after AUTH instead of the verb,
                     print each reply, then QUIT
+  --pause-file F    after the 250, wait (30 s at most) until F exists
+                    before sending the 220
 Prints "auth=REPLY", "verb=REPLY", then "got=N" (messages accepted),
 "tls_after=yes|no", "quit=yes|no" (the provider sent QUIT).
+
+usage: odmr_site.py sink ADDR PORT OUTDIR
+  a plain SMTP server storing messages the same way (fetchmail's
+  smtphost in ODMR mode), until killed; prints "ready" once listening.
 """
-import base64, hashlib, hmac, os, socket, ssl, sys
+import base64, hashlib, hmac, os, socket, ssl, sys, time
 
 
 class Conn:
@@ -57,10 +63,15 @@ class Conn:
             return "EOF"
 
 
-def serve(c, outdir, drop_after):
+def serve(c, outdir, drop_after, pause):
     """Be the SMTP server after the reversal; returns (messages, quit)."""
     got = 0
     rcpts = []
+    if pause is not None:
+        for _ in range(3000):
+            if os.path.exists(pause):
+                break
+            time.sleep(0.01)
     c.send("220 site.test.example ESMTP odmr test site\r\n")
     while True:
         try:
@@ -109,12 +120,34 @@ def serve(c, outdir, drop_after):
             c.send("502 5.5.1 not here\r\n")
 
 
+def sink(addr, port, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, port))
+    ls.listen(8)
+    print("ready")
+    sys.stdout.flush()
+    while True:
+        s, _ = ls.accept()
+        s.settimeout(60)
+        try:
+            serve(Conn(s), outdir, None, None)
+        except OSError:
+            pass
+        s.close()
+
+
 def main():
     a = sys.argv[1:]
+    if a[0] == "sink":
+        sink(a[1], int(a[2]), a[3])
+        return
     port, user, pw, outdir = int(a[0]), a[1], a[2], a[3]
     opts = a[4:]
     verb, tls, drop, auth, src, cmds = "ATRN", False, None, True, \
         "127.0.0.1", None
+    pause = None
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -128,6 +161,8 @@ def main():
             auth = False
         elif o == "--src":
             src = opts[i + 1]; i += 1
+        elif o == "--pause-file":
+            pause = opts[i + 1]; i += 1
         elif o == "--cmds":
             cmds = opts[i + 1].split("|"); i += 1
         i += 1
@@ -168,7 +203,7 @@ def main():
     if not r.startswith("250"):
         print("quit_reply=" + c.cmd("QUIT"))
         return
-    got, quit = serve(c, outdir, drop)
+    got, quit = serve(c, outdir, drop, pause)
     print("got=%d" % got)
     print("tls_after=" + ("yes" if isinstance(c.s, ssl.SSLSocket)
                           else "no"))
