@@ -31,9 +31,19 @@ class Conn:
     def __init__(self, s):
         self.s = s
         self.buf = b""
+        self.off = 0
 
     def line(self):
-        while b"\n" not in self.buf:
+        # An offset into the buffer: splitting it per line would copy
+        # the rest of it every time (slow for a large message).
+        while True:
+            i = self.buf.find(b"\n", self.off)
+            if i >= 0:
+                l = self.buf[self.off:i + 1]
+                self.off = i + 1
+                return l
+            self.buf = self.buf[self.off:]
+            self.off = 0
             try:
                 d = self.s.recv(65536)
             except OSError:
@@ -41,8 +51,6 @@ class Conn:
             if not d:
                 raise EOFError
             self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return l + b"\n"
 
     def reply(self):
         lines = []
@@ -93,7 +101,7 @@ def serve(c, outdir, drop_after, pause):
                 c.s.close()
                 return got, False
             c.send("354 go ahead\r\n")
-            body = b""
+            body = []
             while True:
                 try:
                     d = c.line()
@@ -103,7 +111,8 @@ def serve(c, outdir, drop_after, pause):
                     break
                 if d.startswith(b"."):
                     d = d[1:]
-                body += d
+                body.append(d)
+            body = b"".join(body)
             got += 1
             n = len(os.listdir(outdir)) // 2 + 1
             with open(os.path.join(outdir, "%03d.eml" % n), "wb") as f:
@@ -182,6 +191,7 @@ def main():
         ctx.verify_mode = ssl.CERT_NONE
         c.s = ctx.wrap_socket(c.s)
         c.buf = b""
+        c.off = 0
         c.send("EHLO site.test.example\r\n")
         c.reply()
     if auth:

@@ -15,7 +15,8 @@
 #     waits at its greeting meanwhile, then completes).
 #  6. STARTTLS before AUTH: the reversed session goes on inside the same
 #     TLS session (the customer reads the provider's commands through its
-#     TLS socket); the odmr log line says tls=TLS...
+#     TLS socket); the odmr log line says tls=TLS...; a 4 MiB message
+#     passes the proxy's 64 KiB buffers byte for byte.
 #  7. The customer drops the connection at the third message's DATA: two
 #     delivered, the other three held again (none active); a second ATRN
 #     gets exactly those three: five distinct messages in all, none twice.
@@ -166,13 +167,22 @@ expect_eq concurrent_first_completes "$(val got "$T/p5")" 2
 expect_eq concurrent_second_got_none "$(ls "$T/o5b" | wc -l)" 0
 
 # ------------------------------------------------------------------
-# 6. TLS stays on across the reversal.
+# 6. TLS stays on across the reversal; a 4 MiB message goes through the
+# proxy's bounded buffers intact.
 enq t1@site3.example >/dev/null
-enq t2@site3.example >/dev/null
+"$PY" -c '
+import sys
+sys.stdout.write("Subject: big\n\n")
+for i in range(52000):
+    sys.stdout.write("%07d " % i + "x" * 72 + "\n")' >"$T/big"
+big=$("$P" enqueue -f a@b.example t2@site3.example <"$T/big")
+"$P" show --raw "$big" >"$T/big.raw"
 site site3 pw3 "$T/o6" --tls >"$T/p6" 2>&1
 expect_eq tls_starttls "$(val starttls "$T/p6" | cut -c 1-3)" 220
 expect_eq tls_atrn_250 "$(val verb "$T/p6" | cut -c 1-3)" 250
 expect_eq tls_messages "$(val got "$T/p6")" 2
+expect_eq tls_big_intact "$(cmp -s "$T/big.raw" "$T/o6/002.eml" && echo same)" \
+	same
 expect_eq tls_still_on_after "$(val tls_after "$T/p6")" yes
 expect_eq tls_quit "$(val quit "$T/p6")" yes
 expect_grep tls_logged "user=site3, domains=site3.example, tls=TLS" \
