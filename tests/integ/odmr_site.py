@@ -17,6 +17,8 @@ usage: odmr_site.py PORT USER PASSWORD OUTDIR [options]
                     print each reply, then QUIT
   --pause-file F    after the 250, wait (30 s at most) until F exists
                     before sending the 220
+  --stall-after N   at the DATA of message N+1, answer nothing and wait
+                    for the provider to close (60 s at most)
 Prints "auth=REPLY", "verb=REPLY", then "got=N" (messages accepted),
 "tls_after=yes|no", "quit=yes|no" (the provider sent QUIT).
 
@@ -71,7 +73,7 @@ class Conn:
             return "EOF"
 
 
-def serve(c, outdir, drop_after, pause):
+def serve(c, outdir, drop_after, pause, stall_after=None):
     """Be the SMTP server after the reversal; returns (messages, quit)."""
     got = 0
     rcpts = []
@@ -99,6 +101,16 @@ def serve(c, outdir, drop_after, pause):
         elif verb == "DATA":
             if drop_after is not None and got >= drop_after:
                 c.s.close()
+                return got, False
+            if stall_after is not None and got >= stall_after:
+                print("stalled")
+                sys.stdout.flush()
+                c.s.settimeout(60)
+                try:
+                    while c.s.recv(65536):
+                        pass
+                except OSError:
+                    pass
                 return got, False
             c.send("354 go ahead\r\n")
             body = []
@@ -157,6 +169,7 @@ def main():
     verb, tls, drop, auth, src, cmds = "ATRN", False, None, True, \
         "127.0.0.1", None
     pause = None
+    stall = None
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -170,6 +183,8 @@ def main():
             auth = False
         elif o == "--src":
             src = opts[i + 1]; i += 1
+        elif o == "--stall-after":
+            stall = int(opts[i + 1]); i += 1
         elif o == "--pause-file":
             pause = opts[i + 1]; i += 1
         elif o == "--cmds":
@@ -213,7 +228,7 @@ def main():
     if not r.startswith("250"):
         print("quit_reply=" + c.cmd("QUIT"))
         return
-    got, quit = serve(c, outdir, drop, pause)
+    got, quit = serve(c, outdir, drop, pause, stall)
     print("got=%d" % got)
     print("tls_after=" + ("yes" if isinstance(c.s, ssl.SSLSocket)
                           else "no"))

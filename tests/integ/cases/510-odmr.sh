@@ -23,6 +23,9 @@
 #  8. TURN: 502 with turn_enable off (even after AUTH); with it on, 530
 #     before AUTH, and after AUTH the user's mail comes over the same
 #     connection.
+#  9. The session process killed mid-delivery: the lease is renewed while
+#     it lives; once killed its claims come back held, and the next ATRN
+#     gets exactly the undelivered rest.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 SITE="$POSTERN_TOP/tests/integ/odmr_site.py"
@@ -211,7 +214,7 @@ enq z@site5.example >/dev/null
 expect_eq turn_off_502 "$(val verb "$T/p8" | cut -c 1-9)" "502 5.5.1"
 stop_posternd
 start_posternd "users_file=$T/users" "hold_domains=$HOLD" \
-	"odmr_listen=127.0.0.1:$OP" turn_enable=yes || exit 1
+	"odmr_listen=127.0.0.1:$OP" turn_enable=yes lease_time=2s || exit 1
 "$PY" "$SITE" "$SMTP_PORT" site5 pw5 "$T/o8b" --verb TURN --no-auth \
 	>"$T/p8b" 2>&1
 expect_eq turn_before_auth_530 "$(val verb "$T/p8b" | cut -c 1-9)" \
@@ -221,4 +224,31 @@ expect_eq turn_on_250 "$(val verb "$T/p8c" | cut -c 1-3)" 250
 expect_eq turn_delivered "$(val got "$T/p8c") $(cat "$T/o8c"/*.rcpt)" \
 	"1 z@site5.example"
 expect_eq turn_queue_empty "$(live site5.example held)" 0
+
+# ------------------------------------------------------------------
+# 9. The session process killed in the middle (the site stalls at the
+# second message's DATA): the first message stays delivered, the claims
+# of the other two come back held when their lease (lease_time = 2s)
+# runs out, and the next ATRN gets exactly those two.
+for i in 1 2 3; do enq "k$i@site2.example" >/dev/null; done
+site site2 pw2 "$T/o9" --stall-after 1 >"$T/p9" 2>&1 &
+c9=$!
+reap $c9
+until_ok 200 grep -q '^stalled' "$T/p9"
+spid=$(sed -n 's/^postern\/odmr\[\([0-9]*\)\]: client=.*, user=site2, domains=site2\.example, tls=none: reversed session.*/\1/p' \
+	"$T/posternd.log" | tail -n 1)
+expect_eq killed_two_claimed "$(live site2.example active)" 2
+# The lease is renewed while the session lives (3 leases here).
+sleep 3
+expect_eq killed_renewed_still_claimed "$(live site2.example active)" 2
+kill -9 "$spid"
+wait $c9
+expect_eq killed_site_got_one "$(val got "$T/p9")" 1
+until_ok 200 test "$(live site2.example held)" = 2
+expect_eq killed_claims_back_held "$(live site2.example held)" 2
+until_ok 100 sh -c "\"$PY\" \"$SITE\" $OP site2 pw2 \"$T/o9b\" >\"$T/p9b\" 2>&1;
+	grep -q '^verb=250' \"$T/p9b\""
+expect_eq killed_next_gets_rest "$(val got "$T/p9b") $(cat "$T/o9b"/*.rcpt |
+	sort | tr '\n' ' ')" "2 k2@site2.example k3@site2.example "
+expect_eq killed_queue_empty "$(live site2.example held)" 0
 stop_posternd
