@@ -1,6 +1,7 @@
 /*
  * etrn.h - the SMTP server: receiving mail (backup MX, authenticated
- * submission, mynetworks), ETRN, and later TURN and ATRN.
+ * submission, mynetworks), ETRN (RFC 1985), ATRN on odmr_listen (RFC
+ * 2645) and TURN.
  *
  * Process model. One listener process runs an epoll event loop over every
  * session, and one commit thread inside it owns the queue's write side.
@@ -32,6 +33,28 @@
  * 10 MiB each never need 1 GiB. Spool files of a listener that died are
  * swept when the next one starts: they were never acknowledged.
  *
+ * ATRN and TURN: who delivers over the reversed connection. After the 250
+ * the listener must become an SMTP client on the same connection, which
+ * blocks for as long as the site takes, and the TLS session started there
+ * cannot leave the process (OpenSSL cannot hand a live SSL to another
+ * process). So the listener keeps the connection, TLS and all, and becomes
+ * a byte proxy (atrn.c) between it and one end of a socketpair, bounded
+ * to ATRN_BUF octets each way (a side is not read while its buffer is
+ * full) and watched by a second epoll set inside the loop; the other end
+ * goes with SCM_RIGHTS to posternd's "odmr" child (runner/reverse.c),
+ * which forks one process per reversed session (REVERSE_SESSIONS_MAX) to
+ * claim the domains' mail and deliver it with the runner's client. Not a
+ * delivery worker: they serve the scheduler's short batches one at a
+ * time, where a reversed session lasts as long as the site's mail. Not a
+ * fork of the listener: it has a thread, and its queue handle must not
+ * cross a fork. The cost is one copy of every byte through the listener,
+ * which is cheap next to TLS and the site's link. The listener answers
+ * only after the session process has acknowledged (451 otherwise), and
+ * counts the waiting mail (453) with one read transaction on the bydom
+ * index before handing over; the domains being turned are known to the
+ * listener (its proxies) and to the odmr process (its children), and
+ * either refuses an overlapping ATRN with 451.
+ *
  * Files and prefixes. The receive server is smtpd, as in Postfix:
  *
  *	etrn.h		this header: what the rest of postern calls
@@ -51,9 +74,11 @@
  *			authenticated ETRN to the caller
  *	etrn_policy.c	who may ETRN what (etrn_policy and its rules
  *			file), the named queues (etrn_queues)
+ *	atrn.c		the ODMR profile, ATRN, TURN, the hand-over and the
+ *			reversed session's proxy (atrn_, ATRN_)
  *
  * Everything in the smtpd files is smtpd_ or SMTPD_, in the ETRN files
- * etrn_ or ETRN_. The atrn_ prefix is kept for TURN and ATRN.
+ * etrn_ or ETRN_, in atrn.c atrn_ or ATRN_.
  *
  * What etrn/ takes from below: queue/ (the commit thread's
  * queue_enqueue_group, and ETRN's queue_domain_msgs and queue_flush) and
@@ -61,8 +86,10 @@
  * route_rcpt_init() (route_policy.h: how a new recipient starts, the same
  * policy `postern enqueue` applies), sched_wake() (runner.h: the
  * scheduler hears of new mail after each commit, and of an ETRN's flush),
- * and, for ETRN alone, routes_load() and route_caller() (which domains
- * are routed "caller:PORT").
+ * for ETRN alone, routes_load() and route_caller() (which domains are
+ * routed "caller:PORT"), and for ATRN and TURN reverse_handoff() with
+ * struct reverse_req (runner.h, in atrn.c: a reversed session to the odmr
+ * process).
  */
 #ifndef ETRN_H
 #define ETRN_H
@@ -78,13 +105,14 @@
 
 /*
  * smtpd_server_run - the listener process: serve the listening sockets
- * (non-blocking, already bound) until SIGTERM, then stop accepting, let
- * sessions in DATA finish (at most SMTPD_DRAIN_SECONDS) and return the exit
- * status. SIGHUP reloads the configuration from conf_file (a bad file is
+ * (non-blocking, already bound; the last nodmr of them are odmr_listen's,
+ * where only the ODMR profile is served) until SIGTERM, then stop
+ * accepting, let sessions in DATA and reversed ones finish (at most
+ * SMTPD_DRAIN_SECONDS) and return the exit status. SIGHUP reloads the configuration from conf_file (a bad file is
  * logged and the old configuration kept). Takes ownership of conf.
  */
 int	smtpd_server_run(struct conf *conf, const char *conf_file,
-	    const int *lfds, size_t nlfds);
+	    const int *lfds, size_t nlfds, size_t nodmr);
 
 /*
  * etrn_policy_load - etrn_policy (and its rules file) and etrn_queues of

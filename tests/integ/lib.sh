@@ -29,7 +29,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 reap() { REAP="$REAP $1"; }
 
-# conf KEY=VALUE... - write the config: queue in $T/queue plus the keys.
+# conf KEY=VALUE... - write the config: queue in $T/queue plus the keys;
+# odmr_listen is off unless given (its default port is one for all).
 conf() {
 	{
 		echo "queue_dir = $T/queue"
@@ -37,6 +38,11 @@ conf() {
 		for kv in "$@"; do
 			echo "$kv" | sed 's/=/ = /'
 		done
+		# Last, so that the keys given keep their line numbers.
+		case " $* " in
+		*" odmr_listen="*) ;;
+		*) echo "odmr_listen =" ;;
+		esac
 	} >"$T/postern.conf"
 }
 conf
