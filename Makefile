@@ -46,9 +46,11 @@ TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
-	     runner/runner_bounce.c
+	     runner/runner_bounce.c \
+	     runner/reverse.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
-	     etrn/smtpd_check.c etrn/smtpd_pull.c
+	     etrn/smtpd_check.c \
+	     etrn/atrn.c etrn/smtpd_pull.c
 BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)

@@ -74,13 +74,14 @@
 
 /*
  * smtpd_server_run - the listener process: serve the listening sockets
- * (non-blocking, already bound) until SIGTERM, then stop accepting, let
- * sessions in DATA finish (at most SMTPD_DRAIN_SECONDS) and return the exit
- * status. SIGHUP reloads the configuration from conf_file (a bad file is
+ * (non-blocking, already bound; the last nodmr of them are odmr_listen's,
+ * where only the ODMR profile is served) until SIGTERM, then stop
+ * accepting, let sessions in DATA and reversed ones finish (at most
+ * SMTPD_DRAIN_SECONDS) and return the exit status. SIGHUP reloads the configuration from conf_file (a bad file is
  * logged and the old configuration kept). Takes ownership of conf.
  */
 int	smtpd_server_run(struct conf *conf, const char *conf_file,
-	    const int *lfds, size_t nlfds);
+	    const int *lfds, size_t nlfds, size_t nodmr);
 
 /*
  * postern pull: after ATRN's 250 the site is the SMTP server on the

@@ -114,6 +114,8 @@ smtpd_commit_main(void *arg)
 static bool
 smtpd_server_reading(const struct smtpd_session *s)
 {
+	if (s->state == SMTPD_S_ATRN_WAIT || s->state == SMTPD_S_PROXY)
+		return atrn_reading(s);
 	return s->state != SMTPD_S_COMMIT && s->state != SMTPD_S_CLOSE &&
 	    s->state != SMTPD_S_AUTH_WAIT && !smtpd_session_out_blocked(s);
 }
@@ -182,6 +184,13 @@ smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
 	size_t	room;
 	bool	blocked;
 
+	if (s->state == SMTPD_S_ATRN_WAIT || s->state == SMTPD_S_PROXY) {
+		/* Reversed (atrn.c): bytes, not commands. */
+		if (!atrn_step(s))
+			return false;
+		smtpd_server_interest(srv, s);
+		return true;
+	}
 	if (readable && smtpd_server_reading(s) && s->state != SMTPD_S_TLS) {
 		/* In DATA, room for a whole line of line_length_limit (or
 		 * a line that is not taken would stop all reading). A
@@ -252,7 +261,7 @@ smtpd_server_ip_count_ok(struct smtpd_server *srv, const char *addr)
 }
 
 static void
-smtpd_server_accept(struct smtpd_server *srv, int lfd)
+smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 {
 	struct sockaddr_storage	 ss;
 	struct epoll_event	 ev;
@@ -271,6 +280,7 @@ smtpd_server_accept(struct smtpd_server *srv, int lfd)
 			return;
 		}
 		s = smtpd_session_new(srv, fd, &ss);
+		s->odmr = odmr;
 		/* Limits (RFC 5321 §3.8: 421, then close). mynetworks are
 		 * exempt from the per-address limit, as in Postfix. */
 		if (s->state != SMTPD_S_CLOSE &&
@@ -583,6 +593,7 @@ smtpd_server_timers(struct smtpd_server *srv)
 			continue;
 		limit = s->deadline;
 		if (srv->stress && s->state != SMTPD_S_CLOSE &&
+		    s->atrn == NULL &&
 		    s->since + st < limit)
 			limit = s->since + st;
 		if (now < limit)
@@ -594,6 +605,11 @@ smtpd_server_timers(struct smtpd_server *srv)
 		if (s->state == SMTPD_S_AUTH_WAIT) {
 			/* A failed AUTH's delay is over: its reply. */
 			smtpd_session_auth_resume(s);
+		} else if (s->atrn != NULL) {
+			if (!atrn_timeout(s)) {
+				smtpd_server_drop(srv, s);
+				continue;
+			}
 		} else {
 			smtpd_session_timeout(s);
 			/* For the 421 to go out. */
@@ -621,8 +637,11 @@ smtpd_server_stop(struct smtpd_server *srv)
 	 * 421 before closing); those in DATA may finish. */
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SMTPD_S_DATA || s->state == SMTPD_S_COMMIT)
-			continue;
+		if (s->state == SMTPD_S_DATA || s->state == SMTPD_S_COMMIT ||
+		    s->state == SMTPD_S_PROXY)
+			continue;	/* a reversed session may finish too */
+		if (s->state == SMTPD_S_ATRN_WAIT)
+			atrn_fail(s, "shutting down");
 		smtpd_session_shutdown(s);
 		if (!smtpd_server_step(srv, s, false))
 			smtpd_server_drop(srv, s);
@@ -631,9 +650,28 @@ smtpd_server_stop(struct smtpd_server *srv)
 	    srv->nsessions == 1 ? "" : "s");
 }
 
+/* smtpd_server_atrn - events of the proxies' socketpair ends (atrn.c),
+ * each pointing at its session. */
+static void
+smtpd_server_atrn(struct smtpd_server *srv)
+{
+	struct epoll_event	 evs[SMTPD_EVENTS_MAX];
+	struct smtpd_session	*s;
+	int			 n, k;
+
+	n = epoll_wait(srv->atrn_epfd, evs, SMTPD_EVENTS_MAX, 0);
+	for (k = 0; k < n; k++) {
+		s = evs[k].data.ptr;
+		if (s->dead)	/* dropped earlier in the batch */
+			continue;
+		if (!smtpd_server_step(srv, s, true))
+			smtpd_server_drop(srv, s);
+	}
+}
+
 int
 smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
-    size_t nlfds)
+    size_t nlfds, size_t nodmr)
 {
 	struct smtpd_server	 srv;
 	struct epoll_event	 ev, evs[SMTPD_EVENTS_MAX];
@@ -649,6 +687,7 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	srv.conf_file = conf_file;
 	srv.lfds = lfds;
 	srv.nlfds = nlfds;
+	srv.nodmr = nodmr <= nlfds ? nodmr : nlfds;
 	srv.todo_tail = &srv.todo;
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
 	    sizeof(err)) != 0)
@@ -674,7 +713,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	if ((srv.sigfd = signalfd(-1, &mask,
 	    SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (srv.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
-	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (srv.atrn_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("listener set-up");
 	pthread_mutex_init(&srv.mu, NULL);
 	pthread_cond_init(&srv.cv, NULL);
@@ -694,7 +734,11 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	ev.data.ptr = &srv.evfd;
 	if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.evfd, &ev) == -1)
 		fatal("epoll_ctl eventfd");
-	log_info("listening on %zu socket%s", nlfds, nlfds == 1 ? "" : "s");
+	ev.data.ptr = &srv.atrn_epfd;
+	if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.atrn_epfd, &ev) == -1)
+		fatal("epoll_ctl atrn");
+	log_info("listening on %zu socket%s (%zu ODMR)", nlfds,
+	    nlfds == 1 ? "" : "s", srv.nodmr);
 
 	for (;;) {
 		if (srv.stopping && (srv.nsessions == 0 ||
@@ -722,11 +766,16 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 				smtpd_server_committed(&srv);
 				continue;
 			}
+			if (p == &srv.atrn_epfd) {
+				smtpd_server_atrn(&srv);
+				continue;
+			}
 			if ((const int *)p >= lfds &&
 			    (const int *)p < lfds + nlfds) {
 				if (!srv.stopping)
 					smtpd_server_accept(&srv,
-					    *(const int *)p);
+					    *(const int *)p, (const int *)p >=
+					    lfds + nlfds - srv.nodmr);
 				continue;
 			}
 			s = p;
@@ -772,6 +821,7 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	free(srv.old_confs);
 	conf_free(srv.conf);
 	close(srv.epfd);
+	close(srv.atrn_epfd);
 	close(srv.evfd);
 	if (srv.wakefd >= 0)
 		close(srv.wakefd);

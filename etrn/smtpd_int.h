@@ -21,6 +21,9 @@ enum smtpd_state {
 	SMTPD_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
 	SMTPD_S_COMMIT,		/* message handed to the commit thread */
 	SMTPD_S_CLOSE,		/* flush the output, then close */
+	SMTPD_S_ATRN_WAIT,	/* ATRN/TURN handed over: waiting for the
+				 * odmr session process (atrn.c) */
+	SMTPD_S_PROXY,		/* reversed: copying bytes both ways */
 };
 
 /*
@@ -88,6 +91,9 @@ struct smtpd_session {
 	/* The commit. */
 	struct qnew		 qn;
 	struct smtpd_session	*cnext;
+	/* ODMR (atrn.c). */
+	bool			 odmr;		/* accepted on odmr_listen */
+	struct atrn_proxy	*atrn;		/* handed over or reversed */
 };
 
 struct smtpd_server {
@@ -105,6 +111,10 @@ struct smtpd_server {
 	int			 wakefd;	/* sends to sched's wake.sock */
 	const int		*lfds;
 	size_t			 nlfds;
+	size_t			 nodmr;		/* the last nodmr of lfds:
+						 * odmr_listen */
+	int			 atrn_epfd;	/* the proxies' socketpair
+						 * ends (atrn.c) */
 	bool			 stopping;
 	uint64_t		 stop_deadline;
 	struct smtpd_session	*sessions;
@@ -186,6 +196,24 @@ int	 smtpd_param_mail(struct smtpd_session *, char *params,
 /* smtpd_param_rcpt - RCPT's parameters (split in place) into *rp. */
 int	 smtpd_param_rcpt(struct smtpd_session *, char *params,
 	    struct smtpd_rcpt_param *rp);
+
+/* atrn.c - ATRN, TURN and the proxy of a reversed session. */
+#define ATRN_BUF	(64 * 1024)	/* unsent octets each way, at most */
+/* atrn_odmr_verb - is the command part of the ODMR profile? */
+bool	 atrn_odmr_verb(const char *verb);
+void	 atrn_cmd_atrn(struct smtpd_session *, char *arg);
+void	 atrn_cmd_turn(struct smtpd_session *, char *arg);
+/* atrn_reading - in SMTPD_S_PROXY: is there room to read the customer? */
+bool	 atrn_reading(const struct smtpd_session *);
+/* atrn_step - move what can move in SMTPD_S_ATRN_WAIT or SMTPD_S_PROXY;
+ * false: drop the session now. */
+bool	 atrn_step(struct smtpd_session *);
+/* atrn_fail - the hand-over failed: 451, and the session goes on. */
+void	 atrn_fail(struct smtpd_session *, const char *why);
+/* atrn_timeout - the deadline passed; false: drop the session. */
+bool	 atrn_timeout(struct smtpd_session *);
+/* atrn_free - close the proxy's socketpair end, if any. */
+void	 atrn_free(struct smtpd_session *);
 
 /* smtpd_session.c */
 struct smtpd_session *smtpd_session_new(struct smtpd_server *, int fd,

@@ -125,6 +125,7 @@ smtpd_session_free(struct smtpd_session *s)
 	if (s == NULL)
 		return;
 	smtpd_session_unspool(s);
+	atrn_free(s);
 	smtp_conn_free(s->conn);
 	auth_sasl_free(s->sasl);
 	free(s->auth_user);
@@ -175,12 +176,16 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 
 		bsnprintf(size, sizeof(size), "SIZE %llu",
 		    (unsigned long long)c->message_size_limit);
-		ext[n++] = "PIPELINING";
-		ext[n++] = size;
-		ext[n++] = "8BITMIME";
-		ext[n++] = "SMTPUTF8";
+		/* The ODMR port takes no mail (RFC 2645 §5.4). */
+		if (!s->odmr) {
+			ext[n++] = "PIPELINING";
+			ext[n++] = size;
+			ext[n++] = "8BITMIME";
+			ext[n++] = "SMTPUTF8";
+		}
 		ext[n++] = "ENHANCEDSTATUSCODES";
-		ext[n++] = "DSN";
+		if (!s->odmr)
+			ext[n++] = "DSN";
 		if (s->srv->tls != NULL && !s->tls)
 			ext[n++] = "STARTTLS";
 		if (s->srv->auth != NULL && s->auth_user == NULL) {
@@ -190,6 +195,8 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 			    "SCRAM-SHA-256", plain_ok ? "PLAIN LOGIN " : "");
 			ext[n++] = authl;
 		}
+		if (s->odmr)
+			ext[n++] = "ATRN";
 		sbuf_catf(s->conn->out, "250-%s\r\n", c->myhostname);
 		for (i = 0; i < n; i++)
 			sbuf_catf(s->conn->out, "250%c%s\r\n",
@@ -1018,15 +1025,7 @@ smtpd_cmd_help(struct smtpd_session *s, char *arg)
 	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
 }
 
-static void
-smtpd_cmd_turn(struct smtpd_session *s, char *arg)
-{
-	(void)arg;
-	smtpd_session_reply(s, "502 5.5.1 Error: TURN not supported; use "
-	    "ATRN");
-}
-
-/* smtpd_cmd_unimpl - known, not served (yet): ETRN, ATRN, BDAT. */
+/* smtpd_cmd_unimpl - known, not served (yet): ETRN, BDAT. */
 static void
 smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
 {
@@ -1063,8 +1062,8 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
 	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
 	{ "ETRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
-	{ "ATRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
-	{ "TURN",	SMTPD_VERB_SYNC,	smtpd_cmd_turn },
+	{ "ATRN",	SMTPD_VERB_SYNC,	atrn_cmd_atrn },
+	{ "TURN",	SMTPD_VERB_SYNC,	atrn_cmd_turn },
 	{ "BDAT",	0,			smtpd_cmd_unimpl },
 };
 
@@ -1106,6 +1105,12 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 	if (v == NULL) {
 		smtpd_session_reply(s, "500 5.5.1 Error: command not "
 		    "recognized");
+		return;
+	}
+	if (s->odmr && !atrn_odmr_verb(v->name)) {
+		/* RFC 2645 §5.4: no relaying, nothing else, here. */
+		smtpd_session_reply(s, "502 5.5.1 Error: command not "
+		    "available on the ODMR port");
 		return;
 	}
 	v->fn(s, arg);

@@ -32,6 +32,12 @@
  *	runner_bounce.c	the queue's report hook: each round's failures
  *			(delays, success notices) become one DSN (bounce/)
  *			enqueued in the transaction that records them
+ *	reverse.c	ODMR/ATRN and TURN delivery over a reversed
+ *			connection: the "odmr" process posternd runs, which
+ *			takes sessions from the listener (reverse_handoff)
+ *			and forks one process per session that claims the
+ *			domains' mail and sends it with smtpc_attach and
+ *			smtpc_send (reverse_serve)
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
  * worker routes, connects, delivers -> worker records the results
@@ -318,5 +324,49 @@ void	runner_bounce_done(struct runner_bounce *, bool committed);
 void	runner_bounce_free(struct runner_bounce *);
 /* runner_bounce_hook - the queue_report_fn itself (for tests). */
 int	runner_bounce_hook(void *arg, struct queue_report *rep);
+
+/* ------------------------------------------------------------------ */
+/* reverse.c - delivery over a reversed connection (ATRN, TURN). */
+
+#define REVERSE_SOCKET		"odmr.sock"	/* in queue_dir */
+#define REVERSE_MAGIC		0x6f646d72u
+#define REVERSE_DOMAINS_MAX	32	/* domains in one ATRN */
+#define REVERSE_SESSIONS_MAX	16	/* reversed sessions at once; more
+					 * get 451 */
+#define REVERSE_ROUND		100	/* recipients claimed at a time */
+#define REVERSE_ACK_OK		'+'	/* first byte on the socketpair: the
+					 * session process took over */
+
+/* What the listener hands over with the socketpair end (SCM_RIGHTS). */
+struct reverse_req {
+	uint32_t	magic;
+	uint32_t	ndom;
+	uint64_t	serial;		/* the listener's session number */
+	char		user[65];	/* the AUTH identity (AUTH_USER_MAX) */
+	char		client[400];	/* "helo[addr]", for the logs */
+	char		tls[96];	/* the customer's TLS, or "" */
+	char		dom[REVERSE_DOMAINS_MAX][256];	/* lower case */
+};
+
+/*
+ * reverse_handoff - send req and fd (one end of a socketpair whose other
+ * end the listener keeps as a byte proxy to the customer) to the odmr
+ * process of the queue in queue_dir, from the datagram socket sfd. Never
+ * blocks: -1 (errno) when nobody listens or its queue is full. The fd is
+ * the caller's to close either way.
+ */
+int	reverse_handoff(int sfd, const char *queue_dir,
+	    const struct reverse_req *req, int fd);
+/*
+ * reverse_serve - the odmr process: take handed-over sessions from
+ * queue_dir/odmr.sock and fork one process per session (at most
+ * REVERSE_SESSIONS_MAX; more are closed at once, which the listener
+ * answers with 451). Each session process opens the queue, acknowledges
+ * (REVERSE_ACK_OK), reads the customer's greeting, EHLOs, and delivers
+ * every waiting recipient of the domains (held ones too) in rounds of
+ * REVERSE_ROUND claims; then QUIT. Runs until SIGTERM; returns the exit
+ * status.
+ */
+int	reverse_serve(struct conf *);
 
 #endif

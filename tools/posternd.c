@@ -6,12 +6,15 @@
  * dies is logged and restarted with backoff (1 s doubling to 60 s; reset
  * once a child has lived a minute); before the restart the master clears
  * the dead child's LMDB reader slots. The children: the SMTP listener
- * (etrn/, "smtpd") and the scheduler (runner/, "sched"), which forks the
- * delivery workers ("runner") itself. SIGTERM or SIGINT: the children
+ * (etrn/, "smtpd", on listen and odmr_listen), the scheduler (runner/,
+ * "sched"), which forks the delivery workers ("runner") itself, and the
+ * odmr process (runner/reverse.c, "odmr"), which forks one process per
+ * reversed ATRN/TURN session the listener hands it. SIGTERM or SIGINT: the children
  * stop (the listener lets sessions in DATA finish) and the master exits 0.
  * SIGHUP: the configuration is read again; a bad one is logged and the old
  * one kept; with a good one the listener reloads in place (SIGHUP) and the
- * scheduler finishes its batches and starts again on it.
+ * scheduler and the odmr process finish and start again on it (reversed
+ * sessions under way finish on the old one).
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
@@ -68,6 +71,7 @@ static struct conf	*posternd_conf;
 static const char	*posternd_conf_file;
 static int		*posternd_lfds;
 static size_t		 posternd_nlfds;
+static size_t		 posternd_nodmr;	/* the last ones of lfds */
 
 static void
 posternd_usage(void)
@@ -209,7 +213,7 @@ static void
 posternd_queue_fresh(int dirfd, const char *dir, const struct passwd *pw)
 {
 	static const char *const ours[] = {
-		"data.mdb", "lock.mdb", "spool", "wake.sock"
+		"data.mdb", "lock.mdb", "spool", "wake.sock", "odmr.sock"
 	};
 	DIR		*d;
 	struct dirent	*de;
@@ -385,7 +389,14 @@ posternd_spawn(struct posternd_child *ch)
 	log_init(ch->role, posternd_conf->log);
 	if (strcmp(ch->role, "smtpd") == 0)
 		_exit(smtpd_server_run(posternd_conf, posternd_conf_file,
-		    posternd_lfds, posternd_nlfds));
+		    posternd_lfds, posternd_nlfds, posternd_nodmr));
+	if (strcmp(ch->role, "odmr") == 0) {
+		size_t	i;
+
+		for (i = 0; i < posternd_nlfds; i++)
+			close(posternd_lfds[i]);
+		_exit(reverse_serve(posternd_conf));
+	}
 	if (strcmp(ch->role, "sched") == 0) {
 		struct sched_opts	o;
 		struct runner_stats	st;
@@ -406,6 +417,7 @@ main(int argc, char **argv)
 	struct posternd_child	 kids[] = {
 		{ "smtpd", 0, 0, 0, 1, false },
 		{ "sched", 0, 0, 0, 1, false },
+		{ "odmr", 0, 0, 0, 1, false },
 	};
 	size_t			 nkids = sizeof(kids) / sizeof(kids[0]);
 	sigset_t		 mask;
@@ -458,10 +470,16 @@ main(int argc, char **argv)
 	} else
 		posternd_queue_user(posternd_conf);
 
-	posternd_nlfds = posternd_conf->nlisten;
+	/* listen's sockets, then odmr_listen's: the listener tells them
+	 * apart by position. */
+	posternd_nodmr = posternd_conf->nodmr_listen;
+	posternd_nlfds = posternd_conf->nlisten + posternd_nodmr;
 	posternd_lfds = xcalloc(posternd_nlfds + 1, sizeof(int));
-	for (i = 0; i < posternd_nlfds; i++)
+	for (i = 0; i < posternd_conf->nlisten; i++)
 		posternd_lfds[i] = posternd_bind(&posternd_conf->listen[i]);
+	for (i = 0; i < posternd_nodmr; i++)
+		posternd_lfds[posternd_conf->nlisten + i] =
+		    posternd_bind(&posternd_conf->odmr_listen[i]);
 	posternd_drop(posternd_conf, pw);
 	/* As the daemon user, who reads these files from now on. */
 	if ((nerr = tools_check_conf(posternd_conf, posternd_check_say,
@@ -520,7 +538,8 @@ main(int argc, char **argv)
 				for (k = 0; k < nkids; k++) {
 					if (kids[k].pid <= 0)
 						continue;
-					if (strcmp(kids[k].role, "sched") == 0) {
+					if (strcmp(kids[k].role, "sched") == 0 ||
+					    strcmp(kids[k].role, "odmr") == 0) {
 						kids[k].reloading = true;
 						kill(kids[k].pid, SIGTERM);
 					} else

@@ -179,6 +179,7 @@ pd_conf() {
 	{
 		echo "queue_dir = $_q"
 		echo "listen = 127.0.0.1:$PD_PORT"
+		echo "odmr_listen ="
 		echo "myhostname = bench.example"
 		echo "max_connections = 200"
 		for kv in "$@"; do

@@ -101,6 +101,7 @@ pd_start() {	# pd_start NAME [KEY=VALUE...]
 	{
 		echo "queue_dir = $PD_DIR/queue"
 		echo "listen = 127.0.0.1:$PD_PORT"
+		echo "odmr_listen ="
 		echo "myhostname = bench.example"
 		echo "hold_domains = hold.example"
 		for kv in "$@"; do

@@ -29,11 +29,16 @@ cleanup() {
 trap cleanup EXIT INT TERM
 reap() { REAP="$REAP $1"; }
 
-# conf KEY=VALUE... - write the config: queue in $T/queue plus the keys.
+# conf KEY=VALUE... - write the config: queue in $T/queue plus the keys;
+# odmr_listen is off unless given (its default port is one for all).
 conf() {
 	{
 		echo "queue_dir = $T/queue"
 		echo "myhostname = mx.test.example"
+		case " $* " in
+		*" odmr_listen="*) ;;
+		*) echo "odmr_listen =" ;;
+		esac
 		for kv in "$@"; do
 			echo "$kv" | sed 's/=/ = /'
 		done
