@@ -81,6 +81,19 @@ chmod 600 "$T/pw1" "$T/pwbad" "$T/pw9"
 pull() { "$P" -c "$T/site.conf" pull "$@"; }
 tlspull() { pull 127.0.0.1:"$OP" --user site1 --password-file "$T/pw1" \
 	--starttls --ca-file "$T/mx.crt" "$@"; }
+# repull OUT ERR - tlspull again while the provider answers 451 (right
+# after a cut its odmr process may not have let the domains go yet: RFC
+# 2645 §7, try later), 10 s at most; its exit status.
+repull() {
+	_re=$(($(now_ms) + 10000))
+	while :; do
+		tlspull >"$1" 2>"$2"
+		_rc=$?
+		grep -q "refused ATRN: 451 " "$2" || return $_rc
+		[ "$(now_ms)" -ge "$_re" ] && return $_rc
+		sleep 0.2
+	done
+}
 
 # enq ID RCPT [SIZE] - a message with Message-ID <ID@test>, a dot-led
 # line, and SIZE octets more of 76-character lines; its raw form as the
@@ -223,7 +236,7 @@ left=$(($(held a.example) + $(held b.example) + $(held c.example)))
 if [ "$left" -gt 0 ] && [ "$left" -lt 13 ]; then ok pull_cut_left_some
 else notok pull_cut_left_some "held after the cut: $left of 13"; fi
 ls "$T/sq/spool" | grep -q "^$PULL\." && had=1 || had=0
-tlspull >"$T/o5b" 2>"$T/e5b"
+repull "$T/o5b" "$T/e5b"
 expect_eq pull_after_cut_exit "$?" 0
 expect_grep pull_after_cut_got_the_rest \
 	"^postern pull: 127.0.0.1: $left messages" "$T/o5b"
@@ -267,7 +280,7 @@ expect_grep pull_provider_cut_said \
 	"connection lost in the middle of a message.*stored" "$T/e6"
 until_ok 100 listening "$OP"
 poll_for 30 eval '[ "$(active)" -eq 0 ]'
-tlspull >"$T/o6b" 2>"$T/e6b"
+repull "$T/o6b" "$T/e6b"
 expect_eq pull_after_provider_cut_exit "$?" 0
 poll_for 60 eval '[ "$(sink_count)" -ge $((before + 7)) ]'
 expect_eq pull_provider_cut_none_lost_none_twice "$(compare e)" \
