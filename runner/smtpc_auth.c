@@ -534,9 +534,11 @@ smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
 		end = SMTPC_AUTH_PROTO;
 	}
 	if (end == SMTPC_AUTH_PROTO) {
-		/* Cancel (RFC 4954 §4); the connection is out of step
-		 * if the server does not answer that. */
-		if (smtpc_auth_send(sc, &r, "*", "", NULL) != 0 ||
+		/* Mid-exchange: cancel (RFC 4954 §4); the connection is
+		 * out of step if the server does not take that. After a
+		 * 235 we cannot trust (no SCRAM proof): just leave. */
+		if (r.code != 334 ||
+		    smtpc_auth_send(sc, &r, "*", "", NULL) != 0 ||
 		    r.code / 100 == 2 || r.code == 334)
 			sc->state = SMTPC_S_DEAD;
 		strl_copy(status, "4.7.0", 16);
