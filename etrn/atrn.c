@@ -250,6 +250,20 @@ atrn_handoff(struct smtpd_session *s, const struct reverse_req *req)
 	return 0;
 }
 
+/* atrn_names - the request's domains, space-separated, for the log. */
+static void
+atrn_names(const struct reverse_req *req, char *buf, size_t bufsz)
+{
+	uint32_t	i;
+
+	buf[0] = '\0';
+	for (i = 0; i < req->ndom; i++) {
+		if (i > 0)
+			strl_cat(buf, " ", bufsz);
+		strl_cat(buf, req->dom[i], bufsz);
+	}
+}
+
 /* atrn_turn - ATRN (arg: its domains) or TURN (none). */
 static void
 atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
@@ -257,6 +271,7 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 	struct reverse_req	 req;
 	const struct auth_user	*u;
 	int64_t			 n;
+	char			 names[1024];
 
 	if (s->auth_user == NULL) {
 		smtpd_session_reply(s, "530 5.7.0 Authentication required");
@@ -278,9 +293,11 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 	    NULL;
 	if (atrn_domains(s, u, arg, &req, verb) != 0)
 		return;
+	atrn_names(&req, names, sizeof(names));
 	if (atrn_busy(s, &req)) {
-		log_info("client=%s, user=%s: %s refused: another session "
-		    "turns these domains", s->client, s->auth_user, verb);
+		log_info("client=%s, user=%s, domains=%s: %s refused: another "
+		    "session turns these domains", s->client, s->auth_user,
+		    names, verb);
 		smtpd_session_reply(s, "451 4.3.0 Unable to process ATRN "
 		    "request now");
 		return;
@@ -293,8 +310,8 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 		return;
 	}
 	if (n == 0) {
-		log_info("client=%s, user=%s, domains=%u: %s: no mail waiting",
-		    s->client, s->auth_user, req.ndom, verb);
+		log_info("client=%s, user=%s, domains=%s: %s: no mail waiting",
+		    s->client, s->auth_user, names, verb);
 		smtpd_session_reply(s, "453 4.0.0 You have no mail");
 		return;
 	}
@@ -303,8 +320,8 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 		    "request now");
 		return;
 	}
-	log_info("client=%s, user=%s, domains=%u, waiting=%lld: %s: handed "
-	    "to the odmr process", s->client, s->auth_user, req.ndom,
+	log_info("client=%s, user=%s, domains=%s, waiting=%lld: %s: handed "
+	    "to the odmr process", s->client, s->auth_user, names,
 	    (long long)n, verb);
 	s->state = SMTPD_S_ATRN_WAIT;
 	s->since = (uint64_t)clock_mono_ms();

@@ -1,6 +1,7 @@
 /*
  * etrn.h - the SMTP server: receiving mail (backup MX, authenticated
- * submission, mynetworks), and later ETRN, TURN and ATRN.
+ * submission, mynetworks), ATRN on odmr_listen (RFC 2645) and TURN, and
+ * later ETRN.
  *
  * Process model. One listener process runs an epoll event loop over every
  * session, and one commit thread inside it owns the queue's write side.
@@ -32,6 +33,28 @@
  * 10 MiB each never need 1 GiB. Spool files of a listener that died are
  * swept when the next one starts: they were never acknowledged.
  *
+ * ATRN and TURN: who delivers over the reversed connection. After the 250
+ * the listener must become an SMTP client on the same connection, which
+ * blocks for as long as the site takes, and the TLS session started there
+ * cannot leave the process (OpenSSL cannot hand a live SSL to another
+ * process). So the listener keeps the connection, TLS and all, and becomes
+ * a byte proxy (atrn.c) between it and one end of a socketpair, bounded
+ * to ATRN_BUF octets each way (a side is not read while its buffer is
+ * full) and watched by a second epoll set inside the loop; the other end
+ * goes with SCM_RIGHTS to posternd's "odmr" child (runner/reverse.c),
+ * which forks one process per reversed session (REVERSE_SESSIONS_MAX) to
+ * claim the domains' mail and deliver it with the runner's client. Not a
+ * delivery worker: they serve the scheduler's short batches one at a
+ * time, where a reversed session lasts as long as the site's mail. Not a
+ * fork of the listener: it has a thread, and its queue handle must not
+ * cross a fork. The cost is one copy of every byte through the listener,
+ * which is cheap next to TLS and the site's link. The listener answers
+ * only after the session process has acknowledged (451 otherwise), and
+ * counts the waiting mail (453) with one read transaction on the bydom
+ * index before handing over; the domains being turned are known to the
+ * listener (its proxies) and to the odmr process (its children), and
+ * either refuses an overlapping ATRN with 451.
+ *
  * Files and prefixes. The receive server is smtpd, as in Postfix:
  *
  *	etrn.h		this header: what the rest of postern calls
@@ -47,16 +70,19 @@
  *	smtpd_pull.c	postern pull's receiving end: the same session code
  *			and commit thread over the one reversed connection
  *			an ODMR provider delivers on (smtpd_pull_run)
+ *	atrn.c		the ODMR profile, ATRN, TURN, the hand-over and the
+ *			reversed session's proxy (atrn_, ATRN_)
  *
- * Everything in them is smtpd_ or SMTPD_. The etrn_ and atrn_ prefixes
- * are kept for the files that will serve ETRN, TURN and ATRN.
+ * Everything in the smtpd files is smtpd_ or SMTPD_. The etrn_ prefix is
+ * kept for the file that will serve ETRN.
  *
  * What etrn/ takes from below: queue/ (the commit thread's
  * queue_enqueue_group) and smtp/ (connections, AUTH, configuration,
- * clock); from runner/ two things only: route_rcpt_init() (route_policy.h:
- * how a new recipient starts, the same policy `postern enqueue` applies)
- * and sched_wake() (runner.h, included by smtpd.c alone: the scheduler
- * hears of new mail after each commit).
+ * clock); from runner/ three things only: route_rcpt_init()
+ * (route_policy.h: how a new recipient starts, the same policy `postern
+ * enqueue` applies), sched_wake() (runner.h: the scheduler hears of new
+ * mail after each commit) and reverse_handoff() with struct reverse_req
+ * (runner.h, in atrn.c: a reversed session to the odmr process).
  */
 #ifndef ETRN_H
 #define ETRN_H

@@ -185,6 +185,14 @@ smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
 	bool	blocked;
 
 	if (s->state == SMTPD_S_ATRN_WAIT || s->state == SMTPD_S_PROXY) {
+		/* Waiting for the odmr process the client is not read: an
+		 * event from it is a hang-up or an error, which epoll would
+		 * report on every pass. */
+		if (readable && s->state == SMTPD_S_ATRN_WAIT) {
+			log_info("client=%s, disconnect (waiting for the ATRN "
+			    "reply)", s->client);
+			return false;
+		}
 		/* Reversed (atrn.c): bytes, not commands. */
 		if (!atrn_step(s))
 			return false;
@@ -664,7 +672,8 @@ smtpd_server_atrn(struct smtpd_server *srv)
 		s = evs[k].data.ptr;
 		if (s->dead)	/* dropped earlier in the batch */
 			continue;
-		if (!smtpd_server_step(srv, s, true))
+		/* Not "readable": that is the client's socket. */
+		if (!smtpd_server_step(srv, s, false))
 			smtpd_server_drop(srv, s);
 	}
 }

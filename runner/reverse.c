@@ -24,10 +24,14 @@
  * QRESULT_HELD), ready for the next ATRN.
  *
  * A session process that is killed loses nothing: its claims carry a lease
- * of lease_time + smtp_dot_timeout (no single message can outlast it; it
- * is renewed before each message), and when it runs out the scheduler
- * takes them and puts a held domain's back on hold. Until then a new ATRN
- * finds them claimed and delivers the rest.
+ * of lease_time, which a thread of its own renews every third of it while
+ * the main thread may be blocked in the client (a message can take longer
+ * than a lease: smtp_dot_timeout alone is 10 minutes), and when it runs
+ * out the scheduler takes them and puts a held domain's back on hold.
+ * Until then a new ATRN finds them claimed and delivers the rest. (The
+ * odmr process could hand them back at once, but it would have to learn
+ * every claim of every session; the lease already covers a session
+ * process that dies, whatever kills it.)
  *
  * Two sessions never turn the same domain: the listener refuses an
  * overlapping ATRN while its proxy runs (451), and so does this process
@@ -39,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +70,14 @@ struct reverse {
 	char			*chunk;
 	char			 relay[440];	/* "odmr:helo[addr]" */
 	int64_t			 lease;
-	int64_t			 renew_at;
+	/* The renewal thread, and the claims it renews (those of the round
+	 * not yet recorded). */
+	pthread_t		 th;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	bool			 th_stop;
+	const struct qclaim	*cur;
+	size_t			 ncur;
 	bool			 dead;		/* the connection is gone */
 	bool			 temp;		/* a temporary result recorded */
 	uint64_t		 delivered, deferred, failed, held;
@@ -271,26 +283,56 @@ reverse_claimcmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* reverse_round - deliver one round of claims, message by message,
- * renewing the leases of those still waiting. */
+/* reverse_renew_main - the renewal thread: every third of the lease,
+ * push the leases of the claims not yet recorded. */
+static void *
+reverse_renew_main(void *arg)
+{
+	struct reverse	*r = arg;
+	struct timespec	 ts;
+	int64_t		 period = r->lease / 3 > 0 ? r->lease / 3 : 1;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->th_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)period;
+		while (!r->th_stop &&
+		    pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+			;
+		if (r->th_stop)
+			break;
+		if (r->ncur > 0 && queue_claim_renew(r->q, r->cur, r->ncur,
+		    (int64_t)clock_now() + r->lease) != 0)
+			log_warnx("lease renewal: %s", queue_errmsg(r->q));
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* reverse_owe - the claims the renewal thread must keep alive. */
+static void
+reverse_owe(struct reverse *r, const struct qclaim *c, size_t n)
+{
+	pthread_mutex_lock(&r->mu);
+	r->cur = c;
+	r->ncur = n;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* reverse_round - deliver one round of claims, message by message. */
 static void
 reverse_round(struct reverse *r, struct qclaim *c, size_t n)
 {
 	size_t	i, j;
-	int64_t	now;
 
 	qsort(c, n, sizeof(*c), reverse_claimcmp);
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && c[j].id == c[i].id;)
 			j++;
-		now = (int64_t)clock_now();
-		if (now >= r->renew_at) {
-			(void)queue_claim_renew(r->q, c + i, n - i,
-			    now + r->lease);
-			r->renew_at = now + r->conf->lease_time / 3 + 1;
-		}
+		reverse_owe(r, c + i, n - i);
 		reverse_message(r, c + i, j - i);
 	}
+	reverse_owe(r, NULL, 0);
 }
 
 /* reverse_wait_second - the next session skips what was tried since the
@@ -342,7 +384,17 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	r.bounce = runner_bounce_new(c);
 	runner_bounce_attach(r.bounce, r.q);
 	r.chunk = xmalloc(QUEUE_CHUNK_SIZE);
-	r.lease = c->lease_time + c->smtp_dot_timeout;
+	r.lease = c->lease_time > 0 ? c->lease_time : 1;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	if (pthread_create(&r.th, NULL, reverse_renew_main, &r) != 0) {
+		log_warnx("client=%s: cannot start the renewal thread",
+		    req->client);
+		queue_close(r.q);
+		runner_bounce_free(r.bounce);
+		free(r.chunk);
+		return 1;
+	}
 	bsnprintf(r.relay, sizeof(r.relay), "odmr:%s", req->client);
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (send(fd, &ack, 1, MSG_NOSIGNAL) != 1) {
@@ -394,7 +446,6 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 		}
 		if (got == 0)
 			break;
-		r.renew_at = now + c->lease_time / 3 + 1;
 		reverse_round(&r, claims, got);
 		runner_mem_trim(r.q, RUNNER_MAP_KEEP_WORKER);
 	}
@@ -407,6 +458,11 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	    (unsigned long long)r.deferred, (unsigned long long)r.failed,
 	    (unsigned long long)r.held, r.dead ? " (connection lost)" : "");
 done:
+	pthread_mutex_lock(&r.mu);
+	r.th_stop = true;
+	pthread_cond_signal(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+	pthread_join(r.th, NULL);
 	if (r.temp)
 		reverse_wait_second();
 	queue_close(r.q);

@@ -35,13 +35,14 @@ conf() {
 	{
 		echo "queue_dir = $T/queue"
 		echo "myhostname = mx.test.example"
+		for kv in "$@"; do
+			echo "$kv" | sed 's/=/ = /'
+		done
+		# Last, so that the keys given keep their line numbers.
 		case " $* " in
 		*" odmr_listen="*) ;;
 		*) echo "odmr_listen =" ;;
 		esac
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
 	} >"$T/postern.conf"
 }
 conf

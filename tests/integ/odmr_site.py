@@ -17,6 +17,8 @@ usage: odmr_site.py PORT USER PASSWORD OUTDIR [options]
                     print each reply, then QUIT
   --pause-file F    after the 250, wait (30 s at most) until F exists
                     before sending the 220
+  --stall-after N   at the DATA of message N+1, answer nothing and wait
+                    for the provider to close (60 s at most)
 Prints "auth=REPLY", "verb=REPLY", then "got=N" (messages accepted),
 "tls_after=yes|no", "quit=yes|no" (the provider sent QUIT).
 
@@ -31,9 +33,19 @@ class Conn:
     def __init__(self, s):
         self.s = s
         self.buf = b""
+        self.off = 0
 
     def line(self):
-        while b"\n" not in self.buf:
+        # An offset into the buffer: splitting it per line would copy
+        # the rest of it every time (slow for a large message).
+        while True:
+            i = self.buf.find(b"\n", self.off)
+            if i >= 0:
+                l = self.buf[self.off:i + 1]
+                self.off = i + 1
+                return l
+            self.buf = self.buf[self.off:]
+            self.off = 0
             try:
                 d = self.s.recv(65536)
             except OSError:
@@ -41,8 +53,6 @@ class Conn:
             if not d:
                 raise EOFError
             self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return l + b"\n"
 
     def reply(self):
         lines = []
@@ -63,7 +73,7 @@ class Conn:
             return "EOF"
 
 
-def serve(c, outdir, drop_after, pause):
+def serve(c, outdir, drop_after, pause, stall_after=None):
     """Be the SMTP server after the reversal; returns (messages, quit)."""
     got = 0
     rcpts = []
@@ -92,8 +102,18 @@ def serve(c, outdir, drop_after, pause):
             if drop_after is not None and got >= drop_after:
                 c.s.close()
                 return got, False
+            if stall_after is not None and got >= stall_after:
+                print("stalled")
+                sys.stdout.flush()
+                c.s.settimeout(60)
+                try:
+                    while c.s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+                return got, False
             c.send("354 go ahead\r\n")
-            body = b""
+            body = []
             while True:
                 try:
                     d = c.line()
@@ -103,7 +123,8 @@ def serve(c, outdir, drop_after, pause):
                     break
                 if d.startswith(b"."):
                     d = d[1:]
-                body += d
+                body.append(d)
+            body = b"".join(body)
             got += 1
             n = len(os.listdir(outdir)) // 2 + 1
             with open(os.path.join(outdir, "%03d.eml" % n), "wb") as f:
@@ -148,6 +169,7 @@ def main():
     verb, tls, drop, auth, src, cmds = "ATRN", False, None, True, \
         "127.0.0.1", None
     pause = None
+    stall = None
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -161,6 +183,8 @@ def main():
             auth = False
         elif o == "--src":
             src = opts[i + 1]; i += 1
+        elif o == "--stall-after":
+            stall = int(opts[i + 1]); i += 1
         elif o == "--pause-file":
             pause = opts[i + 1]; i += 1
         elif o == "--cmds":
@@ -182,6 +206,7 @@ def main():
         ctx.verify_mode = ssl.CERT_NONE
         c.s = ctx.wrap_socket(c.s)
         c.buf = b""
+        c.off = 0
         c.send("EHLO site.test.example\r\n")
         c.reply()
     if auth:
@@ -203,7 +228,7 @@ def main():
     if not r.startswith("250"):
         print("quit_reply=" + c.cmd("QUIT"))
         return
-    got, quit = serve(c, outdir, drop, pause)
+    got, quit = serve(c, outdir, drop, pause, stall)
     print("got=%d" % got)
     print("tls_after=" + ("yes" if isinstance(c.s, ssl.SSLSocket)
                           else "no"))

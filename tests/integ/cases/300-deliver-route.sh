@@ -147,7 +147,7 @@ sconf() {
 		echo "queue_dir = $T/$name.q"
 		for kv in "myhostname=me.d.example" \
 			"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$SP" \
-			min_backoff=1h max_backoff=2h workers=2 \
+			min_backoff=1h max_backoff=2h workers=2 odmr_listen= \
 			smtp_connect_timeout=5s smtp_command_timeout=20s "$@"; do
 			echo "$kv"
 		done | awk -F= '{ k[NR] = $1; l[NR] = $0; last[$1] = NR }
@@ -353,6 +353,7 @@ cat >"$T/r.conf" <<EOF
 queue_dir = $T/r.q
 myhostname = relay.d.example
 listen = 127.0.0.1:$PR
+odmr_listen =
 mynetworks = 127.0.0.254/32
 relay_domains = tls.example wrongname.example untrusted.example maytls.example nonetls.example
 routes_file = $T/r.routes

@@ -51,6 +51,7 @@ dconf() {
 		echo "queue_dir = $T/$_name.q"
 		echo "myhostname = mx.test.example"
 		echo "queue_map_size = 64m"
+		echo "odmr_listen ="
 		for kv in "$@"; do
 			echo "$kv" | sed 's/=/ = /'
 		done

@@ -56,6 +56,7 @@ sconf() {
 		echo "workers = 1"
 		echo "smtp_connect_timeout = 5s"
 		echo "smtp_command_timeout = 20s"
+		echo "odmr_listen ="
 		for kv in "$@"; do
 			echo "$kv" | sed 's/=/ = /'
 		done
@@ -382,6 +383,7 @@ cat >"$T/r.conf" <<EOF
 queue_dir = $T/r.q
 myhostname = r.test
 listen = 127.0.0.1:$RP
+odmr_listen =
 relay_domains = reuse.test
 routes_file = $T/r.routes
 tls_cert_file = $T/r.crt

@@ -15,13 +15,17 @@
 #     waits at its greeting meanwhile, then completes).
 #  6. STARTTLS before AUTH: the reversed session goes on inside the same
 #     TLS session (the customer reads the provider's commands through its
-#     TLS socket); the odmr log line says tls=TLS...
+#     TLS socket); the odmr log line says tls=TLS...; a 4 MiB message
+#     passes the proxy's 64 KiB buffers byte for byte.
 #  7. The customer drops the connection at the third message's DATA: two
 #     delivered, the other three held again (none active); a second ATRN
 #     gets exactly those three: five distinct messages in all, none twice.
 #  8. TURN: 502 with turn_enable off (even after AUTH); with it on, 530
 #     before AUTH, and after AUTH the user's mail comes over the same
 #     connection.
+#  9. The session process killed mid-delivery: the lease is renewed while
+#     it lives; once killed its claims come back held, and the next ATRN
+#     gets exactly the undelivered rest.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 SITE="$POSTERN_TOP/tests/integ/odmr_site.py"
@@ -166,13 +170,22 @@ expect_eq concurrent_first_completes "$(val got "$T/p5")" 2
 expect_eq concurrent_second_got_none "$(ls "$T/o5b" | wc -l)" 0
 
 # ------------------------------------------------------------------
-# 6. TLS stays on across the reversal.
+# 6. TLS stays on across the reversal; a 4 MiB message goes through the
+# proxy's bounded buffers intact.
 enq t1@site3.example >/dev/null
-enq t2@site3.example >/dev/null
+"$PY" -c '
+import sys
+sys.stdout.write("Subject: big\n\n")
+for i in range(52000):
+    sys.stdout.write("%07d " % i + "x" * 72 + "\n")' >"$T/big"
+big=$("$P" enqueue -f a@b.example t2@site3.example <"$T/big")
+"$P" show --raw "$big" >"$T/big.raw"
 site site3 pw3 "$T/o6" --tls >"$T/p6" 2>&1
 expect_eq tls_starttls "$(val starttls "$T/p6" | cut -c 1-3)" 220
 expect_eq tls_atrn_250 "$(val verb "$T/p6" | cut -c 1-3)" 250
 expect_eq tls_messages "$(val got "$T/p6")" 2
+expect_eq tls_big_intact "$(cmp -s "$T/big.raw" "$T/o6/002.eml" && echo same)" \
+	same
 expect_eq tls_still_on_after "$(val tls_after "$T/p6")" yes
 expect_eq tls_quit "$(val quit "$T/p6")" yes
 expect_grep tls_logged "user=site3, domains=site3.example, tls=TLS" \
@@ -201,7 +214,7 @@ enq z@site5.example >/dev/null
 expect_eq turn_off_502 "$(val verb "$T/p8" | cut -c 1-9)" "502 5.5.1"
 stop_posternd
 start_posternd "users_file=$T/users" "hold_domains=$HOLD" \
-	"odmr_listen=127.0.0.1:$OP" turn_enable=yes || exit 1
+	"odmr_listen=127.0.0.1:$OP" turn_enable=yes lease_time=2s || exit 1
 "$PY" "$SITE" "$SMTP_PORT" site5 pw5 "$T/o8b" --verb TURN --no-auth \
 	>"$T/p8b" 2>&1
 expect_eq turn_before_auth_530 "$(val verb "$T/p8b" | cut -c 1-9)" \
@@ -211,4 +224,31 @@ expect_eq turn_on_250 "$(val verb "$T/p8c" | cut -c 1-3)" 250
 expect_eq turn_delivered "$(val got "$T/p8c") $(cat "$T/o8c"/*.rcpt)" \
 	"1 z@site5.example"
 expect_eq turn_queue_empty "$(live site5.example held)" 0
+
+# ------------------------------------------------------------------
+# 9. The session process killed in the middle (the site stalls at the
+# second message's DATA): the first message stays delivered, the claims
+# of the other two come back held when their lease (lease_time = 2s)
+# runs out, and the next ATRN gets exactly those two.
+for i in 1 2 3; do enq "k$i@site2.example" >/dev/null; done
+site site2 pw2 "$T/o9" --stall-after 1 >"$T/p9" 2>&1 &
+c9=$!
+reap $c9
+until_ok 200 grep -q '^stalled' "$T/p9"
+spid=$(sed -n 's/^postern\/odmr\[\([0-9]*\)\]: client=.*, user=site2, domains=site2\.example, tls=none: reversed session.*/\1/p' \
+	"$T/posternd.log" | tail -n 1)
+expect_eq killed_two_claimed "$(live site2.example active)" 2
+# The lease is renewed while the session lives (3 leases here).
+sleep 3
+expect_eq killed_renewed_still_claimed "$(live site2.example active)" 2
+kill -9 "$spid"
+wait $c9
+expect_eq killed_site_got_one "$(val got "$T/p9")" 1
+until_ok 200 test "$(live site2.example held)" = 2
+expect_eq killed_claims_back_held "$(live site2.example held)" 2
+until_ok 100 sh -c "\"$PY\" \"$SITE\" $OP site2 pw2 \"$T/o9b\" >\"$T/p9b\" 2>&1;
+	grep -q '^verb=250' \"$T/p9b\""
+expect_eq killed_next_gets_rest "$(val got "$T/p9b") $(cat "$T/o9b"/*.rcpt |
+	sort | tr '\n' ' ')" "2 k2@site2.example k3@site2.example "
+expect_eq killed_queue_empty "$(live site2.example held)" 0
 stop_posternd
