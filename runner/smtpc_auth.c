@@ -143,7 +143,8 @@ smtpc_scram_attr(const char *m, char a, char *out, size_t outsz)
 	for (;;) {
 		e = strchr(p, ',');
 		if (p[0] == a && p[1] == '=') {
-			size_t	n = (e != NULL ? (size_t)(e - p) : strlen(p)) - 2;
+			size_t	n = (e != NULL ? (size_t)(e - p) :
+			    strlen(p)) - 2;
 
 			if (n >= outsz)
 				return false;

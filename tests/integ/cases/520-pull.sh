@@ -22,6 +22,9 @@
 #  8. Without --domain: ATRN for all the user's domains, but the site
 #     takes only its relay_domains/hold_domains: a recipient of another
 #     domain the user owns gets 450 and stays at the provider.
+#  9. A provider that offers only CRAM-MD5 (a python server, not postern:
+#     postern offers SCRAM too) gets CRAM-MD5, in the clear; one that
+#     offers only PLAIN without TLS gets no AUTH at all.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 SINKPY="$POSTERN_TOP/tests/integ/pull_sink.py"
@@ -306,6 +309,30 @@ expect_eq pull_nodomain_other_domain_kept \
 	"['450 4.7.1']"
 poll_for 30 eval '[ "$(compare r | cut -d" " -f1)" = matched=1 ]'
 expect_eq pull_nodomain_at_sink "$(compare r | cut -d' ' -f1)" matched=1
+
+# ------------------------------------------------------------------
+# 9. One mechanism offered.
+MP=$(free_port)
+"$PY" "$POSTERN_TOP/tests/integ/pull_mech.py" 127.0.0.1 "$MP" CRAM-MD5 \
+	"$T/mech1.log" >"$T/mech1.out" 2>&1 &
+reap $!
+until_ok 100 grep -q ready "$T/mech1.out"
+pull 127.0.0.1:"$MP" --user site1 --password-file "$T/pw1" -v \
+	>"$T/o9" 2>"$T/e9"
+expect_eq pull_cram_exit "$?" 0
+expect_grep pull_cram_used "authenticated as site1 with CRAM-MD5, no TLS" "$T/e9"
+MP=$(free_port)
+"$PY" "$POSTERN_TOP/tests/integ/pull_mech.py" 127.0.0.1 "$MP" PLAIN \
+	"$T/mech2.log" >"$T/mech2.out" 2>&1 &
+reap $!
+until_ok 100 grep -q ready "$T/mech2.out"
+pull 127.0.0.1:"$MP" --user site1 --password-file "$T/pw1" \
+	>"$T/o9b" 2>"$T/e9b"
+expect_eq pull_plain_in_clear_exit "$?" 1
+expect_grep pull_plain_in_clear_said "no TLS with host .*AUTH not sent" "$T/e9b"
+if grep -qi "^AUTH" "$T/mech2.log"; then
+	notok pull_plain_not_sent_in_clear "$(cat "$T/mech2.log")"
+else ok pull_plain_not_sent_in_clear; fi
 
 stop_posternd
 term_wait "$SITE_PID" 300
