@@ -42,7 +42,7 @@ QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c queue/queue_report.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
-	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c
+	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c tools/cmd_pull.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
@@ -50,14 +50,15 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/reverse.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 	     etrn/smtpd_check.c etrn/etrn.c etrn/etrn_policy.c \
-	     etrn/atrn.c
+	     etrn/atrn.c etrn/smtpd_pull.c
 BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)
 UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
-	     test_bounce test_smtp_reply test_smtpd test_etrn_policy
+	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
+	     test_smtpc_auth
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)

@@ -74,6 +74,9 @@
  *			authenticated ETRN to the caller
  *	etrn_policy.c	who may ETRN what (etrn_policy and its rules
  *			file), the named queues (etrn_queues)
+ *	smtpd_pull.c	postern pull's receiving end: the same session code
+ *			and commit thread over the one reversed connection
+ *			an ODMR provider delivers on (smtpd_pull_run)
  *	atrn.c		the ODMR profile, ATRN, TURN, the hand-over and the
  *			reversed session's proxy (atrn_, ATRN_)
  *
@@ -94,7 +97,9 @@
 #ifndef ETRN_H
 #define ETRN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "smtp.h"
 
@@ -124,5 +129,50 @@ struct etrn_policy;
 struct etrn_policy *etrn_policy_load(const struct conf *c, char *err,
 	    size_t errsz);
 void	 etrn_policy_free(struct etrn_policy *);
+
+/*
+ * postern pull: after ATRN's 250 the site is the SMTP server on the
+ * connection it opened (RFC 2645 §5.3). smtpd_pull_run() serves that one
+ * connection with the listener's own session code (DATA rules, limits,
+ * parameters, Received:, spool files) and commit thread (each message
+ * stored with fsync before its 250), and wakes the site's scheduler after
+ * each commit so that the mail goes on by the site's routes.
+ *
+ * Who may send what: the provider authenticated nothing about itself to
+ * us (SCRAM aside), and whoever holds the connection could try to use the
+ * site as a relay. So recipients are taken only for the pulled domains:
+ * the --domain list exactly, or without one the site's relay_domains and
+ * hold_domains, which the site's SMTP listener takes from anybody anyway.
+ * Any other recipient gets 450 4.7.1: it stays queued at the provider (a
+ * 5xx would bounce mail the site merely forgot to list).
+ */
+struct smtp_conn;
+
+struct smtpd_pull_opts {
+	const struct conf_list	*domains;	/* NULL or empty: relay_domains
+						 * and hold_domains */
+	/* Called about 5 times a second and at each commit: messages
+	 * stored, and bytes received (stored ones and the one under way). */
+	void			(*progress)(void *arg, uint64_t msgs,
+				    uint64_t bytes);
+	void			*progress_arg;
+};
+
+struct smtpd_pull_result {
+	uint64_t	messages;	/* stored (with fsync) */
+	uint64_t	bytes;		/* of those, as received */
+	bool		quit;		/* the provider said QUIT: clean */
+	char		why[256];	/* how it ended otherwise */
+};
+
+/*
+ * smtpd_pull_run - serve conn (taken over: freed here) as the SMTP server
+ * until the provider's QUIT, the end of file, an error or a timeout;
+ * every message the provider got a 250 for is in the queue. Blocks.
+ * Returns 0, or -1 when the queue cannot be opened (why says it; nothing
+ * was said on conn but a 421).
+ */
+int	smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
+	    const struct smtpd_pull_opts *, struct smtpd_pull_result *);
 
 #endif

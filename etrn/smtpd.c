@@ -55,7 +55,7 @@ smtpd_commit_submit(struct smtpd_server *srv, struct smtpd_session *s)
 	pthread_mutex_unlock(&srv->mu);
 }
 
-static void *
+void *
 smtpd_commit_main(void *arg)
 {
 	struct smtpd_server	*srv = arg;
@@ -149,7 +149,7 @@ smtpd_server_interest(struct smtpd_server *srv, struct smtpd_session *s)
 
 /* smtpd_server_drop - the session leaves the loop (see the top): freed
  * later by smtpd_server_reap(). Dropping twice is harmless. */
-static void
+void
 smtpd_server_drop(struct smtpd_server *srv, struct smtpd_session *s)
 {
 	if (s->dead)
@@ -170,7 +170,7 @@ smtpd_server_drop(struct smtpd_server *srv, struct smtpd_session *s)
 
 /* smtpd_server_reap - free the dropped sessions the commit thread is not
  * holding; only between epoll batches. */
-static void
+void
 smtpd_server_reap(struct smtpd_server *srv)
 {
 	struct smtpd_session	**sp = &srv->dropped, *s;
@@ -186,7 +186,7 @@ smtpd_server_reap(struct smtpd_server *srv)
 }
 
 /* smtpd_server_step - process input and flush output; false: close. */
-static bool
+bool
 smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
     bool readable)
 {
@@ -346,7 +346,7 @@ smtpd_server_wake(struct smtpd_server *srv)
 		sched_wake(srv->wakefd, srv->conf->queue_dir, "new");
 }
 
-static void
+void
 smtpd_server_committed(struct smtpd_server *srv)
 {
 	struct smtpd_session	*done, *s, *next;
@@ -379,6 +379,10 @@ smtpd_server_committed(struct smtpd_server *srv)
 			if (!smtpd_server_step(srv, s, false))
 				smtpd_server_drop(srv, s);
 			continue;
+		}
+		if (s->qn.rc == 0) {	/* for postern pull's summary */
+			srv->nstored++;
+			srv->nstored_bytes += s->body_len - s->trace_len;
 		}
 		if (s->dead) {
 			/* Queued all the same: the client will likely send
@@ -462,7 +466,7 @@ smtpd_server_known_line(void *arg, char *line, size_t len, int lineno,
 /* smtpd_server_load_known - relay_recipients: an address or "@domain" a
  * line, comments as in every file we read (linefile.c). -1 on an error
  * (logged, naming the file and the line), with the list empty. */
-static int
+int
 smtpd_server_load_known(struct smtpd_server *srv, const char *file)
 {
 	struct smtpd_server_known	 k = { { NULL, 0 }, 0 };
@@ -484,7 +488,7 @@ smtpd_server_load_known(struct smtpd_server *srv, const char *file)
 	return 0;
 }
 
-static void
+void
 smtpd_server_free_known(struct smtpd_server *srv)
 {
 	size_t	i;
@@ -621,7 +625,7 @@ smtpd_server_stress(struct smtpd_server *srv)
 		    c->max_connections);
 }
 
-static void
+void
 smtpd_server_timers(struct smtpd_server *srv)
 {
 	struct smtpd_session	*s, *next;

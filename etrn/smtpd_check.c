@@ -9,7 +9,9 @@
  * "@domain" entries it lists, and postmaster (RFC 5321 §4.5.1). Mail for
  * anything else is taken from mynetworks and after AUTH, and postmaster
  * at our own names (myhostname, my_names) from anyone. The verdict says
- * which rule refused; the session logs and replies.
+ * which rule refused; the session logs and replies. Under postern pull
+ * the pulled domains come first (smtpd_pull_takes): nothing else is taken
+ * from the provider, not even from mynetworks.
  */
 #include <string.h>
 #include <strings.h>
@@ -47,6 +49,14 @@ smtpd_check_rcpt(const struct smtpd_session *s, const struct smtp_addr *a)
 	const char		*dom = smtp_addr_domain(a);
 	char			 lc[QUEUE_ADDR_MAX + 1];
 
+	/* postern pull: only the pulled domains (smtpd_pull.c), whoever
+	 * the provider is. */
+	if (s->srv->pull != NULL) {
+		if (!smtpd_pull_takes(s->srv->pull, c, dom))
+			return SMTPD_REJECT_PULL;
+		if (!smtpd_check_ours(c, dom))
+			return SMTPD_OK;	/* a --domain of its own */
+	}
 	if (smtpd_check_ours(c, dom)) {
 		strl_copy(lc, a->addr, sizeof(lc));
 		if (s->srv->nknown > 0 && !smtpd_rcpt_known(s->srv, lc) &&

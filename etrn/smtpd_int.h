@@ -61,6 +61,7 @@ struct smtpd_session {
 	bool			 mynet;
 	bool			 greeted_early;	/* pre-greeting input */
 	char			 helo[256];
+	bool			 quit;		/* the client said QUIT */
 	bool			 esmtp;
 	bool			 tls;
 	char			*auth_user;
@@ -138,11 +139,34 @@ struct smtpd_server {
 	struct smtpd_session	*todo, **todo_tail;
 	struct smtpd_session	*done;
 	bool			 thread_stop;
+	/* postern pull (smtpd_pull.c): the one session is the provider's
+	 * reversed one; NULL in the daemon. Counted for both. */
+	const struct smtpd_pull_opts *pull;
+	uint64_t		 nstored, nstored_bytes;
 };
 
 /* smtpd.c */
 void	 smtpd_commit_submit(struct smtpd_server *, struct smtpd_session *);
 bool	 smtpd_rcpt_known(const struct smtpd_server *, const char *addr);
+/* The loop's pieces, shared with smtpd_pull.c's loop of one session:
+ * the commit thread's main, a session's step (false: drop it), its drop
+ * and the reaping of dropped ones, the commit thread's results (the
+ * eventfd fired), the timers (each second), relay_recipients. */
+void	*smtpd_commit_main(void *srv);
+bool	 smtpd_server_step(struct smtpd_server *, struct smtpd_session *,
+	    bool readable);
+void	 smtpd_server_drop(struct smtpd_server *, struct smtpd_session *);
+void	 smtpd_server_reap(struct smtpd_server *);
+void	 smtpd_server_committed(struct smtpd_server *);
+void	 smtpd_server_timers(struct smtpd_server *);
+int	 smtpd_server_load_known(struct smtpd_server *, const char *file);
+void	 smtpd_server_free_known(struct smtpd_server *);
+
+/* smtpd_pull.c */
+/* smtpd_pull_takes - does this pull take mail for dom: one of its
+ * --domain list (exactly), or without one, relay_domains/hold_domains? */
+bool	 smtpd_pull_takes(const struct smtpd_pull_opts *,
+	    const struct conf *, const char *dom);
 
 /* smtpd_check.c */
 enum smtpd_verdict {
@@ -150,6 +174,8 @@ enum smtpd_verdict {
 	SMTPD_REJECT_UNLISTED,	/* ours, not in relay_recipients: 550 5.1.1 */
 	SMTPD_REJECT_RELAY,	/* not ours, and the client may not relay:
 				 * 554 5.7.1 */
+	SMTPD_REJECT_PULL,	/* postern pull: not a domain pulled here:
+				 * 450 4.7.1 (stays at the provider) */
 };
 /* smtpd_check_rcpt - may the session's client send to `a` (a mailbox with
  * a domain)? Never fails; the caller logs and replies. */
@@ -198,6 +224,11 @@ void	 atrn_free(struct smtpd_session *);
 /* smtpd_session.c */
 struct smtpd_session *smtpd_session_new(struct smtpd_server *, int fd,
 	    const struct sockaddr_storage *);
+/* smtpd_session_adopt - a session over an established connection (TLS
+ * and all: postern pull's reversed one), greeted like a new one; input
+ * already waiting is a client that talked before the greeting. */
+struct smtpd_session *smtpd_session_adopt(struct smtpd_server *,
+	    struct smtp_conn *, const struct sockaddr_storage *);
 /* smtpd_session_input - process what was read; false when the session
  * must be closed now. */
 bool	 smtpd_session_input(struct smtpd_session *);

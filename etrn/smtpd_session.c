@@ -66,12 +66,21 @@ struct smtpd_session *
 smtpd_session_new(struct smtpd_server *srv, int fd,
     const struct sockaddr_storage *ss)
 {
+	return smtpd_session_adopt(srv, smtp_conn_new(fd), ss);
+}
+
+struct smtpd_session *
+smtpd_session_adopt(struct smtpd_server *srv, struct smtp_conn *conn,
+    const struct sockaddr_storage *ss)
+{
 	struct smtpd_session	*s = xcalloc(1, sizeof(*s));
 	const void		*a;
 	char			 peek;
+	int			 fd = conn->fd;
 
 	s->srv = srv;
-	s->conn = smtp_conn_new(fd);
+	s->conn = conn;
+	s->tls = conn->ssl != NULL;
 	s->spool_fd = -1;
 	s->serial = ++srv->serial;
 	if (ss->ss_family == AF_INET6) {
@@ -88,7 +97,8 @@ smtpd_session_new(struct smtpd_server *srv, int fd,
 	smtpd_session_arm(s, srv->conf->command_timeout);
 	/* A client that talks before the greeting is not waiting for
 	 * replies: refuse it now (RFC 5321 §4.3.1: the greeting first). */
-	if (recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+	if (smtp_conn_pending(conn) > 0 || (conn->ssl == NULL &&
+	    recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)) {
 		smtpd_session_reply(s, SMTPD_SYNC_ERROR);
 		smtpd_session_close(s, "command sent before the greeting");
 		return s;
@@ -318,6 +328,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 		    "access denied", s->client, s->sender, a.addr);
 		smtpd_session_reply(s, "554 5.7.1 <%s>: Relay access denied",
 		    a.addr);
+		return;
+	case SMTPD_REJECT_PULL:
+		log_info("client=%s, reject RCPT from=<%s>, to=<%s>: not a "
+		    "domain this pull takes", s->client, s->sender, a.addr);
+		smtpd_session_reply(s, "450 4.7.1 <%s>: Recipient address "
+		    "rejected: not a domain this site pulls", a.addr);
 		return;
 	}
 	if ((int)s->nrcpt >= c->max_recipients) {
@@ -984,6 +1000,7 @@ smtpd_cmd_quit(struct smtpd_session *s, char *arg)
 {
 	(void)arg;
 	smtpd_session_reply(s, "221 2.0.0 Bye");
+	s->quit = true;
 	smtpd_session_close(s, NULL);
 }
 

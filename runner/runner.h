@@ -12,7 +12,8 @@
  *	smtpc.c		the ESMTP client's connection: connect, greeting,
  *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
  *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
- *	smtpc_auth.c	its AUTH PLAIN/LOGIN, only inside verified TLS
+ *	smtpc_auth.c	its AUTH: SCRAM-SHA-256 > CRAM-MD5 > PLAIN/LOGIN
+ *			(these only inside verified TLS)
  *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA (PIPELINING,
  *			SIZE, 8BITMIME, SMTPUTF8, DSN), the message
  *			dot-stuffed (smtp/smtp_dot.c), one result a recipient
@@ -181,10 +182,18 @@ struct smtpc_opts {
 	const char	*tls_name;	/* the certificate must name this
 					 * host (or IP); NULL: the host
 					 * connected to */
-	const char	*auth_user;	/* AUTH PLAIN/LOGIN, only over TLS
-					 * with a verified certificate
-					 * (4.7.5 otherwise) */
+	const char	*auth_user;	/* AUTH: SCRAM-SHA-256, else
+					 * CRAM-MD5, else PLAIN/LOGIN,
+					 * the first the server offers;
+					 * only over TLS with a verified
+					 * certificate (4.7.5 otherwise)
+					 * unless auth_challenge_ok */
 	const char	*auth_pass;
+	bool		 auth_challenge_ok;	/* SCRAM-SHA-256 and CRAM-MD5
+					 * may go without verified TLS:
+					 * they send no password (the
+					 * site's commands; never the
+					 * delivery path) */
 	int		 connect_timeout;	/* s */
 	int		 cmd_timeout;		/* s: greeting, EHLO, MAIL, RCPT */
 	int		 data_timeout;		/* s: DATA 354, each block */
@@ -248,6 +257,9 @@ bool	smtpc_has_dsn(const struct smtpc *);
 double	 smtpc_tls_time(const struct smtpc *);
 /* smtpc_tls - "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 const char *smtpc_tls(const struct smtpc *);
+/* smtpc_auth_mech - "SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN": the
+ * mechanism AUTH succeeded with, or "" (none). */
+const char *smtpc_auth_mech(const struct smtpc *);
 /* smtpc_offers - did the last EHLO reply list this keyword ("ETRN",
  * "ATRN", "STARTTLS"...)? Case-insensitive. */
 bool	 smtpc_offers(const struct smtpc *, const char *keyword);

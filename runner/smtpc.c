@@ -355,6 +355,10 @@ smtpc_ehlo_parse(struct smtpc *sc, char *lines)
 					sc->ext |= SMTPC_X_AUTH_PLAIN;
 				else if (strcasecmp(m, "LOGIN") == 0)
 					sc->ext |= SMTPC_X_AUTH_LOGIN;
+				else if (strcasecmp(m, "CRAM-MD5") == 0)
+					sc->ext |= SMTPC_X_AUTH_CRAM;
+				else if (strcasecmp(m, "SCRAM-SHA-256") == 0)
+					sc->ext |= SMTPC_X_AUTH_SCRAM;
 			}
 		}
 	}
@@ -527,6 +531,12 @@ bool
 smtpc_has_dsn(const struct smtpc *sc)
 {
 	return sc != NULL && (sc->ext & SMTPC_X_DSN) != 0;
+}
+
+const char *
+smtpc_auth_mech(const struct smtpc *sc)
+{
+	return sc != NULL && sc->auth_mech != NULL ? sc->auth_mech : "";
 }
 
 bool

@@ -6,7 +6,8 @@
  *			commands and their replies, QUIT; smtpc_open and
  *			smtpc_attach put a session together
  *	smtpc_tls.c	STARTTLS, on one client SSL_CTX per process
- *	smtpc_auth.c	AUTH PLAIN and LOGIN, only inside verified TLS
+ *	smtpc_auth.c	AUTH: SCRAM-SHA-256, CRAM-MD5, then PLAIN and
+ *			LOGIN (only inside verified TLS)
  *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA, the message,
  *			one result a recipient
  *
@@ -43,6 +44,8 @@ enum {
 	SMTPC_X_AUTH		= 0x080,
 	SMTPC_X_AUTH_PLAIN	= 0x100,
 	SMTPC_X_AUTH_LOGIN	= 0x200,
+	SMTPC_X_AUTH_CRAM	= 0x400,	/* CRAM-MD5 */
+	SMTPC_X_AUTH_SCRAM	= 0x800,	/* SCRAM-SHA-256 */
 };
 
 /* The connection's state: usable, done (no more mail, QUIT is fine) or
@@ -70,6 +73,7 @@ struct smtpc {
 	long			 tls_vr;	/* the X509_V_* result */
 	char			 tls_name[256];	/* the name checked */
 	double			 tls_s;		/* STARTTLS to the EHLO after */
+	const char		*auth_mech;	/* the one AUTH succeeded with */
 	char			 kw[SMTPC_KW_MAX];	/* " KW KW ... " */
 };
 
@@ -115,6 +119,48 @@ int	 smtpc_tls_start(struct smtpc *, const struct smtpc_opts *,
 
 /* ------------------------------------------------------------------ */
 /* smtpc_auth.c */
+
+/* The client halves of the challenge-response mechanisms, apart from the
+ * connection so that the unit tests can run them against smtp_auth.c. */
+
+#define SMTPC_SCRAM_KEY		32	/* SHA-256 */
+#define SMTPC_SCRAM_ITER_MIN	4096	/* RFC 7677 §4: fewer is a downgrade */
+#define SMTPC_SCRAM_ITER_MAX	10000000 /* a server cannot make us spin */
+#define SMTPC_SCRAM_NONCE	24	/* random octets, base64 on the wire */
+
+/* smtpc_cram_response - RFC 2195 §2: "user SP" and the lower-case hex of
+ * HMAC-MD5(password, challenge), into out (reset first). -1 on a local
+ * error (OpenSSL). */
+int	 smtpc_cram_response(const char *user, const char *pass,
+	    const void *chal, size_t chlen, struct sbuf *out);
+
+/* One SCRAM-SHA-256 exchange, client side (RFC 5802, RFC 7677), without
+ * channel binding ("n,,"). */
+struct smtpc_scram {
+	struct sbuf	*authmsg;	/* client-first-bare, ... */
+	char		 cnonce[SMTPC_SCRAM_NONCE * 2];
+	unsigned char	 server_key[SMTPC_SCRAM_KEY];
+	bool		 have_key;
+};
+
+/* smtpc_scram_first - the client-first message for user into out (reset
+ * first); nonce NULL: a random one (tests give their own). */
+void	 smtpc_scram_first(struct smtpc_scram *, const char *user,
+	    const char *nonce, struct sbuf *out);
+/* smtpc_scram_final - from the server-first message (len octets), the
+ * client-final message with its proof into out (reset first). -1 when
+ * the server's message is malformed, its nonce does not extend ours, or
+ * its iteration count is outside [SMTPC_SCRAM_ITER_MIN,
+ * SMTPC_SCRAM_ITER_MAX]. */
+int	 smtpc_scram_final(struct smtpc_scram *, const char *pass,
+	    const char *sfirst, size_t len, struct sbuf *out);
+/* smtpc_scram_verify - the server-final message: 0 when its "v=" is the
+ * server signature (the server knows the password's keys), -1 else (an
+ * "e=" error, a wrong signature, garbage). */
+int	 smtpc_scram_verify(struct smtpc_scram *, const char *sfinal,
+	    size_t len);
+/* smtpc_scram_free - wipe and free what the exchange holds. */
+void	 smtpc_scram_free(struct smtpc_scram *);
 
 /* smtpc_auth_wanted - are there credentials to send? */
 bool	 smtpc_auth_wanted(const struct smtpc_opts *);

@@ -31,6 +31,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "requeue", cmd_requeue, "requeue ID... | --domain D | --all" },
 	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all] [--dry-run]" },
 	{ "run", cmd_run, "run [--domain D] [--all]" },
+	{ "pull", cmd_pull, "pull HOST[:PORT] --user U --password-file F [--domain D]... [--starttls] [--ca-file FILE] [-v]" },
 	{ "check", cmd_check, "check" },
 	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
 };

@@ -79,6 +79,9 @@ int	cmd_check(struct tools_ctx *, int, char **);
 /* cmd_run.c */
 int	cmd_run(struct tools_ctx *, int, char **);
 
+/* cmd_pull.c */
+int	cmd_pull(struct tools_ctx *, int, char **);
+
 /* cmd_passwd.c */
 int	cmd_passwd(struct tools_ctx *, int, char **);
 
