@@ -33,6 +33,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "run", cmd_run, "run [--domain D] [--all]" },
 	{ "check", cmd_check, "check" },
 	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
+	{ "etrn", cmd_etrn, "etrn [-v] [--user U --password-file F] [--ca-file F] [--tls none|may|encrypt] [--force] HOST[:PORT] DOMAIN|@DOMAIN|#QUEUE..." },
 };
 
 static int
