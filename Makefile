@@ -49,7 +49,7 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
 	     runner/runner_bounce.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
-	     etrn/smtpd_check.c
+	     etrn/smtpd_check.c etrn/etrn.c etrn/etrn_policy.c
 BOUNCE_SRC = bounce/dsn.c bounce/bounce_policy.c bounce/bounce_compose.c
 LIB_SRC	   = $(SMTP_SRC) $(QUEUE_SRC) $(BOUNCE_SRC) $(RUNNER_SRC) $(ETRN_SRC) \
 	     $(TOOLS_SRC)

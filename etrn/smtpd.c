@@ -31,6 +31,7 @@
 
 #include <openssl/ssl.h>
 
+#include "etrn_int.h"
 #include "smtpd_int.h"
 #include "runner.h"
 
@@ -61,7 +62,7 @@ smtpd_commit_main(void *arg)
 	struct smtpd_session	*batch, *s, *rest, **tailp;
 	struct qnew		*v[SMTPD_BATCH_MAX];
 	uint64_t		 one = 1, bytes;
-	size_t			 n;
+	size_t			 n, taken;
 
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
@@ -74,11 +75,15 @@ smtpd_commit_main(void *arg)
 		n = 0;
 		bytes = 0;
 		tailp = &batch;
-		for (s = batch; s != NULL && n < SMTPD_BATCH_MAX &&
-		    (n == 0 || bytes + s->qn.bodylen <= SMTPD_BATCH_BYTES);
+		for (s = batch, taken = 0; s != NULL &&
+		    taken < SMTPD_BATCH_MAX && (n == 0 || s->etrn != NULL ||
+		    bytes + s->qn.bodylen <= SMTPD_BATCH_BYTES);
 		    s = s->cnext) {
-			v[n++] = &s->qn;
-			bytes += s->qn.bodylen;
+			taken++;
+			if (s->etrn == NULL) {	/* else an ETRN's flush */
+				v[n++] = &s->qn;
+				bytes += s->qn.bodylen;
+			}
 			tailp = &s->cnext;
 		}
 		rest = *tailp;
@@ -90,7 +95,11 @@ smtpd_commit_main(void *arg)
 
 		/* One transaction, one fsync; each session reads its own
 		 * qn.rc (queue.h: a bad message fails alone). */
-		(void)queue_enqueue_group(srv->q, v, n);
+		if (n > 0)
+			(void)queue_enqueue_group(srv->q, v, n);
+		for (s = batch; s != NULL; s = s->cnext)
+			if (s->etrn != NULL)
+				etrn_job_run(srv->q, s->etrn);
 
 		pthread_mutex_lock(&srv->mu);
 		for (s = batch; s->cnext != NULL; s = s->cnext)
@@ -324,6 +333,7 @@ smtpd_server_committed(struct smtpd_server *srv)
 {
 	struct smtpd_session	*done, *s, *next;
 	uint64_t		 cnt;
+	bool			 flushed = false;
 
 	if (read(srv->evfd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		return;
@@ -335,6 +345,20 @@ smtpd_server_committed(struct smtpd_server *srv)
 	for (s = done; s != NULL; s = next) {
 		next = s->cnext;
 		s->in_commit_list = false;
+		if (s->etrn != NULL) {
+			/* Flushed: the scheduler forgets the hops it found
+			 * down and claims the domains at once. */
+			if (!flushed && srv->wakefd >= 0)
+				sched_wake(srv->wakefd, srv->conf->queue_dir,
+				    "flush");
+			flushed = true;
+			if (s->dead)	/* freed with the session */
+				continue;
+			etrn_done(s);
+			if (!smtpd_server_step(srv, s, false))
+				smtpd_server_drop(srv, s);
+			continue;
+		}
 		if (s->dead) {
 			/* Queued all the same: the client will likely send
 			 * it again (RFC 5321 §6.1 prefers a duplicate). It
@@ -456,12 +480,13 @@ smtpd_server_free_known(struct smtpd_server *srv)
  * error (logged). */
 static int
 smtpd_server_setup(struct smtpd_server *srv, struct conf *conf, SSL_CTX **tls,
-    struct auth_db **auth)
+    struct auth_db **auth, struct etrn_conf **etrn)
 {
 	char	err[1024];
 
 	*tls = NULL;
 	*auth = NULL;
+	*etrn = NULL;
 	if (conf->tls_cert_file != NULL &&
 	    (*tls = smtp_tls_server_ctx(conf, err, sizeof(err))) == NULL) {
 		log_warnx("TLS: %s", err);
@@ -475,6 +500,13 @@ smtpd_server_setup(struct smtpd_server *srv, struct conf *conf, SSL_CTX **tls,
 		*tls = NULL;
 		return -1;
 	}
+	if ((*etrn = etrn_conf_load(conf)) == NULL) {
+		auth_db_free(*auth);
+		*auth = NULL;
+		SSL_CTX_free(*tls);
+		*tls = NULL;
+		return -1;
+	}
 	(void)srv;
 	return 0;
 }
@@ -484,6 +516,7 @@ smtpd_server_reload(struct smtpd_server *srv)
 {
 	struct conf	*nc;
 	struct auth_db	*auth;
+	struct etrn_conf *etrn;
 	SSL_CTX		*tls;
 	char		 err[1024];
 
@@ -491,7 +524,7 @@ smtpd_server_reload(struct smtpd_server *srv)
 		log_warnx("reload: %s (keeping the old configuration)", err);
 		return;
 	}
-	if (smtpd_server_setup(srv, nc, &tls, &auth) != 0) {
+	if (smtpd_server_setup(srv, nc, &tls, &auth, &etrn) != 0) {
 		log_warnx("reload failed: keeping the old configuration");
 		conf_free(nc);
 		return;
@@ -507,6 +540,8 @@ smtpd_server_reload(struct smtpd_server *srv)
 	 * the old users go when the last of them ends. */
 	auth_db_free(srv->auth);
 	srv->auth = auth;
+	etrn_conf_free(srv->etrn);
+	srv->etrn = etrn;
 	smtpd_server_free_known(srv);
 	(void)smtpd_server_load_known(srv, nc->relay_recipients);
 	log_info("configuration reloaded");
@@ -649,8 +684,11 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
 	    sizeof(err)) != 0)
 		fatalx("queue: %s", err);
-	if (smtpd_server_setup(&srv, conf, &srv.tls, &srv.auth) != 0)
+	if (smtpd_server_setup(&srv, conf, &srv.tls, &srv.auth,
+	    &srv.etrn) != 0)
 		fatalx("cannot start the SMTP server");
+	/* Kept across reloads, as the AUTH failures are. */
+	srv.etrn_rate = etrn_rate_new();
 	/* Kept across reloads: a reload must not forgive a guesser. */
 	srv.throttle = auth_throttle_new(SMTPD_THROTTLE_MAX);
 	if (smtpd_server_load_known(&srv, conf->relay_recipients) != 0)
@@ -762,6 +800,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	SSL_CTX_free(srv.tls);
 	auth_db_free(srv.auth);
 	auth_throttle_free(srv.throttle);
+	etrn_conf_free(srv.etrn);
+	etrn_rate_free(srv.etrn_rate);
 	smtpd_server_free_known(&srv);
 	for (i = 0; i < srv.nold; i++)
 		conf_free(srv.old_confs[i]);

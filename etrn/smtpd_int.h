@@ -40,6 +40,9 @@ enum smtpd_state {
 	((uint64_t)((t) < SMTPD_SECS_MAX ? (t) : SMTPD_SECS_MAX) * 1000)
 
 struct smtpd_server;
+struct etrn_job;
+struct etrn_conf;
+struct etrn_rate;
 
 struct smtpd_session {
 	struct smtpd_server	*srv;
@@ -86,6 +89,7 @@ struct smtpd_session {
 	const char		*data_err;	/* the reply after the dot */
 	/* The commit. */
 	struct qnew		 qn;
+	struct etrn_job		*etrn;		/* or an ETRN's flush */
 	struct smtpd_session	*cnext;
 };
 
@@ -98,6 +102,8 @@ struct smtpd_server {
 	struct auth_db		*auth;
 	struct auth_throttle	*throttle;	/* AUTH failures by address */
 	SSL_CTX			*tls;
+	struct etrn_conf	*etrn;		/* etrn_policy, routes_file */
+	struct etrn_rate	*etrn_rate;	/* etrn_min_interval */
 	char			**known_rcpts;	/* relay_recipients, sorted */
 	size_t			 nknown;
 	int			 epfd, sigfd, evfd;

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "etrn_int.h"
 #include "route_policy.h"
 #include "smtpd_int.h"
 
@@ -119,6 +120,7 @@ smtpd_session_free(struct smtpd_session *s)
 	auth_sasl_free(s->sasl);
 	free(s->auth_user);
 	free(s->rcpt);
+	etrn_job_free(s->etrn);
 	free(s);
 }
 
@@ -171,6 +173,7 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 		ext[n++] = "SMTPUTF8";
 		ext[n++] = "ENHANCEDSTATUSCODES";
 		ext[n++] = "DSN";
+		ext[n++] = "ETRN";
 		if (s->srv->tls != NULL && !s->tls)
 			ext[n++] = "STARTTLS";
 		if (s->srv->auth != NULL && s->auth_user == NULL) {
@@ -998,7 +1001,7 @@ smtpd_cmd_help(struct smtpd_session *s, char *arg)
 {
 	(void)arg;
 	smtpd_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN");
 }
 
 static void
@@ -1009,7 +1012,7 @@ smtpd_cmd_turn(struct smtpd_session *s, char *arg)
 	    "ATRN");
 }
 
-/* smtpd_cmd_unimpl - known, not served (yet): ETRN, ATRN, BDAT. */
+/* smtpd_cmd_unimpl - known, not served (yet): ATRN, BDAT. */
 static void
 smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
 {
@@ -1045,7 +1048,7 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ "HELP",	SMTPD_VERB_SYNC,	smtpd_cmd_help },
 	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
 	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
-	{ "ETRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
+	{ "ETRN",	SMTPD_VERB_SYNC,	etrn_cmd },
 	{ "ATRN",	SMTPD_VERB_SYNC,	smtpd_cmd_unimpl },
 	{ "TURN",	SMTPD_VERB_SYNC,	smtpd_cmd_turn },
 	{ "BDAT",	0,			smtpd_cmd_unimpl },

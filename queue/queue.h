@@ -114,6 +114,8 @@ struct queue;
 #define QUEUE_REPLY_MAX		400	/* cleaned peer text, as logged */
 #define QUEUE_HIST_MAX		8	/* attempts kept per recipient */
 #define QUEUE_HIST_TEXT_MAX	160
+#define QUEUE_CALLER_MAX	63	/* a flush's caller: an IP address as
+					 * text (INET6_ADDRSTRLEN is 46) */
 
 enum {
 	QUEUE_OK	= 0,
@@ -254,6 +256,10 @@ struct qclaim {
 	bool		flushed;	/* by a domain flush (operator, ETRN):
 					 * a held domain goes to its MX */
 	char		domain[QUEUE_ADDR_MAX + 1];	/* lower case */
+	char		caller[QUEUE_CALLER_MAX + 1];	/* flushed by an
+					 * authenticated ETRN: the caller's
+					 * IP, for a "caller:PORT" route;
+					 * "" otherwise */
 };
 
 enum qresult_kind {
@@ -285,6 +291,11 @@ struct qsel {
 	const char	*domain;	/* recipients for this domain, or */
 	bool		 subdomains;	/* ... and its subdomains, or */
 	bool		 all;		/* every recipient */
+	const char	*caller;	/* a domain flush by an authenticated
+					 * ETRN: the caller's IP (at most
+					 * QUEUE_CALLER_MAX), handed to the
+					 * claims it makes (qclaim.caller);
+					 * NULL: none */
 };
 
 /* ------------------------------------------------------------------ */
@@ -554,6 +565,12 @@ int	queue_walk(struct queue *, const char *domain, queue_walk_fn *,
 /* queue_domain_count - live recipients for domain (and its subdomains). */
 int	queue_domain_count(struct queue *, const char *domain,
 	    bool subdomains, size_t *count);
+/* queue_domain_msgs - the messages (distinct ids) with a live recipient
+ * in any of the n selections' domains (each with its subdomains when
+ * sel.subdomains; ids and all are ignored): ETRN's 253 count. One read
+ * transaction that walks only those domains' bydom ranges. */
+int	queue_domain_msgs(struct queue *, const struct qsel *sels, size_t n,
+	    size_t *count);
 
 /* Queue shape, like Postfix's qshape: live recipients by destination
  * domain and age. Bucket upper bounds in minutes: 5 10 20 40 80 160 320,

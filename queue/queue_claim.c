@@ -52,11 +52,16 @@ queue_claim_eligible(const struct qrcpt *r, uint8_t flags)
 /* queue_claim_take - claim one recipient for delivery. */
 static int
 queue_claim_take(struct queue *q, MDB_txn *txn, struct qrcpt *r,
-    int64_t now, int64_t lease, uint64_t token, struct qclaim *c)
+    int64_t now, int64_t lease, uint64_t token, const char *caller,
+    struct qclaim *c)
 {
 	int	rc;
 
 	c->id = r->id;
+	/* The request's caller (an authenticated ETRN): the scheduler sends
+	 * a "caller:PORT" domain's recipients there. */
+	memcpy(c->caller, caller, strnlen(caller, QUEUE_CALLER_MAX));
+	c->caller[strnlen(caller, QUEUE_CALLER_MAX)] = '\0';
 	c->idx = r->idx;
 	c->token = token;
 	c->kind = QCLAIM_DELIVER;
@@ -221,7 +226,9 @@ serve:
 			if (queue_claim_eligible(&r, fr->flags) &&
 			    !(q1->since > 0 && r.last_try >= q1->since)) {
 				if ((rc = queue_claim_take(q, txn, &r, now,
-				    lease, token, &out[*n])) != 0)
+				    lease, token, (fr->flags &
+				    QUEUE_FLUSH_CALLER) ? fr->caller : "",
+				    &out[*n])) != 0)
 					goto out;
 				(*n)++;
 			}
@@ -368,6 +375,7 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		c->idx = r.idx;
 		c->token = token;
 		c->flushed = (r.flags & QRCPT_F_FLUSHED) != 0;
+		c->caller[0] = '\0';
 		/* A claim whose runner died keeps its kind. */
 		c->kind = ((r.state == QRCPT_ACTIVE ? r.prev_state : r.state) ==
 		    QRCPT_HELD) ? QCLAIM_EXPIRE : QCLAIM_DELIVER;

@@ -36,12 +36,15 @@ struct queue {
 /* Flush requests (flushq values): what a domain flush asked for. */
 #define QUEUE_FLUSH_SUB		0x01	/* the domain's subdomains too */
 #define QUEUE_FLUSH_HELD	0x02	/* recipients held for their site too */
+#define QUEUE_FLUSH_CALLER	0x04	/* a caller's address follows the time */
 
 /*
  * A flush request: the flushq value under a reversed domain, encoded by
- * queue_rec.c as flags(1) time(8) [bydom value(12) bydom key]. The tail
- * is the bydom entry where a claim's walk of the domain's range stopped;
- * without it the next walk starts at the domain.
+ * queue_rec.c as flags(1) time(8) [len(1) caller] [bydom value(12) bydom
+ * key]. The caller (an authenticated ETRN's address) is there only with
+ * QUEUE_FLUSH_CALLER, so values written before it decode as they did. The
+ * tail is the bydom entry where a claim's walk of the domain's range
+ * stopped; without it the next walk starts at the domain.
  */
 struct queue_flushreq {
 	uint8_t		flags;		/* QUEUE_FLUSH_* */
@@ -49,6 +52,7 @@ struct queue_flushreq {
 	uint8_t		rval[QUEUE_KEY_RCPT];		/* resume: value */
 	uint8_t		rkey[QUEUE_ADDR_MAX + 1];	/* resume: key */
 	size_t		rklen;		/* 0: no resume point */
+	char		caller[QUEUE_CALLER_MAX + 1];	/* QUEUE_FLUSH_CALLER */
 };
 
 /* queue_ops.c */

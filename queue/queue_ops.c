@@ -355,9 +355,21 @@ queue_ops_flush_request(struct queue *q, const struct qsel *sel, bool held,
 	fr.flags = (sel->subdomains ? QUEUE_FLUSH_SUB : 0) |
 	    (held ? QUEUE_FLUSH_HELD : 0);
 	fr.when = now;
-	/* A flush already waiting widens to this one, and starts over. */
+	if (sel->caller != NULL && sel->caller[0] != '\0') {
+		if (strlen(sel->caller) > QUEUE_CALLER_MAX) {
+			mdb_txn_abort(txn);
+			return queue_fail(q, QUEUE_E_INVAL, "bad caller");
+		}
+		fr.flags |= QUEUE_FLUSH_CALLER;
+		memcpy(fr.caller, sel->caller, strlen(sel->caller) + 1);
+	}
+	/* A flush already waiting widens to this one, and starts over; a
+	 * caller's address it had stays unless this one brings a newer. */
 	if (mdb_get(txn, q->flushq, &k, &v) == 0) {
 		(void)queue_rec_dec_flush(&v, &old);
+		if ((old.flags & QUEUE_FLUSH_CALLER) &&
+		    !(fr.flags & QUEUE_FLUSH_CALLER))
+			memcpy(fr.caller, old.caller, sizeof(fr.caller));
 		fr.flags |= old.flags;
 	}
 	if ((rc = queue_rec_put_flush(q, txn, &k, &fr)) != 0) {

@@ -281,6 +281,37 @@ queue_domain_count(struct queue *q, const char *domain, bool sub,
 	return rc;
 }
 
+int
+queue_domain_msgs(struct queue *q, const struct qsel *sels, size_t nsel,
+    size_t *count)
+{
+	struct queue_read_ids	 ids = { NULL, 0, 0 };
+	MDB_txn			*txn;
+	size_t			 i, n;
+	int			 rc = 0;
+
+	*count = 0;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	for (i = 0; i < nsel && rc == 0; i++)
+		if (sels[i].domain != NULL)
+			rc = queue_ops_dom_walk(q, txn, sels[i].domain,
+			    sels[i].subdomains, queue_read_id_add, &ids);
+	mdb_txn_abort(txn);
+	if (rc == 0) {
+		/* Subdomains and several selections may repeat an id. */
+		if (ids.n > 1)
+			qsort(ids.v, ids.n, sizeof(*ids.v),
+			    queue_read_u64cmp);
+		for (i = 0, n = 0; i < ids.n; i++)
+			if (i == 0 || ids.v[i] != ids.v[i - 1])
+				n++;
+		*count = n;
+	}
+	free(ids.v);
+	return rc;
+}
+
 struct queue_read_shape_ctx {
 	struct qshape	*s;
 	int64_t		 now;

@@ -7,7 +7,8 @@
  * record is QUEUE_E_CORRUPT, never an overrun. A new field goes at the end
  * with a new version; old versions stay readable. A flush request (a
  * flushq value, struct queue_flushreq) has no version byte: it is flags,
- * a time and an optional resume point, and every reader of flushq goes
+ * a time, the caller's address when a flag says so (an authenticated
+ * ETRN's), and an optional resume point, and every reader of flushq goes
  * through queue_rec_dec_flush().
  *
  * The index rules live here so that every path keeps them: a recipient has
@@ -551,7 +552,7 @@ int
 queue_rec_dec_flush(const MDB_val *v, struct queue_flushreq *f)
 {
 	const uint8_t	*p = v->mv_data;
-	size_t		 tail;
+	size_t		 off = 9, tail, clen;
 
 	memset(f, 0, sizeof(*f));
 	if (v->mv_size >= 1)
@@ -559,11 +560,22 @@ queue_rec_dec_flush(const MDB_val *v, struct queue_flushreq *f)
 	if (v->mv_size < 9)
 		return QUEUE_E_CORRUPT;
 	f->when = (int64_t)queue_be64_get(p + 1);
-	tail = v->mv_size - 9;
+	if (f->flags & QUEUE_FLUSH_CALLER) {
+		if (v->mv_size < off + 1 ||
+		    (clen = p[off]) > QUEUE_CALLER_MAX ||
+		    v->mv_size < off + 1 + clen) {
+			f->flags &= ~QUEUE_FLUSH_CALLER;
+			return QUEUE_E_CORRUPT;
+		}
+		memcpy(f->caller, p + off + 1, clen);
+		f->caller[clen] = '\0';
+		off += 1 + clen;
+	}
+	tail = v->mv_size - off;
 	if (tail > QUEUE_KEY_RCPT && tail - QUEUE_KEY_RCPT <= QUEUE_ADDR_MAX) {
-		memcpy(f->rval, p + 9, QUEUE_KEY_RCPT);
+		memcpy(f->rval, p + off, QUEUE_KEY_RCPT);
 		f->rklen = tail - QUEUE_KEY_RCPT;
-		memcpy(f->rkey, p + 9 + QUEUE_KEY_RCPT, f->rklen);
+		memcpy(f->rkey, p + off + QUEUE_KEY_RCPT, f->rklen);
 	}
 	return 0;
 }
@@ -572,17 +584,23 @@ int
 queue_rec_put_flush(struct queue *q, MDB_txn *txn, const MDB_val *key,
     const struct queue_flushreq *f)
 {
-	uint8_t	val[9 + QUEUE_KEY_RCPT + QUEUE_ADDR_MAX];
+	uint8_t	val[9 + 1 + QUEUE_CALLER_MAX + QUEUE_KEY_RCPT + QUEUE_ADDR_MAX];
 	MDB_val	k = *key, v;
-	size_t	rklen = f->rklen > QUEUE_ADDR_MAX ? 0 : f->rklen;
+	size_t	rklen = f->rklen > QUEUE_ADDR_MAX ? 0 : f->rklen, clen;
 	int	rc;
 
 	val[0] = f->flags;
 	queue_be64_put(val + 1, (uint64_t)f->when);
 	v.mv_size = 9;
+	if (f->flags & QUEUE_FLUSH_CALLER) {
+		clen = strnlen(f->caller, QUEUE_CALLER_MAX);
+		val[v.mv_size] = (uint8_t)clen;
+		memcpy(val + v.mv_size + 1, f->caller, clen);
+		v.mv_size += 1 + clen;
+	}
 	if (rklen > 0) {
-		memcpy(val + 9, f->rval, QUEUE_KEY_RCPT);
-		memcpy(val + 9 + QUEUE_KEY_RCPT, f->rkey, rklen);
+		memcpy(val + v.mv_size, f->rval, QUEUE_KEY_RCPT);
+		memcpy(val + v.mv_size + QUEUE_KEY_RCPT, f->rkey, rklen);
 		v.mv_size += QUEUE_KEY_RCPT + rklen;
 	}
 	v.mv_data = val;

@@ -503,3 +503,55 @@ route_release(const struct conf *conf, const struct routes *rs,
 	}
 	route_set_key(conf, r, dom);
 }
+
+bool
+route_to_caller(const struct conf *conf, const struct routes *rs,
+    const char *domain, const char *caller, struct route *r)
+{
+	const struct route_ent	*e;
+	char			 dom[SMTP_DOMAIN_MAX + 2];
+	struct route		 t;
+
+	if (caller == NULL || !route_is_ip(caller))
+		return false;
+	route_begin(conf, domain, &t, dom, sizeof(dom));
+	if ((e = route_find_entry(rs, dom)) == NULL ||
+	    e->kind != ROUTE_CALLER)
+		return false;
+	t.kind = ROUTE_HOST;
+	strl_copy(t.host, caller, sizeof(t.host));
+	t.port = e->port;
+	if (e->tls != ROUTE_TLS_DEFAULT)
+		t.tls = (enum conf_tls)e->tls;
+	route_set_key(conf, &t, dom);
+	*r = t;
+	return true;
+}
+
+bool
+route_caller(const struct routes *rs, const char *domain, bool sub)
+{
+	const struct route_ent	*e;
+	char			 dom[SMTP_DOMAIN_MAX + 2];
+	size_t			 i, dlen, elen;
+
+	route_norm(dom, sizeof(dom), domain);
+	if (rs == NULL)
+		return false;
+	if ((e = route_find_entry(rs, dom)) != NULL && e->kind == ROUTE_CALLER)
+		return true;
+	if (!sub)
+		return false;
+	/* ETRN @domain reaches every name below it: "x.domain" and
+	 * ".domain" or ".x.domain" entries. */
+	dlen = strlen(dom);
+	for (i = 0; i < rs->n; i++) {
+		e = &rs->v[i];
+		elen = strlen(e->domain);
+		if (e->kind == ROUTE_CALLER && elen > dlen &&
+		    e->domain[elen - dlen - 1] == '.' &&
+		    strcmp(e->domain + elen - dlen, dom) == 0)
+			return true;
+	}
+	return false;
+}

@@ -92,6 +92,16 @@ void	 route_lookup(const struct conf *, const struct routes *,
  * "caller" entries aside), else its MX; never relayhost. Never blocks. */
 void	 route_release(const struct conf *, const struct routes *,
 	    const char *domain, struct route *);
+/* route_to_caller - for a domain whose routes_file entry is "caller:PORT"
+ * and a caller's IP address (an authenticated ETRN's client): r becomes
+ * [caller]:PORT (ROUTE_HOST, its own next-hop key) and true; false (r
+ * untouched) for any other entry or a caller that is not an IP. */
+bool	 route_to_caller(const struct conf *, const struct routes *,
+	    const char *domain, const char *caller, struct route *);
+/* route_caller - is domain routed "caller:PORT" (its entry, the exact
+ * name or the nearest .parent)? With sub, an entry of any name below it
+ * counts too (ETRN @domain). NULL routes: false. */
+bool	 route_caller(const struct routes *, const char *domain, bool sub);
 
 /* ------------------------------------------------------------------ */
 /* route_auth.c */

@@ -245,8 +245,12 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 			return;
 		}
 		/* Flushed (operator, ETRN): by its routes_file entry when
-		 * it has one, else to its MX; never relayhost. */
-		route_release(s->conf, s->routes, c->domain, &rt);
+		 * it has one, else to its MX; never relayhost. An
+		 * authenticated ETRN of a "caller:PORT" domain: to the
+		 * caller's address (the flush carried it). */
+		if (c->caller[0] == '\0' || !route_to_caller(s->conf,
+		    s->routes, c->domain, c->caller, &rt))
+			route_release(s->conf, s->routes, c->domain, &rt);
 	}
 	h = sched_hop_get(s, &rt);
 	if (h->down_until > now) {

@@ -163,6 +163,9 @@ static const struct conf_key conf_table[] = {
 	 * (Postfix's stress mode). */
 	CONF_K_DUR(stress_timeout, "10s"),
 	CONF_K_STR(etrn_policy, "relay_domains"),
+	/* ETRN #NAME: "NAME:DOMAIN[:@DOMAIN...]" items (etrn_policy.c). */
+	CONF_K_STRINGS(etrn_queues, ""),
+	CONF_K_DUR(etrn_min_interval, "10s"),	/* 0: no rate limit */
 	CONF_K_BOOL(turn_enable, "no"),
 	CONF_K_ADDRS(metrics_listen, ""),	/* empty: off */
 	CONF_K_ENUM(log, "stderr", conf_log_names),

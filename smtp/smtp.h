@@ -288,6 +288,8 @@ struct conf {
 	time_t			 data_timeout;	/* the whole DATA */
 	time_t			 stress_timeout; /* near max_connections */
 	char			*etrn_policy;
+	struct conf_list	 etrn_queues;	/* "NAME:DOMAIN[:DOMAIN...]" */
+	time_t			 etrn_min_interval;
 	bool			 turn_enable;
 	struct conf_addr	*metrics_listen;
 	size_t			 nmetrics_listen;
