@@ -11,7 +11,7 @@
 #    `postern show --raw` had it before the ETRN), once, and nothing
 #    arrived before the ETRN;
 #  - `postern etrn`: exit 0 for 25x (mail waiting, delivered; nothing
-#    waiting), 1 for 459 (an unknown domain) and for a mix, 1 when the
+#    waiting; #queue and @domain too), 1 for 459 (an unknown domain) and for a mix, 1 when the
 #    connection is refused, when the server does not offer ETRN (and with
 #    --force, on its 502), 2 for bad arguments with nothing sent (no
 #    connection at all); a hostile reply is printed escaped; AUTH only
@@ -44,15 +44,16 @@ mkdir -p "$T/site"
 reap $!
 wait_listen "$SITE_PORT" 127.0.0.3 || notok site_start "$(cat "$T/site.out")"
 
-DOMS="site.example site2.example site3.example site4.example empty.example"
+DOMS="site.example site2.example site3.example site4.example site5.example
+    site6.example empty.example"
 for d in $DOMS; do
 	echo "$d [127.0.0.3]:$SITE_PORT"
 done >"$T/routes"
 chmod 644 "$T/routes"
-start_posternd "hold_domains=$(echo "$DOMS" | tr ' ' ',')" \
+start_posternd "hold_domains=$(echo $DOMS | tr ' ' ',')" \
 	"routes_file=$T/routes" "users_file=$T/users" \
 	"tls_cert_file=$T/mx.crt" "tls_key_file=$T/mx.key" \
-	min_backoff=1h max_backoff=2h || exit 1
+	etrn_queues=q5:site5.example min_backoff=1h max_backoff=2h || exit 1
 
 # inject DOMAIN N - N messages over SMTP, to u1@DOMAIN .. uN@DOMAIN, each
 # with what a careless relay would change: dot-led lines, 8-bit UTF-8,
@@ -186,6 +187,15 @@ expect_rc etrn_mixed_exit1 1 "$P" etrn "127.0.0.1:$SMTP_PORT" site3.example \
 if grep -q '^site3.example: 25[0-3] ' "$T/out" &&
     grep -q '^nowhere.example: 459 ' "$T/out"; then ok etrn_mixed_replies
 else notok etrn_mixed_replies "$(cat "$T/out")"; fi
+
+# The other two forms: #queue and @domain.
+inject site5.example 2
+inject site6.example 2
+expect_rc etrn_queue_at_exit0 0 "$P" etrn "127.0.0.1:$SMTP_PORT" '#q5' @site6.example
+if grep -q '^#q5: 25[0-3] ' "$T/out" && grep -q '^@site6.example: 25[0-3] ' "$T/out"
+then ok etrn_queue_at_replies; else notok etrn_queue_at_replies "$(cat "$T/out")"; fi
+if poll_for 20 all_arrived site5.example 2 && poll_for 20 all_arrived site6.example 2
+then ok etrn_queue_at_arrived; else notok etrn_queue_at_arrived "$(ls "$T/site")"; fi
 
 # Bad arguments: exit 2, and not even a connection (a counting server).
 CNT_PORT=$(free_port)
