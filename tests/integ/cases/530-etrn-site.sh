@@ -229,6 +229,9 @@ expect_grep etrn_force_502_reply '^ok.example: 502 ' "$T/out"
 DEAD=$(free_port)
 expect_rc etrn_refused_exit1 1 "$P" etrn "127.0.0.4:$DEAD" ok.example
 expect_grep etrn_refused_said 'Connection refused' "$T/out"
+# IPv6 as [addr]:port.
+expect_rc etrn_v6_refused_exit1 1 "$P" etrn "[::1]:$DEAD" ok.example
+expect_grep etrn_v6_tried "\[::1\]:$DEAD" "$T/out"
 
 # A hostile server: its reply reaches the terminal escaped.
 HPORT=$(free_port)
