@@ -392,7 +392,9 @@ etrn_done(struct smtpd_session *s)
 		return;
 	}
 	code = j->msgs > 0 ? 253 : 251;
-	if (srv->conf->etrn_min_interval > 0)
+	/* A 251 flushed nothing, and mail may come a moment later: only a
+	 * flush is not done again within the interval. */
+	if (code == 253 && srv->conf->etrn_min_interval > 0)
 		etrn_rate_put(srv->etrn_rate, j->key, (uint64_t)clock_mono_ms(),
 		    code, j->msgs);
 	etrn_log(s, j, j->arg, code, code == 253 ? "started" :

@@ -1,6 +1,6 @@
 /*
  * etrn.h - the SMTP server: receiving mail (backup MX, authenticated
- * submission, mynetworks), and later ETRN, TURN and ATRN.
+ * submission, mynetworks), ETRN, and later TURN and ATRN.
  *
  * Process model. One listener process runs an epoll event loop over every
  * session, and one commit thread inside it owns the queue's write side.
@@ -44,16 +44,25 @@
  *	smtpd_param.c	the ESMTP parameters of MAIL and RCPT: one
  *			tokenizer, a keyword table per command
  *	smtpd_check.c	the relay decision at RCPT (smtpd_check_rcpt)
+ *	etrn_int.h	what the ETRN files share with smtpd
+ *	etrn.c		ETRN (RFC 1985): the command, the flush job the
+ *			commit thread runs (a session hands it in as it
+ *			would a message), the etrn_min_interval table,
+ *			authenticated ETRN to the caller
+ *	etrn_policy.c	who may ETRN what (etrn_policy and its rules
+ *			file), the named queues (etrn_queues)
  *
- * Everything in them is smtpd_ or SMTPD_. The etrn_ and atrn_ prefixes
- * are kept for the files that will serve ETRN, TURN and ATRN.
+ * Everything in the smtpd files is smtpd_ or SMTPD_, in the ETRN files
+ * etrn_ or ETRN_. The atrn_ prefix is kept for TURN and ATRN.
  *
  * What etrn/ takes from below: queue/ (the commit thread's
- * queue_enqueue_group) and smtp/ (connections, AUTH, configuration,
- * clock); from runner/ two things only: route_rcpt_init() (route_policy.h:
- * how a new recipient starts, the same policy `postern enqueue` applies)
- * and sched_wake() (runner.h, included by smtpd.c alone: the scheduler
- * hears of new mail after each commit).
+ * queue_enqueue_group, and ETRN's queue_domain_msgs and queue_flush) and
+ * smtp/ (connections, AUTH, configuration, clock); from runner/:
+ * route_rcpt_init() (route_policy.h: how a new recipient starts, the same
+ * policy `postern enqueue` applies), sched_wake() (runner.h: the
+ * scheduler hears of new mail after each commit, and of an ETRN's flush),
+ * and, for ETRN alone, routes_load() and route_caller() (which domains
+ * are routed "caller:PORT").
  */
 #ifndef ETRN_H
 #define ETRN_H
@@ -76,5 +85,16 @@
  */
 int	smtpd_server_run(struct conf *conf, const char *conf_file,
 	    const int *lfds, size_t nlfds);
+
+/*
+ * etrn_policy_load - etrn_policy (and its rules file) and etrn_queues of
+ * c, as the listener reads them at start and on SIGHUP (etrn_policy.c);
+ * `postern check` calls it too. NULL with "why", "file:line: why" or
+ * "etrn_queues: why" in err. Reads a local file; never logs.
+ */
+struct etrn_policy;
+struct etrn_policy *etrn_policy_load(const struct conf *c, char *err,
+	    size_t errsz);
+void	 etrn_policy_free(struct etrn_policy *);
 
 #endif

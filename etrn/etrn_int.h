@@ -52,14 +52,7 @@ struct etrn_client {
 	bool			 owner;	/* user owns the domain asked for */
 };
 
-struct etrn_policy;
-
-/* etrn_policy_load - etrn_policy (and its rules file) and etrn_queues of
- * c; NULL with "why" or "file:line: why" in err. Reads a local file; never
- * logs. */
-struct etrn_policy *etrn_policy_load(const struct conf *c, char *err,
-	    size_t errsz);
-void	 etrn_policy_free(struct etrn_policy *);
+/* etrn_policy_load, etrn_policy_free: etrn.h. */
 enum etrn_mode etrn_policy_mode(const struct etrn_policy *);
 /* etrn_policy_allows - may the client ETRN dom (sub: @dom)? The owner
  * always may. Never fails. */

@@ -122,6 +122,11 @@ etrn_policy_who(const char *s, struct etrn_who *w, char *why, size_t whysz)
 	char	 buf[512], *part, *save = NULL;
 
 	memset(w, 0, sizeof(*w));
+	if (s[0] == '+' || s[strlen(s) - 1] == '+' || strstr(s, "++")) {
+		(void)bsnprintf(why, whysz, "bad condition \"%.80s\" (an "
+		    "empty part)", s);
+		return -1;
+	}
 	if (!bsnprintf(buf, sizeof(buf), "%s", s)) {
 		(void)bsnprintf(why, whysz, "condition too long");
 		return -1;

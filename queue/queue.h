@@ -46,11 +46,12 @@
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
  *		key range (ETRN @domain).
- *	flushq	reversed domain -> flags(1) time(8) [resume point: the
- *		bydom value(12) and key where the last walk stopped]: a
- *		domain flush (operator, ETRN, ATRN) waiting for the
+ *	flushq	reversed domain -> flags(1) time(8) [len(1) caller, with
+ *		flag 0x04: an authenticated ETRN's address] [resume point:
+ *		the bydom value(12) and key where the last walk stopped]:
+ *		a domain flush (operator, ETRN, ATRN) waiting for the
  *		runners; the claim walks the domain's bydom range from
- *		where it stopped.
+ *		where it stopped, and hands the caller on (qclaim.caller).
  *
  * Queue ids are microsecond arrival stamps made unique by the "seq"
  * counter (taken in the write transaction, so unique across processes),

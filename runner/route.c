@@ -14,7 +14,10 @@
  *
  * route_release() is the route of held mail once released (flush, ETRN,
  * ATRN): steps 2 and 4 (a "hold" or "caller" entry counts as none), so a
- * site with a fixed address gets its mail there; never relayhost.
+ * site with a fixed address gets its mail there; never relayhost. Mail of
+ * a "caller:PORT" domain flushed by its owner's authenticated ETRN goes
+ * to the caller's address instead (route_to_caller; route_caller tells
+ * the listener which domains need that owner).
  *
  * routes_file, one route a line, '#' comments and blank lines as in
  * every file postern reads (linefile.c), fields separated by blanks:

@@ -3,6 +3,7 @@
  *
  * tools_check_conf() reads everything the configuration names with the
  * daemon's own parsers: routes_file (route.c), users_file (smtp_auth.c),
+ * etrn_policy and etrn_queues (etrn_policy.c),
  * relayhost_auth_file (route_auth.c), relay_recipients (linefile.c, the
  * reader smtpd uses), the server's TLS context (smtp_conn.c) and
  * tls_ca_file, dns_servers (route_dns.c). A file that
@@ -28,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "etrn.h"
 #include "runner.h"
 #include "tools.h"
 
@@ -111,6 +113,21 @@ check_users(struct check *ck)
 	}
 	auth_db_free(db);
 	check_private(ck, "users_file", ck->conf->users_file);
+}
+
+/* check_etrn - etrn_policy (its rules file) and etrn_queues, with the
+ * listener's parser (etrn_policy.c). */
+static void
+check_etrn(struct check *ck)
+{
+	struct etrn_policy	*p;
+	char			 err[1024];
+
+	if ((p = etrn_policy_load(ck->conf, err, sizeof(err))) == NULL)
+		check_say(ck, true, strncmp(err, "etrn_queues: ", 13) == 0 ?
+		    "etrn_queues" : "etrn_policy", "%s",
+		    strncmp(err, "etrn_queues: ", 13) == 0 ? err + 13 : err);
+	etrn_policy_free(p);
 }
 
 static void
@@ -220,6 +237,7 @@ tools_check_conf(const struct conf *c, tools_check_fn *fn, void *arg)
 	ck.arg = arg;
 	check_routes(&ck);
 	check_users(&ck);
+	check_etrn(&ck);
 	check_relayauth(&ck);
 	check_known(&ck);
 	check_tls(&ck);

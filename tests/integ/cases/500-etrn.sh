@@ -84,6 +84,20 @@ locked.example	192.0.2.0/24 user=nobody
 EOF
 chmod 644 "$T/etrn.rules"
 
+# `postern check` reads etrn_policy and etrn_queues with the listener's
+# parser, naming the key, the file and the line.
+printf 'site.example any\nlocked.example sometimes\n' >"$T/bad.rules"
+conf "etrn_policy=$T/bad.rules"
+expect_rc etrn_check_bad_rules 1 "$P" check
+expect_grep etrn_check_bad_rules_says \
+	"etrn_policy: $T/bad.rules:2: bad condition \"sometimes\"" "$T/out"
+conf "etrn_queues=pair:q1.example:bad..example"
+expect_rc etrn_check_bad_queues 1 "$P" check
+expect_grep etrn_check_bad_queues_says "etrn_queues: queue \"pair\": bad domain" \
+	"$T/out"
+conf "etrn_policy=$T/etrn.rules" "etrn_queues=pair:q1.example:@q2.example"
+expect_rc etrn_check_good 0 "$P" check
+
 HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example"
 start_posternd "hold_domains=$HOLD" "routes_file=$T/routes" \
 	"users_file=$T/users" "etrn_queues=pair:q1.example:@q2.example" \
