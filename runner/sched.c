@@ -62,11 +62,13 @@ struct sched_worker {
 	time_t		 restart_at;
 	time_t		 started;
 	int		 backoff;
+	uint64_t	 flushes;	/* sched.flushes when it left */
 };
 
 struct sched {
 	struct runner_bounce	*bounce;	/* the DSN hook on q */
 	bool			 sliver;	/* a claim waits for room */
+	uint64_t		 flushes;	/* "flush" wakes so far */
 	struct conf		*conf;
 	const struct sched_opts	*opts;
 	struct routes		*routes;
@@ -421,6 +423,7 @@ sched_dispatch(struct sched *s, int64_t now)
 		memcpy(w->out, b->claim, take * sizeof(w->out[0]));
 		w->nout = take;
 		w->busy = true;
+		w->flushes = s->flushes;
 		w->hop = pick;
 		strl_copy(w->lastkey, pick->key, sizeof(w->lastkey));
 		pick->active++;
@@ -486,7 +489,10 @@ sched_report(struct sched *s, struct sched_worker *w, int64_t now)
 	}
 	if (w->hop != NULL) {
 		w->hop->active--;
-		if (rep.hop_down)
+		/* A flush (an operator's, or an ETRN: "it is back") that
+		 * came while this batch was out outdates its verdict: the
+		 * flushed mail is tried rather than deferred unseen. */
+		if (rep.hop_down && w->flushes == s->flushes)
 			sched_hop_down(s, w->hop, now);
 		else if (rep.delivered + rep.failed > 0)
 			w->hop->down_backoff = 0;
@@ -744,10 +750,12 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 					buf[len] = '\0';
 					/* An operator's flush: try the hops
 					 * found down again now. */
-					if (strcmp(buf, "flush") == 0)
-						for (h = s.hops; h != NULL;
-						    h = h->next)
-							h->down_until = 0;
+					if (strcmp(buf, "flush") != 0)
+						continue;
+					s.flushes++;
+					for (h = s.hops; h != NULL;
+					    h = h->next)
+						h->down_until = 0;
 				}
 				s.more = true;
 				continue;

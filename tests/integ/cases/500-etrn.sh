@@ -15,7 +15,9 @@
 # within etrn_min_interval (the same answer, no flush request, newly held
 # mail stays held, the log says so); after a SIGHUP to a rules file
 # (etrn_policy), a domain the client may not flush (459 in the same words
-# as an unknown one, nothing flushed); authenticated ETRN to the caller:
+# as an unknown one, nothing flushed); a backup MX's deferred mail for a
+# relay domain, due at once when its primary ETRNs; authenticated ETRN to
+# the caller:
 # without AUTH and as another user 459 and nothing moves, as the owner the
 # mail arrives at the caller's 127.0.0.7:CP; one log line per ETRN.
 . "$POSTERN_TOP/tests/integ/lib.sh"
@@ -24,6 +26,7 @@ py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
 
 SP=$(free_port)		# the site sink on 127.0.0.2
+PP=$(free_port)		# the primary MX of relay.example, 127.0.0.3: down
 CP=$(free_port)		# the caller's listener on 127.0.0.7
 
 # sink NAME IP PORT - smtp-sink dumping each message into $T/NAME/.
@@ -72,6 +75,7 @@ q1.example	[127.0.0.2]:$SP
 locked.example	[127.0.0.2]:$SP
 empty.example	[127.0.0.2]:$SP
 cal.example	caller:$CP
+relay.example	[127.0.0.3]:$PP
 EOF
 printf '%s\n' "sitepass" | "$P" passwd site1 cal.example >"$T/users"
 printf '%s\n' "otherpass" | "$P" passwd other other.example |
@@ -99,7 +103,7 @@ conf "etrn_policy=$T/etrn.rules" "etrn_queues=pair:q1.example:@q2.example"
 expect_rc etrn_check_good 0 "$P" check
 
 HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example"
-start_posternd "hold_domains=$HOLD" "routes_file=$T/routes" \
+start_posternd "hold_domains=$HOLD" "relay_domains=relay.example" "routes_file=$T/routes" \
 	"users_file=$T/users" "etrn_queues=pair:q1.example:@q2.example" \
 	"etrn_min_interval=1h" "workers=2" "min_backoff=1h" \
 	"max_backoff=2h" || exit 1
@@ -230,6 +234,26 @@ expect_grep etrn_repeat_logged \
 expect_grep etrn_log_line \
 	"client=client.test\[127.0.0.1\], user=none, command=ETRN, arg=site.example, domains=site.example, msgs=3, reply=253 (started)" \
 	"$T/posternd.log"
+
+# ------------------------------------------------------------------
+# A backup MX: relay.example is not held; its primary is down, so its
+# mail is deferred (an hour: min_backoff). The primary comes back and
+# sends ETRN: the mail is due now and the hop found down is tried again.
+send k@relay.example
+if poll_for 20 eval '[ "$(state k@relay.example)" = deferred ]'; then
+	ok etrn_relay_deferred
+else
+	notok etrn_relay_deferred "state $(state k@relay.example)"
+fi
+sink primary 127.0.0.3 "$PP"
+r=$(etrn --src 127.0.0.3 "$SMTP_PORT" relay.example)
+expect_eq etrn_relay_253 "$r" \
+	"253 2.0.0 OK, 1 pending message for node relay.example started"
+if poll_for 20 eval 'has primary k@relay.example && gone k@relay.example'; then
+	ok etrn_relay_delivered
+else
+	notok etrn_relay_delivered "state $(state k@relay.example); $(grep -e relay.example -e 127.0.0.3 -e 'ETRN' "$T/posternd.log" | tail -n 8)"
+fi
 
 # ------------------------------------------------------------------
 # Authenticated ETRN to the caller.
