@@ -70,7 +70,7 @@ struct etrn_job {
 struct etrn_rate_ent {
 	char		 key[ETRN_KEY_MAX + 1];
 	uint64_t	 when;		/* clock_mono_ms() of the flush */
-	int		 code;		/* 251 or 253 */
+	int		 code;		/* 253: a 251 flushed nothing, not kept */
 	size_t		 msgs;
 };
 
@@ -95,6 +95,12 @@ void
 etrn_job_free(struct etrn_job *j)
 {
 	free(j);
+}
+
+bool
+etrn_job_flushed(const struct etrn_job *j)
+{
+	return j->rc == 0 && j->msgs > 0;
 }
 
 /* etrn_rate_find - the answer given to key within the interval, or NULL. */

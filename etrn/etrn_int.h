@@ -93,6 +93,11 @@ void	 etrn_job_run(struct queue *, struct etrn_job *);
 /* etrn_done - back in the loop: the reply, the log line, the rate table. */
 void	 etrn_done(struct smtpd_session *);
 void	 etrn_job_free(struct etrn_job *);
+/* etrn_job_flushed - did the job record a flush (mail was waiting)? Only
+ * then is the scheduler told to forget its down hops: an ETRN of an empty
+ * domain, which etrn_min_interval does not hold back, must not make it
+ * retry every dead destination. */
+bool	 etrn_job_flushed(const struct etrn_job *);
 struct etrn_rate *etrn_rate_new(void);
 void	 etrn_rate_free(struct etrn_rate *);
 

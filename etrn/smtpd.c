@@ -341,17 +341,20 @@ smtpd_server_committed(struct smtpd_server *srv)
 	done = srv->done;
 	srv->done = NULL;
 	pthread_mutex_unlock(&srv->mu);
-	smtpd_server_wake(srv);
+	/* An ETRN's flush: the scheduler forgets the hops it found down
+	 * and claims at once ("flush" also says "new"). Only one wake: a
+	 * "new" read alone first would have it claim the flushed domains
+	 * while it still takes their hops for down. */
+	for (s = done; s != NULL && !flushed; s = s->cnext)
+		flushed = s->etrn != NULL && etrn_job_flushed(s->etrn);
+	if (flushed && srv->wakefd >= 0)
+		sched_wake(srv->wakefd, srv->conf->queue_dir, "flush");
+	else if (!flushed)
+		smtpd_server_wake(srv);
 	for (s = done; s != NULL; s = next) {
 		next = s->cnext;
 		s->in_commit_list = false;
 		if (s->etrn != NULL) {
-			/* Flushed: the scheduler forgets the hops it found
-			 * down and claims the domains at once. */
-			if (!flushed && srv->wakefd >= 0)
-				sched_wake(srv->wakefd, srv->conf->queue_dir,
-				    "flush");
-			flushed = true;
 			if (s->dead)	/* freed with the session */
 				continue;
 			etrn_done(s);
