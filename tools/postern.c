@@ -34,6 +34,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "pull", cmd_pull, "pull HOST[:PORT] --user U --password-file F [--domain D]... [--starttls] [--ca-file FILE] [-v]" },
 	{ "check", cmd_check, "check" },
 	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
+	{ "etrn", cmd_etrn, "etrn [-v] [--user U --password-file F] [--ca-file F] [--tls none|may|encrypt] [--force] HOST[:PORT] DOMAIN|@DOMAIN|#QUEUE..." },
 };
 
 static int

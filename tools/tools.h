@@ -85,4 +85,7 @@ int	cmd_pull(struct tools_ctx *, int, char **);
 /* cmd_passwd.c */
 int	cmd_passwd(struct tools_ctx *, int, char **);
 
+/* cmd_etrn.c - the site's ETRN (RFC 1985) to its provider. */
+int	cmd_etrn(struct tools_ctx *, int, char **);
+
 #endif

@@ -1,10 +1,12 @@
 """deliver_fail_srv.py - a small SMTP server that fails on purpose, for
-tests/integ/cases/310-deliver-failures.sh.
+tests/integ/cases/310-deliver-failures.sh (and the sites of 530-etrn-site.sh
+and 540-backup-mx.sh).
 
     deliver_fail_srv.py PORT LOG [options]
 
-It listens on 127.0.0.1:PORT, one thread a connection, and appends one line
-per event to LOG (flushed at once, so the case can poll it):
+It listens on 127.0.0.1:PORT (--addr: another address), one thread a
+connection, and appends one line per event to LOG (flushed at once, so the
+case can poll it):
 
     ACCEPT n            connection n accepted
     RCPT <addr> CODE    the reply given to that RCPT
@@ -34,6 +36,7 @@ exists, so a case can make the server "behave" without restarting it):
                         received, dot-stuffing undone, CRLF) and its
                         envelope to DIR/N.K.env ("from <a>", "to <b>"...)
     --dsn               offer the DSN extension
+    --addr IP           listen on IP instead of 127.0.0.1
 """
 import argparse
 import os
@@ -56,6 +59,7 @@ ap.add_argument("--no-pipelining", action="store_true")
 ap.add_argument("--temp", default="")
 ap.add_argument("--dump", default="")
 ap.add_argument("--dsn", action="store_true")
+ap.add_argument("--addr", default="127.0.0.1")
 opt = ap.parse_args()
 
 lock = threading.Lock()
@@ -233,7 +237,7 @@ def run(c, n):
 
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", opt.port))
+srv.bind((opt.addr, opt.port))
 srv.listen(64)
 while True:
     c, _ = srv.accept()
