@@ -10,6 +10,8 @@
 # A build prints one line per file it makes ("  CC  asan/queue/queue_env.o");
 # V=1 prints the full commands instead.
 
+.DEFAULT_GOAL := all
+
 PREFIX	?= /usr/local
 DESTDIR	?=
 CC	?= cc
