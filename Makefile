@@ -42,7 +42,8 @@ SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 	     smtp/smtp_reply.c smtp/smtp_dot.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
-	     queue/queue_read.c queue/queue_report.c
+	     queue/queue_read.c queue/queue_report.c \
+	     queue/queue_site.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c tools/cmd_pull.c \
 	     tools/cmd_etrn.c

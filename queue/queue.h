@@ -607,4 +607,17 @@ extern const int queue_age_bucket_min[QUEUE_AGE_BUCKETS];
 int	queue_shape(struct queue *, int64_t now, struct qshape *);
 void	queue_shape_free(struct qshape *);
 
+/* ------------------------------------------------------------------ */
+/* queue_site.c: when each site was last seen (its accepted ETRN, ATRN). */
+
+/* queue_site_seen - record that domain's site asked at `when` (its own
+ * write transaction). */
+int	queue_site_seen(struct queue *, const char *domain, int64_t when);
+/* queue_site_seen_get - when it last asked; 0: never. */
+int	queue_site_seen_get(struct queue *, const char *domain, int64_t *when);
+/* queue_site_walk - fn for each site ever seen, in domain order, outside
+ * any transaction; fn returns 0 to go on (else that value is returned). */
+typedef int queue_site_fn(void *arg, const char *domain, int64_t when);
+int	queue_site_walk(struct queue *, queue_site_fn *, void *arg);
+
 #endif

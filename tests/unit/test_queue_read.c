@@ -353,11 +353,79 @@ out:
 	tq_rmrf(dir);
 }
 
+struct site_seen {
+	char	dom[4][64];
+	int64_t	when[4];
+	size_t	n;
+};
+
+static int
+site_cb(void *arg, const char *domain, int64_t when)
+{
+	struct site_seen *ss = arg;
+
+	if (ss->n < NELEM(ss->dom)) {
+		snprintf(ss->dom[ss->n], sizeof(ss->dom[0]), "%s", domain);
+		ss->when[ss->n] = when;
+	}
+	ss->n++;
+	return 0;
+}
+
+/* queue_site_*: last seen per site, case-folded, walked in order, beside
+ * the bounce rate counts in meta without mixing with them. */
+static void
+test_site_seen(struct t *t)
+{
+	struct queue		*q = NULL;
+	struct site_seen	 ss;
+	int64_t			 when;
+	char			 dir[64], big[QUEUE_ADDR_MAX + 8];
+	int			 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	if ((rc = queue_site_seen_get(q, "never.example", &when)) != 0 ||
+	    when != 0)
+		t_errorf(t, "never seen: rc %d when %lld", rc, (long long)when);
+	if ((rc = queue_site_seen(q, "Dialup.EXAMPLE", 1000)) != 0 ||
+	    (rc = queue_site_seen(q, "a.example", 2000)) != 0 ||
+	    (rc = queue_site_seen(q, "dialup.example", 3000)) != 0)
+		t_errorf(t, "queue_site_seen: rc %d", rc);
+	if ((rc = queue_site_seen_get(q, "DIALUP.example", &when)) != 0 ||
+	    when != 3000)
+		t_errorf(t, "dialup: rc %d when %lld, want 3000", rc,
+		    (long long)when);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	if (queue_site_seen(q, big, 1) != QUEUE_E_INVAL)
+		t_errorf(t, "overlong domain accepted");
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = queue_site_walk(q, site_cb, &ss)) != 0 || ss.n != 2 ||
+	    strcmp(ss.dom[0], "a.example") != 0 || ss.when[0] != 2000 ||
+	    strcmp(ss.dom[1], "dialup.example") != 0 || ss.when[1] != 3000)
+		t_errorf(t, "walk: rc %d n %zu first %s", rc, ss.n, ss.dom[0]);
+	queue_close(q);
+	q = NULL;
+	/* Another process (a reopen) sees them. */
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	if (queue_site_seen_get(q, "a.example", &when) != 0 || when != 2000)
+		t_errorf(t, "after reopen: a.example %lld", (long long)when);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
 	T_RUN(test_walk);
 	T_RUN(test_shape);
 	T_RUN(test_read_empty);
+	T_RUN(test_site_seen);
 	T_EXIT();
 }
