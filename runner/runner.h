@@ -260,6 +260,10 @@ const char *smtpc_tls(const struct smtpc *);
 /* smtpc_auth_mech - "SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN": the
  * mechanism AUTH succeeded with, or "" (none). */
 const char *smtpc_auth_mech(const struct smtpc *);
+/* smtpc_alive - may a cached connection carry another transaction? False
+ * when it died, or the server closed it or said something (a 421) while
+ * it sat idle: then it is marked dead (close it, not politely). */
+bool	 smtpc_alive(struct smtpc *);
 /* smtpc_offers - did the last EHLO reply list this keyword ("ETRN",
  * "ATRN", "STARTTLS"...)? Case-insensitive. */
 bool	 smtpc_offers(const struct smtpc *, const char *keyword);

@@ -540,6 +540,31 @@ smtpc_auth_mech(const struct smtpc *sc)
 }
 
 bool
+smtpc_alive(struct smtpc *sc)
+{
+	struct pollfd	pfd;
+
+	if (sc == NULL || sc->state != SMTPC_S_OK || sc->conn == NULL ||
+	    sc->conn->eof || smtp_conn_avail(sc->conn) > 0)
+		return false;
+	/*
+	 * An idle server sends nothing unless it is going away (a 421, a
+	 * TLS close_notify, the FIN): anything readable now, or a hang-up,
+	 * means the connection cannot carry the next transaction.
+	 */
+	pfd.fd = sc->conn->fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) == -1)
+		return false;
+	if (pfd.revents != 0) {
+		smtpc_die(sc, "connection closed by %s while idle", sc->peer);
+		return false;
+	}
+	return true;
+}
+
+bool
 smtpc_offers(const struct smtpc *sc, const char *keyword)
 {
 	char	want[80];

@@ -235,6 +235,11 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 	strl_copy(relay, "none", sizeof(relay));
 	if (nmine == 0)
 		goto out;
+	/* A cached connection the server closed while it sat idle (a
+	 * restart within connection_reuse_time) would defer this message
+	 * with "lost connection": take a new one instead. */
+	if (fstatus == NULL && w->conn != NULL && !smtpc_alive(w->conn))
+		worker_close(w, false);
 	if (fstatus == NULL && w->conn == NULL &&
 	    worker_connect(w, rt, c[0].domain, &code, status, why,
 	    sizeof(why), down) != 0) {
