@@ -106,7 +106,12 @@ start_posternd() {
 		sed 's/^/    | /' "$T/posternd.log" | tail -20
 		return 1
 	fi
+	# The master binds before it forks: the port answers before the
+	# listener child exists. Cases compare smtpd_pid before and after.
+	until_ok 100 smtpd_known ||
+		echo "# start_posternd: no smtpd child logged within 10 s"
 }
+smtpd_known() { [ -n "$(smtpd_pid)" ]; }
 
 # stop_posternd - SIGTERM to the master; wait (30 s at most) for it to exit.
 stop_posternd() {
