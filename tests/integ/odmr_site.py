@@ -19,6 +19,8 @@ usage: odmr_site.py PORT USER PASSWORD OUTDIR [options]
                     before sending the 220
   --stall-after N   at the DATA of message N+1, answer nothing and wait
                     for the provider to close (60 s at most)
+  --data-file F     after each 354, read nothing until F exists (30 s at
+                    most); prints "in_data" when it starts waiting
 Prints "auth=REPLY", "verb=REPLY", then "got=N" (messages accepted),
 "tls_after=yes|no", "quit=yes|no" (the provider sent QUIT).
 
@@ -73,7 +75,14 @@ class Conn:
             return "EOF"
 
 
-def serve(c, outdir, drop_after, pause, stall_after=None):
+def wait_file(f):
+    for _ in range(3000):
+        if os.path.exists(f):
+            return
+        time.sleep(0.01)
+
+
+def serve(c, outdir, drop_after, pause, stall_after=None, data_file=None):
     """Be the SMTP server after the reversal; returns (messages, quit)."""
     got = 0
     rcpts = []
@@ -113,6 +122,10 @@ def serve(c, outdir, drop_after, pause, stall_after=None):
                     pass
                 return got, False
             c.send("354 go ahead\r\n")
+            if data_file is not None:
+                print("in_data")
+                sys.stdout.flush()
+                wait_file(data_file)
             body = []
             while True:
                 try:
@@ -170,6 +183,7 @@ def main():
         "127.0.0.1", None
     pause = None
     stall = None
+    data_file = None
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -183,6 +197,8 @@ def main():
             auth = False
         elif o == "--src":
             src = opts[i + 1]; i += 1
+        elif o == "--data-file":
+            data_file = opts[i + 1]; i += 1
         elif o == "--stall-after":
             stall = int(opts[i + 1]); i += 1
         elif o == "--pause-file":
@@ -228,7 +244,7 @@ def main():
     if not r.startswith("250"):
         print("quit_reply=" + c.cmd("QUIT"))
         return
-    got, quit = serve(c, outdir, drop, pause, stall)
+    got, quit = serve(c, outdir, drop, pause, stall, data_file)
     print("got=%d" % got)
     print("tls_after=" + ("yes" if isinstance(c.s, ssl.SSLSocket)
                           else "no"))

@@ -26,6 +26,9 @@
 #  9. The session process killed mid-delivery: the lease is renewed while
 #     it lives; once killed its claims come back held, and the next ATRN
 #     gets exactly the undelivered rest.
+# 10. A site that stops reading in the middle of a 24 MiB message: the
+#     listener's memory grows by less than 8 MiB (its proxy buffers 64 KiB
+#     each way); then the site reads on and gets the message intact.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 SITE="$POSTERN_TOP/tests/integ/odmr_site.py"
@@ -251,4 +254,40 @@ until_ok 100 sh -c "\"$PY\" \"$SITE\" $OP site2 pw2 \"$T/o9b\" >\"$T/p9b\" 2>&1;
 expect_eq killed_next_gets_rest "$(val got "$T/p9b") $(cat "$T/o9b"/*.rcpt |
 	sort | tr '\n' ' ')" "2 k2@site2.example k3@site2.example "
 expect_eq killed_queue_empty "$(live site2.example held)" 0
+
+# ------------------------------------------------------------------
+# 10. A site that does not read: the listener buffers at most 64 KiB of
+# the session process's output (the rest waits in the socket buffers and
+# the session process), not the 24 MiB message.
+"$PY" -c '
+import sys
+sys.stdout.write("Subject: huge\n\n")
+line = "y" * 98 + "\n"
+for i in range(24 * 1024 * 1024 // 99):
+    sys.stdout.write(line)' >"$T/huge"
+huge=$("$P" enqueue -f a@b.example h@site5.example <"$T/huge")
+"$P" show --raw "$huge" >"$T/huge.raw"
+lpid=$(smtpd_pid)
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+rss0=$(rss "$lpid")
+site site5 pw5 "$T/o10" --data-file "$T/go10" >"$T/p10" 2>&1 &
+c10=$!
+reap $c10
+until_ok 300 grep -q '^in_data' "$T/p10"
+# The largest the listener gets while the site reads nothing (2 s).
+peak=$rss0
+for k in $(seq 20); do
+	r=$(rss "$lpid")
+	[ "${r:-0}" -gt "$peak" ] && peak=$r
+	sleep 0.1
+done
+touch "$T/go10"
+wait $c10
+echo "# stalled site: listener RSS ${rss0:-?} kB, peak ${peak:-?} kB"
+expect_eq stalled_site_listener_bounded \
+	"${rss0:+measured} $(( (peak - ${rss0:-0}) < 8192 )) $(( (peak - ${rss0:-0}) / 1024 ))MB" \
+	"measured 1 $(( (peak - ${rss0:-0}) / 1024 ))MB"
+expect_eq stalled_site_then_delivered "$(val got "$T/p10")" 1
+expect_eq stalled_site_intact \
+	"$(cmp -s "$T/huge.raw" "$T/o10/001.eml" && echo same)" same
 stop_posternd
