@@ -131,6 +131,7 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 	srv.pull = o;
 	srv.todo_tail = &srv.todo;
 	srv.epfd = srv.evfd = srv.sigfd = srv.wakefd = -1;
+	srv.atrn_epfd = -1;	/* no ATRN here: no AUTH (srv.auth NULL) */
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
 	    sizeof(err)) != 0) {
 		bsnprintf(res->why, sizeof(res->why), "queue: %s", err);

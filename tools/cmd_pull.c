@@ -362,9 +362,10 @@ cmd_pull(struct tools_ctx *ctx, int argc, char **argv)
 	log_init("pull", a.verbose ? LOG_DEST_STDERR : c->log ==
 	    LOG_DEST_SYSLOG ? LOG_DEST_SYSLOG : LOG_DEST_NONE);
 	signal(SIGPIPE, SIG_IGN);
-	/* The queue first: after ATRN's 250 it is too late to find it
-	 * missing (the provider would only hear 421). */
-	if ((q = tools_open_queue(ctx, 0)) == NULL) {
+	/* The queue first (made if missing, as by `postern enqueue`):
+	 * after ATRN's 250 it is too late to find it unusable (the
+	 * provider would only hear 421). */
+	if ((q = tools_open_queue(ctx, QUEUE_CREATE)) == NULL) {
 		rc = TOOLS_EXIT_FAIL;
 		goto out;
 	}
