@@ -167,6 +167,9 @@ void	 smtpd_server_free_known(struct smtpd_server *);
  * --domain list (exactly), or without one, relay_domains/hold_domains? */
 bool	 smtpd_pull_takes(const struct smtpd_pull_opts *,
 	    const struct conf *, const char *dom);
+/* smtpd_pull_verb - may the provider use this command on the reversed
+ * connection? Mail only: not ETRN, ATRN, TURN, AUTH, STARTTLS... */
+bool	 smtpd_pull_verb(const char *verb);
 
 /* smtpd_check.c */
 enum smtpd_verdict {
@@ -240,6 +243,8 @@ void	 smtpd_session_timeout(struct smtpd_session *);
  * its reply and read commands again. */
 void	 smtpd_session_auth_resume(struct smtpd_session *);
 void	 smtpd_session_shutdown(struct smtpd_session *);
+/* smtpd_session_give_up - 421 4.4.2 with why, then close (and log why). */
+void	 smtpd_session_give_up(struct smtpd_session *, const char *why);
 /* smtpd_session_reply - queue a reply line. A format that starts with 4
  * or 5 counts towards max_errors: give error replies as literal formats
  * ("%s" with a 5xx argument does not count). */

@@ -55,6 +55,12 @@ smtpd_pull_takes(const struct smtpd_pull_opts *o, const struct conf *c,
 /* smtpd_pull_sweep - spool files ("PID.SEQ") of processes that are gone:
  * a pull killed in DATA. The daemon's listener's own files are its
  * process's and stay. */
+/* What smtpd_pull_idle() watches. */
+struct smtpd_pull_idle {
+	uint64_t	since;		/* last progress, clock_mono_ms() */
+	uint64_t	stored;		/* messages stored then */
+};
+
 static void
 smtpd_pull_sweep(const char *dir)
 {
@@ -111,6 +117,54 @@ smtpd_pull_ended(const struct smtpd_session *s, bool was_data,
 		    "error or a timeout)", sizeof(res->why));
 }
 
+/*
+ * smtpd_pull_idle - a provider that keeps the session open with NOOP or
+ * RSET and sends no mail would keep a pull from cron running for ever
+ * (each command resets only the command timeout): outside a mail
+ * transaction, command_timeout since the start or the last message
+ * stored is the limit, then 421.
+ */
+static void
+smtpd_pull_idle(struct smtpd_server *srv, struct smtpd_session *s,
+    uint64_t now, struct smtpd_pull_idle *idle)
+{
+	if (srv->nstored != idle->stored || s->in_mail ||
+	    s->state != SMTPD_S_CMD) {
+		idle->stored = srv->nstored;
+		idle->since = now;
+		return;
+	}
+	if (now - idle->since < smtpd_secs_ms(srv->conf->command_timeout))
+		return;
+	smtpd_session_give_up(s, "no mail for command_timeout: the session "
+	    "is over");
+	s->deadline = now + SMTPD_CLOSE_MS;
+	idle->since = now;	/* once */
+	if (!smtpd_server_step(srv, s, false))
+		smtpd_server_drop(srv, s);
+}
+
+bool
+smtpd_pull_verb(const char *verb)
+{
+	/*
+	 * The provider delivers mail here and nothing else: the pull has no
+	 * ETRN policy, users or TLS of its own (an ETRN reached code that
+	 * needs the listener's, and crashed the pull), and a queue release
+	 * or a second turn on this connection makes no sense.
+	 */
+	static const char *const ok[] = {
+		"EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
+		"HELP", "VRFY",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcasecmp(verb, ok[i]) == 0)
+			return true;
+	return false;
+}
+
 int
 smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
     const struct smtpd_pull_opts *o, struct smtpd_pull_result *res)
@@ -124,6 +178,7 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 	char			 err[1024];
 	bool			 was_data = false;
 	int			 n, k, rc = -1;
+	struct smtpd_pull_idle	 idle;
 
 	memset(res, 0, sizeof(*res));
 	memset(&srv, 0, sizeof(srv));
@@ -193,6 +248,8 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 		smtpd_server_drop(&srv, s);
 
 	last_tick = (uint64_t)clock_mono_ms();
+	idle.since = last_tick;
+	idle.stored = 0;
 	while (srv.sessions != NULL || srv.dropped != NULL) {
 		n = epoll_wait(srv.epfd, evs, 8, SMTPD_PULL_TICK_MS);
 		if (n == -1 && errno != EINTR)
@@ -221,6 +278,8 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 		if (s != NULL && !s->dead)
 			was_data = s->state == SMTPD_S_DATA ||
 			    s->state == SMTPD_S_COMMIT;
+		if (s != NULL && !s->dead)
+			smtpd_pull_idle(&srv, s, now, &idle);
 		if (o->progress != NULL && (srv.nstored != last_msgs ||
 		    now - last_prog >= SMTPD_PULL_TICK_MS)) {
 			last_msgs = srv.nstored;

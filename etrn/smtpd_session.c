@@ -186,10 +186,10 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 			ext[n++] = "SMTPUTF8";
 		}
 		ext[n++] = "ENHANCEDSTATUSCODES";
-		if (!s->odmr) {
+		if (!s->odmr)
 			ext[n++] = "DSN";
+		if (!s->odmr && s->srv->pull == NULL)
 			ext[n++] = "ETRN";
-		}
 		if (s->srv->tls != NULL && !s->tls)
 			ext[n++] = "STARTTLS";
 		if (s->srv->auth != NULL && s->auth_user == NULL) {
@@ -1111,6 +1111,11 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 		    "recognized");
 		return;
 	}
+	if (s->srv->pull != NULL && !smtpd_pull_verb(v->name)) {
+		smtpd_session_reply(s, "502 5.5.1 Error: command not "
+		    "available on a reversed connection");
+		return;
+	}
 	if (s->odmr && !atrn_odmr_verb(v->name)) {
 		/* RFC 2645 §5.4: no relaying, nothing else, here. */
 		smtpd_session_reply(s, "502 5.5.1 Error: command not "
@@ -1228,6 +1233,14 @@ smtpd_session_timeout(struct smtpd_session *s)
 	    s->srv->conf->myhostname);
 	smtpd_session_close(s, s->state == SMTPD_S_DATA ? "timeout in DATA" :
 	    "timeout");
+}
+
+void
+smtpd_session_give_up(struct smtpd_session *s, const char *why)
+{
+	smtpd_session_reply(s, "421 4.4.2 %s Error: %s",
+	    s->srv->conf->myhostname, why);
+	smtpd_session_close(s, why);
 }
 
 void

@@ -421,8 +421,10 @@ cmd_pull(struct tools_ctx *ctx, int argc, char **argv)
 		goto out;
 	case 453:
 		/* RFC 2645 §7: no mail; no reversal. */
-		printf("postern pull: %s: no mail waiting (%s)\n", a.host,
-		    r.text);
+		/* The provider's words are escaped, as every reply is. */
+		printf("postern pull: %s: no mail waiting (", a.host);
+		tools_put(stdout, r.text, 0);
+		printf(")\n");
 		pull_summary(a.host, 0, 0, clock_mono_secs() - t0);
 		rc = TOOLS_EXIT_OK;
 		break;

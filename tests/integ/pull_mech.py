@@ -5,12 +5,21 @@ the password (user site1, pw1) and ATRN answered 453; PLAIN is taken as
 whatever comes. Logs each line it reads (AUTH data included: a test
 password) to LOG, and serves one connection.
 
-usage: pull_mech.py ADDR PORT MECH LOG   (prints "ready")
+usage: pull_mech.py ADDR PORT MECH LOG [MODE]   (prints "ready")
+
+MODE "c1": ATRN is answered 453 with a C1 control (CSI) and a bidi
+override in its text, which the pull must print escaped. MODE "hostile":
+ATRN is answered 250 and, once the site greets, the provider sends EHLO,
+then ETRN, TURN, ATRN, AUTH and STARTTLS (each reply logged as "R: ..."),
+then a NOOP every 0.3 s until the site closes (logged "closed after S s,
+last: REPLY") or 30 s pass.
 """
+import time
 import base64, hashlib, hmac, socket, sys
 
 addr, port, mech, logf = sys.argv[1], int(sys.argv[2]), sys.argv[3], \
     sys.argv[4]
+mode = sys.argv[5] if len(sys.argv) > 5 else ""
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((addr, port))
@@ -33,6 +42,46 @@ def line():
     return l.rstrip(b"\r\n").decode("latin-1")
 
 
+def reply():
+    """One reply (all its lines), or "" at EOF."""
+    out = []
+    while True:
+        l = f.readline()
+        if not l:
+            return " ".join(out)
+        l = l.rstrip(b"\r\n").decode("latin-1")
+        out.append(l)
+        if len(l) < 4 or l[3] != "-":
+            return " ".join(out)
+
+
+def reversed_session():
+    log.write("greeting: %s\n" % reply())
+    send("EHLO provider.test.example\r\n")
+    log.write("ehlo: %s\n" % reply())
+    for c in ("ETRN x.example", "TURN", "ATRN", "AUTH PLAIN AGEAYg==",
+              "STARTTLS"):
+        send(c + "\r\n")
+        log.write("R: %s -> %s\n" % (c, reply()))
+        log.flush()
+    t0 = time.time()
+    last = ""
+    while time.time() - t0 < 30:
+        try:
+            send("NOOP\r\n")
+        except OSError:
+            break
+        r = reply()
+        if not r:
+            break
+        last = r
+        if r.startswith("421"):
+            break
+        time.sleep(0.3)
+    log.write("closed after %.1f s, last: %s\n" % (time.time() - t0, last))
+    log.flush()
+
+
 send("220 mech.test.example ODMR\r\n")
 chal = "<4711.1@mech.test.example>"
 while True:
@@ -50,6 +99,12 @@ while True:
         send("235 2.7.0 ok\r\n" if r == want else "535 5.7.8 no\r\n")
     elif v == "AUTH":
         send("235 2.7.0 ok\r\n")
+    elif v == "ATRN" and mode == "c1":
+        s.sendall(b"453 4.0.0 \xc2\x9b2J no mail \xe2\x80\xae evil\r\n")
+    elif v == "ATRN" and mode == "hostile":
+        send("250 2.0.0 OK now reversing the connection\r\n")
+        reversed_session()
+        break
     elif v == "ATRN":
         send("453 4.0.0 You have no mail\r\n")
     elif v == "QUIT":

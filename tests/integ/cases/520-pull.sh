@@ -334,6 +334,44 @@ if grep -qi "^AUTH" "$T/mech2.log"; then
 	notok pull_plain_not_sent_in_clear "$(cat "$T/mech2.log")"
 else ok pull_plain_not_sent_in_clear; fi
 
+# ------------------------------------------------------------------
+# 10. A hostile provider: the ATRN reply's text is printed escaped; on the
+# reversed connection ETRN, TURN, ATRN, AUTH and STARTTLS are refused (the
+# site's pull serves mail only: an ETRN there crashed it) and not offered;
+# a provider that keeps the session alive with NOOPs and sends no mail is
+# cut off after command_timeout, not served forever.
+MP=$(free_port)
+"$PY" "$POSTERN_TOP/tests/integ/pull_mech.py" 127.0.0.1 "$MP" CRAM-MD5 \
+	"$T/mech3.log" c1 >"$T/mech3.out" 2>&1 &
+reap $!
+until_ok 100 grep -q ready "$T/mech3.out"
+pull 127.0.0.1:"$MP" --user site1 --password-file "$T/pw1" \
+	>"$T/o10" 2>"$T/e10"
+if grep -q "$(printf '\302\233')" "$T/o10" "$T/e10" ||
+    grep -q "$(printf '\342\200\256')" "$T/o10" "$T/e10"; then
+	notok pull_reply_escaped "raw control in: $(cat "$T/o10" "$T/e10" | od -c | head -5)"
+else ok pull_reply_escaped; fi
+MP=$(free_port)
+"$PY" "$POSTERN_TOP/tests/integ/pull_mech.py" 127.0.0.1 "$MP" CRAM-MD5 \
+	"$T/mech4.log" hostile >"$T/mech4.out" 2>&1 &
+MPID=$!
+reap $MPID
+until_ok 100 grep -q ready "$T/mech4.out"
+{ cat "$T/site.conf"; echo "command_timeout = 3s"; } >"$T/site_short.conf"
+"$P" -c "$T/site_short.conf" pull 127.0.0.1:"$MP" --user site1 \
+	--password-file "$T/pw1" --domain a.example >"$T/o10b" 2>"$T/e10b"
+expect_eq pull_hostile_exit "$?" 1
+wait "$MPID" 2>/dev/null
+if grep -q '^ehlo: .*ETRN' "$T/mech4.log"; then
+	notok pull_no_etrn_offered "$(grep '^ehlo' "$T/mech4.log")"
+else ok pull_no_etrn_offered; fi
+for c in ETRN TURN ATRN AUTH STARTTLS; do
+	expect_grep "pull_refuses_$c" "^R: $c.* -> 502 " "$T/mech4.log"
+done
+if grep -Eq "^closed after ([3-9]|1[0-9])\.[0-9] s, last: 421 " "$T/mech4.log"
+then ok pull_idle_provider_cut; else
+	notok pull_idle_provider_cut "$(tail -n 1 "$T/mech4.log")"; fi
+
 stop_posternd
 term_wait "$SITE_PID" 300
 check posternd_no_sanitizer_report sh -c "! grep -q 'Sanitizer' '$T/posternd.log' '$T/site.log' '$T'/e*"
