@@ -168,3 +168,57 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
 	echo "# systemd-analyze is not installed (make test-deps installs it): unit not verified"
 fi
+
+# --- the unit's privileges suffice --------------------------------------
+# Run the installed daemon as the unit does: as postern from the start,
+# no_new_privs, with only the unit's AmbientCapabilities (and as bounding
+# set): it must bind a port below 1024 and take a message; without the
+# capability it must fail to bind. Needs root (setpriv) and the user.
+caps=$(sed -n 's/^AmbientCapabilities=//p' "$U" | tr 'A-Z ' 'a-z,' | sed 's/cap_//g')
+uuser=$(sed -n 's/^User=//p' "$U")
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 ||
+    ! getent passwd "$uuser" >/dev/null 2>&1; then
+	echo "# not root, no setpriv or no $uuser user: the unit's privileges not tried"
+else
+	low_port() {
+		while :; do
+			_lp=$(shuf -i 600-1000 -n 1)
+			listening "$_lp" || break
+		done
+		echo "$_lp"
+	}
+	# as_unit CAPS - the setpriv command that runs the rest as the
+	# unit's user with CAPS only (not a function: run in the background,
+	# $! must be the daemon itself, which setpriv becomes).
+	as_unit() {
+		echo "setpriv --reuid=$uuser --regid=$uuser --init-groups" \
+		    "--no-new-privs --inh-caps=-all${1:+,+$1}" \
+		    "--ambient-caps=-all${1:+,+$1} --bounding-set=-all${1:+,+$1}"
+	}
+	mkdir "$T/uq"
+	chown "$uuser" "$T/uq"
+	lp=$(low_port)
+	# d.example is held: the message stays to be counted.
+	printf 'queue_dir = %s/uq/q\nlisten = 127.0.0.1:%s\nodmr_listen =\nhold_domains = d.example\n' \
+	    "$T" "$lp" >"$T/unit.conf"
+	chmod 644 "$T/unit.conf"
+	$(as_unit "") "$D/usr/sbin/posternd" -f -c "$T/unit.conf" >"$T/nocap.log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "bind 127.0.0.1:$lp" "$T/nocap.log"; then
+		ok unit_needs_the_capability
+	else
+		notok unit_needs_the_capability "exit $rc: $(head -c 300 "$T/nocap.log")"
+	fi
+	$(as_unit "$caps") "$D/usr/sbin/posternd" -f -c "$T/unit.conf" >"$T/unit.log" 2>&1 &
+	upid=$!
+	reap "$upid"
+	if wait_listen "$lp"; then ok unit_caps_bind_low_port; else
+		notok unit_caps_bind_low_port "$(head -c 300 "$T/unit.log")"; fi
+	swaks --server "127.0.0.1:$lp" --from a@b.example --to c@d.example \
+	    --silent 2 >"$T/swaks.out" 2>&1
+	expect_eq unit_caps_take_mail $? 0
+	expect_eq unit_caps_queued "$(POSTERN_CONF="$T/unit.conf" qjson 'len(msgs)')" 1
+	expect_eq unit_runs_as_user "$(ps -o user= -p "$upid")" "$uuser"
+	if term_wait "$upid" 300; then ok unit_stops_on_term; else
+		notok unit_stops_on_term "still running"; fi
+fi
