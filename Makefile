@@ -5,7 +5,8 @@
 #   make test     AddressSanitizer + UBSan build, every unit and integration
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (binaries, man pages, sample
+#                 configuration, systemd unit, sendmail link; README)
 #
 # A build prints one line per file it makes ("  CC  asan/queue/queue_env.o");
 # V=1 prints the full commands instead.
@@ -14,6 +15,16 @@
 
 PREFIX	?= /usr/local
 DESTDIR	?=
+# Installed paths: with PREFIX=/usr the FHS ones (/etc, /var), else all
+# under PREFIX.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+MANDIR	?= $(PREFIX)/share/man
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+CONFFILE = $(SYSCONFDIR)/postern/postern.conf
+QUEUEDIR = $(LOCALSTATEDIR)/spool/postern
+INST_SED = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@CONFFILE@|$(CONFFILE)|g' \
+	   -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
 CC	?= cc
 PKGS	 = lmdb libcares openssl
 
@@ -170,12 +181,56 @@ test: test-deps
 bench: test-deps all
 	@sh tests/bench/run.sh
 
+# make install: the tree README's "Installing" lists. The installed mains
+# are compiled again with the installed configuration file as their
+# default (a build tree's is etc/postern.conf, relative); the libraries
+# are the release build's. An existing postern.conf is never touched (the
+# sample beside it is), nor a sendmail that is not ours (a system MTA's).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	install -m 755 bin/postern $(DESTDIR)$(PREFIX)/bin/postern
-	install -m 755 bin/posternd $(DESTDIR)$(PREFIX)/sbin/posternd
-	@[ -n "$(DESTDIR)" ] || sh tools/install-user.sh
-	ln -sf postern $(DESTDIR)$(PREFIX)/sbin/sendmail.postern
+	@mkdir -p build/inst
+	$(SAY) CC inst/postern.o
+	$(Q)$(CC) $(REL_CFLAGS) $(INC_tools) $(PKGCFLAGS) \
+	    -DCONF_DEFAULT_FILE='"$(CONFFILE)"' -c tools/postern.c \
+	    -o build/inst/postern.o
+	$(SAY) CC inst/posternd.o
+	$(Q)$(CC) $(REL_CFLAGS) $(INC_tools) $(PKGCFLAGS) \
+	    -DCONF_DEFAULT_FILE='"$(CONFFILE)"' -c tools/posternd.c \
+	    -o build/inst/posternd.o
+	$(Q)$(CC) $(REL_CFLAGS) -o build/inst/postern build/inst/postern.o \
+	    $(REL_LIBS) $(PKGLIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o build/inst/posternd build/inst/posternd.o \
+	    $(REL_LIBS) $(PKGLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/postern \
+	    $(DESTDIR)$(UNITDIR)
+	install -m 755 build/inst/postern $(DESTDIR)$(PREFIX)/bin/postern
+	install -m 755 build/inst/posternd $(DESTDIR)$(PREFIX)/sbin/posternd
+	install -m 644 man/postern.1 $(DESTDIR)$(MANDIR)/man1/postern.1
+	install -m 644 man/postern.conf.5 $(DESTDIR)$(MANDIR)/man5/postern.conf.5
+	install -m 644 man/posternd.8 $(DESTDIR)$(MANDIR)/man8/posternd.8
+	sed $(INST_SED) tools/postern.conf.sample.in \
+	    >$(DESTDIR)$(SYSCONFDIR)/postern/postern.conf.sample
+	[ -e $(DESTDIR)$(CONFFILE) ] || install -m 644 \
+	    $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf.sample \
+	    $(DESTDIR)$(CONFFILE)
+	sed $(INST_SED) tools/posternd.service.in \
+	    >$(DESTDIR)$(UNITDIR)/posternd.service
+	ln -sf ../bin/postern $(DESTDIR)$(PREFIX)/sbin/postern-sendmail
+	@s=$(DESTDIR)$(PREFIX)/sbin/sendmail; \
+	if [ ! -e "$$s" ] && [ ! -L "$$s" ] || \
+	    [ "$$(readlink "$$s")" = ../bin/postern ]; then \
+		echo "ln -sf ../bin/postern $$s"; ln -sf ../bin/postern "$$s"; \
+	else \
+		echo "install: $$s exists (another MTA's): left alone;" \
+		    "postern-sendmail beside it is postern's"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+		sh tools/install-user.sh && \
+		install -d -o postern -g postern -m 700 $(QUEUEDIR); \
+	else \
+		install -d -m 700 $(DESTDIR)$(QUEUEDIR); \
+	fi
 
 clean:
 	rm -rf build bin

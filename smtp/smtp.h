@@ -193,7 +193,11 @@ void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2),
 /* ------------------------------------------------------------------ */
 /* conf.c - the configuration file: "key = value", '#' comments. */
 
+/* Relative in a build tree (make run finds etc/postern.conf); `make
+ * install` compiles the two mains with the installed path instead. */
+#ifndef CONF_DEFAULT_FILE
 #define CONF_DEFAULT_FILE	"etc/postern.conf"
+#endif
 
 /* A network in CIDR form, IPv4 or IPv6 (v4 stored as v4-mapped v6). */
 struct conf_net {

@@ -1,5 +1,6 @@
 /*
- * cmd_check.c - `postern check`, and the same checks at posternd's start.
+ * cmd_check.c - `postern check`, and the same checks at posternd's start;
+ * `postern check --keys` lists the configuration keys (for the docs test).
  *
  * tools_check_conf() reads everything the configuration names with the
  * daemon's own parsers: routes_file (route.c), users_file (smtp_auth.c),
@@ -322,15 +323,29 @@ check_queue(const struct conf *c)
 	return 0;
 }
 
+/* check_keys - `check --keys`: every key the configuration accepts, one a
+ * line, from conf.c's own table, so that the documentation can be checked
+ * against the code (tests/integ/cases/700-docs.sh) without a copied list. */
+static int
+check_keys(void)
+{
+	const char *const	*k;
+
+	for (k = conf_keys(); *k != NULL; k++)
+		printf("%s\n", *k);
+	return fflush(stdout) == 0 ? 0 : TOOLS_EXIT_FAIL;
+}
+
 int
 cmd_check(struct tools_ctx *ctx, int argc, char **argv)
 {
 	const struct conf	*c = ctx->conf;
 	int			 errors;
 
-	(void)argv;
+	if (argc == 2 && strcmp(argv[1], "--keys") == 0)
+		return check_keys();
 	if (argc > 1)
-		return tools_usage("check", "takes no arguments");
+		return tools_usage("check", "takes no arguments but --keys");
 	errors = check_queue(c);
 	errors += tools_check_conf(c, check_print, NULL);
 	if (strchr(c->myhostname, '.') == NULL)

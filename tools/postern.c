@@ -32,7 +32,7 @@ static const struct postern_cmd postern_cmds[] = {
 	{ "flush", cmd_flush, "flush [ID...] [--domain D] [--all] [--dry-run]" },
 	{ "run", cmd_run, "run [--domain D] [--all]" },
 	{ "pull", cmd_pull, "pull HOST[:PORT] --user U --password-file F [--domain D]... [--starttls] [--ca-file FILE] [-v]" },
-	{ "check", cmd_check, "check" },
+	{ "check", cmd_check, "check [--keys]" },
 	{ "passwd", cmd_passwd, "passwd USER [DOMAIN...]  (password on stdin)" },
 	{ "etrn", cmd_etrn, "etrn [-v] [--user U --password-file F] [--ca-file F] [--tls none|may|encrypt] [--force] HOST[:PORT] DOMAIN|@DOMAIN|#QUEUE..." },
 };

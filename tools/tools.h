@@ -7,6 +7,10 @@
  * failure (queue, network), 2 bad input (an option, an address, a queue
  * id), and nothing queued in that case. Commands that change the queue do
  * one short write and never hold a transaction while they print.
+ *
+ * Beside the code, tools/ holds what make uses: install-deps.sh and
+ * install-user.sh, and the templates `make install` fills in with the
+ * installed paths (postern.conf.sample.in, posternd.service.in).
  */
 #ifndef TOOLS_H
 #define TOOLS_H
