@@ -7,6 +7,8 @@
  * failure (queue, network), 2 bad input (an option, an address, a queue
  * id), and nothing queued in that case. Commands that change the queue do
  * one short write and never hold a transaction while they print.
+ * inject.c is no command: `enqueue` and sendmail hand their message to the
+ * running daemon with it (and store it themselves when that fails).
  */
 #ifndef TOOLS_H
 #define TOOLS_H
