@@ -66,6 +66,9 @@ expect_eq inject_envelope "$(envelope "$I")" "$(envelope "$D")"
 expect_eq inject_envelope_t "$(envelope "$I")" \
 	"('alice@example.com', ['bob@example.org', 'carol@example.net', 'dave@example.org'])"
 expect_eq inject_client "$("$P" show "$I" | grep -c 'local\[uid '"$(id -u)"'\]')" 1
+# BODY=8BITMIME on the socket: the flag direct enqueue sets.
+expect_eq inject_flags "$("$P" show "$I" | grep '^flags:')" "$("$P" show "$D" | grep '^flags:')"
+expect_eq inject_flags_8bit "$("$P" show "$I" | grep '^flags:')" "flags: 8BITMIME"
 
 # postern enqueue prints the id the listener gave; trusted as direct
 # enqueue is: relay_recipients does not apply.
