@@ -67,6 +67,8 @@
  *	smtpd_param.c	the ESMTP parameters of MAIL and RCPT: one
  *			tokenizer, a keyword table per command
  *	smtpd_check.c	the relay decision at RCPT (smtpd_check_rcpt)
+ *	smtpd_local.c	local injection: the SMTPD_LOCAL_SOCKET listener,
+ *			who may use it, a local session's trace field
  *	etrn_int.h	what the ETRN files share with smtpd
  *	etrn.c		ETRN (RFC 1985): the command, the flush job the
  *			commit thread runs (a session hands it in as it
@@ -107,6 +109,10 @@
 #define SMTPD_BATCH_MAX		256		/* messages per commit */
 #define SMTPD_BATCH_BYTES	(32 * 1024 * 1024) /* body bytes per commit */
 #define SMTPD_DRAIN_SECONDS	30	/* SIGTERM: how long DATA may finish */
+/* Local injection: the listener's unix-domain socket in queue_dir, where
+ * `postern enqueue` and sendmail hand it their messages (smtpd_local.c,
+ * tools/inject.c). */
+#define SMTPD_LOCAL_SOCKET	"inject.sock"
 
 /*
  * smtpd_server_run - the listener process: serve the listening sockets

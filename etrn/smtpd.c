@@ -281,7 +281,6 @@ static void
 smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 {
 	struct sockaddr_storage	 ss;
-	struct epoll_event	 ev;
 	struct smtpd_session	*s;
 	socklen_t		 sl;
 	int			 fd, i;
@@ -318,23 +317,31 @@ smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 			log_info("client=%s, refused: max_connections_per_ip",
 			    s->client);
 		}
-		s->next = srv->sessions;
-		if (s->next != NULL)
-			s->next->prev = s;
-		srv->sessions = s;
-		srv->nsessions++;
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLRDHUP;
-		s->evmask = ev.events;
-		ev.data.ptr = s;
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			log_warn("epoll_ctl");
-			smtpd_server_drop(srv, s);
-			continue;
-		}
-		if (!smtpd_server_step(srv, s, false))
-			smtpd_server_drop(srv, s);
+		smtpd_server_enter(srv, s);
 	}
+}
+
+void
+smtpd_server_enter(struct smtpd_server *srv, struct smtpd_session *s)
+{
+	struct epoll_event	ev;
+
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	s->evmask = ev.events;
+	ev.data.ptr = s;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, s->conn->fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		smtpd_server_drop(srv, s);
+		return;
+	}
+	if (!smtpd_server_step(srv, s, false))
+		smtpd_server_drop(srv, s);
 }
 
 /* smtpd_server_wake - new mail: tell the scheduler now rather than at its
@@ -679,6 +686,7 @@ smtpd_server_stop(struct smtpd_server *srv)
 		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfds[i], NULL);
 		close(srv->lfds[i]);
 	}
+	smtpd_local_close(srv);
 	/* Sessions not in the middle of a message go now (RFC 5321 §3.8:
 	 * 421 before closing); those in DATA may finish. */
 	for (s = srv->sessions; s != NULL; s = next) {
@@ -751,6 +759,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	bsnprintf(srv.spool_dir, sizeof(srv.spool_dir), "%s/spool",
 	    conf->queue_dir);
 	smtpd_server_sweep(&srv);
+	/* Before the commit thread: the socket's umask is the process's. */
+	srv.localfd = smtpd_local_open(&srv);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -778,6 +788,10 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 		if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, lfds[i], &ev) == -1)
 			fatal("epoll_ctl listen");
 	}
+	ev.data.ptr = &srv.localfd;
+	if (srv.localfd >= 0 &&
+	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.localfd, &ev) == -1)
+		fatal("epoll_ctl %s", SMTPD_LOCAL_SOCKET);
 	ev.data.ptr = &srv.sigfd;
 	if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.sigfd, &ev) == -1)
 		fatal("epoll_ctl signalfd");
@@ -818,6 +832,11 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 			}
 			if (p == &srv.atrn_epfd) {
 				smtpd_server_atrn(&srv);
+				continue;
+			}
+			if (p == &srv.localfd) {
+				if (!srv.stopping)
+					smtpd_local_accept(&srv);
 				continue;
 			}
 			if ((const int *)p >= lfds &&
@@ -861,6 +880,7 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 		s->in_commit_list = false;
 	srv.done = NULL;
 	smtpd_server_reap(&srv);
+	smtpd_local_close(&srv);
 	queue_close(srv.q);
 	SSL_CTX_free(srv.tls);
 	auth_db_free(srv.auth);

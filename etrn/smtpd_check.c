@@ -11,7 +11,8 @@
  * at our own names (myhostname, my_names) from anyone. The verdict says
  * which rule refused; the session logs and replies. Under postern pull
  * the pulled domains come first (smtpd_pull_takes): nothing else is taken
- * from the provider, not even from mynetworks.
+ * from the provider, not even from mynetworks. A local session (root or
+ * the daemon's user on queue_dir's socket) sends anywhere.
  */
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,9 @@ smtpd_check_rcpt(const struct smtpd_session *s, const struct smtp_addr *a)
 	const char		*dom = smtp_addr_domain(a);
 	char			 lc[QUEUE_ADDR_MAX + 1];
 
+	/* Local injection: trusted as `postern enqueue` is (smtpd_local.c). */
+	if (s->local)
+		return SMTPD_OK;
 	/* postern pull: only the pulled domains (smtpd_pull.c), whoever
 	 * the provider is. */
 	if (s->srv->pull != NULL) {

@@ -98,6 +98,9 @@ struct smtpd_session {
 	/* ODMR (atrn.c). */
 	bool			 odmr;		/* accepted on odmr_listen */
 	struct atrn_proxy	*atrn;		/* handed over or reversed */
+	/* Local injection (smtpd_local.c). */
+	bool			 local;		/* on SMTPD_LOCAL_SOCKET */
+	long			 uid;		/* its peer's, SO_PEERCRED */
 };
 
 struct smtpd_server {
@@ -121,6 +124,7 @@ struct smtpd_server {
 						 * odmr_listen */
 	int			 atrn_epfd;	/* the proxies' socketpair
 						 * ends (atrn.c) */
+	int			 localfd;	/* SMTPD_LOCAL_SOCKET, or -1 */
 	bool			 stopping;
 	uint64_t		 stop_deadline;
 	struct smtpd_session	*sessions;
@@ -156,6 +160,9 @@ void	*smtpd_commit_main(void *srv);
 bool	 smtpd_server_step(struct smtpd_server *, struct smtpd_session *,
 	    bool readable);
 void	 smtpd_server_drop(struct smtpd_server *, struct smtpd_session *);
+/* smtpd_server_enter - a new session joins the loop (the list, epoll)
+ * and takes its first step; dropped at once if that fails. */
+void	 smtpd_server_enter(struct smtpd_server *, struct smtpd_session *);
 void	 smtpd_server_reap(struct smtpd_server *);
 void	 smtpd_server_committed(struct smtpd_server *);
 void	 smtpd_server_timers(struct smtpd_server *);
@@ -170,6 +177,20 @@ bool	 smtpd_pull_takes(const struct smtpd_pull_opts *,
 /* smtpd_pull_verb - may the provider use this command on the reversed
  * connection? Mail only: not ETRN, ATRN, TURN, AUTH, STARTTLS... */
 bool	 smtpd_pull_verb(const char *verb);
+
+/* smtpd_local.c - local injection over SMTPD_LOCAL_SOCKET. */
+/* smtpd_local_open - make the socket in queue_dir (mode 0600, as the
+ * daemon's user); its listening fd, or -1 (logged: clients then enqueue
+ * directly). */
+int	 smtpd_local_open(struct smtpd_server *);
+/* smtpd_local_close - out of epoll, unlinked, closed; twice is fine. */
+void	 smtpd_local_close(struct smtpd_server *);
+/* smtpd_local_accept - the waiting clients: root and the daemon's user
+ * become local sessions, others are refused (logged). */
+void	 smtpd_local_accept(struct smtpd_server *);
+/* smtpd_local_trace - a local session's Received: field, as direct
+ * enqueue writes it, into s->body. */
+void	 smtpd_local_trace(struct smtpd_session *, const char *date);
 
 /* smtpd_check.c */
 enum smtpd_verdict {

@@ -165,7 +165,9 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 	}
 	smtpd_session_reset(s);
 	strl_clean(s->helo, sizeof(s->helo), arg, sizeof(s->helo) - 1);
-	bsnprintf(s->client, sizeof(s->client), "%s[%s]", s->helo, s->addr);
+	if (!s->local)		/* "local[uid N]" is the kernel's word */
+		bsnprintf(s->client, sizeof(s->client), "%s[%s]", s->helo,
+		    s->addr);
 	s->esmtp = esmtp;
 	if (!esmtp) {
 		smtpd_session_reply(s, "250 %s", c->myhostname);
@@ -392,17 +394,25 @@ smtpd_data_begin(struct smtpd_session *s)
 	for (i = 0; helo[i] != '\0'; i++)
 		if ((unsigned char)helo[i] > 0x7e)
 			helo[i] = '?';
-	sbuf_catf(s->body, "Received: from %s ([%s])\r\n", helo, s->addr);
-	if (s->tls)
-		sbuf_catf(s->body, "\t(using %s)\r\n", s->conn->tls_info);
-	if (s->auth_user != NULL)
-		sbuf_catf(s->body, "\t(Authenticated sender: %s)\r\n",
-		    s->auth_user);
-	sbuf_catf(s->body, "\tby %s (postern) with %s", c->myhostname, proto);
-	/* FOR with exactly one path, or none (RFC 5321 §4.4). */
-	if (s->nrcpt == 1)
-		sbuf_catf(s->body, "\r\n\tfor <%s>", s->rcpt[0].addr);
-	sbuf_catf(s->body, "; %s\r\n", date);
+	if (s->local)
+		smtpd_local_trace(s, date);	/* as direct enqueue's */
+	else {
+		sbuf_catf(s->body, "Received: from %s ([%s])\r\n", helo,
+		    s->addr);
+		if (s->tls)
+			sbuf_catf(s->body, "\t(using %s)\r\n",
+			    s->conn->tls_info);
+		if (s->auth_user != NULL)
+			sbuf_catf(s->body, "\t(Authenticated sender: %s)\r\n",
+			    s->auth_user);
+		sbuf_catf(s->body, "\tby %s (postern) with %s", c->myhostname,
+		    proto);
+		/* FOR with exactly one path, or none (RFC 5321 §4.4). */
+		if (s->nrcpt == 1)
+			sbuf_catf(s->body, "\r\n\tfor <%s>",
+			    s->rcpt[0].addr);
+		sbuf_catf(s->body, "; %s\r\n", date);
+	}
 	s->body_len = s->body->len;
 	s->trace_len = s->body->len;	/* ours: not the client's size */
 	s->prev_crlf = true;

@@ -9,6 +9,11 @@
  * malformed address is refused with a message and exit 2; nothing is
  * queued then. Missing Date:, Message-ID: and From: headers are added, and
  * a Received: line records the local submission.
+ *
+ * When the daemon runs, the message goes to its listener (inject.c), which
+ * stores it in its next group commit and writes the same Received: line
+ * with the uid the kernel gives it; when not, or when it does not take
+ * the message, we store it ourselves, one transaction and fsync each.
  */
 #include <ctype.h>
 #include <pwd.h>
@@ -225,12 +230,13 @@ enqueue_hdr_is(const char *line, const char *name)
 
 /*
  * enqueue_headers - collect -t recipients, drop Bcc:, and add what is
- * missing. Returns the new message in *msg.
+ * missing. Returns the new message in *msg; its first *trace_len octets
+ * are our Received: field (the daemon writes its own: inject.c).
  */
 static int
 enqueue_headers(const struct enqueue_opts *o, const struct conf *conf,
     const char *sender, struct sbuf *in, struct enqueue_rcpts *rs,
-    struct sbuf *msg)
+    struct sbuf *msg, size_t *trace_len)
 {
 	struct sbuf	*hdrs = sbuf_new(), *field = sbuf_new();
 	char		 date[64];
@@ -300,6 +306,7 @@ enqueue_headers(const struct enqueue_opts *o, const struct conf *conf,
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	sbuf_catf(msg, "Received: by %s (postern, from userid %ld);\r\n\t%s\r\n",
 	    conf->myhostname, (long)getuid(), date);
+	*trace_len = sbuf_len(msg);
 	sbuf_catn(msg, sbuf_str(hdrs), sbuf_len(hdrs));
 	if (!have_from) {
 		if (o->fullname != NULL)
@@ -326,6 +333,39 @@ done:
 	return rc;
 }
 
+/*
+ * enqueue_daemon - hand the message to the running daemon (inject.c), so
+ * that it shares the listener's group commit; 0 when it was queued there
+ * (the id printed), -1 when we store it ourselves (no daemon, or it did
+ * not take it: the reason is logged).
+ */
+static int
+enqueue_daemon(const struct enqueue_opts *o, const struct conf *conf,
+    const struct qnew *n, size_t trace_len, char id[QUEUE_ID_LEN + 1])
+{
+	struct inject_msg	m;
+	char			why[512];
+
+	memset(&m, 0, sizeof(m));
+	m.sender = n->msg.sender;
+	m.rcpt = n->rcpt;
+	m.nrcpt = n->nrcpt;
+	m.body = n->body + trace_len;
+	m.len = n->bodylen - trace_len;
+	m.eight = (n->msg.flags & QMSG_F_8BITMIME) != 0;
+	m.utf8 = (n->msg.flags & QMSG_F_SMTPUTF8) != 0;
+	if (inject_submit(conf, &m, id, why, sizeof(why)) != INJECT_QUEUED) {
+		log_info("not handed to the daemon (%s): queueing it directly",
+		    why);
+		return -1;
+	}
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu: queued by the daemon",
+	    id, n->msg.sender, n->bodylen, n->nrcpt);
+	if (!o->quiet)
+		printf("%s\n", id);
+	return 0;
+}
+
 static int
 enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 {
@@ -337,7 +377,7 @@ enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 	struct queue		*q = NULL;
 	char			 sender[SMTP_PATH_MAX * 2], id[QUEUE_ID_LEN + 1];
 	int64_t			 now = (int64_t)clock_now();
-	size_t			 i;
+	size_t			 i, trace_len = 0;
 	int			 rc;
 	bool			 eight = false, utf8 = false;
 
@@ -380,7 +420,7 @@ enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 	if ((rc = enqueue_read(o, conf, in)) != 0)
 		goto out;
 	if ((rc = enqueue_headers(o, conf, sa.addr[0] ? sa.addr :
-	    "MAILER-DAEMON", in, &rs, msg)) != 0)
+	    "MAILER-DAEMON", in, &rs, msg, &trace_len)) != 0)
 		goto out;
 	if (rs.n == 0) {
 		rc = tools_usage(o->cmd, "no recipients");
@@ -425,6 +465,10 @@ enqueue_run(struct tools_ctx *ctx, const struct enqueue_opts *o)
 	n.bodylen = sbuf_len(msg);
 	n.rcpt = rs.v;
 	n.nrcpt = rs.n;
+	if (enqueue_daemon(o, conf, &n, trace_len, id) == 0) {
+		rc = 0;
+		goto out;
+	}
 	if ((q = tools_open_queue(ctx, QUEUE_CREATE)) == NULL) {
 		rc = TOOLS_EXIT_FAIL;
 		goto out;

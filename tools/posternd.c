@@ -25,8 +25,9 @@
  * cannot change, owned by it or a fresh root-owned one given to it, mode
  * 0700) and, through O_NOFOLLOW descriptors, the queue's own files that
  * root made (`postern enqueue` run as root before the first start);
- * everything else in it - LMDB's data.mdb and lock.mdb, spool/, wake.sock -
- * is opened and created only after the privileges are dropped. Then it
+ * everything else in it - LMDB's data.mdb and lock.mdb, spool/, wake.sock,
+ * inject.sock - is opened and created only after the privileges are
+ * dropped. Then it
  * checks the configuration with the parsers `postern check` uses
  * (tools_check_conf), and refuses to start on an error, before it forks.
  */

@@ -11,6 +11,9 @@
  * Beside the code, tools/ holds what make uses: install-deps.sh and
  * install-user.sh, and the templates `make install` fills in with the
  * installed paths (postern.conf.sample.in, posternd.service.in).
+ *
+ * inject.c is no command: `enqueue` and sendmail hand their message to the
+ * running daemon with it (and store it themselves when that fails).
  */
 #ifndef TOOLS_H
 #define TOOLS_H
@@ -55,6 +58,27 @@ void	tools_put(FILE *fp, const char *s, int flags);
 /* cmd_enqueue.c */
 int	cmd_enqueue(struct tools_ctx *, int, char **);
 int	cmd_sendmail(struct tools_ctx *, int, char **);
+
+/* inject.c - hand a message to the running daemon's listener over
+ * queue_dir's socket (etrn/smtpd_local.c): it joins the group commit. */
+struct inject_msg {
+	const char		*sender;	/* "" for <> */
+	const struct qrcpt	*rcpt;		/* only .addr is read */
+	size_t			 nrcpt;
+	const char		*body;		/* CRLF lines, no trace field:
+						 * the listener adds it */
+	size_t			 len;
+	bool			 eight;		/* BODY=8BITMIME */
+	bool			 utf8;		/* SMTPUTF8 */
+};
+#define INJECT_QUEUED		0	/* stored; id filled in */
+#define INJECT_NOT_TAKEN	1	/* not stored (or not known to be):
+					 * store it directly; why says why */
+/* inject_submit - INJECT_QUEUED once the listener has committed the
+ * message, else INJECT_NOT_TAKEN. Blocks: up to a minute a step, ten
+ * minutes for the commit. */
+int	inject_submit(const struct conf *, const struct inject_msg *,
+	    char id[QUEUE_ID_LEN + 1], char *why, size_t whysz);
 
 /* cmd_queue.c */
 int	cmd_queue(struct tools_ctx *, int, char **);

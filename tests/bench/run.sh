@@ -146,6 +146,7 @@ section receive 540 bench_receive.sh "$BENCH_DIR/receive"
 section deliver 720 bench_deliver.sh "$BENCH_DIR/deliver"
 section bounce 600 bench_bounce.sh "$BENCH_DIR/bounce"
 section etrn 900 bench_etrn.sh "$BENCH_DIR/etrn"
+section inject 600 bench_inject.sh "$BENCH_DIR/inject"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
