@@ -263,6 +263,11 @@ struct conf {
 	time_t			 max_backoff;
 	time_t			 max_queue_lifetime;
 	time_t			 hold_lifetime;
+	char			*site_notify_command;	/* NULL: off */
+	int			 site_notify_threshold;	/* messages; 0: off */
+	time_t			 site_notify_age;	/* 0: off */
+	time_t			 site_notify_interval;
+	time_t			 site_notify_timeout;
 	time_t			 delay_warning;
 	int			 max_delay_warnings;
 	enum conf_bounce_return	 bounce_return;	/* when RET is absent */
