@@ -17,7 +17,11 @@
  * nothing waits, and wakes the scheduler with "flush", which forgets the
  * hops it had found down and claims the flushed domains first. The
  * delivery itself runs in the background toward each domain's route, as
- * RFC 1985 §5 asks: the reply never waits for it.
+ * RFC 1985 §5 asks: the reply never waits for it. The thread also records
+ * that each domain's site was seen (queue_site_seen), whether mail waited
+ * or not; a refused ETRN records nothing, and neither does a repeat within
+ * etrn_min_interval (it never reaches the thread: the record is at most
+ * that interval old).
  *
  * Authenticated ETRN to the caller. A domain routed "caller:PORT" in
  * routes_file has no fixed address: its mail goes to whoever asks for it,
@@ -64,6 +68,7 @@ struct etrn_job {
 	size_t			 msgs;		/* waiting messages */
 	size_t			 rcpts;		/* their recipients */
 	char			 err[256];
+	char			 seen_err[256];	/* last seen not recorded */
 };
 
 /* One answer etrn_min_interval repeats. */
@@ -376,8 +381,17 @@ etrn_job_run(struct queue *q, struct etrn_job *j)
 		j->rc = queue_flush(q, &j->sel[i], true, j->now, &cnt);
 		j->rcpts += cnt;
 	}
-	if (j->rc != 0)
+	if (j->rc != 0) {
 		strl_copy(j->err, queue_errmsg(q), sizeof(j->err));
+		return;
+	}
+	/* The site asked and was allowed: it is alive, mail or none
+	 * (queue_site_seen; stats, metrics and notices show it). A
+	 * failure here costs the record, not the flush. */
+	for (i = 0; i < j->n; i++)
+		if (queue_site_seen(q, j->t[i].domain, j->now) != 0)
+			strl_copy(j->seen_err, queue_errmsg(q),
+			    sizeof(j->seen_err));
 }
 
 void
@@ -397,6 +411,9 @@ etrn_done(struct smtpd_session *s)
 		etrn_job_free(j);
 		return;
 	}
+	if (j->seen_err[0] != '\0')
+		log_warnx("client=%s, ETRN %s: last seen: %s", s->client,
+		    j->arg, j->seen_err);
 	code = j->msgs > 0 ? 253 : 251;
 	/* A 251 flushed nothing, and mail may come a moment later: only a
 	 * flush is not done again within the interval. */

@@ -327,6 +327,9 @@ void	 smtpc_close(struct smtpc *, bool polite);
 /* What a run did, for `postern run`'s summary. */
 struct runner_stats {
 	uint64_t	delivered, deferred, failed, held;
+	uint64_t	taken;		/* recipients claimed (a claim handed
+					 * back and taken again counts
+					 * twice) */
 };
 
 /* Modes of sched_run(). */
@@ -340,7 +343,12 @@ struct sched_opts {
 	enum sched_mode	 mode;
 	const char	*domain;	/* SCHED_DOMAIN */
 	bool		 sub;		/* SCHED_DOMAIN: subdomains too */
+	/* progress: called from the loop, at least every SCHED_PROGRESS_MS
+	 * while it runs (`postern run` on a terminal); NULL: none. */
+	void		(*progress)(void *arg, const struct runner_stats *);
+	void		*progress_arg;
 };
+#define SCHED_PROGRESS_MS	200
 
 /*
  * sched_run - claim due recipients and deliver them through conf->workers

@@ -174,6 +174,11 @@ void	log_init(const char *role, enum log_dest);
 void	log_vformat(char *dst, size_t dstsz, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 3, 0)));
 const char *log_role(void);
+/* log_tty_clear - with on, each line to standard error first erases the
+ * terminal line it starts on ("\r" ESC "[K"): a progress line drawn there
+ * (`postern run` on a terminal) gives way, and is drawn again below.
+ * Inherited across fork (the workers' lines do it too). */
+void	log_tty_clear(bool on);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* log_info_as - one line under another role's name ("bounce": a DSN
  * logged by the runner that sent it, as Postfix's bounce daemon would). */

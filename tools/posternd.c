@@ -15,8 +15,8 @@
  * stop (the listener lets sessions in DATA finish) and the master exits 0.
  * SIGHUP: the configuration is read again; a bad one is logged and the old
  * one kept; with a good one the listener reloads in place (SIGHUP) and the
- * scheduler, the odmr and the notify process finish and start again on it (reversed
- * sessions under way finish on the old one).
+ * scheduler, the odmr and the notify process finish and start again on
+ * it (reversed sessions under way finish on the old one).
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
