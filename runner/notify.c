@@ -22,8 +22,9 @@
  * the whole group gets SIGKILL. At most NOTIFY_RUNNING_MAX commands run at
  * once and one per domain: the others wait for the next check.
  *
- * The checks: every half site_notify_interval, at least every second and
- * at most every NOTIFY_TICK_MAX seconds. Each reads the held domains'
+ * The checks: every half site_notify_interval or half site_notify_age,
+ * whichever is shorter, at most once a second and at least every
+ * NOTIFY_TICK_MAX seconds. Each reads the held domains'
  * bydom ranges (site.c: configured domains only, never the whole queue)
  * in read transactions. When a notice is due, the time is written to the
  * queue (queue_site_notice, meta "notice" records) before the command
@@ -286,12 +287,15 @@ notify_timeouts(struct notify *n)
 	return next;
 }
 
-/* notify_tick - ms between checks: half the interval, 1 s to
- * NOTIFY_TICK_MAX. */
+/* notify_tick - ms between checks: half the interval or half
+ * site_notify_age, whichever is shorter, 1 s to NOTIFY_TICK_MAX. */
 static int64_t
 notify_tick(const struct conf *c)
 {
 	int64_t	t = (int64_t)c->site_notify_interval / 2;
+
+	if (c->site_notify_age > 0 && (int64_t)c->site_notify_age / 2 < t)
+		t = (int64_t)c->site_notify_age / 2;
 
 	if (t < 1)
 		t = 1;

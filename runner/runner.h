@@ -148,7 +148,7 @@ int	 site_fill(struct queue *, struct site *, size_t n);
 
 /*
  * notify_serve - the notify process: check the held sites every half
- * site_notify_interval (1 s to 60 s) and run site_notify_command for each
+ * site_notify_interval or site_notify_age (1 s to 60 s) and run site_notify_command for each
  * that is due a notice, each run killed (its process group) after
  * site_notify_timeout. Without a command it only waits. Runs until SIGTERM;
  * returns the exit status. Blocks only in poll and short read
