@@ -630,7 +630,10 @@ int	queue_site_notice_get(struct queue *, const char *domain,
 struct qbacklog {
 	uint64_t	msgs;		/* messages with a live recipient */
 	uint64_t	rcpts;		/* live recipients */
-	int64_t		oldest;		/* the oldest one's arrival; 0: none */
+	int64_t		oldest;		/* the arrival of the one queued
+					 * first (ids are arrival stamps, and
+					 * the programs leave qmsg.arrival to
+					 * the queue); 0: none */
 };
 /* queue_domain_backlog - the live recipients of domain (with sub, its
  * subdomains too; a domain written ".parent", as hold_domains and
