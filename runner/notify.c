@@ -51,7 +51,6 @@
 
 #define NOTIFY_TICK_MAX		60	/* s between checks, at most */
 #define NOTIFY_RUNNING_MAX	8	/* commands at once */
-#define NOTIFY_ARGV_MAX		32	/* words of site_notify_command */
 #define NOTIFY_ARG_LEN		32	/* room for a number as text */
 
 struct notify_run {

@@ -146,6 +146,8 @@ int	 site_fill(struct queue *, struct site *, size_t n);
 /* ------------------------------------------------------------------ */
 /* notify.c - "mail is waiting" notices (site_notify_command). */
 
+#define NOTIFY_ARGV_MAX		32	/* words of site_notify_command */
+
 /*
  * notify_serve - the notify process: check the held sites every half
  * site_notify_interval or site_notify_age (1 s to 60 s) and run site_notify_command for each

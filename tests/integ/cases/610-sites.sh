@@ -1,4 +1,6 @@
 # 610-sites: held sites, "mail is waiting" notices, stats, run progress.
+#  0. `postern check` wants site_notify_command to be an absolute path
+#     to a program.
 #  1. site_notify_command (a script that writes its arguments and the
 #     time to a file), site_notify_threshold=3, interval 3 s: nothing
 #     with two messages waiting for held.example; once a third comes, one
@@ -79,6 +81,18 @@ enq() {
 }
 # notices DOMAIN - lines of the notice file naming DOMAIN.
 notices() { grep -c " $1 " "$T/notices"; }
+
+# ------------------------------------------------------------------
+# 0. `postern check`: the command runs without a shell, so it must be an
+# absolute path to a program.
+conf "site_notify_command=notify.sh x"
+expect_rc check_notify_relative 1 "$P" check
+expect_grep check_notify_relative_says \
+	"site_notify_command: notify.sh: want an absolute path" "$T/out"
+conf "site_notify_command=$T/nosuch.sh"
+expect_rc check_notify_missing 1 "$P" check
+conf "site_notify_command=$T/notify.sh"
+expect_rc check_notify_good 0 "$P" check
 
 # ------------------------------------------------------------------
 # 1. The threshold and the interval.
