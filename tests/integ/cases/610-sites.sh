@@ -18,7 +18,8 @@
 #     shows) and last_seen: 0 before; after an accepted ETRN the time of
 #     it; after an ETRN refused by the policy (a caller route without
 #     AUTH: 459) still 0; after `postern pull` (ATRN on odmr_listen) the
-#     time of it. The text output lists the held sites.
+#     time of it, and again after a pull that finds no mail (453). The
+#     text output lists the held sites.
 #  5. `postern run` on a terminal (script(1)'s pty) draws its progress
 #     line ("N of M recipients done"); piped, only the summary.
 . "$POSTERN_TOP/tests/integ/lib.sh"
@@ -251,6 +252,20 @@ case $seen in
 "$before 0"|"$after 0") ok stats_last_seen_atrn ;;
 *) notok stats_last_seen_atrn "got $seen, pull at $before..$after" ;;
 esac
+# Again, a second later, with nothing waiting: 453, and still a sighting.
+until_ok 30 eval '[ "$(date +%s)" -gt "$after" ]'
+before=$(date +%s)
+"$P" -c "$T/site.conf" pull "127.0.0.1:$OP" --user site1 \
+	--password-file "$T/pw1" --domain pulled.example >"$T/pull2.out" 2>&1
+expect_eq pull_no_mail_ok "$?" 0
+expect_grep pull_no_mail_453 "453" "$T/pull2.out"
+after=$(date +%s)
+seen=$(sites "d['pulled.example']['last_seen']")
+if [ "${seen:-0}" -ge "$before" ] 2>/dev/null && [ "$seen" -le "$after" ]; then
+	ok stats_last_seen_atrn_no_mail
+else
+	notok stats_last_seen_atrn_no_mail "last_seen $seen, pull at $before..$after"
+fi
 stop_posternd
 
 # ------------------------------------------------------------------
