@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "etrn_int.h"
 #include "runner.h"
 #include "smtpd_int.h"
 
@@ -312,7 +313,9 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 	if (n == 0) {
 		log_info("client=%s, user=%s, domains=%s: %s: no mail waiting",
 		    s->client, s->auth_user, names, verb);
-		smtpd_session_reply(s, "453 4.0.0 You have no mail");
+		/* Allowed, so the site was seen: the record first, then
+		 * 453 (etrn_done). */
+		etrn_seen_submit(s, (const char (*)[256])req.dom, req.ndom);
 		return;
 	}
 	if (atrn_handoff(s, &req) != 0) {

@@ -17,7 +17,14 @@
  * nothing waits, and wakes the scheduler with "flush", which forgets the
  * hops it had found down and claims the flushed domains first. The
  * delivery itself runs in the background toward each domain's route, as
- * RFC 1985 §5 asks: the reply never waits for it.
+ * RFC 1985 §5 asks: the reply never waits for it. The thread also records
+ * that each domain's site was seen (queue_site_seen), whether mail waited
+ * or not; a refused ETRN records nothing, and neither does a repeat within
+ * etrn_min_interval (it never reaches the thread: the record is at most
+ * that interval old). An ATRN or TURN with no mail waiting (453) comes
+ * here too, only for that record (etrn_seen_submit): the site asked and
+ * was allowed, though nothing turned; its reply waits for the record as
+ * an ETRN's does.
  *
  * Authenticated ETRN to the caller. A domain routed "caller:PORT" in
  * routes_file has no fixed address: its mail goes to whoever asks for it,
@@ -64,6 +71,8 @@ struct etrn_job {
 	size_t			 msgs;		/* waiting messages */
 	size_t			 rcpts;		/* their recipients */
 	char			 err[256];
+	char			 seen_err[256];	/* last seen not recorded */
+	bool			 seen_only;	/* an ATRN with no mail: 453 */
 };
 
 /* One answer etrn_min_interval repeats. */
@@ -370,14 +379,26 @@ etrn_job_run(struct queue *q, struct etrn_job *j)
 {
 	size_t	i, cnt;
 
+	if (j->seen_only)
+		goto seen;
 	j->rc = queue_domain_msgs(q, j->sel, j->n, &j->msgs);
 	/* Nothing waits: nothing to ask of the runners. */
 	for (i = 0; j->rc == 0 && j->msgs > 0 && i < j->n; i++) {
 		j->rc = queue_flush(q, &j->sel[i], true, j->now, &cnt);
 		j->rcpts += cnt;
 	}
-	if (j->rc != 0)
+	if (j->rc != 0) {
 		strl_copy(j->err, queue_errmsg(q), sizeof(j->err));
+		return;
+	}
+	/* The site asked and was allowed: it is alive, mail or none
+	 * (queue_site_seen; stats, metrics and notices show it). A
+	 * failure here costs the record, not the flush. */
+seen:
+	for (i = 0; i < j->n; i++)
+		if (queue_site_seen(q, j->t[i].domain, j->now) != 0)
+			strl_copy(j->seen_err, queue_errmsg(q),
+			    sizeof(j->seen_err));
 }
 
 void
@@ -389,6 +410,14 @@ etrn_done(struct smtpd_session *s)
 
 	s->etrn = NULL;
 	s->state = SMTPD_S_CMD;
+	if (j->seen_only) {
+		if (j->seen_err[0] != '\0')
+			log_warnx("client=%s, ATRN: last seen: %s", s->client,
+			    j->seen_err);
+		smtpd_session_reply(s, "453 4.0.0 You have no mail");
+		etrn_job_free(j);
+		return;
+	}
 	if (j->rc != 0) {
 		log_warnx("client=%s, ETRN %s: %s", s->client, j->arg, j->err);
 		etrn_log(s, j, j->arg, 458, "failed");
@@ -397,6 +426,9 @@ etrn_done(struct smtpd_session *s)
 		etrn_job_free(j);
 		return;
 	}
+	if (j->seen_err[0] != '\0')
+		log_warnx("client=%s, ETRN %s: last seen: %s", s->client,
+		    j->arg, j->seen_err);
 	code = j->msgs > 0 ? 253 : 251;
 	/* A 251 flushed nothing, and mail may come a moment later: only a
 	 * flush is not done again within the interval. */
@@ -407,6 +439,22 @@ etrn_done(struct smtpd_session *s)
 	    "no messages waiting");
 	etrn_reply(s, j->arg, code, j->msgs);
 	etrn_job_free(j);
+}
+
+void
+etrn_seen_submit(struct smtpd_session *s, const char (*dom)[256], size_t n)
+{
+	struct etrn_job	*j = xcalloc(1, sizeof(*j));
+	size_t		 i;
+
+	j->seen_only = true;
+	for (i = 0; i < n && i < ETRN_QUEUE_DOMAINS_MAX; i++)
+		strl_copy(j->t[i].domain, dom[i], sizeof(j->t[i].domain));
+	j->n = i;
+	j->now = (int64_t)clock_now();
+	s->etrn = j;
+	s->state = SMTPD_S_COMMIT;
+	smtpd_commit_submit(s->srv, s);
 }
 
 struct etrn_conf *

@@ -98,6 +98,11 @@ void	 etrn_job_free(struct etrn_job *);
  * domain, which etrn_min_interval does not hold back, must not make it
  * retry every dead destination. */
 bool	 etrn_job_flushed(const struct etrn_job *);
+/* etrn_seen_submit - an ATRN or TURN allowed but answered 453 (no mail):
+ * record that its domains' sites were seen, in the commit thread (the
+ * loop never writes the queue), then reply 453 from etrn_done(). */
+void	 etrn_seen_submit(struct smtpd_session *, const char (*dom)[256],
+	    size_t n);
 struct etrn_rate *etrn_rate_new(void);
 void	 etrn_rate_free(struct etrn_rate *);
 

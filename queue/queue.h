@@ -619,5 +619,28 @@ int	queue_site_seen_get(struct queue *, const char *domain, int64_t *when);
  * any transaction; fn returns 0 to go on (else that value is returned). */
 typedef int queue_site_fn(void *arg, const char *domain, int64_t when);
 int	queue_site_walk(struct queue *, queue_site_fn *, void *arg);
+/* queue_site_notice - record that the "mail is waiting" command ran for
+ * domain at `when` (meta "notice" records; its own write transaction). */
+int	queue_site_notice(struct queue *, const char *domain, int64_t when);
+/* queue_site_notice_get - when it last ran; 0: never. */
+int	queue_site_notice_get(struct queue *, const char *domain,
+	    int64_t *when);
+
+/* A held domain's backlog: what waits for its site. */
+struct qbacklog {
+	uint64_t	msgs;		/* messages with a live recipient */
+	uint64_t	rcpts;		/* live recipients */
+	int64_t		oldest;		/* the arrival of the one queued
+					 * first (ids are arrival stamps, and
+					 * the programs leave qmsg.arrival to
+					 * the queue); 0: none */
+};
+/* queue_domain_backlog - the live recipients of domain (with sub, its
+ * subdomains too; a domain written ".parent", as hold_domains and
+ * routes_file take it, is the subdomains of parent only): one read
+ * transaction over the domain's bydom range and one envelope, never a
+ * scan of the queue. Memory: 8 bytes per recipient, for a moment. */
+int	queue_domain_backlog(struct queue *, const char *domain, bool sub,
+	    struct qbacklog *);
 
 #endif

@@ -13,7 +13,9 @@
  * child "odmr", supervised like "sched") forks one process per session:
  * each may block in the client code (smtpc), bounded by its timeouts.
  *
- * A session process claims the domains' recipients, held ones too
+ * A session process first records that the domains' sites were seen
+ * (queue_site_seen: `postern stats`, the metrics and the notices show
+ * it), then claims the domains' recipients, held ones too
  * (queue_claim_domain, REVERSE_ROUND at a time, only those not tried since
  * the session began), delivers each message with the runner's client
  * (pipelining, DSN pass-through), records each message's results at once
@@ -381,6 +383,12 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 		    req->user, err);
 		return 1;	/* no acknowledgement: the listener says 451 */
 	}
+	/* The listener accepted the request (AUTH, the domains the user
+	 * owns, mail waiting): the site is alive. */
+	for (i = 0; i < req->ndom; i++)
+		if (queue_site_seen(r.q, req->dom[i], (int64_t)clock_now()) != 0)
+			log_warnx("%s: last seen: %s", req->dom[i],
+			    queue_errmsg(r.q));
 	r.bounce = runner_bounce_new(c);
 	runner_bounce_attach(r.bounce, r.q);
 	r.chunk = xmalloc(QUEUE_CHUNK_SIZE);

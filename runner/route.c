@@ -335,6 +335,17 @@ routes_free(struct routes *rs)
 	free(rs);
 }
 
+void
+routes_walk_held(const struct routes *rs, void (*fn)(void *, const char *),
+    void *arg)
+{
+	size_t	i;
+
+	for (i = 0; rs != NULL && i < rs->n; i++)
+		if (rs->v[i].kind == ROUTE_HOLD || rs->v[i].kind == ROUTE_CALLER)
+			fn(arg, rs->v[i].domain);
+}
+
 /* route_find - the entry for exactly this (lower-case) key, or NULL. */
 static const struct route_ent *
 route_find(const struct routes *rs, const char *key)

@@ -32,6 +32,10 @@
  *	runner_bounce.c	the queue's report hook: each round's failures
  *			(delays, success notices) become one DSN (bounce/)
  *			enqueued in the transaction that records them
+ *	site.c		the held sites (hold_domains, routes_file hold and
+ *			caller entries) with their backlog and last seen
+ *	notify.c	the "notify" process posternd runs: runs
+ *			site_notify_command when a held site's mail piles up
  *	reverse.c	ODMR/ATRN and TURN delivery over a reversed
  *			connection: the "odmr" process posternd runs, which
  *			takes sessions from the listener (reverse_handoff)
@@ -109,6 +113,50 @@ bool	 route_to_caller(const struct conf *, const struct routes *,
  * name or the nearest .parent)? With sub, an entry of any name below it
  * counts too (ETRN @domain). NULL routes: false. */
 bool	 route_caller(const struct routes *, const char *domain, bool sub);
+/* routes_walk_held - fn for each "hold" and "caller" entry's domain (lower
+ * case; ".parent" with its dot), in domain order. NULL routes: none. */
+void	 routes_walk_held(const struct routes *,
+	    void (*fn)(void *arg, const char *domain), void *arg);
+
+/* ------------------------------------------------------------------ */
+/* site.c - the held sites: which domains wait for their site, and what
+ * waits for each (`postern stats`, the notices). */
+
+#define SITE_MAX	10000	/* held domains looked at; more are left
+				 * out (and said so) */
+
+struct site {
+	char		 domain[QUEUE_ADDR_MAX + 2];	/* ".parent": below */
+	struct qbacklog	 bl;
+	int64_t		 seen;		/* last ETRN/ATRN; 0: never */
+};
+
+/* site_list - the held domains: hold_domains, then routes_file's "hold"
+ * and "caller" entries not listed already, lower case, at most SITE_MAX;
+ * *out is malloc'd (free it), *n its entries. Returns true when some
+ * were left out. Never blocks. */
+bool	 site_list(const struct conf *, const struct routes *,
+	    struct site **out, size_t *n);
+/* site_fill - each site's backlog (queue_domain_backlog) and when it was
+ * last seen (queue_site_walk: the latest of the domain's own record and,
+ * for ".parent", its subdomains' and an ETRN @parent's). Read
+ * transactions only; 0 or a QUEUE_E_* code (queue_errmsg). */
+int	 site_fill(struct queue *, struct site *, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* notify.c - "mail is waiting" notices (site_notify_command). */
+
+#define NOTIFY_ARGV_MAX		32	/* words of site_notify_command */
+
+/*
+ * notify_serve - the notify process: check the held sites every half
+ * site_notify_interval or site_notify_age (1 s to 60 s) and run site_notify_command for each
+ * that is due a notice, each run killed (its process group) after
+ * site_notify_timeout. Without a command it only waits. Runs until SIGTERM;
+ * returns the exit status. Blocks only in poll and short read
+ * transactions; never waits for a command.
+ */
+int	 notify_serve(struct conf *);
 
 /* ------------------------------------------------------------------ */
 /* route_auth.c */
@@ -285,6 +333,9 @@ void	 smtpc_close(struct smtpc *, bool polite);
 /* What a run did, for `postern run`'s summary. */
 struct runner_stats {
 	uint64_t	delivered, deferred, failed, held;
+	uint64_t	taken;		/* recipients claimed (a claim handed
+					 * back and taken again counts
+					 * twice) */
 };
 
 /* Modes of sched_run(). */
@@ -298,7 +349,12 @@ struct sched_opts {
 	enum sched_mode	 mode;
 	const char	*domain;	/* SCHED_DOMAIN */
 	bool		 sub;		/* SCHED_DOMAIN: subdomains too */
+	/* progress: called from the loop, at least every SCHED_PROGRESS_MS
+	 * while it runs (`postern run` on a terminal); NULL: none. */
+	void		(*progress)(void *arg, const struct runner_stats *);
+	void		*progress_arg;
 };
+#define SCHED_PROGRESS_MS	200
 
 /*
  * sched_run - claim due recipients and deliver them through conf->workers

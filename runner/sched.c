@@ -305,6 +305,7 @@ sched_claim(struct sched *s, int64_t now)
 		    &n);
 	if (rc != 0)
 		log_warnx("claim: %s", queue_errmsg(s->q));
+	s->stats->taken += n;
 	for (i = 0; i < n; i++)
 		sched_take(s, &c[i], now);
 	sched_results_flush(s);
@@ -721,7 +722,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 			pfd[n].fd = s.wakefd;
 			pfd[n++].events = POLLIN;
 		}
-		timeout = s.more ? 0 : SCHED_TICK_MS;
+		timeout = s.more ? 0 : opts->progress != NULL ?
+		    SCHED_PROGRESS_MS : SCHED_TICK_MS;
 		if (poll(pfd, (nfds_t)n, timeout) == -1 && errno != EINTR)
 			fatal("poll");
 		for (i = 0; i < n; i++) {
@@ -764,6 +766,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 				if (s.w[k].fd == pfd[i].fd)
 					sched_report(&s, &s.w[k], clock_now());
 		}
+		if (opts->progress != NULL)
+			opts->progress(opts->progress_arg, stats);
 	}
 	(void)claimed_any;
 	/* What is claimed and not out goes back now; workers stop. */

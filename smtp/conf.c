@@ -133,6 +133,12 @@ static const struct conf_key conf_table[] = {
 	CONF_K_DUR(max_backoff, "1h"),
 	CONF_K_DUR(max_queue_lifetime, "5d"),
 	CONF_K_DUR(hold_lifetime, "7d"),
+	/* "Mail is waiting" notices for held sites (runner/notify.c). */
+	CONF_K_STR(site_notify_command, ""),		/* empty: off */
+	CONF_K_INT(site_notify_threshold, "100", 0, INT_MAX),	/* 0: off */
+	CONF_K_DUR(site_notify_age, "1d"),		/* 0: off */
+	CONF_K_DUR(site_notify_interval, "1h"),
+	CONF_K_DUR(site_notify_timeout, "30s"),
 	CONF_K_DUR(delay_warning, "4h"),	/* 0: off */
 	/* Bounces (bounce/): what a DSN returns and how many go out. */
 	CONF_K_INT(max_delay_warnings, "1", 0, 100),

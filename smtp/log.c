@@ -34,6 +34,7 @@
 static char		log_ident[64] = "postern";
 static char		log_ident_as[64];	/* log_info_as's, while it runs */
 static enum log_dest	log_to = LOG_DEST_STDERR;
+static bool		log_tty;	/* log_tty_clear: erase a progress line */
 
 void
 log_init(const char *role, enum log_dest dest)
@@ -44,6 +45,12 @@ log_init(const char *role, enum log_dest dest)
 	log_to = dest;
 	if (dest == LOG_DEST_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_tty_clear(bool on)
+{
+	log_tty = on;
 }
 
 const char *
@@ -322,7 +329,8 @@ log_vline(int pri, const char *fmt, va_list ap, const char *suffix)
 	char	out[4400];
 	int	n;
 
-	n = snprintf(out, sizeof(out), "%s[%ld]: %s%s%s\n",
+	n = snprintf(out, sizeof(out), "%s%s[%ld]: %s%s%s\n",
+	    log_tty ? "\r\033[K" : "",
 	    log_ident_as[0] != '\0' ? log_ident_as : log_ident, (long)getpid(), line, suffix ? ": " : "", suffix ? suffix : "");
 	if (n < 0)
 		return;

@@ -174,6 +174,11 @@ void	log_init(const char *role, enum log_dest);
 void	log_vformat(char *dst, size_t dstsz, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 3, 0)));
 const char *log_role(void);
+/* log_tty_clear - with on, each line to standard error first erases the
+ * terminal line it starts on ("\r" ESC "[K"): a progress line drawn there
+ * (`postern run` on a terminal) gives way, and is drawn again below.
+ * Inherited across fork (the workers' lines do it too). */
+void	log_tty_clear(bool on);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* log_info_as - one line under another role's name ("bounce": a DSN
  * logged by the runner that sent it, as Postfix's bounce daemon would). */
@@ -267,6 +272,11 @@ struct conf {
 	time_t			 max_backoff;
 	time_t			 max_queue_lifetime;
 	time_t			 hold_lifetime;
+	char			*site_notify_command;	/* NULL: off */
+	int			 site_notify_threshold;	/* messages; 0: off */
+	time_t			 site_notify_age;	/* 0: off */
+	time_t			 site_notify_interval;
+	time_t			 site_notify_timeout;
 	time_t			 delay_warning;
 	int			 max_delay_warnings;
 	enum conf_bounce_return	 bounce_return;	/* when RET is absent */

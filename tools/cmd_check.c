@@ -85,6 +85,33 @@ check_private(struct check *ck, const char *key, const char *path)
 		    (unsigned)(st.st_mode & 07777));
 }
 
+/* check_notify - site_notify_command: an absolute path to a program the
+ * daemon's user may run, then at most NOTIFY_ARGV_MAX words in all; a
+ * command with both triggers off never runs (a warning). */
+static void
+check_notify(struct check *ck)
+{
+	const struct conf	*c = ck->conf;
+	char			*w, *p;
+	size_t			 n = 0;
+
+	if (c->site_notify_command == NULL)
+		return;
+	w = xstrdup(c->site_notify_command);
+	for (p = strtok(w, " \t"); p != NULL; p = strtok(NULL, " \t"))
+		if (n++ == 0 && (p[0] != '/' || access(p, X_OK) == -1))
+			check_say(ck, true, "site_notify_command", "%s: %s", p,
+			    p[0] != '/' ? "want an absolute path (it runs "
+			    "without a shell)" : strerror(errno));
+	if (n > NOTIFY_ARGV_MAX)
+		check_say(ck, true, "site_notify_command", "more than %d "
+		    "words", NOTIFY_ARGV_MAX);
+	free(w);
+	if (c->site_notify_threshold == 0 && c->site_notify_age == 0)
+		check_say(ck, false, "site_notify_command", "site_notify_"
+		    "threshold and site_notify_age are both 0: it never runs");
+}
+
 static void
 check_routes(struct check *ck)
 {
@@ -243,6 +270,7 @@ tools_check_conf(const struct conf *c, tools_check_fn *fn, void *arg)
 	check_known(&ck);
 	check_tls(&ck);
 	check_dns(&ck);
+	check_notify(&ck);
 	return ck.errors;
 }
 

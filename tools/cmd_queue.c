@@ -2,8 +2,9 @@
  * cmd_queue.c - looking at the queue: `queue` (like mailq, or JSON Lines),
  * `show` (one message: envelope, recipients with history, final status
  * and the DSN that reported them, headers, or --raw the stored message)
- * and `stats` (the queue's shape, like qshape, and the DSNs that
- * bounce_rate_limit dropped).
+ * and `stats` (the queue's shape, like qshape, the DSNs that
+ * bounce_rate_limit dropped, and each held site's backlog, oldest message
+ * and when it was last seen: runner/site.c).
  *
  * All of them read in MDB_RDONLY transactions through queue_walk(), which
  * never holds a transaction while we print.
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runner.h"
 #include "tools.h"
 
 struct queue_list_ctx {
@@ -357,8 +359,81 @@ out:
 	return rc;
 }
 
+/* stats_sites - the held sites, with backlog and last seen; -1 when the
+ * queue cannot be read (said). A routes_file that does not load leaves
+ * its entries out, with a warning. */
+static int
+stats_sites(struct tools_ctx *ctx, struct queue *q, struct site **v,
+    size_t *n)
+{
+	struct routes	*rs = NULL;
+	char		 err[1024];
+
+	if (ctx->conf->routes_file != NULL && (rs = routes_load(
+	    ctx->conf->routes_file, err, sizeof(err))) == NULL)
+		fprintf(stderr, "postern stats: routes_file: %s (its held "
+		    "domains are left out)\n", err);
+	if (site_list(ctx->conf, rs, v, n))
+		fprintf(stderr, "postern stats: more than %d held domains: "
+		    "only the first are shown\n", SITE_MAX);
+	routes_free(rs);
+	if (*n > 0 && site_fill(q, *v, *n) != 0) {
+		tools_fail("stats", "%s", queue_errmsg(q));
+		free(*v);
+		*v = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static void
-stats_json(const struct qshape *s, int64_t now)
+stats_json_sites(struct sbuf *b, const struct site *v, size_t n, int64_t now)
+{
+	size_t	i;
+
+	sbuf_cat(b, ",\"sites\":[");
+	for (i = 0; i < n; i++) {
+		sbuf_cat(b, i ? ",{\"domain\":" : "{\"domain\":");
+		sbuf_json_str(b, v[i].domain);
+		sbuf_catf(b, ",\"messages\":%llu,\"recipients\":%llu,"
+		    "\"oldest\":%lld,\"oldest_age\":%lld,\"last_seen\":%lld}",
+		    (unsigned long long)v[i].bl.msgs,
+		    (unsigned long long)v[i].bl.rcpts,
+		    (long long)v[i].bl.oldest, (long long)(v[i].bl.oldest > 0 &&
+		    now > v[i].bl.oldest ? now - v[i].bl.oldest : 0),
+		    (long long)v[i].seen);
+	}
+	sbuf_catc(b, ']');
+}
+
+static void
+stats_text_sites(const struct site *v, size_t n, int64_t now)
+{
+	size_t	i;
+	char	t[32], dom[33];
+
+	if (n == 0)
+		return;
+	printf("held sites:\n%-32s %7s %7s %10s  %s\n", "", "msgs", "rcpts",
+	    "oldest", "last seen");
+	for (i = 0; i < n; i++) {
+		strl_esc(dom, sizeof(dom), v[i].domain, strlen(v[i].domain), 0);
+		printf("%32.32s %7llu %7llu", dom,
+		    (unsigned long long)v[i].bl.msgs,
+		    (unsigned long long)v[i].bl.rcpts);
+		if (v[i].bl.oldest > 0)
+			printf(" %6lld min", (long long)(now > v[i].bl.oldest ?
+			    now - v[i].bl.oldest : 0) / 60);
+		else
+			printf(" %10s", "-");
+		printf("  %s\n", v[i].seen > 0 ? tools_time(v[i].seen, t,
+		    sizeof(t)) : "never");
+	}
+}
+
+static void
+stats_json(const struct qshape *s, const struct site *v, size_t nv,
+    int64_t now)
 {
 	struct sbuf	*b = sbuf_new();
 	size_t		 i;
@@ -400,8 +475,10 @@ stats_json(const struct qshape *s, int64_t now)
 			sbuf_catc(b, ',');
 		sbuf_json_str(b, s->flush[i]);
 	}
-	sbuf_catf(b, "],\"bounce_dropped\":%llu}\n",
+	sbuf_catf(b, "],\"bounce_dropped\":%llu",
 	    (unsigned long long)s->bounce_dropped);
+	stats_json_sites(b, v, nv, now);
+	sbuf_cat(b, "}\n");
 	fwrite(sbuf_str(b), 1, sbuf_len(b), stdout);
 	sbuf_free(b);
 }
@@ -459,6 +536,8 @@ cmd_stats(struct tools_ctx *ctx, int argc, char **argv)
 {
 	struct queue	*q;
 	struct qshape	 s;
+	struct site	*v = NULL;
+	size_t		 nv = 0;
 	int64_t		 now = (int64_t)clock_now();
 	bool		 json = false;
 	int		 i, rc;
@@ -477,10 +556,18 @@ cmd_stats(struct tools_ctx *ctx, int argc, char **argv)
 		queue_close(q);
 		return rc;
 	}
+	if (stats_sites(ctx, q, &v, &nv) != 0) {
+		queue_shape_free(&s);
+		queue_close(q);
+		return TOOLS_EXIT_FAIL;
+	}
 	if (json)
-		stats_json(&s, now);
-	else
+		stats_json(&s, v, nv, now);
+	else {
 		stats_text(&s, now);
+		stats_text_sites(v, nv, now);
+	}
+	free(v);
 	queue_shape_free(&s);
 	queue_close(q);
 	return 0;

@@ -9,12 +9,14 @@
  * (etrn/, "smtpd", on listen and odmr_listen), the scheduler (runner/,
  * "sched"), which forks the delivery workers ("runner") itself, and the
  * odmr process (runner/reverse.c, "odmr"), which forks one process per
- * reversed ATRN/TURN session the listener hands it. SIGTERM or SIGINT: the children
+ * reversed ATRN/TURN session the listener hands it, and the notify process
+ * (runner/notify.c, "notify"), which runs site_notify_command for held
+ * sites whose mail piles up. SIGTERM or SIGINT: the children
  * stop (the listener lets sessions in DATA finish) and the master exits 0.
  * SIGHUP: the configuration is read again; a bad one is logged and the old
  * one kept; with a good one the listener reloads in place (SIGHUP) and the
- * scheduler and the odmr process finish and start again on it (reversed
- * sessions under way finish on the old one).
+ * scheduler, the odmr and the notify process finish and start again on
+ * it (reversed sessions under way finish on the old one).
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
@@ -398,6 +400,13 @@ posternd_spawn(struct posternd_child *ch)
 			close(posternd_lfds[i]);
 		_exit(reverse_serve(posternd_conf));
 	}
+	if (strcmp(ch->role, "notify") == 0) {
+		size_t	i;
+
+		for (i = 0; i < posternd_nlfds; i++)
+			close(posternd_lfds[i]);
+		_exit(notify_serve(posternd_conf));
+	}
 	if (strcmp(ch->role, "sched") == 0) {
 		struct sched_opts	o;
 		struct runner_stats	st;
@@ -419,6 +428,7 @@ main(int argc, char **argv)
 		{ "smtpd", 0, 0, 0, 1, false },
 		{ "sched", 0, 0, 0, 1, false },
 		{ "odmr", 0, 0, 0, 1, false },
+		{ "notify", 0, 0, 0, 1, false },
 	};
 	size_t			 nkids = sizeof(kids) / sizeof(kids[0]);
 	sigset_t		 mask;
@@ -540,7 +550,8 @@ main(int argc, char **argv)
 					if (kids[k].pid <= 0)
 						continue;
 					if (strcmp(kids[k].role, "sched") == 0 ||
-					    strcmp(kids[k].role, "odmr") == 0) {
+					    strcmp(kids[k].role, "odmr") == 0 ||
+					    strcmp(kids[k].role, "notify") == 0) {
 						kids[k].reloading = true;
 						kill(kids[k].pid, SIGTERM);
 					} else

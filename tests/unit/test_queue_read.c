@@ -420,6 +420,94 @@ out:
 	tq_rmrf(dir);
 }
 
+/* queue_domain_backlog: one domain, with subdomains, ".parent" (the
+ * subdomains only); queue_site_notice beside the seen records. */
+static void
+test_site_backlog(struct t *t)
+{
+	static const struct {
+		const char	*dom;
+		bool		 sub;
+		uint64_t	 msgs, rcpts;
+		int		 oldest;	/* message index, -1: none */
+	} want[] = {
+		{ "site.example", false, 2, 3, 0 },
+		{ "SITE.example", true, 2, 5, 0 },
+		{ ".site.example", false, 2, 2, 0 },
+		{ "y.site.example", false, 1, 1, 1 },
+		{ "other.example", false, 1, 1, 2 },
+		{ "none.example", false, 0, 0, -1 },
+	};
+	struct queue	*q = NULL;
+	struct qrcpt	 r[3];
+	struct qnew	 n;
+	struct qbacklog	 bl;
+	struct site_seen ss;
+	int64_t		 arr[3], when;
+	char		 dir[64];
+	size_t		 i;
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	arr[0] = (int64_t)time(NULL) - 3000;
+	arr[1] = arr[0] + 1000;
+	arr[2] = arr[0] + 2000;
+	tq_rcpt(&r[0], "a@site.example");
+	tq_rcpt(&r[1], "b@site.example");
+	tq_rcpt(&r[2], "c@x.site.example");
+	tq_new(&n, r, 3, "1\r\n", 3);
+	n.msg.arrival = arr[0];
+	if ((rc = queue_enqueue(q, &n)) != 0)
+		t_errorf(t, "queue_enqueue(1): %d", rc);
+	tq_rcpt(&r[0], "d@site.example");
+	tq_rcpt(&r[1], "e@y.site.example");
+	tq_new(&n, r, 2, "2\r\n", 3);
+	n.msg.arrival = arr[1];
+	if ((rc = queue_enqueue(q, &n)) != 0)
+		t_errorf(t, "queue_enqueue(2): %d", rc);
+	tq_rcpt(&r[0], "f@other.example");
+	tq_new(&n, r, 1, "3\r\n", 3);
+	n.msg.arrival = arr[2];
+	if ((rc = queue_enqueue(q, &n)) != 0)
+		t_errorf(t, "queue_enqueue(3): %d", rc);
+	for (i = 0; i < NELEM(want); i++) {
+		rc = queue_domain_backlog(q, want[i].dom, want[i].sub, &bl);
+		if (rc != 0 || bl.msgs != want[i].msgs ||
+		    bl.rcpts != want[i].rcpts || bl.oldest !=
+		    (want[i].oldest < 0 ? 0 : arr[want[i].oldest]))
+			t_errorf(t, "queue_domain_backlog(%s, %d): rc %d, "
+			    "%llu msgs %llu rcpts oldest %lld; want %llu %llu "
+			    "%lld", want[i].dom, want[i].sub, rc,
+			    (unsigned long long)bl.msgs,
+			    (unsigned long long)bl.rcpts,
+			    (long long)bl.oldest,
+			    (unsigned long long)want[i].msgs,
+			    (unsigned long long)want[i].rcpts,
+			    (long long)(want[i].oldest < 0 ? 0 :
+			    arr[want[i].oldest]));
+	}
+	if ((rc = queue_site_notice_get(q, "site.example", &when)) != 0 ||
+	    when != 0)
+		t_errorf(t, "notice before: rc %d when %lld", rc,
+		    (long long)when);
+	if ((rc = queue_site_notice(q, "Site.Example", 4242)) != 0 ||
+	    (rc = queue_site_notice_get(q, "site.EXAMPLE", &when)) != 0 ||
+	    when != 4242)
+		t_errorf(t, "notice: rc %d when %lld, want 4242", rc,
+		    (long long)when);
+	/* A notice is no sighting. */
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = queue_site_walk(q, site_cb, &ss)) != 0 || ss.n != 0)
+		t_errorf(t, "walk after a notice: rc %d, %zu seen", rc, ss.n);
+out:
+	if (q != NULL)
+		queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -427,5 +515,6 @@ main(void)
 	T_RUN(test_shape);
 	T_RUN(test_read_empty);
 	T_RUN(test_site_seen);
+	T_RUN(test_site_backlog);
 	T_EXIT();
 }

@@ -792,6 +792,72 @@ route_comment_rule(struct t *t)
 	routes_free(rs);
 }
 
+/* site_list: hold_domains then routes_file's hold and caller entries,
+ * once each; site_fill: last seen by name, and for ".parent" the latest
+ * of its subdomains' and the parent's own (ETRN @parent). */
+static void
+site_list_fill(struct t *t)
+{
+	static const struct {
+		const char	*dom;
+		int64_t		 seen;
+	} want[] = {
+		{ "a.example", 50 }, { ".b.example", 150 },
+		{ ".d.example", 0 }, { "c.example", 0 },
+	};
+	struct conf	*c;
+	struct routes	*rs;
+	struct queue	*q = NULL;
+	struct site	*v = NULL;
+	char		 path[64], err[512], dir[] = "/tmp/test_site.XXXXXX";
+	size_t		 n = 0, i;
+
+	c = load_conf(t, "hold_domains = a.example, .b.example, "
+	    "A.Example\n");
+	rs = load_routes(t, "c.example hold\n.d.example caller:2525\n"
+	    "a.example hold\ne.example mx\n", path, sizeof(path), err,
+	    sizeof(err));
+	if (c == NULL || rs == NULL) {
+		t_errorf(t, "setup: %s", err);
+		goto out;
+	}
+	if (site_list(c, rs, &v, &n) || n != NELEM(want)) {
+		t_errorf(t, "site_list: %zu sites, want %zu", n, NELEM(want));
+		goto out;
+	}
+	if (mkdtemp(dir) == NULL || queue_open(dir, QUEUE_CREATE, 1 << 20,
+	    &q, err, sizeof(err)) != 0) {
+		t_errorf(t, "queue_open: %s", err);
+		goto out;
+	}
+	if (queue_site_seen(q, "a.example", 50) != 0 ||
+	    queue_site_seen(q, "x.b.example", 100) != 0 ||
+	    queue_site_seen(q, "b.example", 150) != 0 ||
+	    queue_site_seen(q, "zz.example", 999) != 0 ||
+	    site_fill(q, v, n) != 0) {
+		t_errorf(t, "seen/site_fill: %s", queue_errmsg(q));
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].domain, want[i].dom) != 0 ||
+		    v[i].seen != want[i].seen || v[i].bl.msgs != 0)
+			t_errorf(t, "site %zu: %s seen %lld, want %s %lld", i,
+			    v[i].domain, (long long)v[i].seen, want[i].dom,
+			    (long long)want[i].seen);
+out:
+	if (q != NULL) {
+		queue_close(q);
+		snprintf(path, sizeof(path), "%s/data.mdb", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+		unlink(path);
+		rmdir(dir);
+	}
+	free(v);
+	routes_free(rs);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -804,5 +870,6 @@ main(void)
 	T_RUN(route_dns_server_check);
 	T_RUN(route_auth_parse);
 	T_RUN(route_comment_rule);
+	T_RUN(site_list_fill);
 	T_EXIT();
 }
