@@ -235,6 +235,66 @@ test_policy_file_bad(struct t *t)
 	conf_free(c);
 }
 
+/*
+ * A large rules file loads at once: the listener loads it on SIGHUP, and
+ * a duplicate check comparing every rule with every other took seconds
+ * for ETRN_RULES_MAX rules. A duplicate far from its first is still
+ * found, naming both lines.
+ */
+static void
+test_policy_file_large(struct t *t)
+{
+	struct etrn_policy	*p;
+	struct conf		*c;
+	char			 path[64], text[256], err[512];
+	char			*rules;
+	size_t			 i, len = 0, sz = (size_t)ETRN_RULES_MAX * 40;
+	int64_t			 t0, ms;
+	int			 pass;
+
+	rules = xcalloc(1, sz);
+	for (pass = 0; pass < 2; pass++) {
+		len = 0;
+		for (i = 0; i < (size_t)ETRN_RULES_MAX; i++)
+			len += (size_t)snprintf(rules + len, sz - len,
+			    "d%zu.example any\n", pass == 1 &&
+			    i == ETRN_RULES_MAX - 1 ? (size_t)7 : i);
+		if (write_tmp(rules, path, sizeof(path)) == -1)
+			t_fatalf(t, "write_tmp: %s", strerror(errno));
+		(void)bsnprintf(text, sizeof(text), "etrn_policy = %s\n",
+		    path);
+		if ((c = conf_text(t, text, err, sizeof(err))) == NULL) {
+			unlink(path);
+			t_fatalf(t, "conf_load: %s", err);
+		}
+		err[0] = '\0';
+		t0 = clock_mono_ms();
+		p = etrn_policy_load(c, err, sizeof(err));
+		ms = clock_mono_ms() - t0;
+		unlink(path);
+		if (ms > 2000)
+			t_errorf(t, "%d rules (pass %d): loaded in %lld ms, "
+			    "want under 2000", ETRN_RULES_MAX, pass,
+			    (long long)ms);
+		if (pass == 0 && p == NULL)
+			t_errorf(t, "%d distinct rules: %s", ETRN_RULES_MAX,
+			    err);
+		if (pass == 0 && p != NULL &&
+		    !etrn_policy_allows(p, c, "d99999.example", false,
+		    &(struct etrn_client){ 0 }))
+			t_errorf(t, "d99999.example: not allowed");
+		if (pass == 1 && p != NULL)
+			t_errorf(t, "a duplicate on the last line: loaded");
+		if (pass == 1 && p == NULL && strstr(err, ":100000: "
+		    "d7.example: a second rule (the first is on line 8)") ==
+		    NULL)
+			t_errorf(t, "duplicate: got \"%s\"", err);
+		etrn_policy_free(p);
+		conf_free(c);
+	}
+	free(rules);
+}
+
 /* etrn_queues: NAME:MEMBER[:MEMBER...], "@" for subdomains. */
 static void
 test_queues(struct t *t)
@@ -481,6 +541,7 @@ main(void)
 	T_RUN(test_policy_relay);
 	T_RUN(test_policy_file);
 	T_RUN(test_policy_file_bad);
+	T_RUN(test_policy_file_large);
 	T_RUN(test_queues);
 	T_RUN(test_domain_msgs);
 	T_RUN(test_flush_caller);
