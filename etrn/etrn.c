@@ -26,6 +26,11 @@
  * client's address (qsel.caller), its claims carry it on (qclaim.caller),
  * and the scheduler sends them to [address]:PORT (route_to_caller)
  * instead of the domain's MX. Anyone else gets 459 and nothing moves.
+ * The caller goes only to the named domain's own mail (the claim gives it
+ * to recipients of the request's exact domain, never a subdomain's), and
+ * "@domain" with a caller-routed name below it is refused for everyone:
+ * that name may be another owner's, and its mail must not go to this
+ * caller nor be released to its MX by someone else's ETRN.
  *
  * Replies (RFC 1985 §5; enhanced codes ours, RFC 2034):
  *	251 2.0.0 OK, no messages waiting for node X
@@ -266,7 +271,16 @@ etrn_allowed(struct smtpd_session *s, struct etrn_job *j, const char **why)
 		const struct etrn_target *t = &j->t[i];
 
 		cl.owner = u != NULL && auth_user_owns(u, t->domain);
-		caller = route_caller(srv->etrn->routes, t->domain, t->sub);
+		/* A caller-routed name below "@domain" may be another
+		 * owner's, and the flush's caller goes to the domain's own
+		 * mail only (queue_claim_flush): each by its name. */
+		if (t->sub && route_caller_below(srv->etrn->routes,
+		    t->domain)) {
+			*why = "refused: a caller route below it (ETRN it "
+			    "by name)";
+			return false;
+		}
+		caller = route_caller(srv->etrn->routes, t->domain, false);
 		if (caller && !cl.owner) {
 			*why = s->auth_user == NULL ? "refused: caller route, "
 			    "no AUTH" : "refused: caller route, not the owner";

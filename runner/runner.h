@@ -109,6 +109,9 @@ bool	 route_to_caller(const struct conf *, const struct routes *,
  * name or the nearest .parent)? With sub, an entry of any name below it
  * counts too (ETRN @domain). NULL routes: false. */
 bool	 route_caller(const struct routes *, const char *domain, bool sub);
+/* route_caller_below - is a name strictly below domain routed
+ * "caller:PORT" (an "x.domain", ".domain" or ".x.domain" entry)? */
+bool	 route_caller_below(const struct routes *, const char *domain);
 
 /* ------------------------------------------------------------------ */
 /* route_auth.c */

@@ -480,6 +480,68 @@ out:
 	tq_rmrf(dir);
 }
 
+/*
+ * A caller's flush never reaches past its own domain: a pending flush of
+ * par.example and its subdomains, then an authenticated ETRN's flush of
+ * par.example with a caller, merge into one request; the caller goes only
+ * to par.example's claims, never to sub.par.example's (another owner's
+ * "caller:PORT" domain would go to this caller's address).
+ */
+static void
+test_flush_caller_sub(struct t *t)
+{
+	static const char *const a1[] = { "u@par.example" };
+	static const char *const a2[] = { "v@sub.par.example" };
+	struct queue	*q = NULL;
+	struct qclaim	 c[4];
+	struct qsel	 sel;
+	uint64_t	 ida, idb;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 cnt, n, i;
+	char		 dir[64];
+	int		 rc, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (!tq_tmpdir(t, dir, sizeof(dir)))
+			return;
+		if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+			goto out;
+		if (!tq_enqueue(t, q, a1, 1, &ida) ||
+		    !tq_enqueue(t, q, a2, 1, &idb))
+			goto out;
+		n = tq_claim(t, q, now, TQ_FAR, c, NELEM(c), 2);
+		for (i = 0; i < n; i++)
+			(void)tq_record1(t, q, &c[i], QRESULT_DEFERRED, now,
+			    now + 100000, "4.0.0", "451 later");
+		memset(&sel, 0, sizeof(sel));
+		sel.domain = "par.example";
+		/* Pass 0: the subdomain flush first; pass 1: after. */
+		sel.subdomains = pass == 0;
+		sel.caller = pass == 0 ? NULL : "192.0.2.78";
+		if ((rc = queue_flush(q, &sel, true, now, &cnt)) != 0)
+			t_errorf(t, "queue_flush(1): got %d", rc);
+		sel.subdomains = pass == 1;
+		sel.caller = pass == 0 ? "192.0.2.78" : NULL;
+		if ((rc = queue_flush(q, &sel, true, now, &cnt)) != 0)
+			t_errorf(t, "queue_flush(2): got %d", rc);
+		n = tq_claim(t, q, now, 300, c, NELEM(c), 2);
+		if (n != 2)
+			t_errorf(t, "pass %d: %zu claims, want 2", pass, n);
+		for (i = 0; i < n; i++) {
+			const char *want = c[i].id == ida ? "192.0.2.78" : "";
+
+			if (strcmp(c[i].caller, want) != 0)
+				t_errorf(t, "pass %d: claim of %s: caller "
+				    "\"%s\", want \"%s\"", pass, c[i].domain,
+				    c[i].caller, want);
+		}
+	out:
+		queue_close(q);
+		q = NULL;
+		tq_rmrf(dir);
+	}
+}
+
 /* The flushq codec: values written before the caller existed decode as
  * they did; a caller and a resume point come back. */
 static void
@@ -545,6 +607,7 @@ main(void)
 	T_RUN(test_queues);
 	T_RUN(test_domain_msgs);
 	T_RUN(test_flush_caller);
+	T_RUN(test_flush_caller_sub);
 	T_RUN(test_flush_codec);
 	T_EXIT();
 }

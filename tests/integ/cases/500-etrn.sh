@@ -66,6 +66,7 @@ send() {	# send RCPT... - one message, its id in $T/last_id
 
 sink site 127.0.0.2 "$SP"
 sink caller 127.0.0.7 "$CP"
+sink alice 127.0.0.8 "$CP"
 
 cat >"$T/routes" <<EOF
 site.example	[127.0.0.2]:$SP
@@ -75,10 +76,15 @@ q1.example	[127.0.0.2]:$SP
 locked.example	[127.0.0.2]:$SP
 empty.example	[127.0.0.2]:$SP
 cal.example	caller:$CP
+sub.par.example	caller:$CP
 relay.example	[127.0.0.3]:$PP
 EOF
 printf '%s\n' "sitepass" | "$P" passwd site1 cal.example >"$T/users"
 printf '%s\n' "otherpass" | "$P" passwd other other.example |
+	tail -n 1 >>"$T/users"
+printf '%s\n' "alicepass" | "$P" passwd alice par.example |
+	tail -n 1 >>"$T/users"
+printf '%s\n' "bobpass" | "$P" passwd bob sub.par.example |
 	tail -n 1 >>"$T/users"
 chmod 644 "$T/routes" "$T/users"
 cat >"$T/etrn.rules" <<EOF
@@ -102,7 +108,7 @@ expect_grep etrn_check_bad_queues_says "etrn_queues: queue \"pair\": bad domain"
 conf "etrn_policy=$T/etrn.rules" "etrn_queues=pair:q1.example:@q2.example"
 expect_rc etrn_check_good 0 "$P" check
 
-HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example"
+HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example par.example sub.par.example"
 start_posternd "hold_domains=$HOLD" "relay_domains=relay.example" "routes_file=$T/routes" \
 	"users_file=$T/users" "etrn_queues=pair:q1.example:@q2.example" \
 	"etrn_min_interval=1h" "workers=2" "min_backoff=1h" \
@@ -276,6 +282,22 @@ else
 fi
 expect_grep etrn_caller_relay_logged \
 	"to=<i@cal.example>, relay=127.0.0.7\[127.0.0.7\]:$CP" "$T/posternd.log"
+
+# Another owner's caller-routed subdomain: alice owns par.example, bob
+# its subdomain sub.par.example (caller:CP). "ETRN @par.example" by alice
+# would send bob's mail to alice's address: refused, bob's mail held.
+send w@sub.par.example
+send x@par.example
+r=$(etrn --src 127.0.0.8 --user alice --pw alicepass "$SMTP_PORT" @par.example)
+expect_eq etrn_caller_sub_other_owner_459 "$r" \
+	"459 4.7.0 Node @par.example not allowed: unavailable"
+# Her own domain by its name still flushes (it has no caller route: its
+# mail goes by its MX, not to her; the point is that bob's stays).
+r=$(etrn --src 127.0.0.8 --user alice --pw alicepass "$SMTP_PORT" par.example)
+expect_eq etrn_caller_sub_own_253 "${r%% *}" 253
+if poll_for 10 eval '[ "$(state x@par.example)" != held ]'; then :; fi
+expect_eq etrn_caller_sub_bob_held \
+	"$(state w@sub.par.example) $(files alice)" "held 0"
 
 # ------------------------------------------------------------------
 # A rules file (SIGHUP): locked.example has mail; this client may not
