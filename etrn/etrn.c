@@ -14,8 +14,10 @@
  * waiting (queue_domain_msgs: the domains' bydom ranges only, in a read
  * transaction) and records one flush request per domain (queue_flush,
  * held mail too); then the loop replies 253 with that count, or 251 when
- * nothing waits, and wakes the scheduler with "flush", which forgets the
- * hops it had found down and claims the flushed domains first. The
+ * nothing waits, and wakes the scheduler with "flush DOMAIN..." (the
+ * flushed domains, etrn_job_wake), which claims them first and forgets
+ * that a hop was down only for the hops their mail goes to (never every
+ * hop: any client may ETRN a relay domain). The
  * delivery itself runs in the background toward each domain's route, as
  * RFC 1985 §5 asks: the reply never waits for it.
  *
@@ -106,6 +108,29 @@ bool
 etrn_job_flushed(const struct etrn_job *j)
 {
 	return j->rc == 0 && j->msgs > 0;
+}
+
+void
+etrn_job_wake(const struct etrn_job *j, int fd, const char *queue_dir,
+    char *buf, size_t *len)
+{
+	size_t	i, dl;
+
+	for (i = 0; etrn_job_flushed(j) && i < j->n; i++) {
+		dl = strlen(j->t[i].domain) + (j->t[i].sub ? 2 : 1);
+		/* Full: this one goes, the rest in another. */
+		if (*len > 0 && *len + dl >= SCHED_WAKE_MAX) {
+			sched_wake(fd, queue_dir, buf);
+			*len = 0;
+		}
+		if (*len == 0) {
+			(void)strl_copy(buf, "flush", SCHED_WAKE_MAX);
+			*len = 5;
+		}
+		if (bsnprintf(buf + *len, SCHED_WAKE_MAX - *len, " %s%s",
+		    j->t[i].sub ? "@" : "", j->t[i].domain))
+			*len += dl;
+	}
 }
 
 /* etrn_rate_find - the answer given to key within the interval, or NULL. */

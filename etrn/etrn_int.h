@@ -98,6 +98,12 @@ void	 etrn_job_free(struct etrn_job *);
  * domain, which etrn_min_interval does not hold back, must not make it
  * retry every dead destination. */
 bool	 etrn_job_flushed(const struct etrn_job *);
+/* etrn_job_wake - append the job's flushed domains ("@" for subdomains)
+ * to the "flush DOMAIN..." wake in buf (len so far in *len, at most
+ * SCHED_WAKE_MAX), sending a full datagram through fd to the scheduler
+ * of queue_dir and starting another. */
+void	 etrn_job_wake(const struct etrn_job *, int fd, const char *queue_dir,
+	    char *buf, size_t *len);
 struct etrn_rate *etrn_rate_new(void);
 void	 etrn_rate_free(struct etrn_rate *);
 

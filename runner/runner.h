@@ -314,8 +314,14 @@ struct sched_opts {
 int	 sched_run(struct conf *, const struct sched_opts *,
 	    struct runner_stats *);
 
+/* The longest wake datagram: "flush" and the flushed domains. */
+#define SCHED_WAKE_MAX	2048
+
 /* sched_wake - send `what` ("new": mail arrived; "flush": an operator
- * flushed, forget the hops found down) to the scheduler of the daemon
+ * flushed, forget every hop found down; "flush [@]DOMAIN...": an ETRN
+ * flushed those domains (@: with their subdomains), forget only the hops
+ * their flushed mail goes to; at most SCHED_WAKE_MAX octets, several
+ * datagrams for more) to the scheduler of the daemon
  * whose queue is queue_dir. fd: a datagram socket to send from, or -1
  * for a socket of our own. Never blocks; nobody listening is fine. */
 void	 sched_wake(int fd, const char *queue_dir, const char *what);
