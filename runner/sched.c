@@ -244,7 +244,7 @@ sched_hold(struct sched *s, const struct qclaim *c)
 	free(r);
 }
 
-/* sched_flush_match - the newest ETRN flush (its seq) that c's domain is
+/* sched_flush_match - the newest ETRN flush (its seq) that domain is
  * in; 0: none. */
 static uint64_t
 sched_flush_match(const struct sched *s, const char *domain)
