@@ -14,8 +14,10 @@
  * waiting (queue_domain_msgs: the domains' bydom ranges only, in a read
  * transaction) and records one flush request per domain (queue_flush,
  * held mail too); then the loop replies 253 with that count, or 251 when
- * nothing waits, and wakes the scheduler with "flush", which forgets the
- * hops it had found down and claims the flushed domains first. The
+ * nothing waits, and wakes the scheduler with "flush DOMAIN..." (the
+ * flushed domains, etrn_job_wake), which claims them first and forgets
+ * that a hop was down only for the hops their mail goes to (never every
+ * hop: any client may ETRN a relay domain). The
  * delivery itself runs in the background toward each domain's route, as
  * RFC 1985 §5 asks: the reply never waits for it. The thread also records
  * that each domain's site was seen (queue_site_seen), whether mail waited
@@ -33,6 +35,11 @@
  * client's address (qsel.caller), its claims carry it on (qclaim.caller),
  * and the scheduler sends them to [address]:PORT (route_to_caller)
  * instead of the domain's MX. Anyone else gets 459 and nothing moves.
+ * The caller goes only to the named domain's own mail (the claim gives it
+ * to recipients of the request's exact domain, never a subdomain's), and
+ * "@domain" with a caller-routed name below it is refused for everyone:
+ * that name may be another owner's, and its mail must not go to this
+ * caller nor be released to its MX by someone else's ETRN.
  *
  * Replies (RFC 1985 §5; enhanced codes ours, RFC 2034):
  *	251 2.0.0 OK, no messages waiting for node X
@@ -110,6 +117,29 @@ bool
 etrn_job_flushed(const struct etrn_job *j)
 {
 	return j->rc == 0 && j->msgs > 0;
+}
+
+void
+etrn_job_wake(const struct etrn_job *j, int fd, const char *queue_dir,
+    char *buf, size_t *len)
+{
+	size_t	i, dl;
+
+	for (i = 0; etrn_job_flushed(j) && i < j->n; i++) {
+		dl = strlen(j->t[i].domain) + (j->t[i].sub ? 2 : 1);
+		/* Full: this one goes, the rest in another. */
+		if (*len > 0 && *len + dl >= SCHED_WAKE_MAX) {
+			sched_wake(fd, queue_dir, buf);
+			*len = 0;
+		}
+		if (*len == 0) {
+			(void)strl_copy(buf, "flush", SCHED_WAKE_MAX);
+			*len = 5;
+		}
+		if (bsnprintf(buf + *len, SCHED_WAKE_MAX - *len, " %s%s",
+		    j->t[i].sub ? "@" : "", j->t[i].domain))
+			*len += dl;
+	}
 }
 
 /* etrn_rate_find - the answer given to key within the interval, or NULL. */
@@ -275,7 +305,16 @@ etrn_allowed(struct smtpd_session *s, struct etrn_job *j, const char **why)
 		const struct etrn_target *t = &j->t[i];
 
 		cl.owner = u != NULL && auth_user_owns(u, t->domain);
-		caller = route_caller(srv->etrn->routes, t->domain, t->sub);
+		/* A caller-routed name below "@domain" may be another
+		 * owner's, and the flush's caller goes to the domain's own
+		 * mail only (queue_claim_flush): each by its name. */
+		if (t->sub && route_caller_below(srv->etrn->routes,
+		    t->domain)) {
+			*why = "refused: a caller route below it (ETRN it "
+			    "by name)";
+			return false;
+		}
+		caller = route_caller(srv->etrn->routes, t->domain, false);
 		if (caller && !cl.owner) {
 			*why = s->auth_user == NULL ? "refused: caller route, "
 			    "no AUTH" : "refused: caller route, not the owner";

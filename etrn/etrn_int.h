@@ -103,6 +103,12 @@ bool	 etrn_job_flushed(const struct etrn_job *);
  * loop never writes the queue), then reply 453 from etrn_done(). */
 void	 etrn_seen_submit(struct smtpd_session *, const char (*dom)[256],
 	    size_t n);
+/* etrn_job_wake - append the job's flushed domains ("@" for subdomains)
+ * to the "flush DOMAIN..." wake in buf (len so far in *len, at most
+ * SCHED_WAKE_MAX), sending a full datagram through fd to the scheduler
+ * of queue_dir and starting another. */
+void	 etrn_job_wake(const struct etrn_job *, int fd, const char *queue_dir,
+	    char *buf, size_t *len);
 struct etrn_rate *etrn_rate_new(void);
 void	 etrn_rate_free(struct etrn_rate *);
 

@@ -168,7 +168,6 @@ etrn_policy_line(void *arg, char *line, size_t len, int lineno, char *why,
 	struct etrn_rule	 r;
 	char			*tok, *save = NULL;
 	const char		*d;
-	size_t			 i;
 
 	(void)len;
 	memset(&r, 0, sizeof(r));
@@ -202,13 +201,8 @@ etrn_policy_line(void *arg, char *line, size_t len, int lineno, char *why,
 		    "owner, user=NAME or a CIDR network)", r.domain);
 		goto fail;
 	}
-	for (i = 0; i < p->nrules; i++)
-		if (strcmp(p->rules[i].domain, r.domain) == 0) {
-			(void)bsnprintf(why, whysz, "%s: a second rule (the "
-			    "first is on line %d)", r.domain,
-			    p->rules[i].line);
-			goto fail;
-		}
+	/* A second rule for a domain: etrn_policy_load, once sorted (one
+	 * by one here would be quadratic in ETRN_RULES_MAX). */
 	if (p->nrules == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 16;
 		p->rules = xreallocarray(p->rules, p->cap, sizeof(*p->rules));
@@ -225,6 +219,38 @@ etrn_policy_rule_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct etrn_rule *)a)->domain,
 	    ((const struct etrn_rule *)b)->domain);
+}
+
+/* etrn_policy_rule_sort - by domain, then line: a domain's rules in the
+ * file's order, next to each other. */
+static int
+etrn_policy_rule_sort(const void *a, const void *b)
+{
+	const struct etrn_rule	*ra = a, *rb = b;
+	int			 c;
+
+	if ((c = strcmp(ra->domain, rb->domain)) != 0)
+		return c;
+	return (ra->line > rb->line) - (ra->line < rb->line);
+}
+
+/* etrn_policy_dup - after the sort: a domain with a second rule, named by
+ * the line of the second (as a linefile error would); -1 if one. */
+static int
+etrn_policy_dup(const struct etrn_policy *p, const char *file, char *err,
+    size_t errsz)
+{
+	size_t	i;
+
+	for (i = 1; i < p->nrules; i++)
+		if (strcmp(p->rules[i - 1].domain, p->rules[i].domain) == 0) {
+			(void)bsnprintf(err, errsz, "%s:%d: %s: a second rule "
+			    "(the first is on line %d)", file,
+			    p->rules[i].line, p->rules[i].domain,
+			    p->rules[i - 1].line);
+			return -1;
+		}
+	return 0;
 }
 
 /* etrn_policy_name_ok - a queue name: 1..ETRN_QUEUE_NAME_MAX of letters,
@@ -330,7 +356,9 @@ etrn_policy_load(const struct conf *c, char *err, size_t errsz)
 		if (linefile_read(v, etrn_policy_line, p, err, errsz) != 0)
 			goto fail;
 		qsort(p->rules, p->nrules, sizeof(*p->rules),
-		    etrn_policy_rule_cmp);
+		    etrn_policy_rule_sort);
+		if (etrn_policy_dup(p, v, err, errsz) != 0)
+			goto fail;
 	} else {
 		(void)bsnprintf(err, errsz, "bad value \"%.80s\" (want "
 		    "relay_domains, owners or a file with a '/' in its "

@@ -358,6 +358,8 @@ smtpd_server_committed(struct smtpd_server *srv)
 {
 	struct smtpd_session	*done, *s, *next;
 	uint64_t		 cnt;
+	char			 wake[SCHED_WAKE_MAX];
+	size_t			 wlen = 0;
 	bool			 flushed = false;
 
 	if (read(srv->evfd, &cnt, sizeof(cnt)) != sizeof(cnt))
@@ -366,15 +368,21 @@ smtpd_server_committed(struct smtpd_server *srv)
 	done = srv->done;
 	srv->done = NULL;
 	pthread_mutex_unlock(&srv->mu);
-	/* An ETRN's flush: the scheduler forgets the hops it found down
-	 * and claims at once ("flush" also says "new"). Only one wake: a
-	 * "new" read alone first would have it claim the flushed domains
-	 * while it still takes their hops for down. */
-	for (s = done; s != NULL && !flushed; s = s->cnext)
-		flushed = s->etrn != NULL && etrn_job_flushed(s->etrn);
-	if (flushed && srv->wakefd >= 0)
-		sched_wake(srv->wakefd, srv->conf->queue_dir, "flush");
-	else if (!flushed)
+	/* An ETRN's flush: "flush DOMAIN..." (the flushed domains only: any
+	 * client may ETRN a relay domain, and must not make every hop found
+	 * down be tried again); the scheduler forgets those domains' hops
+	 * found down and claims at once (it also says "new"). Only the
+	 * flush wake: a "new" read alone first would have it claim the
+	 * flushed domains while it still takes their hops for down. */
+	for (s = done; s != NULL; s = s->cnext)
+		if (s->etrn != NULL && etrn_job_flushed(s->etrn)) {
+			flushed = true;
+			etrn_job_wake(s->etrn, srv->wakefd,
+			    srv->conf->queue_dir, wake, &wlen);
+		}
+	if (wlen > 0)
+		sched_wake(srv->wakefd, srv->conf->queue_dir, wake);
+	if (!flushed)
 		smtpd_server_wake(srv);
 	for (s = done; s != NULL; s = next) {
 		next = s->cnext;

@@ -23,6 +23,7 @@ struct queue_claim_key {
 	int64_t		t;
 	uint64_t	id;
 	uint32_t	idx;
+	bool		exact;	/* a flush's: in the request's own domain */
 };
 
 /* How many flush requests one claim serves, at most. */
@@ -201,6 +202,7 @@ serve:
 			}
 			cand[nc].id = queue_be64_get(v.mv_data);
 			cand[nc].idx = queue_be32_get((uint8_t *)v.mv_data + 8);
+			cand[nc].exact = exact;
 			/* Only what can be taken counts toward the batch. */
 			if (queue_rec_get_rcpt(q, txn, cand[nc].id,
 			    cand[nc].idx, &r) != 0 ||
@@ -225,10 +227,14 @@ serve:
 			rc = 0;
 			if (queue_claim_eligible(&r, fr->flags) &&
 			    !(q1->since > 0 && r.last_try >= q1->since)) {
+				/* The caller only for the request's own
+				 * domain: its owner asked for that one. A
+				 * subdomain may be another owner's
+				 * "caller:PORT" domain. */
 				if ((rc = queue_claim_take(q, txn, &r, now,
 				    lease, token, (fr->flags &
-				    QUEUE_FLUSH_CALLER) ? fr->caller : "",
-				    &out[*n])) != 0)
+				    QUEUE_FLUSH_CALLER) && cand[i].exact ?
+				    fr->caller : "", &out[*n])) != 0)
 					goto out;
 				(*n)++;
 			}

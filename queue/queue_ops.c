@@ -364,7 +364,10 @@ queue_ops_flush_request(struct queue *q, const struct qsel *sel, bool held,
 		memcpy(fr.caller, sel->caller, strlen(sel->caller) + 1);
 	}
 	/* A flush already waiting widens to this one, and starts over; a
-	 * caller's address it had stays unless this one brings a newer. */
+	 * caller's address it had stays unless this one brings a newer. A
+	 * caller with subdomains (one request "@d", the other a caller's
+	 * "d") is safe: the claim gives the caller only to d's own
+	 * recipients (queue_claim_flush), never to a subdomain's. */
 	if (mdb_get(txn, q->flushq, &k, &v) == 0) {
 		(void)queue_rec_dec_flush(&v, &old);
 		if ((old.flags & QUEUE_FLUSH_CALLER) &&

@@ -547,14 +547,24 @@ route_caller(const struct routes *rs, const char *domain, bool sub)
 {
 	const struct route_ent	*e;
 	char			 dom[SMTP_DOMAIN_MAX + 2];
-	size_t			 i, dlen, elen;
 
 	route_norm(dom, sizeof(dom), domain);
 	if (rs == NULL)
 		return false;
 	if ((e = route_find_entry(rs, dom)) != NULL && e->kind == ROUTE_CALLER)
 		return true;
-	if (!sub)
+	return sub && route_caller_below(rs, domain);
+}
+
+bool
+route_caller_below(const struct routes *rs, const char *domain)
+{
+	const struct route_ent	*e;
+	char			 dom[SMTP_DOMAIN_MAX + 2];
+	size_t			 i, dlen, elen;
+
+	route_norm(dom, sizeof(dom), domain);
+	if (rs == NULL)
 		return false;
 	/* ETRN @domain reaches every name below it: "x.domain" and
 	 * ".domain" or ".x.domain" entries. */

@@ -113,6 +113,9 @@ bool	 route_to_caller(const struct conf *, const struct routes *,
  * name or the nearest .parent)? With sub, an entry of any name below it
  * counts too (ETRN @domain). NULL routes: false. */
 bool	 route_caller(const struct routes *, const char *domain, bool sub);
+/* route_caller_below - is a name strictly below domain routed
+ * "caller:PORT" (an "x.domain", ".domain" or ".x.domain" entry)? */
+bool	 route_caller_below(const struct routes *, const char *domain);
 /* routes_walk_held - fn for each "hold" and "caller" entry's domain (lower
  * case; ".parent" with its dot), in domain order. NULL routes: none. */
 void	 routes_walk_held(const struct routes *,
@@ -367,8 +370,14 @@ struct sched_opts {
 int	 sched_run(struct conf *, const struct sched_opts *,
 	    struct runner_stats *);
 
+/* The longest wake datagram: "flush" and the flushed domains. */
+#define SCHED_WAKE_MAX	2048
+
 /* sched_wake - send `what` ("new": mail arrived; "flush": an operator
- * flushed, forget the hops found down) to the scheduler of the daemon
+ * flushed, forget every hop found down; "flush [@]DOMAIN...": an ETRN
+ * flushed those domains (@: with their subdomains), forget only the hops
+ * their flushed mail goes to; at most SCHED_WAKE_MAX octets, several
+ * datagrams for more) to the scheduler of the daemon
  * whose queue is queue_dir. fd: a datagram socket to send from, or -1
  * for a socket of our own. Never blocks; nobody listening is fine. */
 void	 sched_wake(int fd, const char *queue_dir, const char *what);

@@ -19,7 +19,10 @@
  * (queue_claim_return, due now); the lease (lease_time, renewed every third of
  * it while a live worker holds the claims) only covers the death of the
  * whole daemon. `postern flush` wakes the scheduler through the datagram
- * socket wake.sock in the queue directory.
+ * socket wake.sock in the queue directory: "flush" resets every hop found
+ * down. An ETRN's "flush DOMAIN..." resets only the hops the flushed
+ * domains' claims reach (sched_hop_flushed): any client may ETRN a relay
+ * domain, and must not cause a retry of every dead destination.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -39,6 +43,15 @@
 #define SCHED_TICK_MS		1000
 #define SCHED_STOP_SECONDS	30
 #define SCHED_WAKE_SOCKET	"wake.sock"
+#define SCHED_FLUSHED_MAX	256	/* ETRN-flushed domains remembered */
+
+/* A domain an ETRN flushed ("flush DOMAIN..."): the first flushed claim
+ * of it routed to a hop newer than the hop's last reset resets that hop. */
+struct sched_flushed {
+	char		 domain[SMTP_DOMAIN_MAX + 1];
+	bool		 sub;		/* "@domain": its subdomains too */
+	uint64_t	 seq;
+};
 
 struct sched_hop {
 	char			 key[300];
@@ -48,6 +61,9 @@ struct sched_hop {
 	int			 active;
 	int64_t			 down_until;
 	int64_t			 down_backoff;
+	uint64_t		 flushes;	/* resets by a flush so far */
+	uint64_t		 flush_seq;	/* the last flushed[] seq that
+						 * reset it */
 	struct sched_hop	*next;
 };
 
@@ -62,13 +78,14 @@ struct sched_worker {
 	time_t		 restart_at;
 	time_t		 started;
 	int		 backoff;
-	uint64_t	 flushes;	/* sched.flushes when it left */
+	uint64_t	 flushes;	/* its hop's flushes when it left */
 };
 
 struct sched {
 	struct runner_bounce	*bounce;	/* the DSN hook on q */
 	bool			 sliver;	/* a claim waits for room */
-	uint64_t		 flushes;	/* "flush" wakes so far */
+	struct sched_flushed	 flushed[SCHED_FLUSHED_MAX];	/* a ring */
+	uint64_t		 flush_seq;	/* flushed[] entries so far */
 	struct conf		*conf;
 	const struct sched_opts	*opts;
 	struct routes		*routes;
@@ -227,6 +244,79 @@ sched_hold(struct sched *s, const struct qclaim *c)
 	free(r);
 }
 
+/* sched_flush_match - the newest ETRN flush (its seq) that domain is
+ * in; 0: none. */
+static uint64_t
+sched_flush_match(const struct sched *s, const char *domain)
+{
+	const struct sched_flushed	*f;
+	size_t				 i, n, dl, fl;
+	uint64_t			 best = 0;
+
+	n = s->flush_seq < SCHED_FLUSHED_MAX ? s->flush_seq :
+	    SCHED_FLUSHED_MAX;
+	dl = strlen(domain);
+	for (i = 0; i < n; i++) {
+		f = &s->flushed[i];
+		fl = strlen(f->domain);
+		if (f->seq > best && (strcasecmp(domain, f->domain) == 0 ||
+		    (f->sub && dl > fl && domain[dl - fl - 1] == '.' &&
+		    strcasecmp(domain + dl - fl, f->domain) == 0)))
+			best = f->seq;
+	}
+	return best;
+}
+
+/* sched_hop_reset - a flush says the hop may be back: try it now, and
+ * outdate the verdict of a batch out on it (sched_report). */
+static void
+sched_hop_reset(struct sched_hop *h)
+{
+	h->down_until = 0;
+	h->flushes++;
+}
+
+/*
+ * sched_hop_flushed - the first claim an ETRN flushed that comes to a hop
+ * after the flush resets the hop: only the hops the flushed domains' mail
+ * goes to (their routes, a caller's address included), not every hop
+ * found down, since any client may ETRN a relay domain.
+ */
+static void
+sched_hop_flushed(struct sched *s, struct sched_hop *h, const struct qclaim *c)
+{
+	uint64_t	seq;
+
+	if (!c->flushed || s->flush_seq == 0 ||
+	    (seq = sched_flush_match(s, c->domain)) <= h->flush_seq)
+		return;
+	h->flush_seq = seq;
+	sched_hop_reset(h);
+}
+
+/* sched_wake_domains - "flush DOMAIN...": remember each, "@" for its
+ * subdomains too; the oldest are forgotten first. */
+static void
+sched_wake_domains(struct sched *s, char *list)
+{
+	struct sched_flushed	*f;
+	char			*tok, *save = NULL;
+	bool			 sub;
+
+	for (tok = strtok_r(list, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if ((sub = tok[0] == '@'))
+			tok++;
+		if (tok[0] == '\0' || strlen(tok) > SMTP_DOMAIN_MAX)
+			continue;
+		s->flush_seq++;
+		f = &s->flushed[(s->flush_seq - 1) % SCHED_FLUSHED_MAX];
+		strl_copy(f->domain, tok, sizeof(f->domain));
+		f->sub = sub;
+		f->seq = s->flush_seq;
+	}
+}
+
 /* sched_take - route one claim: to a hop's waiting list, or decided. */
 static void
 sched_take(struct sched *s, const struct qclaim *c, int64_t now)
@@ -255,6 +345,7 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 			route_release(s->conf, s->routes, c->domain, &rt);
 	}
 	h = sched_hop_get(s, &rt);
+	sched_hop_flushed(s, h, c);
 	if (h->down_until > now) {
 		bsnprintf(why, sizeof(why), "%s is down: not tried until the "
 		    "next retry", h->key);
@@ -424,7 +515,7 @@ sched_dispatch(struct sched *s, int64_t now)
 		memcpy(w->out, b->claim, take * sizeof(w->out[0]));
 		w->nout = take;
 		w->busy = true;
-		w->flushes = s->flushes;
+		w->flushes = pick->flushes;
 		w->hop = pick;
 		strl_copy(w->lastkey, pick->key, sizeof(w->lastkey));
 		pick->active++;
@@ -490,10 +581,11 @@ sched_report(struct sched *s, struct sched_worker *w, int64_t now)
 	}
 	if (w->hop != NULL) {
 		w->hop->active--;
-		/* A flush (an operator's, or an ETRN: "it is back") that
-		 * came while this batch was out outdates its verdict: the
-		 * flushed mail is tried rather than deferred unseen. */
-		if (rep.hop_down && w->flushes == s->flushes)
+		/* A flush of this hop (an operator's, or an ETRN of a
+		 * domain routed here: "it is back") that came while this
+		 * batch was out outdates its verdict: the flushed mail is
+		 * tried rather than deferred unseen. */
+		if (rep.hop_down && w->flushes == w->hop->flushes)
 			sched_hop_down(s, w->hop, now);
 		else if (rep.delivered + rep.failed > 0)
 			w->hop->down_backoff = 0;
@@ -744,20 +836,26 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 				continue;
 			}
 			if (pfd[i].fd == s.wakefd) {
-				char	buf[64];
+				char	buf[SCHED_WAKE_MAX + 1];
 				ssize_t	len;
 
 				while ((len = recv(s.wakefd, buf,
 				    sizeof(buf) - 1, 0)) > 0) {
 					buf[len] = '\0';
-					/* An operator's flush: try the hops
+					/* An ETRN's: only the hops of the
+					 * domains it flushed, when their
+					 * claims come (sched_hop_flushed). */
+					if (strncmp(buf, "flush ", 6) == 0) {
+						sched_wake_domains(&s, buf + 6);
+						continue;
+					}
+					/* An operator's flush: try every hop
 					 * found down again now. */
 					if (strcmp(buf, "flush") != 0)
 						continue;
-					s.flushes++;
 					for (h = s.hops; h != NULL;
 					    h = h->next)
-						h->down_until = 0;
+						sched_hop_reset(h);
 				}
 				s.more = true;
 				continue;

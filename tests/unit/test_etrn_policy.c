@@ -235,6 +235,66 @@ test_policy_file_bad(struct t *t)
 	conf_free(c);
 }
 
+/*
+ * A large rules file loads at once: the listener loads it on SIGHUP, and
+ * a duplicate check comparing every rule with every other took seconds
+ * for ETRN_RULES_MAX rules. A duplicate far from its first is still
+ * found, naming both lines.
+ */
+static void
+test_policy_file_large(struct t *t)
+{
+	struct etrn_policy	*p;
+	struct conf		*c;
+	char			 path[64], text[256], err[512];
+	char			*rules;
+	size_t			 i, len = 0, sz = (size_t)ETRN_RULES_MAX * 40;
+	int64_t			 t0, ms;
+	int			 pass;
+
+	rules = xcalloc(1, sz);
+	for (pass = 0; pass < 2; pass++) {
+		len = 0;
+		for (i = 0; i < (size_t)ETRN_RULES_MAX; i++)
+			len += (size_t)snprintf(rules + len, sz - len,
+			    "d%zu.example any\n", pass == 1 &&
+			    i == ETRN_RULES_MAX - 1 ? (size_t)7 : i);
+		if (write_tmp(rules, path, sizeof(path)) == -1)
+			t_fatalf(t, "write_tmp: %s", strerror(errno));
+		(void)bsnprintf(text, sizeof(text), "etrn_policy = %s\n",
+		    path);
+		if ((c = conf_text(t, text, err, sizeof(err))) == NULL) {
+			unlink(path);
+			t_fatalf(t, "conf_load: %s", err);
+		}
+		err[0] = '\0';
+		t0 = clock_mono_ms();
+		p = etrn_policy_load(c, err, sizeof(err));
+		ms = clock_mono_ms() - t0;
+		unlink(path);
+		if (ms > 2000)
+			t_errorf(t, "%d rules (pass %d): loaded in %lld ms, "
+			    "want under 2000", ETRN_RULES_MAX, pass,
+			    (long long)ms);
+		if (pass == 0 && p == NULL)
+			t_errorf(t, "%d distinct rules: %s", ETRN_RULES_MAX,
+			    err);
+		if (pass == 0 && p != NULL &&
+		    !etrn_policy_allows(p, c, "d99999.example", false,
+		    &(struct etrn_client){ 0 }))
+			t_errorf(t, "d99999.example: not allowed");
+		if (pass == 1 && p != NULL)
+			t_errorf(t, "a duplicate on the last line: loaded");
+		if (pass == 1 && p == NULL && strstr(err, ":100000: "
+		    "d7.example: a second rule (the first is on line 8)") ==
+		    NULL)
+			t_errorf(t, "duplicate: got \"%s\"", err);
+		etrn_policy_free(p);
+		conf_free(c);
+	}
+	free(rules);
+}
+
 /* etrn_queues: NAME:MEMBER[:MEMBER...], "@" for subdomains. */
 static void
 test_queues(struct t *t)
@@ -420,6 +480,68 @@ out:
 	tq_rmrf(dir);
 }
 
+/*
+ * A caller's flush never reaches past its own domain: a pending flush of
+ * par.example and its subdomains, then an authenticated ETRN's flush of
+ * par.example with a caller, merge into one request; the caller goes only
+ * to par.example's claims, never to sub.par.example's (another owner's
+ * "caller:PORT" domain would go to this caller's address).
+ */
+static void
+test_flush_caller_sub(struct t *t)
+{
+	static const char *const a1[] = { "u@par.example" };
+	static const char *const a2[] = { "v@sub.par.example" };
+	struct queue	*q = NULL;
+	struct qclaim	 c[4];
+	struct qsel	 sel;
+	uint64_t	 ida, idb;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 cnt, n, i;
+	char		 dir[64];
+	int		 rc, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (!tq_tmpdir(t, dir, sizeof(dir)))
+			return;
+		if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+			goto out;
+		if (!tq_enqueue(t, q, a1, 1, &ida) ||
+		    !tq_enqueue(t, q, a2, 1, &idb))
+			goto out;
+		n = tq_claim(t, q, now, TQ_FAR, c, NELEM(c), 2);
+		for (i = 0; i < n; i++)
+			(void)tq_record1(t, q, &c[i], QRESULT_DEFERRED, now,
+			    now + 100000, "4.0.0", "451 later");
+		memset(&sel, 0, sizeof(sel));
+		sel.domain = "par.example";
+		/* Pass 0: the subdomain flush first; pass 1: after. */
+		sel.subdomains = pass == 0;
+		sel.caller = pass == 0 ? NULL : "192.0.2.78";
+		if ((rc = queue_flush(q, &sel, true, now, &cnt)) != 0)
+			t_errorf(t, "queue_flush(1): got %d", rc);
+		sel.subdomains = pass == 1;
+		sel.caller = pass == 0 ? "192.0.2.78" : NULL;
+		if ((rc = queue_flush(q, &sel, true, now, &cnt)) != 0)
+			t_errorf(t, "queue_flush(2): got %d", rc);
+		n = tq_claim(t, q, now, 300, c, NELEM(c), 2);
+		if (n != 2)
+			t_errorf(t, "pass %d: %zu claims, want 2", pass, n);
+		for (i = 0; i < n; i++) {
+			const char *want = c[i].id == ida ? "192.0.2.78" : "";
+
+			if (strcmp(c[i].caller, want) != 0)
+				t_errorf(t, "pass %d: claim of %s: caller "
+				    "\"%s\", want \"%s\"", pass, c[i].domain,
+				    c[i].caller, want);
+		}
+	out:
+		queue_close(q);
+		q = NULL;
+		tq_rmrf(dir);
+	}
+}
+
 /* The flushq codec: values written before the caller existed decode as
  * they did; a caller and a resume point come back. */
 static void
@@ -481,9 +603,11 @@ main(void)
 	T_RUN(test_policy_relay);
 	T_RUN(test_policy_file);
 	T_RUN(test_policy_file_bad);
+	T_RUN(test_policy_file_large);
 	T_RUN(test_queues);
 	T_RUN(test_domain_msgs);
 	T_RUN(test_flush_caller);
+	T_RUN(test_flush_caller_sub);
 	T_RUN(test_flush_codec);
 	T_EXIT();
 }

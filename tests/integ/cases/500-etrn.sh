@@ -19,7 +19,11 @@
 # relay domain, due at once when its primary ETRNs; authenticated ETRN to
 # the caller:
 # without AUTH and as another user 459 and nothing moves, as the owner the
-# mail arrives at the caller's 127.0.0.7:CP; one log line per ETRN.
+# mail arrives at the caller's 127.0.0.7:CP; one log line per ETRN;
+# "ETRN @par.example" by its owner is refused when sub.par.example below
+# it is another user's caller route (bob's mail stays held, nothing at
+# the caller 127.0.0.8); an ETRN resets only the flushed domains' hops
+# (new mail for a dead host stays deferred without a connection).
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
@@ -28,6 +32,7 @@ py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 SP=$(free_port)		# the site sink on 127.0.0.2
 PP=$(free_port)		# the primary MX of relay.example, 127.0.0.3: down
 CP=$(free_port)		# the caller's listener on 127.0.0.7
+DP=$(free_port)		# dead.example's host on 127.0.0.4: closes at once
 
 # sink NAME IP PORT - smtp-sink dumping each message into $T/NAME/.
 sink() {
@@ -66,6 +71,7 @@ send() {	# send RCPT... - one message, its id in $T/last_id
 
 sink site 127.0.0.2 "$SP"
 sink caller 127.0.0.7 "$CP"
+sink alice 127.0.0.8 "$CP"
 
 cat >"$T/routes" <<EOF
 site.example	[127.0.0.2]:$SP
@@ -75,10 +81,16 @@ q1.example	[127.0.0.2]:$SP
 locked.example	[127.0.0.2]:$SP
 empty.example	[127.0.0.2]:$SP
 cal.example	caller:$CP
+sub.par.example	caller:$CP
 relay.example	[127.0.0.3]:$PP
+dead.example	[127.0.0.4]:$DP
 EOF
 printf '%s\n' "sitepass" | "$P" passwd site1 cal.example >"$T/users"
 printf '%s\n' "otherpass" | "$P" passwd other other.example |
+	tail -n 1 >>"$T/users"
+printf '%s\n' "alicepass" | "$P" passwd alice par.example |
+	tail -n 1 >>"$T/users"
+printf '%s\n' "bobpass" | "$P" passwd bob sub.par.example |
 	tail -n 1 >>"$T/users"
 chmod 644 "$T/routes" "$T/users"
 cat >"$T/etrn.rules" <<EOF
@@ -102,7 +114,7 @@ expect_grep etrn_check_bad_queues_says "etrn_queues: queue \"pair\": bad domain"
 conf "etrn_policy=$T/etrn.rules" "etrn_queues=pair:q1.example:@q2.example"
 expect_rc etrn_check_good 0 "$P" check
 
-HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example"
+HOLD="site.example .site.example q1.example .q2.example locked.example empty.example cal.example other.example par.example sub.par.example"
 start_posternd "hold_domains=$HOLD" "relay_domains=relay.example" "routes_file=$T/routes" \
 	"users_file=$T/users" "etrn_queues=pair:q1.example:@q2.example" \
 	"etrn_min_interval=1h" "workers=2" "min_backoff=1h" \
@@ -276,6 +288,58 @@ else
 fi
 expect_grep etrn_caller_relay_logged \
 	"to=<i@cal.example>, relay=127.0.0.7\[127.0.0.7\]:$CP" "$T/posternd.log"
+
+# Another owner's caller-routed subdomain: alice owns par.example, bob
+# its subdomain sub.par.example (caller:CP). "ETRN @par.example" by alice
+# would send bob's mail to alice's address: refused, bob's mail held.
+send w@sub.par.example
+send x@par.example
+r=$(etrn --src 127.0.0.8 --user alice --pw alicepass "$SMTP_PORT" @par.example)
+expect_eq etrn_caller_sub_other_owner_459 "$r" \
+	"459 4.7.0 Node @par.example not allowed: unavailable"
+# Her own domain by its name still flushes (it has no caller route: its
+# mail goes by its MX, not to her; the point is that bob's stays).
+r=$(etrn --src 127.0.0.8 --user alice --pw alicepass "$SMTP_PORT" par.example)
+expect_eq etrn_caller_sub_own_253 "${r%% *}" 253
+if poll_for 10 eval '[ "$(state x@par.example)" != held ]'; then :; fi
+expect_eq etrn_caller_sub_bob_held \
+	"$(state w@sub.par.example) $(files alice)" "held 0"
+
+# ------------------------------------------------------------------
+# An ETRN resets only the flushed domains' hops. dead.example's host
+# accepts and closes at once (a hop down; it counts connections). Each
+# round flushes another held domain (253, delivered), then new mail for
+# dead.example comes: its hop stays down (deferred, no connection),
+# where any ETRN used to make every hop found down be tried again.
+cat >"$T/deadsrv.py" <<'EOPY'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.4", int(sys.argv[1]))); s.listen(64)
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[2], "a") as f: f.write("conn\n")
+    c.close()
+EOPY
+"$PY" "$T/deadsrv.py" "$DP" "$T/dead.log" >/dev/null 2>&1 &
+reap $!
+wait_listen "$DP" 127.0.0.4 || notok deadsrv_start "did not start"
+conns() { wc -l <"$T/dead.log" 2>/dev/null | tr -d ' '; }
+send d0@dead.example
+if poll_for 20 eval '[ "$(state d0@dead.example)" = deferred ]'; then
+	ok etrn_dead_deferred
+else notok etrn_dead_deferred "state $(state d0@dead.example)"; fi
+c0=$(conns)
+for i in 1 2 3; do
+	send "m@x$i.site.example"
+	r=$(etrn "$SMTP_PORT" "x$i.site.example")
+	[ "${r%% *}" = 253 ] || notok etrn_dead_round_$i "$r"
+	poll_for 20 has site "m@x$i.site.example" ||
+		notok etrn_dead_round_$i "x$i.site.example not delivered"
+	send "d$i@dead.example"
+	poll_for 20 eval '[ "$(state d$i@dead.example)" = deferred ]' ||
+		notok etrn_dead_round_$i "state $(state d$i@dead.example)"
+done
+expect_eq etrn_other_hops_stay_down "$c0 $(conns)" "1 1"
 
 # ------------------------------------------------------------------
 # A rules file (SIGHUP): locked.example has mail; this client may not

@@ -14,9 +14,12 @@
 #    waiting; #queue and @domain too), 1 for 459 (an unknown domain) and for a mix, 1 when the
 #    connection is refused, when the server does not offer ETRN (and with
 #    --force, on its 502), 2 for bad arguments with nothing sent (no
-#    connection at all); a hostile reply is printed escaped; AUTH only
-#    inside TLS verified against --ca-file, and refused with the wrong
-#    password; --tls encrypt without a trusted certificate.
+#    connection at all); a hostile reply is printed escaped; AUTH PLAIN/
+#    LOGIN only inside TLS verified against --ca-file (a server on plain
+#    TCP offering only those gets neither AUTH nor ETRN), and refused with
+#    the wrong password; --tls encrypt without a trusted certificate;
+#  - `postern etrn --user --tls none`: SCRAM-SHA-256 over plain TCP, and
+#    the caller-routed domain's mail arrives at the caller's 127.0.0.1.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
@@ -33,7 +36,8 @@ chmod 644 "$T/mx.key" "$T/mx.crt"
 pw='site one 530'
 printf '%s\n' "$pw" >"$T/pw"
 printf 'wrong\n' >"$T/badpw"
-printf '%s\n' "$pw" | "$P" passwd site1 site.example >"$T/users"
+printf '%s\n' "$pw" | "$P" passwd site1 site.example calsite.example \
+	>"$T/users"
 chmod 644 "$T/users"
 
 # The site's listener on 127.0.0.3.
@@ -49,8 +53,15 @@ DOMS="site.example site2.example site3.example site4.example site5.example
 for d in $DOMS; do
 	echo "$d [127.0.0.3]:$SITE_PORT"
 done >"$T/routes"
+CAL_PORT=$(free_port)	# site1's caller listener on 127.0.0.1
+echo "calsite.example caller:$CAL_PORT" >>"$T/routes"
+mkdir -p "$T/caller"
+"$PY" "$SRV" "$CAL_PORT" "$T/caller.log" --dump "$T/caller" \
+	>"$T/caller.out" 2>&1 &
+reap $!
+wait_listen "$CAL_PORT" 127.0.0.1 || notok caller_start "$(cat "$T/caller.out")"
 chmod 644 "$T/routes"
-start_posternd "hold_domains=$(echo $DOMS | tr ' ' ',')" \
+start_posternd "hold_domains=$(echo $DOMS calsite.example | tr ' ' ',')" \
 	"routes_file=$T/routes" "users_file=$T/users" \
 	"tls_cert_file=$T/mx.crt" "tls_key_file=$T/mx.key" \
 	etrn_queues=q5:site5.example min_backoff=1h max_backoff=2h || exit 1
@@ -267,11 +278,37 @@ if ! LC_ALL=C grep -q "$(printf '[\033\007\377\376]')" "$T/out" &&
 	ok etrn_hostile_escaped
 else notok etrn_hostile_escaped "$(od -c "$T/out" | head -n 8)"; fi
 
-# AUTH: only inside TLS verified for the HOST given.
+# AUTH PLAIN/LOGIN: only inside TLS verified for the HOST given. A
+# server on plain TCP offering only those gets no AUTH (and no ETRN).
+PL_PORT=$(free_port)
+cat >"$T/plainsrv.py" <<'EOPY'
+import socketserver, sys
+log = open(sys.argv[2], "a")
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(b"220 plain.test ESMTP\r\n")
+        for line in self.rfile:
+            log.write(line.decode("latin-1")); log.flush()
+            c = line[:4].upper()
+            if c == b"EHLO":
+                self.wfile.write(b"250-plain.test\r\n250-ETRN\r\n"
+                                 b"250 AUTH PLAIN LOGIN\r\n")
+            elif c == b"QUIT":
+                self.wfile.write(b"221 bye\r\n"); return
+            else:
+                self.wfile.write(b"502 no\r\n")
+socketserver.TCPServer.allow_reuse_address = True
+socketserver.TCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOPY
+"$PY" "$T/plainsrv.py" "$PL_PORT" "$T/plainsrv.log" >/dev/null 2>&1 &
+reap $!
+wait_listen "$PL_PORT" 127.0.0.1 || notok plainsrv_start "did not start"
 inject site4.example 2
 expect_rc etrn_auth_unverified_exit1 1 "$P" etrn --user site1 \
-	--password-file "$T/pw" "127.0.0.1:$SMTP_PORT" site4.example
+	--password-file "$T/pw" "127.0.0.1:$PL_PORT" site4.example
 expect_grep etrn_auth_unverified_said 'AUTH not sent' "$T/out"
+expect_eq etrn_auth_plain_not_sent \
+	"$(grep -c -i -e '^AUTH' -e '^ETRN' "$T/plainsrv.log")" 0
 expect_rc etrn_auth_wrong_exit1 1 "$P" etrn --user site1 \
 	--password-file "$T/badpw" --ca-file "$T/mx.crt" \
 	"127.0.0.1:$SMTP_PORT" site4.example
@@ -285,3 +322,18 @@ cp "$T/out" "$T/etrn4.out"
 expect_grep etrn_auth_over_tls 'connected to .*(TLSv1' "$T/etrn4.out"
 if poll_for 20 all_arrived site4.example 2; then ok etrn_auth_arrived
 else notok etrn_auth_arrived "$(cat "$T/etrn4.out")"; fi
+
+# SCRAM-SHA-256 and CRAM-MD5 send no password: `postern etrn --user` uses
+# them over plain TCP too, and its caller-routed ETRN delivers to the
+# address it came from (127.0.0.1) at the route's port.
+inject calsite.example 2
+expect_rc etrn_challenge_plain_tcp_exit0 0 "$P" etrn -v --tls none \
+	--user site1 --password-file "$T/pw" "127.0.0.1:$SMTP_PORT" \
+	calsite.example
+cp "$T/out" "$T/etrncal.out"
+expect_grep etrn_challenge_no_tls '(no TLS)' "$T/etrncal.out"
+expect_grep etrn_challenge_253 'calsite.example: 253 ' "$T/etrncal.out"
+if poll_for 20 eval '[ "$(grep -l -x -F -e "to <u1@calsite.example>" \
+    -e "to <u2@calsite.example>" "$T"/caller/*.env 2>/dev/null |
+    wc -l)" -eq 2 ]'; then ok etrn_challenge_caller_arrived
+else notok etrn_challenge_caller_arrived "$(cat "$T/etrncal.out"; grep calsite "$T/posternd.log" | tail -n 3)"; fi
