@@ -37,6 +37,14 @@
  * smtp_dot_timeout plus ATRN_IDLE_EXTRA ends it too: the session process
  * has its own, shorter timeouts for every stage, so this only catches
  * what they cannot.
+ *
+ * A hang-up of the socketpair (the session process exited) is noted from
+ * the event itself (atrn_event), not from a read: with ATRN_BUF unsent to
+ * a site that stopped reading, the end is not read, and epoll reports the
+ * hang-up whatever the interest, on every pass (the listener spun at full
+ * CPU until the idle deadline). From then on the end leaves the epoll set,
+ * the domains are free for another ATRN, and what the session process
+ * left is passed on while the site reads, SMTPD_CLOSE_MS at a time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +66,10 @@ struct atrn_proxy {
 	int			 fd;		/* our end of the socketpair */
 	uint32_t		 evmask;
 	bool			 peer_eof;
+	bool			 hup;		/* the session process is gone:
+						 * the end is out of the epoll
+						 * set, drained as the site
+						 * reads */
 	uint64_t		 up, down;	/* octets to the site, to us */
 	size_t			 ndom;
 	char			 dom[REVERSE_DOMAINS_MAX][256];
@@ -379,10 +391,24 @@ atrn_interest(struct smtpd_session *s)
 		ev.events |= EPOLLIN;
 	if (s->state == SMTPD_S_PROXY && smtp_conn_avail(s->conn) > 0)
 		ev.events |= EPOLLOUT;
-	if (ev.events == a->evmask)
+	if (a->hup || ev.events == a->evmask)
 		return;
 	a->evmask = ev.events;
 	(void)epoll_ctl(s->srv->atrn_epfd, EPOLL_CTL_MOD, a->fd, &ev);
+}
+
+void
+atrn_event(struct smtpd_session *s, uint32_t events)
+{
+	struct atrn_proxy	*a = s->atrn;
+
+	if (a == NULL || s->state != SMTPD_S_PROXY || a->hup ||
+	    !(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		return;
+	a->hup = true;
+	a->ndom = 0;		/* no longer turned: atrn_busy */
+	(void)epoll_ctl(s->srv->atrn_epfd, EPOLL_CTL_DEL, a->fd, NULL);
+	s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
 }
 
 /* atrn_ack - the session process's first byte: 250 and reverse, or 451
@@ -491,7 +517,9 @@ atrn_step(struct smtpd_session *s)
 		return atrn_ack(s);
 	for (i = 0; i < ATRN_PASSES && atrn_pass(s); i++)
 		moved = true;
-	if (moved)
+	if (moved && a->hup)
+		s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
+	else if (moved)
 		smtpd_session_arm(s, c->smtp_dot_timeout + ATRN_IDLE_EXTRA);
 	if (s->conn->eof) {
 		log_info("client=%s, user=%s: reversed session ended by the "
@@ -525,8 +553,14 @@ atrn_timeout(struct smtpd_session *s)
 		atrn_fail(s, "no answer from the odmr process");
 		return true;
 	}
-	log_info("client=%s, user=%s: reversed session timed out", s->client,
-	    s->auth_user);
+	if (s->atrn != NULL && s->atrn->hup)
+		log_info("client=%s, user=%s: reversed session over, but the "
+		    "site does not read its end (%llu octets to it)",
+		    s->client, s->auth_user,
+		    (unsigned long long)s->atrn->down);
+	else
+		log_info("client=%s, user=%s: reversed session timed out",
+		    s->client, s->auth_user);
 	atrn_end(s);
 	return false;
 }
