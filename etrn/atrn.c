@@ -204,20 +204,29 @@ atrn_domains(struct smtpd_session *s, const struct auth_user *u, char *arg,
 	return 0;
 }
 
-/* atrn_waiting - live recipients of the request's domains, or -1. */
-static int64_t
+/*
+ * atrn_waiting - 1 if a recipient of the request's domains can be
+ * delivered now, 0 if none, -1 on error. Not a count: this runs in the
+ * event loop, and counting walks every index entry of up to
+ * REVERSE_DOMAINS_MAX domains; queue_domain_any stops at the first, at a
+ * bounded cost. Nor does it take what a delivery in progress has claimed
+ * (active, until its result or its lease): the session process could not
+ * take it either, and the site would get 250 and an empty session where
+ * RFC 2645 says 453.
+ */
+static int
 atrn_waiting(struct smtpd_session *s, const struct reverse_req *req)
 {
-	size_t		n;
-	int64_t		total = 0;
 	uint32_t	i;
+	bool		yes;
 
 	for (i = 0; i < req->ndom; i++) {
-		if (queue_domain_count(s->srv->q, req->dom[i], false, &n) != 0)
+		if (queue_domain_any(s->srv->q, req->dom[i], &yes) != 0)
 			return -1;
-		total += (int64_t)n;
+		if (yes)
+			return 1;
 	}
-	return total;
+	return 0;
 }
 
 /* atrn_handoff - give the session to the odmr process; 0, or -1 having
@@ -282,7 +291,7 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 {
 	struct reverse_req	 req;
 	const struct auth_user	*u;
-	int64_t			 n;
+	int			 n;
 	char			 names[1024];
 
 	if (s->auth_user == NULL) {
@@ -332,9 +341,8 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 		    "request now");
 		return;
 	}
-	log_info("client=%s, user=%s, domains=%s, waiting=%lld: %s: handed "
-	    "to the odmr process", s->client, s->auth_user, names,
-	    (long long)n, verb);
+	log_info("client=%s, user=%s, domains=%s: %s: mail waiting, handed "
+	    "to the odmr process", s->client, s->auth_user, names, verb);
 	s->state = SMTPD_S_ATRN_WAIT;
 	s->since = (uint64_t)clock_mono_ms();
 	s->deadline = s->since + ATRN_ACK_MS;
