@@ -5,7 +5,10 @@
 #     time over 2 s stays small), and the domain is not left locked: a
 #     second ATRN gets 250 and the message, intact; the stalled site's
 #     connection is closed 10 s after the session process left.
-#  2. 200,000 recipients held for a domain: thirty ATRNs cost the
+#  2. The session process killed mid-transfer (kill -9): its claims stay
+#     active until their lease runs out; an ATRN at once gets 453 (no
+#     mail that can be delivered), not 250 and an empty session.
+#  3. 200,000 recipients held for a domain: thirty ATRNs cost the
 #     listener under 12 ticks of CPU, each answers 250 within 500 ms, and
 #     another client's NOOPs meanwhile within 100 ms (the check for waiting
 #     mail stops at the first recipient; a count walked all of them inside
@@ -77,10 +80,40 @@ expect_grep stopped_site_closed_soon \
 touch "$T/go1"
 wait $c1
 
+# ------------------------------------------------------------------
+# 2. The session process killed mid-transfer: its claims are still
+# active (their lease runs), nothing can be delivered now, so an ATRN
+# at once gets 453, not 250 and an empty session (RFC 2645 §5.2.1).
+stop_posternd
+start_posternd "users_file=$T/users" \
+	"hold_domains=site1.example,site2.example,site3.example" \
+	"odmr_listen=127.0.0.1:$OP" lease_time=5m || exit 1
+for i in 1 2 3; do
+	printf 'Subject: k%s\n\nk\n' "$i" |
+	    "$P" enqueue -f a@b.example "k$i@site2.example" >/dev/null
+done
+site site2 pw2 "$T/o2" --stall-after 1 >"$T/p2" 2>&1 &
+c2=$!
+reap $c2
+until_ok 200 grep -q '^stalled' "$T/p2"
+spid=$(sed -n 's/^postern\/odmr\[\([0-9]*\)\]: client=.*, user=site2, domains=site2\.example, tls=none: reversed session.*/\1/p' \
+	"$T/posternd.log" | tail -n 1)
+kill -9 "$spid"
+wait $c2
+expect_eq killed_two_still_active "$(live site2.example active)" 2
+# 451 while the listener has not yet seen the socketpair close.
+atrn_now() {
+	site site2 pw2 "$T/o2b" >"$T/p2b" 2>&1
+	! grep -q '^verb=451' "$T/p2b"
+}
+until_ok 100 atrn_now
+expect_eq killed_atrn_at_once_453 "$(val verb "$T/p2b")" \
+	"453 4.0.0 You have no mail"
+expect_eq killed_atrn_nothing_sent "$(ls "$T/o2b" | wc -l)" 0
 stop_posternd
 
 # ------------------------------------------------------------------
-# 2. 200,000 recipients held for one domain: ATRN's "mail waiting" stops
+# 3. 200,000 recipients held for one domain: ATRN's "mail waiting" stops
 # at the first (a count walked them all inside the event loop: 8 ms of
 # the listener's CPU per ATRN in the ASan build). Thirty ATRNs cost the
 # listener under 12 ticks of CPU in all (21 with the count, 5 without);
