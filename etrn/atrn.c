@@ -405,6 +405,9 @@ atrn_interest(struct smtpd_session *s)
 	(void)epoll_ctl(s->srv->atrn_epfd, EPOLL_CTL_MOD, a->fd, &ev);
 }
 
+/* atrn_event - the socketpair end's events: a hang-up or an error is the
+ * session process's end even when nothing is read from it (see the top);
+ * once taken the end leaves the epoll set, which cannot mask HUP. */
 void
 atrn_event(struct smtpd_session *s, uint32_t events)
 {
