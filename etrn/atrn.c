@@ -37,6 +37,14 @@
  * smtp_dot_timeout plus ATRN_IDLE_EXTRA ends it too: the session process
  * has its own, shorter timeouts for every stage, so this only catches
  * what they cannot.
+ *
+ * A hang-up of the socketpair (the session process exited) is noted from
+ * the event itself (atrn_event), not from a read: with ATRN_BUF unsent to
+ * a site that stopped reading, the end is not read, and epoll reports the
+ * hang-up whatever the interest, on every pass (the listener spun at full
+ * CPU until the idle deadline). From then on the end leaves the epoll set,
+ * the domains are free for another ATRN, and what the session process
+ * left is passed on while the site reads, SMTPD_CLOSE_MS at a time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +67,10 @@ struct atrn_proxy {
 	int			 fd;		/* our end of the socketpair */
 	uint32_t		 evmask;
 	bool			 peer_eof;
+	bool			 hup;		/* the session process is gone:
+						 * the end is out of the epoll
+						 * set, drained as the site
+						 * reads */
 	uint64_t		 up, down;	/* octets to the site, to us */
 	size_t			 ndom;
 	char			 dom[REVERSE_DOMAINS_MAX][256];
@@ -193,20 +205,29 @@ atrn_domains(struct smtpd_session *s, const struct auth_user *u, char *arg,
 	return 0;
 }
 
-/* atrn_waiting - live recipients of the request's domains, or -1. */
-static int64_t
+/*
+ * atrn_waiting - 1 if a recipient of the request's domains can be
+ * delivered now, 0 if none, -1 on error. Not a count: this runs in the
+ * event loop, and counting walks every index entry of up to
+ * REVERSE_DOMAINS_MAX domains; queue_domain_any stops at the first, at a
+ * bounded cost. Nor does it take what a delivery in progress has claimed
+ * (active, until its result or its lease): the session process could not
+ * take it either, and the site would get 250 and an empty session where
+ * RFC 2645 says 453.
+ */
+static int
 atrn_waiting(struct smtpd_session *s, const struct reverse_req *req)
 {
-	size_t		n;
-	int64_t		total = 0;
 	uint32_t	i;
+	bool		yes;
 
 	for (i = 0; i < req->ndom; i++) {
-		if (queue_domain_count(s->srv->q, req->dom[i], false, &n) != 0)
+		if (queue_domain_any(s->srv->q, req->dom[i], &yes) != 0)
 			return -1;
-		total += (int64_t)n;
+		if (yes)
+			return 1;
 	}
-	return total;
+	return 0;
 }
 
 /* atrn_handoff - give the session to the odmr process; 0, or -1 having
@@ -271,7 +292,7 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 {
 	struct reverse_req	 req;
 	const struct auth_user	*u;
-	int64_t			 n;
+	int			 n;
 	char			 names[1024];
 
 	if (s->auth_user == NULL) {
@@ -323,9 +344,8 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 		    "request now");
 		return;
 	}
-	log_info("client=%s, user=%s, domains=%s, waiting=%lld: %s: handed "
-	    "to the odmr process", s->client, s->auth_user, names,
-	    (long long)n, verb);
+	log_info("client=%s, user=%s, domains=%s: %s: mail waiting, handed "
+	    "to the odmr process", s->client, s->auth_user, names, verb);
 	s->state = SMTPD_S_ATRN_WAIT;
 	s->since = (uint64_t)clock_mono_ms();
 	s->deadline = s->since + ATRN_ACK_MS;
@@ -382,10 +402,27 @@ atrn_interest(struct smtpd_session *s)
 		ev.events |= EPOLLIN;
 	if (s->state == SMTPD_S_PROXY && smtp_conn_avail(s->conn) > 0)
 		ev.events |= EPOLLOUT;
-	if (ev.events == a->evmask)
+	if (a->hup || ev.events == a->evmask)
 		return;
 	a->evmask = ev.events;
 	(void)epoll_ctl(s->srv->atrn_epfd, EPOLL_CTL_MOD, a->fd, &ev);
+}
+
+/* atrn_event - the socketpair end's events: a hang-up or an error is the
+ * session process's end even when nothing is read from it (see the top);
+ * once taken the end leaves the epoll set, which cannot mask HUP. */
+void
+atrn_event(struct smtpd_session *s, uint32_t events)
+{
+	struct atrn_proxy	*a = s->atrn;
+
+	if (a == NULL || s->state != SMTPD_S_PROXY || a->hup ||
+	    !(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		return;
+	a->hup = true;
+	a->ndom = 0;		/* no longer turned: atrn_busy */
+	(void)epoll_ctl(s->srv->atrn_epfd, EPOLL_CTL_DEL, a->fd, NULL);
+	s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
 }
 
 /* atrn_ack - the session process's first byte: 250 and reverse, or 451
@@ -494,7 +531,9 @@ atrn_step(struct smtpd_session *s)
 		return atrn_ack(s);
 	for (i = 0; i < ATRN_PASSES && atrn_pass(s); i++)
 		moved = true;
-	if (moved)
+	if (moved && a->hup)
+		s->deadline = (uint64_t)clock_mono_ms() + SMTPD_CLOSE_MS;
+	else if (moved)
 		smtpd_session_arm(s, c->smtp_dot_timeout + ATRN_IDLE_EXTRA);
 	if (s->conn->eof) {
 		log_info("client=%s, user=%s: reversed session ended by the "
@@ -528,8 +567,14 @@ atrn_timeout(struct smtpd_session *s)
 		atrn_fail(s, "no answer from the odmr process");
 		return true;
 	}
-	log_info("client=%s, user=%s: reversed session timed out", s->client,
-	    s->auth_user);
+	if (s->atrn != NULL && s->atrn->hup)
+		log_info("client=%s, user=%s: reversed session over, but the "
+		    "site does not read its end (%llu octets to it)",
+		    s->client, s->auth_user,
+		    (unsigned long long)s->atrn->down);
+	else
+		log_info("client=%s, user=%s: reversed session timed out",
+		    s->client, s->auth_user);
 	atrn_end(s);
 	return false;
 }

@@ -726,6 +726,8 @@ smtpd_server_atrn(struct smtpd_server *srv)
 		s = evs[k].data.ptr;
 		if (s->dead)	/* dropped earlier in the batch */
 			continue;
+		/* A hang-up, which no interest mask stops. */
+		atrn_event(s, evs[k].events);
 		/* Not "readable": that is the client's socket. */
 		if (!smtpd_server_step(srv, s, false))
 			smtpd_server_drop(srv, s);

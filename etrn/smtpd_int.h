@@ -238,6 +238,8 @@ bool	 atrn_reading(const struct smtpd_session *);
 /* atrn_step - move what can move in SMTPD_S_ATRN_WAIT or SMTPD_S_PROXY;
  * false: drop the session now. */
 bool	 atrn_step(struct smtpd_session *);
+/* atrn_event - an event of the proxy's socketpair end (its epoll mask). */
+void	 atrn_event(struct smtpd_session *, uint32_t events);
 /* atrn_fail - the hand-over failed: 451, and the session goes on. */
 void	 atrn_fail(struct smtpd_session *, const char *why);
 /* atrn_timeout - the deadline passed; false: drop the session. */

@@ -566,6 +566,13 @@ int	queue_walk(struct queue *, const char *domain, queue_walk_fn *,
 /* queue_domain_count - live recipients for domain (and its subdomains). */
 int	queue_domain_count(struct queue *, const char *domain,
 	    bool subdomains, size_t *count);
+/* queue_domain_any - *yes if domain (not its subdomains) has a recipient
+ * a flush could take now: queued, deferred or held for its site; not one
+ * claimed by a delivery in progress (active, until its result or its
+ * lease), nor one an operator held. ATRN's "mail waiting" (RFC 2645: 453
+ * otherwise). Stops at the first; its cost is bounded (past a bound of
+ * entries that cannot be taken it answers yes), for the smtpd loop. */
+int	queue_domain_any(struct queue *, const char *domain, bool *yes);
 /* queue_domain_msgs - the messages (distinct ids) with a live recipient
  * in any of the n selections' domains (each with its subdomains when
  * sel.subdomains; ids and all are ignored): ETRN's 253 count. One read

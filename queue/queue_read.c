@@ -1,6 +1,6 @@
 /*
- * queue_read.c - reading for `postern queue`, `show`, `stats`, ETRN counts
- * and delivery.
+ * queue_read.c - reading for `postern queue`, `show`, `stats`, ETRN counts,
+ * ATRN's "mail waiting" (queue_domain_any) and delivery.
  *
  * Walks read in bounded read transactions and call back outside them: an
  * LMDB read transaction held across slow work (a terminal, the network)
@@ -14,6 +14,10 @@
 
 /* Messages read per read transaction in queue_walk(). */
 #define QUEUE_WALK_BATCH	128
+/* Domain index entries queue_domain_any() looks at, at most: it runs in
+ * the smtpd event loop (ATRN), so its cost must not grow with the queue.
+ * Past this many claimed or operator-held entries it answers "yes". */
+#define QUEUE_ANY_SCAN_MAX	1024
 /* Distinct deferral reasons kept by queue_shape(). */
 #define QUEUE_SHAPE_REASONS	64
 
@@ -278,6 +282,64 @@ queue_domain_count(struct queue *q, const char *domain, bool sub,
 	mdb_txn_abort(txn);
 	if (rc == 0)
 		*count = c.n;
+	return rc;
+}
+
+struct queue_read_any {
+	MDB_txn	*txn;
+	size_t	 scanned;
+	bool	 yes;
+};
+
+/* queue_read_any1 - stop (1) at the first recipient a flush could take:
+ * not claimed, not held by an operator (queue_claim_eligible with
+ * QUEUE_FLUSH_HELD), or past QUEUE_ANY_SCAN_MAX entries. */
+static int
+queue_read_any1(struct queue *q, void *arg, const MDB_val *k,
+    const MDB_val *v)
+{
+	struct queue_read_any	*a = arg;
+	struct qrcpt		 r;
+	int			 rc;
+
+	(void)k;
+	if (v->mv_size != QUEUE_KEY_RCPT)
+		return queue_fail(q, QUEUE_E_CORRUPT, "domain index entry");
+	if (++a->scanned > QUEUE_ANY_SCAN_MAX) {
+		a->yes = true;
+		return 1;
+	}
+	rc = queue_rec_get_rcpt(q, a->txn, queue_be64_get(v->mv_data),
+	    queue_be32_get((const uint8_t *)v->mv_data + 8), &r);
+	if (rc == QUEUE_E_NOENT)
+		return 0;	/* stray: the claim walk drops it */
+	if (rc != 0)
+		return rc;
+	if (r.flags & QRCPT_F_OPHOLD)
+		return 0;
+	if (r.state == QRCPT_QUEUED || r.state == QRCPT_DEFERRED ||
+	    (r.state == QRCPT_HELD && (r.flags & QRCPT_F_SITE))) {
+		a->yes = true;
+		return 1;
+	}
+	return 0;
+}
+
+int
+queue_domain_any(struct queue *q, const char *domain, bool *yes)
+{
+	struct queue_read_any	 a = { NULL, 0, false };
+	int			 rc;
+
+	*yes = false;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &a.txn)) != 0)
+		return rc;
+	rc = queue_ops_dom_walk(q, a.txn, domain, false, queue_read_any1, &a);
+	mdb_txn_abort(a.txn);
+	if (rc == 1)
+		rc = 0;
+	if (rc == 0)
+		*yes = a.yes;
 	return rc;
 }
 

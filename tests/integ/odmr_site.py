@@ -21,6 +21,9 @@ usage: odmr_site.py PORT USER PASSWORD OUTDIR [options]
                     for the provider to close (60 s at most)
   --data-file F     after each 354, read nothing until F exists (30 s at
                     most); prints "in_data" when it starts waiting
+  --rcvbuf N        SO_RCVBUF of the socket (a site whose kernel takes
+                    little: with --data-file, the provider's writes stall
+                    soon)
 Prints "auth=REPLY", "verb=REPLY", then "got=N" (messages accepted),
 "tls_after=yes|no", "quit=yes|no" (the provider sent QUIT).
 
@@ -184,6 +187,7 @@ def main():
     pause = None
     stall = None
     data_file = None
+    rcvbuf = None
     i = 0
     while i < len(opts):
         o = opts[i]
@@ -199,6 +203,8 @@ def main():
             src = opts[i + 1]; i += 1
         elif o == "--data-file":
             data_file = opts[i + 1]; i += 1
+        elif o == "--rcvbuf":
+            rcvbuf = int(opts[i + 1]); i += 1
         elif o == "--stall-after":
             stall = int(opts[i + 1]); i += 1
         elif o == "--pause-file":
@@ -207,8 +213,13 @@ def main():
             cmds = opts[i + 1].split("|"); i += 1
         i += 1
     os.makedirs(outdir, exist_ok=True)
-    s = socket.create_connection(("127.0.0.1", port), 30,
-                                 source_address=(src, 0))
+    s = socket.socket()
+    s.settimeout(30)
+    if rcvbuf is not None:
+        # Before connect, so that the window scale follows it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
     c = Conn(s)
     c.reply()
     c.send("EHLO site.test.example\r\n")

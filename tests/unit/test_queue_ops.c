@@ -278,10 +278,113 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* queue_domain_any: a recipient a flush could take (ATRN's "waiting"). */
+
+static bool
+t_any(struct t *t, struct queue *q, const char *domain)
+{
+	bool	yes = true;
+	int	rc;
+
+	if ((rc = queue_domain_any(q, domain, &yes)) != 0)
+		t_errorf(t, "queue_domain_any(%s): got %d (%s), want 0",
+		    domain, rc, queue_errmsg(q));
+	return yes;
+}
+
+static void
+test_any(struct t *t)
+{
+	static const char *const sub[] = { "u@sub.a.example" };
+	static const char *const two[] = { "u@a.example", "v@a.example" };
+	static const char *const many[] = {
+		"1@c.example", "2@c.example", "3@c.example", "4@c.example",
+		"5@c.example", "6@c.example", "7@c.example", "8@c.example",
+	};
+	static const char	 body[] = "Subject: t\r\n\r\nx\r\n";
+	struct queue	*q = NULL;
+	struct qclaim	 c[64];
+	struct qresult	 res[1];
+	struct qrcpt	 r[1];
+	struct qnew	 nw;
+	struct qsel	 sel;
+	uint64_t	 id;
+	int64_t		 now = (int64_t)time(NULL);
+	size_t		 n, cnt, total, i;
+	char		 dir[64];
+	int		 rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	if (t_any(t, q, "a.example"))
+		t_errorf(t, "empty queue: got yes, want no");
+	/* Subdomains are not the domain's. */
+	if (!tq_enqueue(t, q, sub, 1, &id) || !tq_enqueue(t, q, two, 2, &id))
+		goto out;
+	if (!t_any(t, q, "a.example") || !t_any(t, q, "A.Example"))
+		t_errorf(t, "two queued: got no, want yes");
+	/* Claimed by a delivery in progress: not waiting. */
+	if ((rc = queue_claim_domain(q, "a.example", false, true, 0, now, 300,
+	    c, NELEM(c), &n)) != 0 || n != 2) {
+		t_errorf(t, "queue_claim_domain: got %d, %zu; want 0, 2", rc,
+		    n);
+		goto out;
+	}
+	if (t_any(t, q, "a.example"))
+		t_errorf(t, "both active: got yes, want no");
+	/* One deferred: waiting again. */
+	tq_result(&res[0], &c[0], QRESULT_DEFERRED, now, now + 100000,
+	    "4.4.1", "again");
+	if ((rc = queue_claim_result(q, res, 1)) != 0)
+		t_errorf(t, "queue_claim_result: got %d, want 0", rc);
+	if (!t_any(t, q, "a.example"))
+		t_errorf(t, "one deferred: got no, want yes");
+	/* Held by an operator: not waiting. */
+	memset(&sel, 0, sizeof(sel));
+	sel.domain = "a.example";
+	if ((rc = queue_hold(q, &sel, &cnt)) != 0)
+		t_errorf(t, "queue_hold: got %d, want 0", rc);
+	if (t_any(t, q, "a.example"))
+		t_errorf(t, "operator-held and active: got yes, want no");
+	/* Held for its site: waiting. */
+	tq_rcpt(&r[0], "w@a.example");
+	r[0].state = QRCPT_HELD;
+	r[0].flags = QRCPT_F_SITE;
+	r[0].due = now + 86400;
+	tq_new(&nw, r, 1, body, sizeof(body) - 1);
+	if ((rc = queue_enqueue(q, &nw)) != 0)
+		t_errorf(t, "queue_enqueue(held): got %d, want 0", rc);
+	if (!t_any(t, q, "a.example"))
+		t_errorf(t, "held for its site: got no, want yes");
+	if ((rc = queue_domain_any(q, "", &(bool){ false })) != QUEUE_E_INVAL)
+		t_errorf(t, "queue_domain_any(\"\"): got %d, want %d", rc,
+		    QUEUE_E_INVAL);
+
+	/* Bounded: past 1024 claimed entries it stops and says yes. */
+	for (i = 0; i < 1100 / NELEM(many) + 1; i++)
+		if (!tq_enqueue(t, q, many, NELEM(many), &id))
+			goto out;
+	for (total = 0;; total += n)
+		if (queue_claim_domain(q, "c.example", false, true, 0, now,
+		    300, c, NELEM(c), &n) != 0 || n == 0)
+			break;
+	if (total < 1100)
+		t_errorf(t, "claimed %zu of c.example, want all", total);
+	if (!t_any(t, q, "c.example"))
+		t_errorf(t, "1100 active: got no, want yes (the bound)");
+out:
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
 	T_RUN(test_operator);
 	T_RUN(test_domains);
+	T_RUN(test_any);
 	T_EXIT();
 }
