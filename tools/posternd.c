@@ -72,6 +72,8 @@ static const char	*posternd_conf_file;
 static int		*posternd_lfds;
 static size_t		 posternd_nlfds;
 static size_t		 posternd_nodmr;	/* the last ones of lfds */
+static int		*posternd_mfds;		/* metrics_listen */
+static size_t		 posternd_nmfds;
 
 static void
 posternd_usage(void)
@@ -213,7 +215,8 @@ static void
 posternd_queue_fresh(int dirfd, const char *dir, const struct passwd *pw)
 {
 	static const char *const ours[] = {
-		"data.mdb", "lock.mdb", "spool", "wake.sock", "odmr.sock"
+		"data.mdb", "lock.mdb", "spool", "wake.sock", "odmr.sock",
+		COUNTERS_FILE
 	};
 	DIR		*d;
 	struct dirent	*de;
@@ -368,6 +371,17 @@ posternd_prepare_queue(const struct conf *c)
 		fatal("mkdir %s", spool);
 }
 
+/* posternd_close_metrics - a child other than "metrics" holds none of its
+ * sockets. */
+static void
+posternd_close_metrics(void)
+{
+	size_t	i;
+
+	for (i = 0; i < posternd_nmfds; i++)
+		close(posternd_mfds[i]);
+}
+
 static pid_t
 posternd_spawn(struct posternd_child *ch)
 {
@@ -387,6 +401,15 @@ posternd_spawn(struct posternd_child *ch)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	log_init(ch->role, posternd_conf->log);
+	if (strcmp(ch->role, "metrics") == 0) {
+		size_t	i;
+
+		for (i = 0; i < posternd_nlfds; i++)
+			close(posternd_lfds[i]);
+		_exit(metrics_serve(posternd_conf, posternd_mfds,
+		    posternd_nmfds));
+	}
+	posternd_close_metrics();
 	if (strcmp(ch->role, "smtpd") == 0)
 		_exit(smtpd_server_run(posternd_conf, posternd_conf_file,
 		    posternd_lfds, posternd_nlfds, posternd_nodmr));
@@ -418,6 +441,7 @@ main(int argc, char **argv)
 		{ "smtpd", 0, 0, 0, 1, false },
 		{ "sched", 0, 0, 0, 1, false },
 		{ "odmr", 0, 0, 0, 1, false },
+		{ "metrics", 0, 0, 0, 1, false },	/* the last one */
 	};
 	size_t			 nkids = sizeof(kids) / sizeof(kids[0]);
 	sigset_t		 mask;
@@ -480,6 +504,13 @@ main(int argc, char **argv)
 	for (i = 0; i < posternd_nodmr; i++)
 		posternd_lfds[posternd_conf->nlisten + i] =
 		    posternd_bind(&posternd_conf->odmr_listen[i]);
+	/* metrics_listen's, for the "metrics" process (none: no process). */
+	posternd_nmfds = posternd_conf->nmetrics_listen;
+	posternd_mfds = xcalloc(posternd_nmfds + 1, sizeof(int));
+	for (i = 0; i < posternd_nmfds; i++)
+		posternd_mfds[i] = posternd_bind(&posternd_conf->metrics_listen[i]);
+	if (posternd_nmfds == 0)
+		nkids--;
 	posternd_drop(posternd_conf, pw);
 	/* As the daemon user, who reads these files from now on. */
 	if ((nerr = tools_check_conf(posternd_conf, posternd_check_say,
@@ -487,6 +518,10 @@ main(int argc, char **argv)
 		fatalx("%d configuration error%s: not starting", nerr,
 		    nerr == 1 ? "" : "s");
 	posternd_prepare_queue(posternd_conf);
+	/* Mapped once, here: every child inherits the mapping, and one
+	 * that is restarted carries on from the same counts. */
+	if (counters_open(posternd_conf->queue_dir, err, sizeof(err)) != 0)
+		fatalx("counters: %s", err);
 	if (!foreground && daemon(1, 0) == -1)
 		fatal("daemon");
 
@@ -539,7 +574,8 @@ main(int argc, char **argv)
 					if (kids[k].pid <= 0)
 						continue;
 					if (strcmp(kids[k].role, "sched") == 0 ||
-					    strcmp(kids[k].role, "odmr") == 0) {
+					    strcmp(kids[k].role, "odmr") == 0 ||
+					    strcmp(kids[k].role, "metrics") == 0) {
 						kids[k].reloading = true;
 						kill(kids[k].pid, SIGTERM);
 					} else
@@ -599,5 +635,6 @@ main(int argc, char **argv)
 	log_info("postern stopped");
 	conf_free(posternd_conf);
 	free(posternd_lfds);
+	free(posternd_mfds);
 	return 0;
 }
