@@ -214,7 +214,8 @@ metrics_serve(const struct conf *c, const int *fds, size_t nfds)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < nfds && n < METRICS_DAEMONS_MAX; i++) {
 		d[n] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-		    MHD_USE_ERROR_LOG, 0, NULL, NULL, metrics_handle, &srv,
+		    MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, metrics_handle, &srv,
+		    MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
 		    MHD_OPTION_LISTEN_SOCKET, fds[i],
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_MAX,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -223,7 +224,6 @@ metrics_serve(const struct conf *c, const int *fds, size_t nfds)
 		    (unsigned)METRICS_CONN_TIMEOUT,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)METRICS_CONN_MEMORY,
-		    MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
 		    MHD_OPTION_END);
 		if (d[n] == NULL)
 			fatalx("cannot serve %s", c->metrics_listen[i].text);
@@ -237,8 +237,14 @@ metrics_serve(const struct conf *c, const int *fds, size_t nfds)
 			break;
 		/* SIGHUP: the master stops and starts us on a reload. */
 	}
-	for (i = 0; i < n; i++)
+	/* The sockets are the master's too, for the next of us: quiesced
+	 * first, MHD_stop_daemon leaves them open (it would shut them down
+	 * for every process), and we close only our copy. */
+	for (i = 0; i < n; i++) {
+		(void)MHD_quiesce_daemon(d[i]);
 		MHD_stop_daemon(d[i]);
+		close(fds[i]);
+	}
 	queue_close(srv.q);
 	log_info("stopped");
 	return 0;

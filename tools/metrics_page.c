@@ -92,7 +92,7 @@ static const char metrics_page_css[] =
     "white-space:nowrap}"
     "th:first-child,td:first-child{text-align:left;max-width:16em;"
     "overflow:hidden;text-overflow:ellipsis}"
-    "td.r{text-align:left;white-space:normal;word-break:break-word}"
+    ".r{text-align:left}td.r{white-space:normal;word-break:break-word}"
     ".a0{background:#e6f4e6}.a1{background:#eef5d8}.a2{background:#f7f3cc}"
     ".a3{background:#fbe7bd}.a4{background:#fbd6ad}.a5{background:#f8c0a0}"
     ".a6{background:#f3a593}.a7{background:#e98585}"
@@ -219,7 +219,7 @@ metrics_page_reasons(const struct metrics_view *v, struct sbuf *b)
 		return;
 	}
 	sbuf_cat(b, "<div class=\"box\"><table id=\"reasons\"><tr>"
-	    "<th>recipients</th><th>reason</th></tr>\n");
+	    "<th>recipients</th><th class=\"r\">reason</th></tr>\n");
 	for (i = 0; i < s->nreason && i < METRICS_PAGE_REASONS; i++) {
 		sbuf_catf(b, "<tr><td>%llu</td><td class=\"r\">",
 		    (unsigned long long)s->reason[i].count);
