@@ -2,7 +2,8 @@
 #
 # Traffic: messages received over SMTP (python smtplib) for ok.example
 # (delivered to an smtp-sink), bad.example (a sink that refuses RCPT with
-# 5xx: bounced, and its DSN delivered to ok.example), down.example (a
+# 5xx: bounced twice, one DSN delivered to ok.example and the other
+# dropped by bounce_rate_limit=1), down.example (a
 # closed port: deferred), xss.example (a python server whose 451 carries
 # markup and quotes: deferred, and its text shown escaped), etrn.example
 # (held, then flushed by an ETRN: 253) and site.example (held, then taken
@@ -76,7 +77,7 @@ with_keys() {
 	    "hold_domains=site.example etrn.example idle.example" \
 	    "relay_domains=etrn.example" "odmr_listen=127.0.0.1:$OP" \
 	    "metrics_listen=127.0.0.1:$MP" min_backoff=1h max_backoff=2h \
-	    workers=2
+	    workers=2 bounce_rate_limit=1
 }
 with_keys start_posternd || exit 1
 wait_listen "$MP" || notok metrics_listening "nothing on $MP"
@@ -115,12 +116,12 @@ s.quit()
 EOPY
 send() { "$PY" "$T/send.py" "$SMTP_PORT" "$2" "$1" >>"$T/send.out" 2>&1; }
 send a@ok.example 3
-send b@bad.example 1
+send b@bad.example 2
 send c@down.example 2
 send d@xss.example 1
 send e@etrn.example 1
 send u@site.example 2
-SENT=10
+SENT=11
 SESSIONS=6
 
 stats_dom() {	# stats_dom DOMAIN - its total in `postern stats --json`
@@ -196,12 +197,14 @@ expect_eq metrics_sent_class_2 \
 	"$(metric 'postern_deliveries_total{status="sent",class="2"}')" \
 	"$(grep -c "dsn=2\..*status=sent (" "$T/posternd.log")"
 expect_eq metrics_bounced_class_5 \
-	"$(metric 'postern_deliveries_total{status="bounced",class="5"}')" 1
+	"$(metric 'postern_deliveries_total{status="bounced",class="5"}')" 2
 expect_eq metrics_etrn_ok "$(metric 'postern_requests_total{command="ETRN",outcome="ok"}')" 1
 expect_eq metrics_atrn_ok "$(metric 'postern_requests_total{command="ATRN",outcome="ok"}')" 1
 expect_eq metrics_reversed "$(metric postern_reversed_sessions_total)" 1
 expect_eq metrics_dsn_sent "$(metric postern_dsn_sent_total)" 1
-expect_eq metrics_dsn_dropped "$(metric postern_dsn_dropped_total)" 0
+expect_eq metrics_dsn_dropped "$(metric postern_dsn_dropped_total)" 1
+expect_eq metrics_dsn_dropped_as_stats "$(metric postern_dsn_dropped_total)" \
+	"$(sj "s['bounce_dropped']")"
 expect_eq metrics_received "$(metric postern_messages_received_total)" "$SENT"
 expect_eq metrics_commit_batch_sum "$(metric postern_commit_batch_size_sum)" "$SENT"
 expect_eq metrics_commit_seconds_count \
