@@ -8,7 +8,7 @@
 #	$BENCH_DIR/metrics). Removed at the end.
 #	POSTERN_BIN=dir     another postern/posternd (default: bin/ here)
 #	METRICS_ROUNDS=n    pairs of runs (default 3)
-#	METRICS_PER=n       messages per domain and kind (default 100)
+#	METRICS_PER=n       messages per domain and kind (default 250)
 #
 # The queue, as bench_deliver.sh makes it: smtp-source puts 20 domains x
 # PER messages x 2 kinds (1 and 5 recipients, 4 KiB) into posternd over
@@ -32,7 +32,7 @@ SINK=/usr/sbin/smtp-sink
 PDBIN=${POSTERN_BIN:-$top/bin}
 ROUNDS=${METRICS_ROUNDS:-3}
 NDOM=20
-PER=${METRICS_PER:-100}
+PER=${METRICS_PER:-250}
 N=$((NDOM * PER * 2))
 NRCPT=$((NDOM * PER * 6))
 TARGET=0.90
