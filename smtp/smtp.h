@@ -6,7 +6,8 @@
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
  * operators grep (log.c), the configuration file (conf.c), the one
  * reader of line-oriented files and its comment rule (linefile.c), the
- * clock (clock.c) and the syntax of addresses and domains (smtp_addr.c);
+ * clock (clock.c), the syntax of addresses and domains (smtp_addr.c) and
+ * the event counters every daemon process shares (counters.c);
  * and what both SMTP ends use: the buffered connection over TCP/TLS
  * (smtp_conn.c), reply parsing (smtp_reply.c), dot-stuffing (smtp_dot.c),
  * base64 (smtp_b64.c) and users_file with server-side SASL (smtp_auth.c).

@@ -9,12 +9,16 @@
  * (etrn/, "smtpd", on listen and odmr_listen), the scheduler (runner/,
  * "sched"), which forks the delivery workers ("runner") itself, and the
  * odmr process (runner/reverse.c, "odmr"), which forks one process per
- * reversed ATRN/TURN session the listener hands it. SIGTERM or SIGINT: the children
+ * reversed ATRN/TURN session the listener hands it, and with
+ * metrics_listen the metrics process (tools/metrics.c, "metrics") on the
+ * sockets the master bound for it. Before forking, the master maps the
+ * shared event counters (queue_dir/counters, smtp/counters.c): every child
+ * inherits the mapping, so counts outlive a child's restart. SIGTERM or SIGINT: the children
  * stop (the listener lets sessions in DATA finish) and the master exits 0.
  * SIGHUP: the configuration is read again; a bad one is logged and the old
  * one kept; with a good one the listener reloads in place (SIGHUP) and the
- * scheduler and the odmr process finish and start again on it (reversed
- * sessions under way finish on the old one).
+ * scheduler, the odmr process and the metrics process finish and start
+ * again on it (reversed sessions under way finish on the old one).
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
