@@ -229,6 +229,9 @@ metrics_serve(const struct conf *c, const int *fds, size_t nfds)
 			fatalx("cannot serve %s", c->metrics_listen[i].text);
 		n++;
 	}
+	if (nfds > n)
+		log_warnx("metrics_listen: only the first %d addresses are "
+		    "served", METRICS_DAEMONS_MAX);
 	log_info("serving metrics on %zu address%s", n, n == 1 ? "" : "es");
 	for (;;) {
 		if (sigwait(&mask, &sig) != 0)

@@ -322,4 +322,3 @@ expect_grep page_chromium_401 "a token is needed" "$T/dom401.html"
 expect_eq page_chromium_401_no_data "$(grep -c 'down.example' "$T/dom401.html")" 0
 
 stop_posternd || notok stop "posternd did not stop"
-[ -n "${KEEPLOG:-}" ] && cp "$T/posternd.log" "$KEEPLOG"
