@@ -17,7 +17,8 @@
 #     messages received and the commit histograms' sum are the messages
 #     sent; connections in and out (ok and failed) counted; every held
 #     domain has its last-seen series.
-#  2. 404 for other paths; 405 for POST.
+#  2. 404 for other paths; 405 for POST; a 32 KiB header (431) or URL
+#     (414) is refused and the server goes on; HEAD works.
 #  3. Tokens (after a SIGHUP reload): / and /metrics 401 without, 401 with
 #     a wrong one, 200 with "Authorization: Bearer" and with ?token=.
 #  4. The counters survive kill -9 of the listener and of the metrics
@@ -222,6 +223,13 @@ expect_eq metrics_connections_out_failed \
 expect_eq metrics_404 "$(get /nothing)" 404
 expect_eq metrics_404_sub "$(get /metrics/x)" 404
 expect_eq metrics_405_post "$(get /metrics -X POST -d x=1)" 405
+# Bounded requests (16 KiB per connection): a 32 KiB header or URL is
+# refused, and the server goes on.
+big=$(head -c 32768 /dev/zero | tr '\0' a)
+expect_eq metrics_big_header_431 "$(get /metrics -H "X-Big: $big")" 431
+expect_eq metrics_big_url_414 "$(get "/metrics?$big")" 414
+expect_eq metrics_head_200 "$(get /metrics -I)" 200
+expect_eq metrics_after_big_200 "$(get /metrics)" 200
 
 # ------------------------------------------------------------------
 # 3. Tokens, after a reload.
