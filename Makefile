@@ -26,7 +26,7 @@ QUEUEDIR = $(LOCALSTATEDIR)/spool/postern
 INST_SED = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@CONFFILE@|$(CONFFILE)|g' \
 	   -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
 CC	?= cc
-PKGS	 = lmdb libcares openssl
+PKGS	 = lmdb libcares openssl libmicrohttpd
 
 WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wshadow -Wcast-qual -Wformat=2
@@ -48,7 +48,7 @@ PKGCFLAGS = $$(pkg-config --cflags $(PKGS))
 PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
-	     smtp/clock.c smtp/linefile.c \
+	     smtp/clock.c smtp/linefile.c smtp/counters.c \
 	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c \
 	     smtp/smtp_reply.c smtp/smtp_dot.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
@@ -57,7 +57,8 @@ QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_site.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c tools/cmd_pull.c \
-	     tools/cmd_etrn.c tools/inject.c
+	     tools/cmd_etrn.c tools/inject.c \
+	     tools/metrics.c tools/metrics_prom.c tools/metrics_page.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
@@ -73,7 +74,7 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
 	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
-	     test_smtpc_auth
+	     test_smtpc_auth test_metrics
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)

@@ -74,6 +74,7 @@ struct atrn_proxy {
 	uint64_t		 up, down;	/* octets to the site, to us */
 	size_t			 ndom;
 	char			 dom[REVERSE_DOMAINS_MAX][256];
+	enum counters_req	 req;		/* ATRN or TURN, for counters */
 };
 
 /* The commands of the ODMR profile (RFC 2645 §5). */
@@ -286,6 +287,8 @@ atrn_names(const struct reverse_req *req, char *buf, size_t bufsz)
 	}
 }
 
+static void	atrn_turn_counted(struct smtpd_session *, char *, const char *);
+
 /* atrn_turn - ATRN (arg: its domains) or TURN (none). */
 static void
 atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
@@ -351,6 +354,35 @@ atrn_turn(struct smtpd_session *s, char *arg, const char *verb)
 	s->deadline = s->since + ATRN_ACK_MS;
 }
 
+/*
+ * atrn_turn_counted - atrn_turn, and count its outcome by the reply it
+ * gave (counters.c). One handed to the odmr process is counted when that
+ * answers: atrn_ack (turned) or atrn_fail.
+ */
+static void
+atrn_turn_counted(struct smtpd_session *s, char *arg, const char *verb)
+{
+	enum counters_req	 req = verb[0] == 'T' ? COUNTERS_REQ_TURN :
+	    COUNTERS_REQ_ATRN;
+	size_t			 off = s->conn->out->len;
+	const char		*r;
+
+	atrn_turn(s, arg, verb);
+	if (s->state == SMTPD_S_ATRN_WAIT && s->atrn != NULL) {
+		s->atrn->req = req;
+		return;
+	}
+	if (s->conn->out->len < off + 3)
+		return;
+	r = s->conn->out->s + off;
+	if (strncmp(r, "453", 3) == 0)
+		counters_request(req, COUNTERS_OUT_EMPTY);
+	else if (strncmp(r, "450", 3) == 0 || strncmp(r, "530", 3) == 0)
+		counters_request(req, COUNTERS_OUT_REFUSED);
+	else
+		counters_request(req, COUNTERS_OUT_ERROR);
+}
+
 void
 atrn_cmd_atrn(struct smtpd_session *s, char *arg)
 {
@@ -361,7 +393,7 @@ atrn_cmd_atrn(struct smtpd_session *s, char *arg)
 		    "implemented");
 		return;
 	}
-	atrn_turn(s, arg, "ATRN");
+	atrn_turn_counted(s, arg, "ATRN");
 }
 
 void
@@ -376,7 +408,7 @@ atrn_cmd_turn(struct smtpd_session *s, char *arg)
 		smtpd_session_reply(s, "501 5.5.4 Syntax: TURN");
 		return;
 	}
-	atrn_turn(s, NULL, "TURN");
+	atrn_turn_counted(s, NULL, "TURN");
 }
 
 /* ------------------------------------------------------------------ */
@@ -445,6 +477,7 @@ atrn_ack(struct smtpd_session *s)
 		    "connection");
 		log_info("client=%s, user=%s: reversing the connection",
 		    s->client, s->auth_user);
+		counters_request(s->atrn->req, COUNTERS_OUT_OK);
 		s->state = SMTPD_S_PROXY;
 		smtpd_session_arm(s, c->smtp_dot_timeout + ATRN_IDLE_EXTRA);
 		atrn_interest(s);
@@ -459,6 +492,8 @@ atrn_fail(struct smtpd_session *s, const char *why)
 {
 	log_info("client=%s, user=%s: ATRN not turned: %s", s->client,
 	    s->auth_user != NULL ? s->auth_user : "-", why);
+	if (s->atrn != NULL)
+		counters_request(s->atrn->req, COUNTERS_OUT_ERROR);
 	atrn_end(s);
 	smtpd_session_reply(s, "451 4.3.0 Unable to process ATRN request now");
 	s->state = SMTPD_S_CMD;

@@ -222,6 +222,10 @@ etrn_log(const struct smtpd_session *s, const struct etrn_job *j,
 			(void)strl_cat(doms, "@", sizeof(doms));
 		(void)strl_cat(doms, j->t[i].domain, sizeof(doms));
 	}
+	/* Every ETRN that got this far is logged here, and counted. */
+	counters_request(COUNTERS_REQ_ETRN, code == 251 ? COUNTERS_OUT_EMPTY :
+	    code < 300 ? COUNTERS_OUT_OK : code == 459 ? COUNTERS_OUT_REFUSED :
+	    COUNTERS_OUT_ERROR);
 	log_info("client=%s, user=%s, command=ETRN, arg=%s, domains=%s, "
 	    "msgs=%zu, reply=%d (%s)", s->client,
 	    s->auth_user != NULL ? s->auth_user : "none", arg,

@@ -55,6 +55,23 @@ smtpd_commit_submit(struct smtpd_server *srv, struct smtpd_session *s)
 	pthread_mutex_unlock(&srv->mu);
 }
 
+/* smtpd_commit_group - store a batch, and count its size and time
+ * (counters.c: the commit histograms). */
+static void
+smtpd_commit_group(struct queue *q, struct qnew **v, size_t n)
+{
+	double	t0 = clock_mono_secs();
+	size_t	i, ok = 0;
+
+	(void)queue_enqueue_group(q, v, n);
+	counters_commit(n, clock_mono_secs() - t0);
+	for (i = 0; i < n; i++)
+		if (v[i]->rc == 0)
+			ok++;
+	while (ok-- > 0)
+		counters_event(COUNTERS_MSG_RECEIVED);
+}
+
 void *
 smtpd_commit_main(void *arg)
 {
@@ -96,7 +113,7 @@ smtpd_commit_main(void *arg)
 		/* One transaction, one fsync; each session reads its own
 		 * qn.rc (queue.h: a bad message fails alone). */
 		if (n > 0)
-			(void)queue_enqueue_group(srv->q, v, n);
+			smtpd_commit_group(srv->q, v, n);
 		for (s = batch; s != NULL; s = s->cnext)
 			if (s->etrn != NULL)
 				etrn_job_run(srv->q, s->etrn);
@@ -297,6 +314,7 @@ smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 		}
 		s = smtpd_session_new(srv, fd, &ss);
 		s->odmr = odmr;
+		counters_event(COUNTERS_CONN_IN);
 		/* Limits (RFC 5321 §3.8: 421, then close). mynetworks are
 		 * exempt from the per-address limit, as in Postfix. */
 		if (s->state != SMTPD_S_CLOSE &&

@@ -590,6 +590,7 @@ struct qshape_dom {
 	uint64_t	bucket[QUEUE_AGE_BUCKETS];
 	uint64_t	deferred;
 	uint64_t	held;
+	int64_t		oldest;		/* the oldest one's arrival */
 };
 struct qshape_reason {
 	char		text[QUEUE_STATUS_MAX + 1 + 80];

@@ -470,6 +470,8 @@ queue_read_shape1(struct queue *q, void *arg, const MDB_val *k,
 		queue_read_shape_reason(s, &r);
 	} else if (r.state == QRCPT_HELD)
 		d->held++;
+	if (d->oldest == 0 || c->last_arrival < d->oldest)
+		d->oldest = c->last_arrival;
 	if (s->oldest == 0 || c->last_arrival < s->oldest)
 		s->oldest = c->last_arrival;
 	return 0;

@@ -57,6 +57,8 @@ dlog_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
 	    strncasecmp(r->orcpt, "rfc822;", 7) == 0 &&
 	    strcasecmp(r->orcpt + 7, r->addr) != 0;
 	dlog_delays(d, sizeof(d), delays);
+	/* Every attempt's line is written here: count it here too. */
+	counters_delivery(status, dsn, (int64_t)clock_now());
 	/* orig_to's value comes right after its '<', so log.c escapes its
 	 * ',' and '>' like to='s (they are a peer's: ORCPT is xtext). */
 	log_info("%s: to=<%s>,%s%s%s relay=%s, delay=%.1f, delays=%s, "

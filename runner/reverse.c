@@ -423,6 +423,7 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	    "(serial %llu)", req->client, req->user, doms,
 	    req->tls[0] ? req->tls : "none",
 	    (unsigned long long)req->serial);
+	counters_event(COUNTERS_CONN_REVERSED);
 	since = (int64_t)clock_now();
 	if ((r.sc = smtpc_attach(conn, &o, status, why, sizeof(why))) ==
 	    NULL) {

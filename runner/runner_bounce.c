@@ -232,6 +232,10 @@ runner_bounce_hook(void *arg, struct queue_report *rep)
 	b->qn.body_fd = -1;
 	b->qn.rcpt = &b->qr;
 	b->qn.nrcpt = 1;
+	/* Counted in the queue, in this transaction, like bounce_dropped:
+	 * exact whatever process sends it, and kept across restarts. */
+	if ((rc = queue_report_count(rep, "bounce_sent")) != 0)
+		return rc;
 	rep->dsn = &b->qn;
 	b->pending = true;
 	b->pending_orig = m->id;

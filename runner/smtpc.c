@@ -462,6 +462,8 @@ smtpc_open(const struct route_addr *addrs, size_t n,
 		    (const struct sockaddr *)&addrs[i].ss, addrs[i].sslen);
 		fd = smtpc_connect(&addrs[i], smtpc_ms(o->connect_timeout,
 		    SMTPC_T_CONNECT));
+		counters_event(fd == -1 ? COUNTERS_CONN_OUT_FAILED :
+		    COUNTERS_CONN_OUT);
 		if (fd == -1) {
 			strl_copy(status, "4.4.1", 16);
 			bsnprintf(why, whysz, "connect to %s: %s", sc->peer,

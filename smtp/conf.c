@@ -174,6 +174,10 @@ static const struct conf_key conf_table[] = {
 	CONF_K_DUR(etrn_min_interval, "10s"),	/* 0: no rate limit */
 	CONF_K_BOOL(turn_enable, "no"),
 	CONF_K_ADDRS(metrics_listen, ""),	/* empty: off */
+	/* Per-domain series: the largest N, and every held domain. */
+	CONF_K_INT(metrics_top_domains, "20", 0, 1000),
+	CONF_K_STR(metrics_token, ""),		/* "": /metrics is open */
+	CONF_K_STR(status_token, ""),		/* "": / is open */
 	CONF_K_ENUM(log, "stderr", conf_log_names),
 	CONF_K_STR(user, "postern"),
 };
@@ -1015,7 +1019,11 @@ conf_dump_value(const struct conf *c, const struct conf_key *k,
 
 	switch (k->type) {
 	case CONF_T_STR:
-		if (*(char *const *)p != NULL)
+		/* A token is a secret: say only that it is set. */
+		if (*(char *const *)p != NULL && **(char *const *)p != '\0' &&
+		    strstr(k->name, "_token") != NULL)
+			sbuf_cat(out, "(set)");
+		else if (*(char *const *)p != NULL)
 			sbuf_cat(out, *(char *const *)p);
 		break;
 	case CONF_T_BOOL:

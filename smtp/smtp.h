@@ -6,7 +6,8 @@
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
  * operators grep (log.c), the configuration file (conf.c), the one
  * reader of line-oriented files and its comment rule (linefile.c), the
- * clock (clock.c) and the syntax of addresses and domains (smtp_addr.c);
+ * clock (clock.c), the syntax of addresses and domains (smtp_addr.c) and
+ * the event counters every daemon process shares (counters.c);
  * and what both SMTP ends use: the buffered connection over TCP/TLS
  * (smtp_conn.c), reply parsing (smtp_reply.c), dot-stuffing (smtp_dot.c),
  * base64 (smtp_b64.c) and users_file with server-side SASL (smtp_auth.c).
@@ -307,6 +308,9 @@ struct conf {
 	bool			 turn_enable;
 	struct conf_addr	*metrics_listen;
 	size_t			 nmetrics_listen;
+	int			 metrics_top_domains;
+	char			*metrics_token;
+	char			*status_token;
 	enum log_dest		 log;
 	char			*user;
 };
@@ -657,5 +661,79 @@ uint64_t auth_throttle_fail(struct auth_throttle *, const char *addr,
  * domains: {CRYPT} (SHA-512 crypt), {CRAM-MD5} and {SCRAM-SHA-256}. */
 int	 auth_make_line(const char *user, const char *password,
 	    const struct conf_list *domains, struct sbuf *out);
+
+/* ------------------------------------------------------------------ */
+/* counters.c - event counters shared by every daemon process.
+ *
+ * One small file in queue_dir ("counters"), mapped MAP_SHARED by the
+ * master before it forks, so every child (and every worker they fork)
+ * adds to the same numbers with atomic increments and a restarted child
+ * carries on from them; the metrics process reads them. Fixed layout with
+ * a magic and a version: a file of another version is started afresh
+ * (Prometheus takes a counter reset). Without counters_open() every call
+ * below does nothing, so tools and unit tests need not care. Never blocks.
+ */
+#define COUNTERS_FILE		"counters"
+#define COUNTERS_VERSION	1
+#define COUNTERS_MINUTES	60	/* deliveries per minute, the last hour */
+
+enum counters_status {		/* dlog's status= */
+	COUNTERS_ST_SENT, COUNTERS_ST_DEFERRED, COUNTERS_ST_BOUNCED,
+	COUNTERS_ST_EXPIRED, COUNTERS_NSTATUS
+};
+enum counters_class {		/* the DSN's class: 2.x.x, 4.x.x, 5.x.x */
+	COUNTERS_CL_2, COUNTERS_CL_4, COUNTERS_CL_5, COUNTERS_NCLASS
+};
+enum counters_req {
+	COUNTERS_REQ_ETRN, COUNTERS_REQ_ATRN, COUNTERS_REQ_TURN,
+	COUNTERS_NREQ
+};
+enum counters_outcome {
+	COUNTERS_OUT_OK,	/* accepted: queuing started, turned */
+	COUNTERS_OUT_EMPTY,	/* nothing waiting (ETRN 251, ATRN 453) */
+	COUNTERS_OUT_REFUSED,	/* by policy (ETRN 458/459, ATRN 450, 530) */
+	COUNTERS_OUT_ERROR,	/* syntax, or a temporary failure (451) */
+	COUNTERS_NOUT
+};
+enum counters_conn {
+	COUNTERS_CONN_IN,	/* accepted by the listener */
+	COUNTERS_CONN_OUT,	/* a delivery connection made */
+	COUNTERS_CONN_OUT_FAILED, /* a delivery connection that failed */
+	COUNTERS_CONN_REVERSED,	/* an ATRN/TURN session run by the odmr
+				 * process over the site's connection */
+	COUNTERS_MSG_RECEIVED,	/* messages committed by the listener */
+	COUNTERS_NCONN
+};
+/* Histogram upper bounds (the last bucket is +Inf). */
+#define COUNTERS_BATCH_BUCKETS	9	/* 1 2 4 ... 128, +Inf */
+#define COUNTERS_LAT_BUCKETS	12	/* seconds, below; +Inf */
+extern const double counters_lat_le[COUNTERS_LAT_BUCKETS - 1];
+extern const unsigned counters_batch_le[COUNTERS_BATCH_BUCKETS - 1];
+
+/* A copy of every counter (counters_read). */
+struct counters_snap {
+	uint64_t	deliv[COUNTERS_NSTATUS][COUNTERS_NCLASS];
+	uint64_t	req[COUNTERS_NREQ][COUNTERS_NOUT];
+	uint64_t	conn[COUNTERS_NCONN];
+	uint64_t	batch[COUNTERS_BATCH_BUCKETS];	/* not cumulative */
+	uint64_t	batch_sum, batch_count;
+	uint64_t	lat[COUNTERS_LAT_BUCKETS];	/* not cumulative */
+	uint64_t	lat_sum_us, lat_count;
+	uint64_t	minute[COUNTERS_MINUTES];	/* oldest first, the
+							 * current one last */
+};
+
+/* counters_open - map dir/counters (created mode 0600, or started afresh
+ * when its layout is another's) for this process and its children. 0, or
+ * -1 with err. Call once, before fork. */
+int	counters_open(const char *dir, char *err, size_t errsz);
+void	counters_delivery(const char *status, const char *dsn, int64_t now);
+void	counters_request(enum counters_req, enum counters_outcome);
+void	counters_event(enum counters_conn);
+/* counters_commit - one group commit of n messages that took secs. */
+void	counters_commit(size_t n, double secs);
+/* counters_read - every counter, as of now (no lock: each one atomic);
+ * false without counters_open(). */
+bool	counters_read(struct counters_snap *, int64_t now);
 
 #endif

@@ -8,8 +8,8 @@
 # configuration" so that no system MTA starts or listens on port 25.
 set -eu
 
-build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev"
-test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd"
+build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev libmicrohttpd-dev"
+test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium"
 
 want="$build_pkgs"
 [ "${1:-build}" = test ] && want="$want $test_pkgs"
@@ -35,4 +35,7 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Postfix must never run as the system MTA here: it is only a test peer.
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now postfix >/dev/null 2>&1 || true
+	# prometheus is installed for promtool only.
+	systemctl disable --now prometheus prometheus-node-exporter \
+	    >/dev/null 2>&1 || true
 fi

@@ -9,14 +9,19 @@
  * (etrn/, "smtpd", on listen and odmr_listen), the scheduler (runner/,
  * "sched"), which forks the delivery workers ("runner") itself, and the
  * odmr process (runner/reverse.c, "odmr"), which forks one process per
- * reversed ATRN/TURN session the listener hands it, and the notify process
+ * reversed ATRN/TURN session the listener hands it, the notify process
  * (runner/notify.c, "notify"), which runs site_notify_command for held
- * sites whose mail piles up. SIGTERM or SIGINT: the children
- * stop (the listener lets sessions in DATA finish) and the master exits 0.
- * SIGHUP: the configuration is read again; a bad one is logged and the old
- * one kept; with a good one the listener reloads in place (SIGHUP) and the
- * scheduler, the odmr and the notify process finish and start again on
- * it (reversed sessions under way finish on the old one).
+ * sites whose mail piles up, and with metrics_listen the metrics process
+ * (tools/metrics.c, "metrics") on the sockets the master bound for it.
+ * Before forking, the master maps the shared event counters
+ * (queue_dir/counters, smtp/counters.c): every child inherits the
+ * mapping, so counts outlive a child's restart. SIGTERM or SIGINT: the
+ * children stop (the listener lets sessions in DATA finish) and the
+ * master exits 0. SIGHUP: the configuration is read again; a bad one is
+ * logged and the old one kept; with a good one the listener reloads in
+ * place (SIGHUP) and the scheduler, the odmr, notify and metrics
+ * processes finish and start again on it (reversed sessions under way
+ * finish on the old one).
  *
  * The master itself never opens the queue for long: LMDB environments do
  * not survive fork, so it opens, checks and closes.
@@ -75,6 +80,8 @@ static const char	*posternd_conf_file;
 static int		*posternd_lfds;
 static size_t		 posternd_nlfds;
 static size_t		 posternd_nodmr;	/* the last ones of lfds */
+static int		*posternd_mfds;		/* metrics_listen */
+static size_t		 posternd_nmfds;
 
 static void
 posternd_usage(void)
@@ -216,7 +223,8 @@ static void
 posternd_queue_fresh(int dirfd, const char *dir, const struct passwd *pw)
 {
 	static const char *const ours[] = {
-		"data.mdb", "lock.mdb", "spool", "wake.sock", "odmr.sock"
+		"data.mdb", "lock.mdb", "spool", "wake.sock", "odmr.sock",
+		COUNTERS_FILE
 	};
 	DIR		*d;
 	struct dirent	*de;
@@ -371,6 +379,17 @@ posternd_prepare_queue(const struct conf *c)
 		fatal("mkdir %s", spool);
 }
 
+/* posternd_close_metrics - a child other than "metrics" holds none of its
+ * sockets. */
+static void
+posternd_close_metrics(void)
+{
+	size_t	i;
+
+	for (i = 0; i < posternd_nmfds; i++)
+		close(posternd_mfds[i]);
+}
+
 static pid_t
 posternd_spawn(struct posternd_child *ch)
 {
@@ -390,6 +409,15 @@ posternd_spawn(struct posternd_child *ch)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	log_init(ch->role, posternd_conf->log);
+	if (strcmp(ch->role, "metrics") == 0) {
+		size_t	i;
+
+		for (i = 0; i < posternd_nlfds; i++)
+			close(posternd_lfds[i]);
+		_exit(metrics_serve(posternd_conf, posternd_mfds,
+		    posternd_nmfds));
+	}
+	posternd_close_metrics();
 	if (strcmp(ch->role, "smtpd") == 0)
 		_exit(smtpd_server_run(posternd_conf, posternd_conf_file,
 		    posternd_lfds, posternd_nlfds, posternd_nodmr));
@@ -429,6 +457,7 @@ main(int argc, char **argv)
 		{ "sched", 0, 0, 0, 1, false },
 		{ "odmr", 0, 0, 0, 1, false },
 		{ "notify", 0, 0, 0, 1, false },
+		{ "metrics", 0, 0, 0, 1, false },	/* the last one */
 	};
 	size_t			 nkids = sizeof(kids) / sizeof(kids[0]);
 	sigset_t		 mask;
@@ -491,6 +520,13 @@ main(int argc, char **argv)
 	for (i = 0; i < posternd_nodmr; i++)
 		posternd_lfds[posternd_conf->nlisten + i] =
 		    posternd_bind(&posternd_conf->odmr_listen[i]);
+	/* metrics_listen's, for the "metrics" process (none: no process). */
+	posternd_nmfds = posternd_conf->nmetrics_listen;
+	posternd_mfds = xcalloc(posternd_nmfds + 1, sizeof(int));
+	for (i = 0; i < posternd_nmfds; i++)
+		posternd_mfds[i] = posternd_bind(&posternd_conf->metrics_listen[i]);
+	if (posternd_nmfds == 0)
+		nkids--;
 	posternd_drop(posternd_conf, pw);
 	/* As the daemon user, who reads these files from now on. */
 	if ((nerr = tools_check_conf(posternd_conf, posternd_check_say,
@@ -498,6 +534,10 @@ main(int argc, char **argv)
 		fatalx("%d configuration error%s: not starting", nerr,
 		    nerr == 1 ? "" : "s");
 	posternd_prepare_queue(posternd_conf);
+	/* Mapped once, here: every child inherits the mapping, and one
+	 * that is restarted carries on from the same counts. */
+	if (counters_open(posternd_conf->queue_dir, err, sizeof(err)) != 0)
+		fatalx("counters: %s", err);
 	if (!foreground && daemon(1, 0) == -1)
 		fatal("daemon");
 
@@ -551,7 +591,8 @@ main(int argc, char **argv)
 						continue;
 					if (strcmp(kids[k].role, "sched") == 0 ||
 					    strcmp(kids[k].role, "odmr") == 0 ||
-					    strcmp(kids[k].role, "notify") == 0) {
+					    strcmp(kids[k].role, "notify") == 0 ||
+					    strcmp(kids[k].role, "metrics") == 0) {
 						kids[k].reloading = true;
 						kill(kids[k].pid, SIGTERM);
 					} else
@@ -611,5 +652,6 @@ main(int argc, char **argv)
 	log_info("postern stopped");
 	conf_free(posternd_conf);
 	free(posternd_lfds);
+	free(posternd_mfds);
 	return 0;
 }

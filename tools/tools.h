@@ -104,6 +104,12 @@ typedef void tools_check_fn(void *arg, bool error, const char *msg);
 int	tools_check_conf(const struct conf *, tools_check_fn *fn, void *arg);
 int	cmd_check(struct tools_ctx *, int, char **);
 
+/* metrics.c */
+/* metrics_serve - posternd's "metrics" process: serve /metrics and / on
+ * the bound sockets (metrics_listen) until SIGTERM; returns the exit
+ * status. */
+int	metrics_serve(const struct conf *, const int *fds, size_t nfds);
+
 /* cmd_run.c */
 int	cmd_run(struct tools_ctx *, int, char **);
 

@@ -27,7 +27,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
 objs="build/rel/smtp/*.o build/rel/queue/*.o"
-libs="$(pkg-config --libs lmdb libcares openssl) -lcrypt -lpthread"
+libs="$(pkg-config --libs lmdb libcares openssl libmicrohttpd) -lcrypt -lpthread"
 
 # The objects must exist and be newer than every header and their source.
 stale=""
@@ -147,6 +147,7 @@ section deliver 720 bench_deliver.sh "$BENCH_DIR/deliver"
 section bounce 600 bench_bounce.sh "$BENCH_DIR/bounce"
 section etrn 900 bench_etrn.sh "$BENCH_DIR/etrn"
 section inject 600 bench_inject.sh "$BENCH_DIR/inject"
+section metrics 600 bench_metrics.sh "$BENCH_DIR/metrics"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
