@@ -15,6 +15,7 @@
  * queue_domain_backlog(), what such a notice (and `postern stats`) says
  * of a held domain, from its bydom range alone.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,60 +43,23 @@ queue_site_key_pfx(const char *pfx, size_t plen, const char *domain,
 	return plen + len;
 }
 
-/* queue_site_key - "seen" 0x00 lower-case domain; 0 if it does not fit. */
-static size_t
-queue_site_key(const char *domain, uint8_t *kb, size_t kbsz)
-{
-	return queue_site_key_pfx(QUEUE_SITE_PFX, QUEUE_SITE_PLEN, domain, kb,
-	    kbsz);
-}
+static int	queue_site_time_set(struct queue *, const char *, size_t,
+		    const char *, int64_t, const char *);
+static int	queue_site_time_get(struct queue *, const char *, size_t,
+		    const char *, int64_t *, const char *);
 
 int
 queue_site_seen(struct queue *q, const char *domain, int64_t when)
 {
-	MDB_txn		*txn;
-	MDB_val		 k, v;
-	uint8_t		 kb[QUEUE_SITE_PLEN + QUEUE_ADDR_MAX], vb[8];
-	int		 rc, mrc;
-
-	if ((k.mv_size = queue_site_key(domain, kb, sizeof(kb))) == 0)
-		return queue_fail(q, QUEUE_E_INVAL, "site domain too long");
-	k.mv_data = kb;
-	queue_be64_put(vb, (uint64_t)(when > 0 ? when : 0));
-	v.mv_data = vb;
-	v.mv_size = sizeof(vb);
-	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
-		return rc;
-	if ((mrc = mdb_put(txn, q->meta, &k, &v, 0)) != 0) {
-		mdb_txn_abort(txn);
-		return queue_lmdb(q, mrc, "write site seen");
-	}
-	return queue_txn_commit(q, txn);
+	return queue_site_time_set(q, QUEUE_SITE_PFX, QUEUE_SITE_PLEN, domain,
+	    when, "write site seen");
 }
 
 int
 queue_site_seen_get(struct queue *q, const char *domain, int64_t *when)
 {
-	MDB_txn		*txn;
-	MDB_val		 k, v;
-	uint8_t		 kb[QUEUE_SITE_PLEN + QUEUE_ADDR_MAX];
-	int		 rc, mrc;
-
-	*when = 0;
-	if ((k.mv_size = queue_site_key(domain, kb, sizeof(kb))) == 0)
-		return 0;		/* never seen: no such site */
-	k.mv_data = kb;
-	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
-		return rc;
-	mrc = mdb_get(txn, q->meta, &k, &v);
-	if (mrc == 0 && v.mv_size == 8)
-		*when = (int64_t)queue_be64_get(v.mv_data);
-	else if (mrc == 0)
-		rc = queue_fail(q, QUEUE_E_CORRUPT, "site seen record");
-	else if (mrc != MDB_NOTFOUND)
-		rc = queue_lmdb(q, mrc, "read site seen");
-	mdb_txn_abort(txn);
-	return rc;
+	return queue_site_time_get(q, QUEUE_SITE_PFX, QUEUE_SITE_PLEN, domain,
+	    when, "site seen record");
 }
 
 int
@@ -183,30 +147,35 @@ queue_site_time_put(struct queue *q, const uint8_t *kb, size_t klen,
 	return queue_txn_commit(q, txn);
 }
 
-int
-queue_site_notice(struct queue *q, const char *domain, int64_t when)
+/* queue_site_time_set - the time record pfx+domain := when. */
+static int
+queue_site_time_set(struct queue *q, const char *pfx, size_t plen,
+    const char *domain, int64_t when, const char *what)
 {
 	uint8_t	kb[QUEUE_NOTICE_PLEN + QUEUE_ADDR_MAX];
 	size_t	klen;
 
-	if ((klen = queue_site_key_pfx(QUEUE_NOTICE_PFX, QUEUE_NOTICE_PLEN,
-	    domain, kb, sizeof(kb))) == 0)
+	if ((klen = queue_site_key_pfx(pfx, plen, domain, kb,
+	    sizeof(kb))) == 0)
 		return queue_fail(q, QUEUE_E_INVAL, "site domain too long");
-	return queue_site_time_put(q, kb, klen, when, "write site notice");
+	return queue_site_time_put(q, kb, klen, when, what);
 }
 
-int
-queue_site_notice_get(struct queue *q, const char *domain, int64_t *when)
+/* queue_site_time_get - the time record pfx+domain, 0 when none. */
+static int
+queue_site_time_get(struct queue *q, const char *pfx, size_t plen,
+    const char *domain, int64_t *when, const char *what)
 {
 	MDB_txn		*txn;
 	MDB_val		 k, v;
 	uint8_t		 kb[QUEUE_NOTICE_PLEN + QUEUE_ADDR_MAX];
+	char		 why[64];
 	int		 rc, mrc;
 
 	*when = 0;
-	if ((k.mv_size = queue_site_key_pfx(QUEUE_NOTICE_PFX,
-	    QUEUE_NOTICE_PLEN, domain, kb, sizeof(kb))) == 0)
-		return 0;
+	if ((k.mv_size = queue_site_key_pfx(pfx, plen, domain, kb,
+	    sizeof(kb))) == 0)
+		return 0;		/* never recorded: no such site */
 	k.mv_data = kb;
 	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
 		return rc;
@@ -214,11 +183,27 @@ queue_site_notice_get(struct queue *q, const char *domain, int64_t *when)
 	if (mrc == 0 && v.mv_size == 8)
 		*when = (int64_t)queue_be64_get(v.mv_data);
 	else if (mrc == 0)
-		rc = queue_fail(q, QUEUE_E_CORRUPT, "site notice record");
-	else if (mrc != MDB_NOTFOUND)
-		rc = queue_lmdb(q, mrc, "read site notice");
+		rc = queue_fail(q, QUEUE_E_CORRUPT, "%s", what);
+	else if (mrc != MDB_NOTFOUND) {
+		(void)snprintf(why, sizeof(why), "read %s", what);
+		rc = queue_lmdb(q, mrc, why);
+	}
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+int
+queue_site_notice(struct queue *q, const char *domain, int64_t when)
+{
+	return queue_site_time_set(q, QUEUE_NOTICE_PFX, QUEUE_NOTICE_PLEN,
+	    domain, when, "write site notice");
+}
+
+int
+queue_site_notice_get(struct queue *q, const char *domain, int64_t *when)
+{
+	return queue_site_time_get(q, QUEUE_NOTICE_PFX, QUEUE_NOTICE_PLEN,
+	    domain, when, "site notice record");
 }
 
 /* What the walk of one held domain's bydom range gathers. */

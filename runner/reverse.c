@@ -218,17 +218,7 @@ reverse_message(struct reverse *r, struct qclaim *c, size_t n)
 	mine = xcalloc(n, sizeof(*mine));
 	sr = xcalloc(n, sizeof(*sr));
 	res = xcalloc(n, sizeof(*res));
-	for (i = 0; i < n; i++) {
-		if (c[i].idx >= nall || all[c[i].idx].state != QRCPT_ACTIVE ||
-		    all[c[i].idx].claim != c[i].token)
-			continue;	/* stale: another runner has it */
-		c[nmine] = c[i];
-		mine[nmine] = &all[c[i].idx];
-		sr[nmine].addr = mine[nmine]->addr;
-		sr[nmine].orcpt = mine[nmine]->orcpt;
-		sr[nmine].notify = mine[nmine]->notify;
-		nmine++;
-	}
+	nmine = runner_claims_mine(c, n, all, nall, mine, sr);
 	if (nmine == 0)
 		goto out;
 	t1 = clock_mono_secs();

@@ -42,6 +42,12 @@ int	worker_main(struct conf *, int fd);
 void	runner_mem_trim(struct queue *, size_t keep);
 
 /* runner_result.c: the rules for a recipient's result. */
+/* runner_claims_mine - of one message's claims c[0..n) (its recipients
+ * all[0..nall) as read), keep those still ours (active, same token) at
+ * the front of c, with their records in mine[] and the client's view in
+ * sr[]; returns how many. A stale one went to another runner. */
+size_t	runner_claims_mine(struct qclaim *c, size_t n, struct qrcpt *all,
+	    size_t nall, struct qrcpt **mine, struct smtpc_rcpt *sr);
 /* runner_result_backoff - seconds until the next try after `attempts` tries:
  * min_backoff doubled per try, at most max_backoff, +-20% jitter; the
  * jitter is random (seed 0) or fixed by seed (a message id), so the

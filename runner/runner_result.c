@@ -113,3 +113,23 @@ runner_result(const struct conf *c, const struct qmsg *m,
 	dlog_attempt(m, r, relay, delay, delays, attempts, out->status, st,
 	    reply);
 }
+
+size_t
+runner_claims_mine(struct qclaim *c, size_t n, struct qrcpt *all,
+    size_t nall, struct qrcpt **mine, struct smtpc_rcpt *sr)
+{
+	size_t	i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (c[i].idx >= nall || all[c[i].idx].state != QRCPT_ACTIVE ||
+		    all[c[i].idx].claim != c[i].token)
+			continue;	/* stale: another runner has it */
+		c[k] = c[i];
+		mine[k] = &all[c[i].idx];
+		sr[k].addr = mine[k]->addr;
+		sr[k].orcpt = mine[k]->orcpt;
+		sr[k].notify = mine[k]->notify;
+		k++;
+	}
+	return k;
+}

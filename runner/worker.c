@@ -219,17 +219,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 	mine = xcalloc(n, sizeof(*mine));
 	sr = xcalloc(n, sizeof(*sr));
 	res = xcalloc(n, sizeof(*res));
-	for (i = 0; i < n; i++) {
-		if (c[i].idx >= nall || all[c[i].idx].state != QRCPT_ACTIVE ||
-		    all[c[i].idx].claim != c[i].token)
-			continue;	/* stale: another runner has it */
-		c[nmine] = c[i];
-		mine[nmine] = &all[c[i].idx];
-		sr[nmine].addr = mine[nmine]->addr;
-		sr[nmine].orcpt = mine[nmine]->orcpt;
-		sr[nmine].notify = mine[nmine]->notify;
-		nmine++;
-	}
+	nmine = runner_claims_mine(c, n, all, nall, mine, sr);
 	strl_copy(status, fstatus ? fstatus : "4.0.0", sizeof(status));
 	strl_copy(why, fwhy ? fwhy : "", sizeof(why));
 	strl_copy(relay, "none", sizeof(relay));
