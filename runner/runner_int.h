@@ -34,6 +34,23 @@ struct wreport {
 /* worker.c */
 int	worker_main(struct conf *, int fd);
 
+/* worker_commit.c: a worker's committer thread. */
+struct worker_commit;
+/* worker_commit_start - the committer for q, whose report hook is b (the
+ * committer alone then calls queue_claim_result and runner_bounce_done
+ * on them). Never fails: without a thread, hand-offs commit at once. */
+struct worker_commit *worker_commit_start(struct queue *q,
+	    struct runner_bounce *b);
+/* worker_commit_hand - copy n results to be committed; returns at once
+ * (never blocks on the commit). */
+void	worker_commit_hand(struct worker_commit *, const struct qresult *,
+	    size_t n);
+/* worker_commit_wait_all - block until everything handed so far has been
+ * committed (or its commit failed and was logged). */
+void	worker_commit_wait_all(struct worker_commit *);
+/* worker_commit_stop - commit what is left, end the thread, free. */
+void	worker_commit_stop(struct worker_commit *);
+
 /* runner_mem.c */
 /* runner_mem_trim - if more than `keep` bytes of files are mapped into
  * this process, drop its map of the queue. Called between transactions
