@@ -61,7 +61,7 @@ TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_c
 	     tools/metrics.c tools/metrics_prom.c tools/metrics_page.c
 RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.c runner/smtpc_tls.c \
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
-	     runner/worker.c runner/worker_commit.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
+	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
 	     runner/runner_bounce.c \
 	     runner/reverse.c runner/site.c runner/notify.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \

@@ -31,25 +31,33 @@ struct wreport {
 	uint8_t		hop_down;	/* no address of the hop answered */
 };
 
-/* worker.c */
-int	worker_main(struct conf *, int fd);
+/*
+ * A worker's journal: the results of its batch so far, in memory it
+ * shares with the scheduler (one MAP_SHARED|MAP_ANONYMOUS page range per
+ * worker slot, mapped before the fork). The worker commits a batch's
+ * results in one transaction at its end (group commit), but writes each
+ * message's results here as soon as its final reply is in, before it
+ * starts the next message. A write to memory survives the writer's death:
+ * when a worker dies, the scheduler records what its journal holds
+ * (queue_claim_result: those a commit already recorded are stale and
+ * change nothing) and hands back only the rest. So a killed worker re-
+ * sends at most the message whose final dot was out and whose results
+ * were not yet here. The scheduler empties it (n = 0) before it sends a
+ * batch, while the worker waits; the worker only appends, during the
+ * batch. n is read and written with __atomic builtins (release after the
+ * results, acquire before reading them).
+ */
+struct wjournal {
+	uint32_t	n;			/* res[0..n) are written */
+	struct qresult	res[RUNNER_BATCH_MAX];	/* a batch has at most this
+						 * many claims: one result
+						 * each */
+};
 
-/* worker_commit.c: a worker's committer thread. */
-struct worker_commit;
-/* worker_commit_start - the committer for q, whose report hook is b (the
- * committer alone then calls queue_claim_result and runner_bounce_done
- * on them). Never fails: without a thread, hand-offs commit at once. */
-struct worker_commit *worker_commit_start(struct queue *q,
-	    struct runner_bounce *b);
-/* worker_commit_hand - copy n results to be committed; returns at once
- * (never blocks on the commit). */
-void	worker_commit_hand(struct worker_commit *, const struct qresult *,
-	    size_t n);
-/* worker_commit_wait_all - block until everything handed so far has been
- * committed (or its commit failed and was logged). */
-void	worker_commit_wait_all(struct worker_commit *);
-/* worker_commit_stop - commit what is left, end the thread, free. */
-void	worker_commit_stop(struct worker_commit *);
+/* worker.c */
+/* worker_main - serve batches from fd until it closes; j: the slot's
+ * journal (shared with the scheduler). */
+int	worker_main(struct conf *, int fd, struct wjournal *j);
 
 /* runner_mem.c */
 /* runner_mem_trim - if more than `keep` bytes of files are mapped into

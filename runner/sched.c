@@ -14,9 +14,12 @@
  * without a connection of its own, so a dead destination costs one connect
  * per retry, not one per message.
  *
- * Workers are this process's children (fork, SOCK_SEQPACKET socketpair).
- * A worker that dies is restarted and its claims are handed back at once
- * (queue_claim_return, due now); the lease (lease_time, renewed every third of
+ * Workers are this process's children (fork, SOCK_SEQPACKET socketpair,
+ * and a journal each in shared memory: struct wjournal). A worker that
+ * dies is restarted; what its journal says it delivered (or had refused)
+ * since its batch began is recorded (queue_claim_result), and the rest of
+ * its claims are handed back at once (queue_claim_return, due now); the
+ * lease (lease_time, renewed every third of
  * it while a live worker holds the claims) only covers the death of the
  * whole daemon. `postern flush` wakes the scheduler through the datagram
  * socket wake.sock in the queue directory: "flush" resets every hop found
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -75,6 +79,7 @@ struct sched_worker {
 	char		 lastkey[300];
 	struct qclaim	 out[RUNNER_BATCH_MAX];
 	size_t		 nout;
+	struct wjournal	*jnl;		/* shared with the worker */
 	time_t		 restart_at;
 	time_t		 started;
 	int		 backoff;
@@ -144,23 +149,26 @@ sched_return(struct sched *s, const struct qclaim *c, size_t n)
 	return rc;
 }
 
-/* sched_results_flush - record what the scheduler decided itself, in one
- * transaction (a hop that is down may defer thousands at once). */
-static void
+/* sched_results_flush - record what the scheduler decided itself (or
+ * found in a dead worker's journal), in one transaction (a hop that is
+ * down may defer thousands at once). Returns how many were recorded (not
+ * stale). */
+static size_t
 sched_results_flush(struct sched *s)
 {
-	size_t	i;
+	size_t	i, nrec = 0;
 	int	rc;
 
 	if (s->nres == 0)
-		return;
+		return 0;
 	rc = queue_claim_result(s->q, s->res, s->nres);
 	if (rc != 0)
 		log_warnx("queue_claim_result: %s", queue_errmsg(s->q));
 	runner_bounce_done(s->bounce, rc == 0);
 	for (i = 0; i < s->nres; i++) {
-		if (s->res[i].rc != 0)
+		if (rc != 0 || s->res[i].rc != 0)
 			continue;
+		nrec++;
 		switch (s->res[i].kind) {
 		case QRESULT_DELIVERED:
 			s->stats->delivered++;
@@ -176,6 +184,7 @@ sched_results_flush(struct sched *s)
 		}
 	}
 	s->nres = 0;
+	return nrec;
 }
 
 static struct qresult *
@@ -448,7 +457,7 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 		if (s->wakefd >= 0)
 			close(s->wakefd);
 		log_init("runner", s->conf->log);
-		_exit(worker_main(s->conf, sv[1]));
+		_exit(worker_main(s->conf, sv[1], w->jnl));
 	}
 	close(sv[1]);
 	w->fd = sv[0];
@@ -507,6 +516,8 @@ sched_dispatch(struct sched *s, int64_t now)
 		b->n = (uint32_t)take;
 		b->route = pick->route;
 		memcpy(b->claim, pick->pending, take * sizeof(b->claim[0]));
+		/* The worker waits for this batch: its journal is ours. */
+		__atomic_store_n(&w->jnl->n, 0, __ATOMIC_RELAXED);
 		if (send(w->fd, b, offsetof(struct wbatch, claim) +
 		    take * sizeof(b->claim[0]), MSG_NOSIGNAL) == -1) {
 			log_warn("send batch to worker %ld", (long)w->pid);
@@ -593,6 +604,42 @@ sched_report(struct sched *s, struct sched_worker *w, int64_t now)
 	w->hop = NULL;
 }
 
+/*
+ * sched_worker_lost - a worker died (or was stopped) with a batch out:
+ * record the results its journal holds for claims of that batch, then
+ * hand the rest back now, not at lease end. Results its own commit
+ * already recorded are stale and change nothing, and so are those claims
+ * at the hand-back. Returns how many results were recorded here.
+ */
+static size_t
+sched_worker_lost(struct sched *s, struct sched_worker *w)
+{
+	const struct wjournal	*j = w->jnl;
+	uint32_t		 n, i;
+	size_t			 k, rec;
+
+	sched_results_flush(s);		/* our own first: rec counts its */
+	n = __atomic_load_n(&j->n, __ATOMIC_ACQUIRE);
+	if (n > RUNNER_BATCH_MAX)
+		n = 0;			/* cannot be: trust none of it */
+	for (i = 0; i < n; i++) {
+		const struct qresult *r = &j->res[i];
+
+		/* Only a result for a claim it held: the journal is the
+		 * worker's memory, and a worker's word is checked. */
+		for (k = 0; k < w->nout; k++)
+			if (w->out[k].id == r->id && w->out[k].idx == r->idx &&
+			    w->out[k].token == r->token)
+				break;
+		if (k < w->nout)
+			*sched_result_slot(s) = *r;
+	}
+	rec = sched_results_flush(s);
+	if (sched_return(s, w->out, w->nout) != 0)
+		log_warnx("unclaim: %s", queue_errmsg(s->q));
+	return rec;
+}
+
 static void
 sched_reap(struct sched *s)
 {
@@ -611,13 +658,18 @@ sched_reap(struct sched *s)
 				w->fd = -1;
 			}
 			if (w->nout > 0) {
-				/* Hand its claims back now, not at lease end. */
-				if (sched_return(s, w->out, w->nout) != 0)
-					log_warnx("unclaim: %s",
-					    queue_errmsg(s->q));
-				log_warnx("worker %ld died (status %d): %zu "
-				    "recipients handed back", (long)pid, status,
-				    w->nout);
+				size_t	rec = sched_worker_lost(s, w);
+
+				if (rec > 0)
+					log_warnx("worker %ld died (status "
+					    "%d): %zu recipients handed back, "
+					    "%zu results recorded from its "
+					    "journal", (long)pid, status,
+					    w->nout - rec, rec);
+				else
+					log_warnx("worker %ld died (status "
+					    "%d): %zu recipients handed back",
+					    (long)pid, status, w->nout);
 				w->nout = 0;
 			} else if (!s->stopping)
 				log_warnx("worker %ld died (status %d)",
@@ -723,6 +775,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	struct sched		 s;
 	struct sched_hop	*h, *hn;
 	struct pollfd		*pfd;
+	struct wjournal		*jnl;
 	sigset_t		 mask;
 	char			 err[1024];
 	int			 i, n, timeout;
@@ -773,8 +826,15 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		fatal("signalfd");
 	s.nw = conf->workers;
 	s.w = xcalloc((size_t)s.nw, sizeof(*s.w));
-	for (i = 0; i < s.nw; i++)
+	/* The journals: shared, so a worker's writes outlive it. */
+	jnl = mmap(NULL, (size_t)s.nw * sizeof(*jnl), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (jnl == MAP_FAILED)
+		fatal("mmap worker journals");
+	for (i = 0; i < s.nw; i++) {
 		s.w[i].fd = -1;
+		s.w[i].jnl = &jnl[i];
+	}
 	for (i = 0; i < s.nw; i++)
 		sched_worker_spawn(&s, &s.w[i]);
 	pfd = xcalloc((size_t)s.nw + 2, sizeof(*pfd));
@@ -886,8 +946,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 		if (s.w[i].pid > 0) {
 			(void)waitpid(s.w[i].pid, NULL, 0);
 			if (s.w[i].nout > 0)
-				(void)sched_return(&s, s.w[i].out,
-				    s.w[i].nout);
+				(void)sched_worker_lost(&s, &s.w[i]);
 		}
 	if (s.wakefd >= 0) {
 		struct sockaddr_un	sun;
@@ -899,6 +958,7 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	close(s.sigfd);
 	free(pfd);
 	free(s.w);
+	munmap(jnl, (size_t)s.nw * sizeof(*jnl));
 	free(s.res);
 	routes_free(s.routes);
 	queue_close(s.q);

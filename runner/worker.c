@@ -5,25 +5,26 @@
  * claims of one next hop, with the route. For each message it routes
  * (route_dns_resolve), connects (smtpc_open, reusing the open connection when
  * the batch is for the same hop), sends one transaction with all the
- * message's recipients of the batch, logs each recipient's result and
- * hands the message's results to its committer thread (worker_commit.c)
- * as soon as the final reply is in, then goes on with the next message
- * while they are committed (queue_claim_result, with the DSN hook; what
- * is handed during one commit goes in the next, together). It waits for
- * the commit of the messages before it sends the final dot of the
- * next one (worker_body_next), and for all of them before it reports the
- * batch to the scheduler. A hop none of whose addresses answers is
- * reported down, and the rest of the batch waits for the same retry
- * without a connection of its own. Between batches an idle connection is
- * kept connection_reuse_time, then closed with QUIT.
+ * message's recipients of the batch and logs each recipient's result.
+ * The results of the whole batch are recorded in the queue in one
+ * transaction at its end (queue_claim_result, with the DSN hook: group
+ * commit, one fsync a batch); then it reports to the scheduler. A hop none
+ * of whose addresses answers is reported down, and the rest of the batch
+ * waits for the same retry without a connection of its own. Between
+ * batches an idle connection is kept connection_reuse_time, then closed
+ * with QUIT.
  *
  * A worker that dies loses nothing: the scheduler hands its claims back.
- * Delivery is at-least-once, and a worker killed at any point sends
- * again at most one message on its connection: the one whose final dot
- * went out while its results, or the previous message's, were not yet
- * recorded (RFC 5321 §6.1 prefers a duplicate to a loss; no client can
- * do better, since the server may take the message and the reply be
- * lost).
+ * Nor does it cost more than one duplicate: each message's results also
+ * go to the slot's journal (struct wjournal, memory shared with the
+ * scheduler) as soon as its final reply is in, before the next message
+ * starts, and the scheduler records what the journal holds before it
+ * hands back the rest. Delivery is at-least-once: a kill re-sends at most
+ * the message whose final dot was out and whose reply was not yet
+ * journaled (no client can do better: the server may take a message and
+ * its reply be lost, RFC 5321 §6.1). A commit per message would do as
+ * well, but at an fsync each, serialized with every other worker's on the
+ * queue's write lock: a sixth of the throughput here (README, Delivery).
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,7 +39,9 @@
 
 struct worker {
 	struct runner_bounce	*bounce;	/* the DSN hook on q */
-	struct worker_commit	*commit;	/* records results (bounce) */
+	struct wjournal		*jnl;		/* shared with the scheduler */
+	struct qresult		*res;		/* the batch's results */
+	size_t			 nres, rescap;
 	struct conf		*conf;
 	struct queue		*q;
 	struct route_dns	*dns;
@@ -64,13 +67,8 @@ worker_body_next(void *arg, const char **data, size_t *len)
 	struct worker_body	*b = arg;
 
 	*len = 0;
-	if (b->next >= b->m->nchunks) {
-		/* The end of the data: what this connection delivered
-		 * before is recorded before the final dot goes out, so a
-		 * kill can cost this message or the one before, not both. */
-		worker_commit_wait_all(b->w->commit);
+	if (b->next >= b->m->nchunks)
 		return 0;
-	}
 	if (queue_body_chunk(b->w->q, b->m->id, b->next++, b->w->chunk,
 	    len) != 0)
 		return -1;
@@ -197,6 +195,24 @@ worker_more_rcpts(struct worker *w, struct smtpc_msg *sm)
 	free(again);
 }
 
+/* worker_journal - the results of one message, where the scheduler finds
+ * them if we die before the batch's commit. Never more than the batch's
+ * claims: one result each. */
+static void
+worker_journal(struct worker *w, const struct qresult *res, size_t k)
+{
+	struct wjournal	*j = w->jnl;
+	uint32_t	 n;
+
+	if (j == NULL)
+		return;
+	n = __atomic_load_n(&j->n, __ATOMIC_RELAXED);
+	if (n > RUNNER_BATCH_MAX || k > RUNNER_BATCH_MAX - n)
+		log_panic("%s: %u + %zu results in a batch", __func__, n, k);
+	memcpy(&j->res[n], res, k * sizeof(*res));
+	__atomic_store_n(&j->n, n + (uint32_t)k, __ATOMIC_RELEASE);
+}
+
 static int
 worker_claimcmp(const void *a, const void *b)
 {
@@ -307,8 +323,15 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 			rep->deferred++;
 		}
 	}
-	/* Recorded while the next message goes out (worker_commit.c). */
-	worker_commit_hand(w->commit, res, k);
+	worker_journal(w, res, k);
+	/* Recorded with the rest of the batch: one commit, not one per
+	 * message (a worker that dies meanwhile has its journal). */
+	if (w->nres + k > w->rescap) {
+		w->rescap = (w->nres + k) * 2;
+		w->res = xreallocarray(w->res, w->rescap, sizeof(*w->res));
+	}
+	memcpy(w->res + w->nres, res, k * sizeof(*res));
+	w->nres += k;
 out:
 	free(res);
 	free(sr);
@@ -322,10 +345,11 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 	size_t	i, j;
 	bool	down = false;
 	char	status[16], why[QUEUE_REPLY_MAX + 1];
-	int	code = 0;
+	int	code = 0, rc;
 
 	memset(rep, 0, sizeof(*rep));
 	rep->magic = RUNNER_MAGIC;
+	w->nres = 0;
 	if (w->conn != NULL && strcmp(w->conn_key, b->route.key) != 0)
 		worker_close(w, true);
 	qsort(b->claim, b->n, sizeof(b->claim[0]), worker_claimcmp);
@@ -353,14 +377,19 @@ worker_batch(struct worker *w, struct wbatch *b, struct wreport *rep)
 		if (down)
 			rep->hop_down = 1;
 	}
-	/* The scheduler hears of the batch only once it is recorded: its
-	 * claims are ours until then. */
-	worker_commit_wait_all(w->commit);
+	if (w->nres > 0) {
+		rc = queue_claim_result(w->q, w->res, w->nres);
+		if (rc != 0)
+			log_warnx("%s: queue_claim_result: %s", __func__,
+			    queue_errmsg(w->q));
+		runner_bounce_done(w->bounce, rc == 0);
+	}
+	w->nres = 0;
 	runner_mem_trim(w->q, RUNNER_MAP_KEEP_WORKER);
 }
 
 int
-worker_main(struct conf *conf, int fd)
+worker_main(struct conf *conf, int fd, struct wjournal *j)
 {
 	struct worker	 w;
 	struct wbatch	*b = xmalloc(sizeof(*b));
@@ -372,13 +401,13 @@ worker_main(struct conf *conf, int fd)
 
 	memset(&w, 0, sizeof(w));
 	w.conf = conf;
+	w.jnl = j;
 	w.chunk = xmalloc(QUEUE_CHUNK_SIZE);
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &w.q, err,
 	    sizeof(err)) != 0)
 		fatalx("queue: %s", err);
 	w.bounce = runner_bounce_new(conf);
 	runner_bounce_attach(w.bounce, w.q);
-	w.commit = worker_commit_start(w.q, w.bounce);
 	if ((w.dns = route_dns_new(conf, err, sizeof(err))) == NULL)
 		fatalx("DNS: %s", err);
 	worker_auth(&w);
@@ -404,11 +433,11 @@ worker_main(struct conf *conf, int fd)
 			break;
 	}
 	worker_close(&w, true);
-	worker_commit_stop(w.commit);
 	route_dns_free(w.dns);
 	queue_close(w.q);
 	runner_bounce_free(w.bounce);
 	free(w.chunk);
+	free(w.res);
 	free(b);
 	route_auth_free(&w.auth_user, &w.auth_pass);
 	return 0;

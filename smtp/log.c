@@ -21,7 +21,6 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,12 +32,7 @@
 #include "smtp.h"
 
 static char		log_ident[64] = "postern";
-/* log_info_as's, while it runs: per thread, so a delivery worker's
- * committer logging as "bounce" does not lend the name to the worker's own
- * lines; syslog's ident is the process's, so it is switched under
- * log_syslog_mu. */
-static _Thread_local char log_ident_as[64];
-static pthread_mutex_t	log_syslog_mu = PTHREAD_MUTEX_INITIALIZER;
+static char		log_ident_as[64];	/* log_info_as's, while it runs */
 static enum log_dest	log_to = LOG_DEST_STDERR;
 static bool		log_tty;	/* log_tty_clear: erase a progress line */
 
@@ -323,14 +317,12 @@ log_vline(int pri, const char *fmt, va_list ap, const char *suffix)
 		return;
 	log_vformat(line, sizeof(line), fmt, ap);
 	if (log_to == LOG_DEST_SYSLOG) {
-		pthread_mutex_lock(&log_syslog_mu);
 		if (log_ident_as[0] != '\0')
 			openlog(log_ident_as, LOG_PID | LOG_NDELAY, LOG_MAIL);
 		syslog(pri, "%s%s%s", line, suffix ? ": " : "",
 		    suffix ? suffix : "");
 		if (log_ident_as[0] != '\0')
 			openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
-		pthread_mutex_unlock(&log_syslog_mu);
 		return;
 	}
 	/* One write(2) per line, so lines of concurrent processes don't mix. */
