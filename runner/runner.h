@@ -23,7 +23,9 @@
  *			backs off whole destinations, renews leases; the
  *			wake socket
  *	worker.c	a delivery worker process: one batch at a time over a
- *			socketpair, connection reuse per next hop
+ *			socketpair, connection reuse per next hop, one commit
+ *			a batch, each message's results journaled at once in
+ *			memory shared with sched (struct wjournal)
  *	runner_result.c	the rules for a recipient's result and backoff
  *	runner_mem.c	keeps a runner's mapped queue file bounded
  *	dlog.c		the one delivery log line per recipient and attempt
@@ -44,10 +46,11 @@
  *			smtpc_send (reverse_serve)
  *
  * Data flow: sched claims (queue_claim_due) -> batch per next hop ->
- * worker routes, connects, delivers -> worker records the results
- * (queue_claim_result; the report hook adds their DSNs to that
- * transaction) and reports to sched -> sched frees the hop's slot and
- * learns whether the hop is down. posternd runs sched as a child; `postern
+ * worker routes, connects, delivers, journals each message's results ->
+ * worker records the batch's results (queue_claim_result; the report hook
+ * adds their DSNs to that transaction) and reports to sched -> sched frees
+ * the hop's slot and learns whether the hop is down. A worker that dies
+ * first: sched records its journal and hands back the rest. posternd runs sched as a child; `postern
  * run` runs the same code in the foreground.
  */
 #ifndef RUNNER_H

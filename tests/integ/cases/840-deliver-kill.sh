@@ -11,10 +11,11 @@
 # queue empty. A delivery that is not its message's last was never
 # recorded in the queue (else it would not have been sent again): it is
 # charged to the kill of the connection it came on, and each kill may
-# cost at most one (one connection a worker). Before worker.c handed each
-# message's results to its committer as soon as the final reply came,
-# a worker recorded a whole batch (up to 100 recipients) at its end: 5
-# kills cost 87 duplicates.
+# cost at most one (one connection a worker). Each kill's line from the
+# scheduler (recipients handed back, results recorded from the dead
+# worker's journal) is printed. Before the journal (runner_int.h, struct
+# wjournal) a killed worker's whole batch so far (up to 100 recipients)
+# went out again: 5 kills cost 235 duplicates.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 N=400
