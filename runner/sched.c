@@ -615,10 +615,11 @@ static size_t
 sched_worker_lost(struct sched *s, struct sched_worker *w)
 {
 	const struct wjournal	*j = w->jnl;
+	struct qresult		*res;
 	uint32_t		 n, i;
 	size_t			 k, rec;
 
-	sched_results_flush(s);		/* our own first: rec counts its */
+	sched_results_flush(s);		/* ours first: rec counts the journal's */
 	n = __atomic_load_n(&j->n, __ATOMIC_ACQUIRE);
 	if (n > RUNNER_BATCH_MAX)
 		n = 0;			/* cannot be: trust none of it */
@@ -631,8 +632,12 @@ sched_worker_lost(struct sched *s, struct sched_worker *w)
 			if (w->out[k].id == r->id && w->out[k].idx == r->idx &&
 			    w->out[k].token == r->token)
 				break;
-		if (k < w->nout)
-			*sched_result_slot(s) = *r;
+		if (k == w->nout || r->kind > QRESULT_HELD)
+			continue;
+		res = sched_result_slot(s);
+		*res = *r;
+		res->status[sizeof(res->status) - 1] = '\0';
+		res->reply[sizeof(res->reply) - 1] = '\0';
 	}
 	rec = sched_results_flush(s);
 	if (sched_return(s, w->out, w->nout) != 0)
