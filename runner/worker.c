@@ -24,7 +24,7 @@
  * journaled (no client can do better: the server may take a message and
  * its reply be lost, RFC 5321 §6.1). A commit per message would do as
  * well, but at an fsync each, serialized with every other worker's on the
- * queue's write lock: a sixth of the throughput here (README, Delivery).
+ * queue's write lock: a fifth of the throughput here (README, Delivery).
  */
 #include <errno.h>
 #include <poll.h>
