@@ -14,9 +14,12 @@ struct queue {
 	MDB_dbi		 meta, msg, active, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
+	int		 full;		/* a write failed for space since the
+					 * last nudge (queue_txn.c); atomic */
 	queue_report_fn	*report;	/* NULL: no reports */
 	void		*report_arg;
 	struct queue_report_conf report_conf;
+	uint64_t	 mapsize;	/* as opened (queue_map_size) */
 	void		*map;		/* LMDB's map of data.mdb, once found */
 	size_t		 maplen;
 	char		 dir[4096];

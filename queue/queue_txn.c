@@ -8,6 +8,18 @@
  * commit thread takes what its sessions finished); queue_enqueue_group()
  * stores what it is handed, and keeps one bad message from failing the
  * others.
+ *
+ * Full disk, full map: LMDB reuses the pages a transaction freed only
+ * once a later transaction has committed (the reader of the last but one
+ * snapshot may still see them). Failed transactions commit nothing, so
+ * after a deletion that freed room (`postern delete`, a delivered
+ * message) every write that needs that room would fail for ever: the
+ * queue stays full although it is not. So a write that failed for space
+ * marks the handle, and the next write transaction is preceded by a
+ * nudge, a transaction that changes one small record of meta and needs
+ * only a page or two of older free space; once it has committed, the
+ * room freed before it can be used. Enqueueing also tries once more at
+ * once after a nudge, so that the client who finds the room gets it.
  */
 #include <sys/statvfs.h>
 
@@ -20,11 +32,44 @@
 /* Free space under which a failed commit means "disk full". */
 #define QUEUE_LOW_SPACE	(1024 * 1024)
 
+/* queue_txn_nudge - commit a one-record transaction (see the top): 0 if
+ * it did. Leaves errmsg alone: the caller's failure is the one to tell. */
+static int
+queue_txn_nudge(struct queue *q)
+{
+	MDB_txn		*txn;
+	MDB_val		 k, v;
+	uint8_t		 b[8];
+	int		 rc;
+
+	__atomic_store_n(&q->full, 0, __ATOMIC_RELAXED);
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+		return -1;
+	queue_be64_put(b, (uint64_t)queue_now_us());
+	k.mv_data = (void *)"nudge";
+	k.mv_size = 5;
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((rc = mdb_put(txn, q->meta, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		__atomic_store_n(&q->full, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0) {
+		__atomic_store_n(&q->full, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	return 0;
+}
+
 int
 queue_txn_begin(struct queue *q, unsigned flags, MDB_txn **txn)
 {
 	int	rc;
 
+	if (!(flags & MDB_RDONLY) && !(q->flags & QUEUE_RDONLY) &&
+	    __atomic_load_n(&q->full, __ATOMIC_RELAXED))
+		(void)queue_txn_nudge(q);
 	if ((rc = mdb_txn_begin(q->env, NULL, flags, txn)) != 0) {
 		*txn = NULL;
 		return queue_lmdb(q, rc, "begin transaction");
@@ -186,20 +231,26 @@ queue_enqueue_batch(struct queue *q, struct qnew **v, size_t n)
 	MDB_txn	*txn = NULL;
 	int64_t	 now = queue_now();
 	size_t	 i;
-	int	 rc;
+	int	 rc, tries = 0;
 
 	if (q->flags & QUEUE_RDONLY) {
 		rc = queue_fail(q, QUEUE_E_INVAL, "queue opened read-only");
 		goto done;
 	}
+again:
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		goto done;
 	for (i = 0; i < n; i++)
 		if ((rc = queue_txn_put(q, txn, v[i], now)) != 0) {
 			mdb_txn_abort(txn);
-			goto done;
+			goto full;
 		}
 	rc = queue_txn_commit(q, txn);
+full:
+	/* Once more after a nudge (see the top): room freed by the last
+	 * transaction becomes usable. */
+	if (rc == QUEUE_E_FULL && tries++ == 0 && queue_txn_nudge(q) == 0)
+		goto again;
 done:
 	for (i = 0; i < n; i++) {
 		v[i]->rc = rc;
