@@ -77,6 +77,10 @@ int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
 int	queue_txn_put(struct queue *, MDB_txn *, struct qnew *, int64_t now);
 /* queue_txn_commit - commit (an fsync); a full disk is QUEUE_E_FULL. */
 int	queue_txn_commit(struct queue *, MDB_txn *);
+/* queue_txn_nudge - after a failure for space: commit a one-record
+ * transaction so that the room the last one freed can be used; 0 if it
+ * committed. */
+int	queue_txn_nudge(struct queue *);
 /* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
 int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
 

@@ -34,7 +34,7 @@
 
 /* queue_txn_nudge - commit a one-record transaction (see the top): 0 if
  * it did. Leaves errmsg alone: the caller's failure is the one to tell. */
-static int
+int
 queue_txn_nudge(struct queue *q)
 {
 	MDB_txn		*txn;
