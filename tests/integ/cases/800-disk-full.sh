@@ -116,7 +116,7 @@ esac
 "$P" queue --json | "$PY" -c '
 import json, sys
 ids = [json.loads(l)["id"] for l in sys.stdin if l.strip()]
-print("\n".join(ids[:10]))' >"$T/del.ids"
+print("\n".join(ids[:40]))' >"$T/del.ids"
 if "$P" delete $(cat "$T/del.ids") >"$T/del.out" 2>&1; then
 	ok recv_delete_when_full
 else
@@ -134,8 +134,8 @@ expect_eq recv_deleted_gone "$(cat "$T/del.left")" ""
 mkdir "$T/all"
 cat "$T/a/replies" "$T/b/replies" "$T/c/replies" >"$T/all/replies"
 cp "$T"/a/*.eml "$T"/b/*.eml "$T"/c/*.eml "$T/all/"
-# The deleted ones were the 10 oldest: a-0 .. a-9.
-for i in 0 1 2 3 4 5 6 7 8 9; do rm -f "$T/all/a-$i.eml"; done
+# The deleted ones were the 40 oldest: a-0 .. a-39.
+for i in $(seq 0 39); do rm -f "$T/all/a-$i.eml"; done
 "$PY" "$FILL" verify "$P" "$T/all" >"$T/vall" 2>&1
 expect_eq recv_all_acked_intact "$(cut -d' ' -f2-4 "$T/vall")" \
     "missing=0 damaged=0 twice=0"
@@ -348,4 +348,19 @@ mkdir "$T/pv"
 cp "$T"/p/*.eml "$T/pv/"
 POSTERN_CONF="$T/site.conf" "$PY" "$FILL" verify "$P" "$T/pv" >"$T/vp" 2>&1
 expect_eq pull_site_once_each "$(cut -d' ' -f2,4 "$T/vp")" "missing=0 twice=0"
+stop_posternd
+
+# ------------------------------------------------------------------
+# 5. The queue alone fills the disk: `postern delete` still makes room.
+rm -rf "$QDIR" "$FS/filler" "$FS/sq"
+QDIR=$FS/queue
+SMTP_PORT=$(free_port)
+start_posternd hold_domains=hold.example || exit 1
+fill "$T/g" g 400
+expect_eq alone_full_452 "$(sed -n 's/.*first_refusal=\(452 4.3.1\).*/\1/p' "$T/g.sum")" "452 4.3.1"
+"$P" delete $(qjson "' '.join(m['id'] for m in msgs)") >"$T/gdel.out" 2>&1
+expect_eq alone_delete_all "$?:$(head -c 200 "$T/gdel.out")" "0:"
+expect_eq alone_queue_empty "$(qjson 'len(msgs)')" 0
+fill "$T/g2" g2 5
+expect_eq alone_accepts_after_delete "$(sumf g2 acked)" 5
 stop_posternd
