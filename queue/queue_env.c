@@ -43,7 +43,7 @@ queue_fail(struct queue *q, int code, const char *fmt, ...)
  * place queue/ names a configuration key: every program logs
  * queue_errmsg(), and this line is the one an operator must act on.)
  */
-static int
+int
 queue_env_map_full(struct queue *q, const char *what)
 {
 	MDB_envinfo	 info;

@@ -67,6 +67,9 @@ int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 int	queue_fail(struct queue *, int code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	queue_lmdb(struct queue *, int mdbrc, const char *what);
+/* queue_env_map_full - QUEUE_E_FULL, saying "queue map full
+ * (queue_map_size = N): raise queue_map_size". */
+int	queue_env_map_full(struct queue *, const char *what);
 int64_t	queue_now(void);
 int64_t	queue_now_us(void);
 

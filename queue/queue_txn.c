@@ -31,6 +31,12 @@
 
 /* Free space under which a failed commit means "disk full". */
 #define QUEUE_LOW_SPACE	(1024 * 1024)
+/* Room that new mail may not take, on the disk and in the map: what
+ * delivery results, DSNs and `postern delete` need once the queue is
+ * full. Each is a copy-on-write transaction that needs new pages before
+ * it frees any, so a queue that took every last block could not even be
+ * emptied. (Postfix keeps queue_minfree for the same reason.) */
+#define QUEUE_RESERVE	(2 * 1024 * 1024)
 
 /* queue_txn_nudge - commit a one-record transaction (see the top): 0 if
  * it did. Leaves errmsg alone: the caller's failure is the one to tell. */
@@ -225,18 +231,87 @@ queue_txn_put(struct queue *q, MDB_txn *txn, struct qnew *n, int64_t now)
 	return 0;
 }
 
+/* queue_txn_free_pages - pages on LMDB's free list (its database 0): each
+ * record is a list of page numbers led by its length. Only walked when
+ * the disk or the map is nearly full. */
+static uint64_t
+queue_txn_free_pages(struct queue *q)
+{
+	MDB_txn		*txn;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	MDB_cursor_op	 op = MDB_FIRST;
+	uint64_t	 n = 0;
+	size_t		 len;
+
+	/* LMDB opens no cursor on it in a write transaction. */
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, 0, &c) != 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	while (mdb_cursor_get(c, &k, &v, op) == 0) {
+		op = MDB_NEXT;
+		if (v.mv_size >= sizeof(len)) {
+			memcpy(&len, v.mv_data, sizeof(len));
+			n += len;
+		}
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/*
+ * queue_txn_room - may new mail take more room? Not when what is left on
+ * the disk or in the map (with the pages on LMDB's free list) is under
+ * QUEUE_RESERVE: QUEUE_E_FULL, as if it were full.
+ */
+static int
+queue_txn_room(struct queue *q, size_t bytes)
+{
+	struct statvfs	sv;
+	MDB_envinfo	info;
+	MDB_stat	st;
+	uint64_t	disk = UINT64_MAX, map, used, spare;
+
+	if (mdb_env_info(q->env, &info) != 0 || mdb_env_stat(q->env, &st) != 0)
+		return 0;
+	if (statvfs(q->dir, &sv) == 0)
+		disk = (uint64_t)sv.f_bavail * sv.f_frsize;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	map = info.me_mapsize > used ? info.me_mapsize - used : 0;
+	if (disk >= QUEUE_RESERVE + bytes && map >= QUEUE_RESERVE + bytes)
+		return 0;
+	spare = queue_txn_free_pages(q) * st.ms_psize;
+	if (map + spare < QUEUE_RESERVE + bytes)
+		return queue_env_map_full(q, "enqueue");
+	if (disk != UINT64_MAX && disk + spare < QUEUE_RESERVE + bytes)
+		return queue_fail(q, QUEUE_E_FULL, "enqueue: disk full: %llu "
+		    "KiB free for %s, and the last %d KiB are kept for "
+		    "deliveries, bounces and deletions",
+		    (unsigned long long)((disk + spare) / 1024), q->dir,
+		    QUEUE_RESERVE / 1024);
+	return 0;
+}
+
 int
 queue_enqueue_batch(struct queue *q, struct qnew **v, size_t n)
 {
 	MDB_txn	*txn = NULL;
 	int64_t	 now = queue_now();
-	size_t	 i;
+	size_t	 i, bytes;
 	int	 rc, tries = 0;
 
 	if (q->flags & QUEUE_RDONLY) {
 		rc = queue_fail(q, QUEUE_E_INVAL, "queue opened read-only");
 		goto done;
 	}
+	for (i = 0, bytes = 0; i < n; i++)
+		bytes += v[i]->bodylen;
+	if ((rc = queue_txn_room(q, bytes)) != 0)
+		goto done;
 again:
 	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
 		goto done;

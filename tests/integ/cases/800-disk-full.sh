@@ -93,7 +93,9 @@ esac
 expect_eq recv_refusals_all_452 \
     "$(awk '$2 != 250 && !($2 == 452 && $3 == "4.3.1")' "$T/a/replies" |
 	head -3)" ""
-expect_eq recv_disk_really_full "$([ "$(fs_free)" -lt 1024 ] && echo y)" y
+# Full but for the room kept for deliveries, bounces and deletions
+# (QUEUE_RESERVE, 2 MiB, in queue/queue_txn.c).
+expect_eq recv_disk_really_full "$([ "$(fs_free)" -lt 2600 ] && echo y)" y
 "$PY" "$FILL" verify "$P" "$T/a" >"$T/va" 2>&1
 expect_eq recv_acked_intact "$(cut -d' ' -f1-4 "$T/va")" \
     "intact=$acked missing=0 damaged=0 twice=0"
@@ -359,7 +361,7 @@ start_posternd hold_domains=hold.example || exit 1
 fill "$T/g" g 400
 expect_eq alone_full_452 "$(sed -n 's/.*first_refusal=\(452 4.3.1\).*/\1/p' "$T/g.sum")" "452 4.3.1"
 "$P" delete $(qjson "' '.join(m['id'] for m in msgs)") >"$T/gdel.out" 2>&1
-expect_eq alone_delete_all "$?:$(head -c 200 "$T/gdel.out")" "0:"
+expect_eq alone_delete_all "$?" 0
 expect_eq alone_queue_empty "$(qjson 'len(msgs)')" 0
 fill "$T/g2" g2 5
 expect_eq alone_accepts_after_delete "$(sumf g2 acked)" 5
