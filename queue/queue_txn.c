@@ -35,8 +35,11 @@
  * delivery results, DSNs and `postern delete` need once the queue is
  * full. Each is a copy-on-write transaction that needs new pages before
  * it frees any, so a queue that took every last block could not even be
- * emptied. (Postfix keeps queue_minfree for the same reason.) */
+ * emptied. (Postfix keeps queue_minfree for the same reason.) A small
+ * disk or map keeps a sixteenth of itself instead. */
 #define QUEUE_RESERVE	(2 * 1024 * 1024)
+#define QUEUE_RESERVE_OF(total) \
+	((total) / 16 < QUEUE_RESERVE ? (total) / 16 : QUEUE_RESERVE)
 
 /* queue_txn_nudge - commit a one-record transaction (see the top): 0 if
  * it did. Leaves errmsg alone: the caller's failure is the one to tell. */
@@ -274,25 +277,28 @@ queue_txn_room(struct queue *q, size_t bytes)
 	struct statvfs	sv;
 	MDB_envinfo	info;
 	MDB_stat	st;
-	uint64_t	disk = UINT64_MAX, map, used, spare;
+	uint64_t	disk = UINT64_MAX, dres = 0, map, mres, used, spare;
 
 	if (mdb_env_info(q->env, &info) != 0 || mdb_env_stat(q->env, &st) != 0)
 		return 0;
-	if (statvfs(q->dir, &sv) == 0)
+	if (statvfs(q->dir, &sv) == 0) {
 		disk = (uint64_t)sv.f_bavail * sv.f_frsize;
+		dres = QUEUE_RESERVE_OF((uint64_t)sv.f_blocks * sv.f_frsize);
+	}
 	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	map = info.me_mapsize > used ? info.me_mapsize - used : 0;
-	if (disk >= QUEUE_RESERVE + bytes && map >= QUEUE_RESERVE + bytes)
+	mres = QUEUE_RESERVE_OF((uint64_t)info.me_mapsize);
+	if (disk >= dres + bytes && map >= mres + bytes)
 		return 0;
 	spare = queue_txn_free_pages(q) * st.ms_psize;
-	if (map + spare < QUEUE_RESERVE + bytes)
+	if (map + spare < mres + bytes)
 		return queue_env_map_full(q, "enqueue");
-	if (disk != UINT64_MAX && disk + spare < QUEUE_RESERVE + bytes)
+	if (disk != UINT64_MAX && disk + spare < dres + bytes)
 		return queue_fail(q, QUEUE_E_FULL, "enqueue: disk full: %llu "
-		    "KiB free for %s, and the last %d KiB are kept for "
+		    "KiB free for %s, and the last %llu KiB are kept for "
 		    "deliveries, bounces and deletions",
 		    (unsigned long long)((disk + spare) / 1024), q->dir,
-		    QUEUE_RESERVE / 1024);
+		    (unsigned long long)(dres / 1024));
 	return 0;
 }
 
