@@ -359,15 +359,16 @@ int	queue_enqueue_batch(struct queue *, struct qnew **, size_t n);
  * spool file that cannot be read) fails alone and the others are stored
  * - except when the batch failed with QUEUE_E_FULL: then every message
  * gets QUEUE_E_FULL (452 on the wire, the client tries again later) and
- * none is tried alone. New mail is also refused with QUEUE_E_FULL when it
- * would leave less than the reserve of the disk or the map that results,
- * DSNs and deletions need (queue_txn.c). A full map or disk is the queue's state, not a
+ * none is tried alone. A full map or disk is the queue's state, not a
  * message's; retrying each alone would cost up to n more failing
  * transactions (on a full disk each one failing at its commit) while the
- * committer's * other messages wait, and what it could squeeze in would take the last
- * free pages the runners need to record results and remove delivered
- * mail, which is what makes room again. Each qnew's rc says what became
- * of it; returns 0 when all are stored, else the first failure's code.
+ * committer's other messages wait, and what it could squeeze in would
+ * take the last free pages the runners need to record results and
+ * remove delivered mail, which is what makes room again. For the same
+ * reason new mail is refused with QUEUE_E_FULL when it would leave less
+ * than the reserve of the disk or the map (queue_txn.c). Each qnew's rc
+ * says what became of it; returns 0 when all are stored, else the first
+ * failure's code.
  */
 int	queue_enqueue_group(struct queue *, struct qnew **, size_t n);
 

@@ -14,8 +14,9 @@ struct queue {
 	MDB_dbi		 meta, msg, active, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
-	int		 full;		/* a write failed for space since the
-					 * last nudge (queue_txn.c); atomic */
+	/* A write failed for space since the last nudge (queue_txn.c);
+	 * atomic. */
+	int		 full;
 	queue_report_fn	*report;	/* NULL: no reports */
 	void		*report_arg;
 	struct queue_report_conf report_conf;
