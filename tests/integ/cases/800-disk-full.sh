@@ -23,6 +23,12 @@
 #     4.3.1 to the next command; the pull exits 1 saying the local queue
 #     is full; the provider keeps every message; once the filler is gone
 #     a second pull gets them all, once each.
+#  5. The queue alone fills the disk: `postern delete` of all of it works
+#     (the room new mail leaves), and it accepts again.
+#  6. ATRN at a provider on the full disk (the pulling site on a normal
+#     one): the provider runs on; once the filler is gone, pulls until it
+#     has nothing left give the site every message (duplicates allowed:
+#     a result the provider could not record is delivered again).
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
 if [ "${POSTERN_IN_NS:-}" != 1 ]; then
@@ -367,4 +373,47 @@ expect_eq alone_delete_all "$?" 0
 expect_eq alone_queue_empty "$(qjson 'len(msgs)')" 0
 fill "$T/g2" g2 5
 expect_eq alone_accepts_after_delete "$(sumf g2 acked)" 5
+stop_posternd
+
+# ------------------------------------------------------------------
+# 6. ATRN at a provider whose disk is full (the site's queue on a normal
+#    disk): the provider's bookkeeping (site seen, claims, results) may
+#    fail; nothing is lost, and once there is room a pull gets the rest.
+rm -rf "$QDIR" "$FS/filler"
+QDIR=$FS/queue
+OP=$(free_port)
+SMTP_PORT=$(free_port)
+start_posternd "users_file=$T/users" hold_domains=pull.example,hold.example \
+    "odmr_listen=127.0.0.1:$OP" lease_time=3s || exit 1
+until_ok 100 listening "$OP" || notok atrn_provider_odmr "nothing on $OP"
+"$PY" "$FILL" send 127.0.0.1 "$SMTP_PORT" "$T/t" t u@pull.example 10 1 \
+    64 128 >"$T/t.sum"
+expect_eq atrn_provider_queued "$(sumf t acked)" 10
+fill "$T/tf" tf 400
+dd if=/dev/zero of="$FS/filler" bs=64k status=none 2>/dev/null
+sed "s|^queue_dir = .*|queue_dir = $T/sq2|" "$T/site.conf" >"$T/site2.conf"
+spull2() {
+	"$P" -c "$T/site2.conf" pull 127.0.0.1:"$OP" --user site1 \
+	    --password-file "$T/pw1"
+}
+spull2 >"$T/pull3.out" 2>"$T/pull3.err"
+echo "# pull from a full provider: exit $? $(head -c 160 "$T/pull3.out")"
+expect_eq atrn_full_provider_alive "$(alive "$PD_PID" && echo y)" y
+rm -f "$FS/filler"
+tleft() { qjson "sum(1 for m in msgs if any(r['address'] == 'u@pull.example' for r in m['recipients']))"; }
+# Until the provider has none left (a result it could not record comes
+# back when its lease is over: 451 or mail again).
+for i in $(seq 1 30); do
+	[ "$(tleft)" -eq 0 ] && break
+	spull2 >>"$T/pull4.out" 2>>"$T/pull4.err"
+	sleep 0.5
+done
+expect_eq atrn_provider_none_left "$(tleft)" 0
+mkdir "$T/tv"
+cp "$T"/t/*.eml "$T/tv/"
+POSTERN_CONF="$T/site2.conf" "$PY" "$FILL" verify "$P" "$T/tv" >"$T/vt" 2>&1
+# (Two Received: fields there, the provider's and the site's: "damaged"
+# is verify's word for that; what counts is that none is missing.)
+echo "# at the site: $(cut -d' ' -f2,4 "$T/vt"); provider bookkeeping failures: $(grep -c 'odmr.*\(full\|No space\)' "$T/posternd.log")"
+expect_eq atrn_site_got_all "$(cut -d' ' -f2 "$T/vt")" "missing=0"
 stop_posternd
