@@ -44,7 +44,7 @@
  * Replies (RFC 1985 §5; enhanced codes ours, RFC 2034):
  *	251 2.0.0 OK, no messages waiting for node X
  *	253 2.0.0 OK, N pending messages for node X started
- *	458 4.3.0 Unable to queue messages for node X
+ *	458 4.3.0 Unable to queue messages for node X (4.3.1: queue full)
  *	459 4.7.0 Node X not allowed: unavailable
  *	501 5.5.4 Syntax: ETRN [@|#]node
  *	503 5.5.1 (before HELO/EHLO; in a mail transaction)
@@ -464,8 +464,10 @@ etrn_done(struct smtpd_session *s)
 	if (j->rc != 0) {
 		log_warnx("client=%s, ETRN %s: %s", s->client, j->arg, j->err);
 		etrn_log(s, j, j->arg, 458, "failed");
-		smtpd_session_reply(s, "458 4.3.0 Unable to queue messages "
-		    "for node %s", j->arg);
+		/* RFC 3463: 4.3.1 is "mail system full". */
+		smtpd_session_reply(s, "458 %s Unable to queue messages "
+		    "for node %s", j->rc == QUEUE_E_FULL ? "4.3.1" : "4.3.0",
+		    j->arg);
 		etrn_job_free(j);
 		return;
 	}

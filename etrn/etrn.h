@@ -168,6 +168,8 @@ struct smtpd_pull_result {
 	uint64_t	messages;	/* stored (with fsync) */
 	uint64_t	bytes;		/* of those, as received */
 	bool		quit;		/* the provider said QUIT: clean */
+	uint64_t	refused_full;	/* refused with 452 4.3.1: the
+					 * local queue was full */
 	char		why[256];	/* how it ended otherwise */
 };
 

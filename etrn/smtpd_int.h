@@ -62,6 +62,8 @@ struct smtpd_session {
 	bool			 greeted_early;	/* pre-greeting input */
 	char			 helo[256];
 	bool			 quit;		/* the client said QUIT */
+	/* pull: the queue was full; 421 to the next command. */
+	bool			 full_close;
 	bool			 esmtp;
 	bool			 tls;
 	char			*auth_user;
@@ -147,6 +149,7 @@ struct smtpd_server {
 	 * reversed one; NULL in the daemon. Counted for both. */
 	const struct smtpd_pull_opts *pull;
 	uint64_t		 nstored, nstored_bytes;
+	uint64_t		 nfull;		/* 452: queue full */
 };
 
 /* smtpd.c */

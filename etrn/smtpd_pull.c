@@ -106,7 +106,12 @@ smtpd_pull_ended(const struct smtpd_session *s, bool was_data,
 	res->quit = s->quit;
 	if (s->quit)
 		return;
-	if (was_data)
+	if (s->srv->nfull > 0)
+		bsnprintf(res->why, sizeof(res->why), "the local queue is "
+		    "full: %llu message%s refused (452 4.3.1)",
+		    (unsigned long long)s->srv->nfull,
+		    s->srv->nfull == 1 ? "" : "s");
+	else if (was_data)
 		strl_copy(res->why, "connection lost in the middle of a "
 		    "message (it stays at the provider)", sizeof(res->why));
 	else if (s->conn->eof)
@@ -304,6 +309,7 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 	pthread_mutex_unlock(&srv.mu);
 	pthread_join(srv.thread, NULL);
 	res->messages = srv.nstored;
+	res->refused_full = srv.nfull;
 	res->bytes = srv.nstored_bytes;
 	queue_close(srv.q);
 	smtpd_server_free_known(&srv);

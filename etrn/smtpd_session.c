@@ -54,6 +54,20 @@ smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 		s->errors++;
 }
 
+/*
+ * smtpd_session_full - a message was refused for want of room. A pull
+ * (postern pull: the site asked for its mail) ends there: 421 to the
+ * provider's next command, so that it keeps the rest rather than send
+ * each whole only to hear 452 again. A listener's client decides itself.
+ */
+static void
+smtpd_session_full(struct smtpd_session *s)
+{
+	s->srv->nfull++;
+	if (s->srv->pull != NULL)
+		s->full_close = true;
+}
+
 static void
 smtpd_session_close(struct smtpd_session *s, const char *why)
 {
@@ -527,6 +541,8 @@ smtpd_data_end(struct smtpd_session *s)
 		log_info("client=%s, reject DATA from=<%s>, nrcpt=%zu: %s",
 		    s->client, s->sender, s->nrcpt, s->data_err);
 		smtpd_session_reply(s, "%s", s->data_err);
+		if (strncmp(s->data_err, "452 4.3.1", 9) == 0)
+			smtpd_session_full(s);	/* the spool's disk */
 		smtpd_session_reset(s);
 		s->state = SMTPD_S_CMD;
 		return;
@@ -574,6 +590,7 @@ smtpd_session_committed(struct smtpd_session *s)
 		    s->sender, queue_errmsg(s->srv->q));
 		smtpd_session_reply(s, "452 4.3.1 Error: insufficient system "
 		    "storage");
+		smtpd_session_full(s);
 	} else {
 		log_warnx("client=%s, from=<%s>: cannot queue: %s", s->client,
 		    s->sender, queue_errmsg(s->srv->q));
@@ -1155,6 +1172,12 @@ smtpd_session_input(struct smtpd_session *s)
 		}
 		if (s->state != SMTPD_S_CMD && s->state != SMTPD_S_AUTH)
 			break;
+		if (s->full_close) {
+			smtpd_session_reply(s, "421 4.3.1 %s Error: local "
+			    "queue full, closing", c->myhostname);
+			smtpd_session_close(s, "queue full");
+			break;
+		}
 		if (s->errors >= c->max_errors) {
 			smtpd_session_reply(s, "421 4.7.0 %s Error: too many "
 			    "errors", c->myhostname);

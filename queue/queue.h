@@ -362,10 +362,13 @@ int	queue_enqueue_batch(struct queue *, struct qnew **, size_t n);
  * none is tried alone. A full map or disk is the queue's state, not a
  * message's; retrying each alone would cost up to n more failing
  * transactions (on a full disk each one failing at its commit) while the
- * committer's * other messages wait, and what it could squeeze in would take the last
- * free pages the runners need to record results and remove delivered
- * mail, which is what makes room again. Each qnew's rc says what became
- * of it; returns 0 when all are stored, else the first failure's code.
+ * committer's other messages wait, and what it could squeeze in would
+ * take the last free pages the runners need to record results and
+ * remove delivered mail, which is what makes room again. For the same
+ * reason new mail is refused with QUEUE_E_FULL when it would leave less
+ * than the reserve of the disk or the map (queue_txn.c). Each qnew's rc
+ * says what became of it; returns 0 when all are stored, else the first
+ * failure's code.
  */
 int	queue_enqueue_group(struct queue *, struct qnew **, size_t n);
 

@@ -5,7 +5,8 @@
  * the file grows only as pages are written, so a large map costs nothing
  * until used. MDB_MAP_FULL and ENOSPC both become QUEUE_E_FULL, a
  * temporary error: the failed transaction is aborted and nothing committed
- * before it is touched.
+ * before it is touched. Each also marks the handle (q->full) so that its
+ * next write transaction is preceded by a nudge (queue_txn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +37,36 @@ queue_fail(struct queue *q, int code, const char *fmt, ...)
 	return code;
 }
 
+/*
+ * queue_env_map_full - the map is the queue's size limit, and only the
+ * operator can raise it: say which setting and what it is now. (The one
+ * place queue/ names a configuration key: every program logs
+ * queue_errmsg(), and this line is the one an operator must act on.)
+ */
+int
+queue_env_map_full(struct queue *q, const char *what)
+{
+	MDB_envinfo	 info;
+	uint64_t	 sz = q->mapsize;
+	const char	*unit = "";
+
+	if (q->env != NULL && mdb_env_info(q->env, &info) == 0)
+		sz = info.me_mapsize;
+	if (sz != 0 && sz % (1ULL << 30) == 0) {
+		sz >>= 30;
+		unit = "g";
+	} else if (sz != 0 && sz % (1ULL << 20) == 0) {
+		sz >>= 20;
+		unit = "m";
+	} else if (sz != 0 && sz % 1024 == 0) {
+		sz >>= 10;
+		unit = "k";
+	}
+	return queue_fail(q, QUEUE_E_FULL, "%s: queue map full "
+	    "(queue_map_size = %llu%s): raise queue_map_size", what,
+	    (unsigned long long)sz, unit);
+}
+
 int
 queue_lmdb(struct queue *q, int rc, const char *what)
 {
@@ -43,9 +74,15 @@ queue_lmdb(struct queue *q, int rc, const char *what)
 
 	switch (rc) {
 	case MDB_MAP_FULL:
+		if (q == NULL)
+			return QUEUE_E_FULL;
+		__atomic_store_n(&q->full, 1, __ATOMIC_RELAXED);
+		return queue_env_map_full(q, what);
 	case MDB_TXN_FULL:
 	case ENOSPC:
 	case EDQUOT:
+		if (q != NULL)
+			__atomic_store_n(&q->full, 1, __ATOMIC_RELAXED);
 		code = QUEUE_E_FULL;
 		break;
 	case MDB_NOTFOUND:
@@ -231,6 +268,7 @@ queue_open(const char *dir, int flags, uint64_t mapsize, struct queue **qp,
 		return QUEUE_E_SYS;
 	}
 	q->flags = flags;
+	q->mapsize = mapsize;
 	if ((size_t)snprintf(q->dir, sizeof(q->dir), "%s", dir) >=
 	    sizeof(q->dir)) {
 		rc = queue_fail(q, QUEUE_E_INVAL, "%s: path too long", dir);

@@ -14,9 +14,13 @@ struct queue {
 	MDB_dbi		 meta, msg, active, due, bydom, flushq;
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
+	/* A write failed for space since the last nudge (queue_txn.c);
+	 * atomic. */
+	int		 full;
 	queue_report_fn	*report;	/* NULL: no reports */
 	void		*report_arg;
 	struct queue_report_conf report_conf;
+	uint64_t	 mapsize;	/* as opened (queue_map_size) */
 	void		*map;		/* LMDB's map of data.mdb, once found */
 	size_t		 maplen;
 	char		 dir[4096];
@@ -64,6 +68,9 @@ int	queue_ops_dom_walk(struct queue *, MDB_txn *, const char *domain,
 int	queue_fail(struct queue *, int code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	queue_lmdb(struct queue *, int mdbrc, const char *what);
+/* queue_env_map_full - QUEUE_E_FULL, saying "queue map full
+ * (queue_map_size = N): raise queue_map_size". */
+int	queue_env_map_full(struct queue *, const char *what);
 int64_t	queue_now(void);
 int64_t	queue_now_us(void);
 
@@ -74,6 +81,10 @@ int	queue_txn_begin(struct queue *, unsigned flags, MDB_txn **);
 int	queue_txn_put(struct queue *, MDB_txn *, struct qnew *, int64_t now);
 /* queue_txn_commit - commit (an fsync); a full disk is QUEUE_E_FULL. */
 int	queue_txn_commit(struct queue *, MDB_txn *);
+/* queue_txn_nudge - after a failure for space: commit a one-record
+ * transaction so that the room the last one freed can be used; 0 if it
+ * committed. */
+int	queue_txn_nudge(struct queue *);
 /* queue_txn_seq - next value of the "seq" counter (ids, claim tokens). */
 int	queue_txn_seq(struct queue *, MDB_txn *, uint64_t *);
 

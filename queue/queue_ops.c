@@ -164,7 +164,7 @@ typedef int queue_ops_fn(struct queue *, MDB_txn *, struct qrcpt *,
     int64_t now, bool flag);
 
 static int
-queue_ops_apply(struct queue *q, const struct qsel *sel, queue_ops_fn *fn,
+queue_ops_apply1(struct queue *q, const struct qsel *sel, queue_ops_fn *fn,
     int64_t now, bool flag, size_t *count)
 {
 	struct queue_ops_set	 s;
@@ -208,6 +208,25 @@ fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	free(s.v);
+	return rc;
+}
+
+/* queue_ops_apply - once more after a nudge when the queue is full
+ * (queue_txn.c): `postern delete` is how an operator makes room, and it
+ * must not fail for want of the room it is about to free. An op done
+ * twice changes nothing the second time. */
+static int
+queue_ops_apply(struct queue *q, const struct qsel *sel, queue_ops_fn *fn,
+    int64_t now, bool flag, size_t *count)
+{
+	size_t	again = 0;
+	int	rc;
+
+	rc = queue_ops_apply1(q, sel, fn, now, flag, count);
+	if (rc != QUEUE_E_FULL || queue_txn_nudge(q) != 0)
+		return rc;
+	rc = queue_ops_apply1(q, sel, fn, now, flag, &again);
+	*count += again;
 	return rc;
 }
 

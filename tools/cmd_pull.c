@@ -319,6 +319,13 @@ pull_reversed(struct tools_ctx *ctx, struct pull_args *a,
 	pull_clear(&pp);
 	pull_summary(a->host, res.messages, res.bytes,
 	    clock_mono_secs() - t0);
+	if (res.quit && res.refused_full > 0)
+		return tools_fail(PULL_CMD, "%s: the local queue is full: "
+		    "%llu message%s refused (452 4.3.1) wait%s at the "
+		    "provider for the next pull", a->host,
+		    (unsigned long long)res.refused_full,
+		    res.refused_full == 1 ? "" : "s",
+		    res.refused_full == 1 ? "s" : "");
 	if (!res.quit)
 		return tools_fail(PULL_CMD, "%s: %s; the %llu message%s "
 		    "received are stored, the rest waits for the next pull",

@@ -1,6 +1,7 @@
 """deliver_fail_srv.py - a small SMTP server that fails on purpose, for
 tests/integ/cases/310-deliver-failures.sh (and the sites of 530-etrn-site.sh
-and 540-backup-mx.sh).
+and 540-backup-mx.sh, the destinations of 800-disk-full.sh and
+805-map-full.sh).
 
     deliver_fail_srv.py PORT LOG [options]
 
