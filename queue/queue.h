@@ -393,6 +393,24 @@ int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 int	queue_claim_domain(struct queue *, const char *domain, bool sub,
 	    bool held, int64_t since, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);
+/*
+ * queue_lease_grace - the wall clock stepped forward: for now a lease that
+ * ended less than secs ago still holds (its holder is alive and renews it
+ * on its next round; a monotonic timer told it nothing), so that
+ * queue_claim_due takes an active recipient only once due + secs <= now.
+ * 0 ends the grace. For this handle only.
+ */
+void	queue_lease_grace(struct queue *, int64_t secs);
+/*
+ * queue_due_shift - the wall clock stepped back by secs: each recipient
+ * waiting on a timer (queued, deferred, held for its site; never one that
+ * is out on a lease) due in (now, now + secs + within] was timed by the
+ * old clock, so it moves secs earlier (not before now) and keeps the
+ * delay it was given. In transactions of QUEUE_OPS_TXN_MAX; at most max
+ * moved, *n of them.
+ */
+int	queue_due_shift(struct queue *, int64_t now, int64_t secs,
+	    int64_t within, size_t max, size_t *n);
 /* queue_claim_next_due - the earliest due time (0 when nothing is timed). */
 int	queue_claim_next_due(struct queue *, int64_t *when);
 /* queue_claim_renew - push the leases of still-held claims to `until`. */
