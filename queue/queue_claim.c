@@ -380,9 +380,10 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		}
 		if (r.state == QRCPT_ACTIVE && r.claim == token)
 			continue;	/* a flush above took it just now */
+		/* The clock jumped ahead: its holder is alive and renews. */
 		if (r.state == QRCPT_ACTIVE && q->lease_grace > 0 &&
 		    r.due > now - q->lease_grace)
-			continue;	/* the clock jumped: its holder renews */
+			continue;
 		c = &out[(*n)++];
 		c->id = r.id;
 		c->idx = r.idx;

@@ -793,7 +793,8 @@ route_dns_mx_usable(const char *domain, const char *host)
 		buf[len - 2] = '\0';
 		lit = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
 	}
-	if (inet_pton(AF_INET, lit, a) == 1 || inet_pton(AF_INET6, lit, a) == 1) {
+	if (inet_pton(AF_INET, lit, a) == 1 ||
+	    inet_pton(AF_INET6, lit, a) == 1) {
 		log_warnx("%s: MX host %s is an address, not a name: skipped",
 		    domain, host);
 		return false;

@@ -24,9 +24,10 @@
  * noticed and made up for (sched_clock).
  *
  * `postern flush` wakes the scheduler through the datagram socket
- * wake.sock in the queue directory: "flush" resets every hop found down. An ETRN's "flush DOMAIN..." resets only the hops the flushed
- * domains' claims reach (sched_hop_flushed): any client may ETRN a relay
- * domain, and must not cause a retry of every dead destination.
+ * wake.sock in the queue directory: "flush" resets every hop found down.
+ * An ETRN's "flush DOMAIN..." resets only the hops the flushed domains'
+ * claims reach (sched_hop_flushed): any client may ETRN a relay domain,
+ * and must not cause a retry of every dead destination.
  */
 #include <errno.h>
 #include <poll.h>
