@@ -402,12 +402,14 @@ int	queue_claim_domain(struct queue *, const char *domain, bool sub,
  */
 void	queue_lease_grace(struct queue *, int64_t secs);
 /*
- * queue_due_shift - the wall clock stepped back by secs: each recipient
- * waiting on a timer (queued, deferred, held for its site; never one that
- * is out on a lease) due in (now, now + secs + within] was timed by the
- * old clock, so it moves secs earlier (not before now) and keeps the
- * delay it was given. In transactions of QUEUE_OPS_TXN_MAX; at most max
- * moved, *n of them.
+ * queue_due_shift - the wall clock stepped back by secs: what the old
+ * clock timed and the new one could not have - a queued recipient due
+ * after now, a deferred one last tried after now - due in (now, now +
+ * secs + within] moves secs earlier (not before now), its last try too,
+ * so it keeps the delay it was given and a second pass (for results
+ * committed late) leaves it alone. Never one out on a lease, held or
+ * final. In transactions of QUEUE_OPS_TXN_MAX; at most max moved, *n of
+ * them.
  */
 int	queue_due_shift(struct queue *, int64_t now, int64_t secs,
 	    int64_t within, size_t max, size_t *n);

@@ -524,10 +524,17 @@ queue_due_shift1(struct queue *q, int64_t now, int64_t secs,
 			continue;
 		if (rc != 0)
 			goto fail;
-		/* Out on a lease, final, moved on: not ours to move. */
-		if (r.due != keys[i].t || (r.state != QRCPT_QUEUED &&
-		    r.state != QRCPT_DEFERRED && r.state != QRCPT_HELD) ||
-		    (r.flags & QRCPT_F_OPHOLD))
+		/* Only what the old clock timed, which the new one cannot
+		 * have: queued mail due in the future, a retry after a try
+		 * "in the future". Not what is out on a lease, final, moved
+		 * on or held. Its last try moves too: a second pass leaves
+		 * it. */
+		if (r.due != keys[i].t || (r.flags & QRCPT_F_OPHOLD))
+			continue;
+		if (r.state == QRCPT_DEFERRED && r.last_try > now)
+			r.last_try = r.last_try - secs < now ?
+			    r.last_try - secs : now;
+		else if (r.state != QRCPT_QUEUED)
 			continue;
 		t = r.due - secs > now ? r.due - secs : now;
 		if ((rc = queue_rec_due_set(q, txn, &r, t)) != 0 ||

@@ -53,6 +53,10 @@
 					 * jump this big is a step */
 #define SCHED_SHIFT_MAX		1000000	/* recipients re-timed after a
 					 * backward step, at most */
+#define SCHED_SHIFT_PASSES	2	/* again after a backward step, for
+					 * results the old clock timed that
+					 * were committed late */
+#define SCHED_SHIFT_AGAIN	5	/* s between those passes */
 
 /* A domain an ETRN flushed ("flush DOMAIN..."): the first flushed claim
  * of it routed to a hop newer than the hop's last reset resets that hop. */
@@ -110,6 +114,9 @@ struct sched {
 	int64_t			 clock_off;	/* wall - monotonic, ms */
 	int64_t			 grace;		/* s: queue_lease_grace */
 	int64_t			 grace_until;	/* monotonic s */
+	int64_t			 shift_secs;	/* the last backward step */
+	int64_t			 shift_at;	/* monotonic s: look again */
+	int			 shift_left;	/* passes still to make */
 	int64_t			 started;	/* SCHED_DOMAIN: take each once */
 	size_t			 round;		/* the next claim's size */
 	struct runner_stats	*stats;
@@ -688,10 +695,24 @@ sched_renew(struct sched *s, time_t now)
  *    a live lease is taken again and delivered twice. What waited for a
  *    retry is due at once: each such recipient is tried once, not more.
  *  - back: leases look longer (harmless); whatever the old clock timed
- *    (queued mail, retries, site holds) would wait the step's length
- *    longer, so it is moved that much earlier (queue_due_shift).
+ *    (queued mail, retries) would wait the step's length longer, so it is
+ *    moved that much earlier (queue_due_shift), now and twice more a few
+ *    seconds later for results read from the old clock and committed
+ *    after the first pass. Site holds may end as much later.
  * A slew (NTP's adjtime) moves far less than SCHED_STEP_MS a round.
  */
+static size_t
+sched_shift(struct sched *s, int64_t now, int64_t secs)
+{
+	size_t	n = 0;
+
+	if (queue_due_shift(s->q, now, secs, 2 * s->conf->max_backoff +
+	    s->conf->lease_time, SCHED_SHIFT_MAX, &n) != 0)
+		log_warnx("re-timing after a clock step: %s",
+		    queue_errmsg(s->q));
+	return n;
+}
+
 static void
 sched_clock(struct sched *s, int64_t now)
 {
@@ -704,6 +725,18 @@ sched_clock(struct sched *s, int64_t now)
 	if (s->grace > 0 && s->mono >= s->grace_until) {
 		s->grace = 0;
 		queue_lease_grace(s->q, 0);
+	}
+	if (s->shift_left > 0 && s->mono >= s->shift_at) {
+		/* A worker or the listener may have read the old clock just
+		 * before the step and committed after the first pass. */
+		s->shift_left--;
+		s->shift_at = s->mono + SCHED_SHIFT_AGAIN;
+		if ((n = sched_shift(s, now, s->shift_secs)) > 0) {
+			log_warnx("wall clock stepped back: %zu more waiting "
+			    "recipients moved %lld s earlier", n,
+			    (long long)s->shift_secs);
+			s->more = true;
+		}
 	}
 	if (d > -SCHED_STEP_MS && d < SCHED_STEP_MS)
 		return;
@@ -722,10 +755,10 @@ sched_clock(struct sched *s, int64_t now)
 		 * the clock came back: the grace shrinks by as much. */
 		s->grace = s->grace > secs ? s->grace - secs : 0;
 		queue_lease_grace(s->q, s->grace);
-		if (queue_due_shift(s->q, now, secs, 2 * s->conf->max_backoff +
-		    s->conf->lease_time, SCHED_SHIFT_MAX, &n) != 0)
-			log_warnx("re-timing after a clock step: %s",
-			    queue_errmsg(s->q));
+		n = sched_shift(s, now, secs);
+		s->shift_secs = secs;
+		s->shift_left = SCHED_SHIFT_PASSES;
+		s->shift_at = s->mono + SCHED_SHIFT_AGAIN;
 		log_warnx("wall clock stepped back by %lld s: %zu waiting "
 		    "recipients moved %lld s earlier", (long long)secs, n,
 		    (long long)secs);

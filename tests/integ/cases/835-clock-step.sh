@@ -103,7 +103,10 @@ at_sink() {
 stalls() { grep -c '^STALL ' "$T/a.log" 2>/dev/null || true; }
 
 # ---- 1. Leases across a forward step.
-send 1 2 0 "l%d@lease.test"
+# One at a time: two claimed together would go out as one worker's batch.
+send 1 1 0 "l%d@lease.test"
+poll_for 20 eval '[ "$(stalls)" -ge 1 ]'
+send 2 2 0 "l%d@lease.test"
 if poll_for 20 eval '[ "$(stalls)" -ge 2 ]'; then ok lease_both_out; else
 	notok lease_both_out "$(cat "$T/a.log"; tail -n 5 "$T/posternd.log")"; fi
 clock "+1h"
