@@ -776,8 +776,8 @@ route_dns_shuffle(struct route_dns_mx *v, size_t n)
  * as a name ("127.0.0.5", "[127.0.0.5]", "::1") is a publisher's mistake,
  * and asking DNS for the A record of "127.0.0.5" only leaks a query, so
  * it is skipped with a warning, as Postfix does ("numeric domain name in
- * resource data of MX record"). So is anything else that is not a domain
- * name (c-ares gives odd bytes escaped). The other MX hosts still count.
+ * resource data of MX record"). So is a name with bytes no host name has
+ * (c-ares gives them escaped). The other MX hosts still count.
  */
 static bool
 route_dns_mx_usable(const char *domain, const char *host)
@@ -799,7 +799,10 @@ route_dns_mx_usable(const char *domain, const char *host)
 		    domain, host);
 		return false;
 	}
-	if (!smtp_domain_valid(host, 0)) {
+	/* Lenient as resolvers are: "_" passes (it is found in the
+	 * wild), brackets, spaces and escaped bytes do not. */
+	if (!smtp_domain_valid(host, 0) && strspn(host, "abcdefghijklmnopqrs"
+	    "tuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != len) {
 		log_warnx("%s: MX host \"%s\" is not a host name: skipped",
 		    domain, host);
 		return false;

@@ -21,6 +21,8 @@ would. Names (any case) under x.test:
     numeric2.x.test     MX 10 127.0.0.5, MX 20 sink.x.test
     bracket.x.test      MX 10 [127.0.0.5] (labels "[127" "0" "0" "5]")
     nullmx.x.test       MX 0 . (RFC 7505)
+    under.x.test        MX 10 mx_1.x.test (an underscore; A SINK_IP)
+    spacey.x.test       MX 10 "a b.x.test" (a space in a label)
     ptrloop.x.test      MX answer whose owner is a pointer to itself
     ptrout.x.test       MX answer whose exchange points past the end
     badid.x.test        the answer under another id (to be ignored)
@@ -105,7 +107,7 @@ def answer(q, tcp):
 
     if n == "servfail.x.test":
         return reply(2)
-    if n == "sink.x.test" or n.endswith(".tc.x.test"):
+    if n in ("sink.x.test", "mx_1.x.test") or n.endswith(".tc.x.test"):
         return reply(0, [rr(qn, T_A, SINK)] if qtype == T_A else [])
     if n == "alias.x.test":
         ans = [rr(qn, T_CNAME, name("sink.x.test"))]
@@ -119,6 +121,8 @@ def answer(q, tcp):
         "numeric2.x.test": [(10, "127.0.0.5"), (20, "sink.x.test")],
         "bracket.x.test": [(10, "[127.0.0.5]")],
         "nullmx.x.test": [(0, "")],
+        "under.x.test": [(10, "mx_1.x.test")],
+        "spacey.x.test": [(10, "a b.x.test")],
         "tc.x.test": [(10 + i, h) for i, h in enumerate(TCHOSTS)],
     }
     if n in mxs:
