@@ -9,9 +9,9 @@
  * once while a lease holds. The due walk is a range read from the start of
  * the index: finding work never scans the queue. Lease ends are wall-clock
  * times (a lease must outlive its holder); after a forward step of the
- * wall clock the scheduler sets a grace (queue_lease_grace) so that live
+ * wall clock the scheduler sets a grace (queue_claim_grace) so that live
  * leases are not taken for expired, and after a backward step it moves
- * what the old clock timed (queue_due_shift).
+ * what the old clock timed (queue_claim_shift).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,14 +456,14 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 }
 
 void
-queue_lease_grace(struct queue *q, int64_t secs)
+queue_claim_grace(struct queue *q, int64_t secs)
 {
 	q->lease_grace = secs > 0 ? secs : 0;
 }
 
-/* queue_due_shift_keys - the due keys in (now, end], at most max. */
+/* queue_claim_shift_keys - the due keys in (now, end], at most max. */
 static int
-queue_due_shift_keys(struct queue *q, int64_t now, int64_t end,
+queue_claim_shift_keys(struct queue *q, int64_t now, int64_t end,
     struct queue_claim_key *keys, size_t max, size_t *nkeys)
 {
 	MDB_txn		*txn;
@@ -504,10 +504,10 @@ queue_due_shift_keys(struct queue *q, int64_t now, int64_t end,
 	return rc;
 }
 
-/* queue_due_shift1 - move keys[0..nk) secs earlier (not before now), in
+/* queue_claim_shift1 - move keys[0..nk) secs earlier (not before now), in
  * one transaction; each only if its recipient is still where it was. */
 static int
-queue_due_shift1(struct queue *q, int64_t now, int64_t secs,
+queue_claim_shift1(struct queue *q, int64_t now, int64_t secs,
     const struct queue_claim_key *keys, size_t nk, size_t *n)
 {
 	struct qrcpt	 r;
@@ -551,7 +551,7 @@ fail:
 }
 
 int
-queue_due_shift(struct queue *q, int64_t now, int64_t secs, int64_t within,
+queue_claim_shift(struct queue *q, int64_t now, int64_t secs, int64_t within,
     size_t max, size_t *n)
 {
 	struct queue_claim_key	*keys;
@@ -567,12 +567,12 @@ queue_due_shift(struct queue *q, int64_t now, int64_t secs, int64_t within,
 	 * the range and must not be seen (and moved) twice. */
 	if ((keys = calloc(max, sizeof(*keys))) == NULL)
 		return queue_fail(q, QUEUE_E_SYS, "out of memory");
-	rc = queue_due_shift_keys(q, now, now + secs + within, keys, max,
+	rc = queue_claim_shift_keys(q, now, now + secs + within, keys, max,
 	    &nkeys);
 	for (i = 0; rc == 0 && i < nkeys; i += chunk) {
 		chunk = nkeys - i < QUEUE_OPS_TXN_MAX ? nkeys - i :
 		    QUEUE_OPS_TXN_MAX;
-		rc = queue_due_shift1(q, now, secs, keys + i, chunk, n);
+		rc = queue_claim_shift1(q, now, secs, keys + i, chunk, n);
 	}
 	free(keys);
 	return rc;

@@ -19,7 +19,7 @@ struct queue {
 	struct queue_report_conf report_conf;
 	void		*map;		/* LMDB's map of data.mdb, once found */
 	size_t		 maplen;
-	int64_t		 lease_grace;	/* queue_lease_grace(): seconds */
+	int64_t		 lease_grace;	/* queue_claim_grace(): seconds */
 	char		 dir[4096];
 	char		 errmsg[512];	/* last failure; racy across threads */
 };

@@ -112,7 +112,7 @@ struct sched {
 	int64_t			 stop_at, renew_at;	/* monotonic s */
 	int64_t			 mono;		/* monotonic s, this round */
 	int64_t			 clock_off;	/* wall - monotonic, ms */
-	int64_t			 grace;		/* s: queue_lease_grace */
+	int64_t			 grace;		/* s: queue_claim_grace */
 	int64_t			 grace_until;	/* monotonic s */
 	int64_t			 shift_secs;	/* the last backward step */
 	int64_t			 shift_at;	/* monotonic s: look again */
@@ -691,12 +691,12 @@ sched_renew(struct sched *s, time_t now)
  *  - forward: every lease looks expired, though its holder (our workers,
  *    a reverse session) is alive and renews on a monotonic timer. Ours are
  *    renewed now, and for a lease_time the due walk honours leases that
- *    ended less than the step ago (queue_lease_grace): no recipient out on
+ *    ended less than the step ago (queue_claim_grace): no recipient out on
  *    a live lease is taken again and delivered twice. What waited for a
  *    retry is due at once: each such recipient is tried once, not more.
  *  - back: leases look longer (harmless); whatever the old clock timed
  *    (queued mail, retries) would wait the step's length longer, so it is
- *    moved that much earlier (queue_due_shift), now and twice more a few
+ *    moved that much earlier (queue_claim_shift), now and twice more a few
  *    seconds later for results read from the old clock and committed
  *    after the first pass. Site holds may end as much later.
  * A slew (NTP's adjtime) moves far less than SCHED_STEP_MS a round.
@@ -706,7 +706,7 @@ sched_shift(struct sched *s, int64_t now, int64_t secs)
 {
 	size_t	n = 0;
 
-	if (queue_due_shift(s->q, now, secs, 2 * s->conf->max_backoff +
+	if (queue_claim_shift(s->q, now, secs, 2 * s->conf->max_backoff +
 	    s->conf->lease_time, SCHED_SHIFT_MAX, &n) != 0)
 		log_warnx("re-timing after a clock step: %s",
 		    queue_errmsg(s->q));
@@ -724,7 +724,7 @@ sched_clock(struct sched *s, int64_t now)
 	s->clock_off = off;
 	if (s->grace > 0 && s->mono >= s->grace_until) {
 		s->grace = 0;
-		queue_lease_grace(s->q, 0);
+		queue_claim_grace(s->q, 0);
 	}
 	if (s->shift_left > 0 && s->mono >= s->shift_at) {
 		/* A worker or the listener may have read the old clock just
@@ -745,7 +745,7 @@ sched_clock(struct sched *s, int64_t now)
 		s->grace += secs;
 		s->grace_until = s->mono + (s->conf->lease_time > 0 ?
 		    s->conf->lease_time : 1);
-		queue_lease_grace(s->q, s->grace);
+		queue_claim_grace(s->q, s->grace);
 		log_warnx("wall clock stepped forward by %lld s: leases "
 		    "renewed, and honoured %lld s past their end for %lld s",
 		    (long long)secs, (long long)s->grace,
@@ -754,7 +754,7 @@ sched_clock(struct sched *s, int64_t now)
 		/* Leases renewed since a forward step are as far ahead as
 		 * the clock came back: the grace shrinks by as much. */
 		s->grace = s->grace > secs ? s->grace - secs : 0;
-		queue_lease_grace(s->q, s->grace);
+		queue_claim_grace(s->q, s->grace);
 		n = sched_shift(s, now, secs);
 		s->shift_secs = secs;
 		s->shift_left = SCHED_SHIFT_PASSES;

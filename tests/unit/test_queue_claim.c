@@ -7,7 +7,7 @@
  * flush served in bounded batches; and the claim bugs found while writing
  * these (a held recipient whose runner died, a reclaimed expiry, a flush
  * claim's stray due entry, a message's recipients split at the limit);
- * the wall clock stepped (lease grace, queue_due_shift).
+ * the wall clock stepped (lease grace, queue_claim_shift).
  */
 #include <inttypes.h>
 
@@ -712,7 +712,7 @@ out:
 /*
  * After a forward step a live lease looks expired: with a grace the due
  * walk leaves it until it ended more than the grace ago. After a backward
- * step, queue_due_shift moves what waits on a timer (queued, deferred)
+ * step, queue_claim_shift moves what waits on a timer (queued, deferred)
  * that much earlier, never before now, and never what is out on a lease.
  */
 static void
@@ -749,7 +749,7 @@ test_clock_step(struct t *t)
 	}
 	/* c stays out on its lease (ends now + 300). The clock jumps an
 	 * hour ahead: with the grace nothing is taken but a and b. */
-	queue_lease_grace(q, 3600);
+	queue_claim_grace(q, 3600);
 	if (tq_claim(t, q, now + 3610, 300, c, NELEM(c), 2) != 2)
 		goto out;
 	if (tq_claim_find(c, 2, id, 2) != -1)
@@ -760,7 +760,7 @@ test_clock_step(struct t *t)
 		goto out;
 	if (c2.idx != 2)
 		t_errorf(t, "after the grace: took idx %u, want 2", c2.idx);
-	queue_lease_grace(q, 0);
+	queue_claim_grace(q, 0);
 
 	/* Now a and b are tried by the +1h clock 5 s before it comes back
 	 * (next try +1h + 595 and +2h + 595), c is out again on a lease to
@@ -774,12 +774,12 @@ test_clock_step(struct t *t)
 		    "451 later") != 0)
 			goto out;
 	}
-	if ((rc = queue_due_shift(q, now, 3600, 1200, 100, &n)) != 0)
-		t_errorf(t, "queue_due_shift: %d (%s)", rc, queue_errmsg(q));
+	if ((rc = queue_claim_shift(q, now, 3600, 1200, 100, &n)) != 0)
+		t_errorf(t, "queue_claim_shift: %d (%s)", rc, queue_errmsg(q));
 	/* a moved to now + 595, its last try to now - 5; b (+2h + 595) is
 	 * beyond the window and stays; c, on a lease, stays. */
 	if (n != 1)
-		t_errorf(t, "queue_due_shift moved %zu, want 1", n);
+		t_errorf(t, "queue_claim_shift moved %zu, want 1", n);
 	(void)tq_want(t, q, id, 0, QRCPT_DEFERRED, now + 595);
 	if (tq_get_rcpt(t, q, id, 0, &r) && r.last_try != now - 5)
 		t_errorf(t, "last try: %" PRId64 ", want %" PRId64,
@@ -788,7 +788,7 @@ test_clock_step(struct t *t)
 	(void)tq_want(t, q, id, 2, QRCPT_ACTIVE, now + 3600 + 301 + 300);
 	/* A second, wider pass takes b only: a was tried before now by
 	 * the clock as it is. */
-	if ((rc = queue_due_shift(q, now, 3600, 7200, 100, &n)) != 0 ||
+	if ((rc = queue_claim_shift(q, now, 3600, 7200, 100, &n)) != 0 ||
 	    n != 1)
 		t_errorf(t, "second shift: rc %d moved %zu, want 0 1", rc, n);
 	(void)tq_want(t, q, id, 0, QRCPT_DEFERRED, now + 595);
