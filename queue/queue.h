@@ -76,7 +76,10 @@
  * (their due entry is now + lease) and a claim token; a result is
  * recorded only while the token still matches, so two runners never
  * deliver the same recipient at once and a runner that died is forgotten
- * when its lease runs out (at-least-once, never lost).
+ * when its lease runs out (at-least-once, never lost). Lease ends and
+ * next tries are wall-clock times: after the clock is stepped the caller
+ * sets a grace on leases (forward) or moves what the old clock timed
+ * (back): queue_claim_grace, queue_claim_shift.
  *
  * Processes: open the queue after fork(); an LMDB environment must not be
  * used across fork. Within a process, one struct queue may be shared by
@@ -396,6 +399,26 @@ int	queue_claim_due(struct queue *, int64_t now, int64_t lease,
 int	queue_claim_domain(struct queue *, const char *domain, bool sub,
 	    bool held, int64_t since, int64_t now, int64_t lease,
 	    struct qclaim *out, size_t max, size_t *n);
+/*
+ * queue_claim_grace - the wall clock stepped forward: for now a lease that
+ * ended less than secs ago still holds (its holder is alive and renews it
+ * on its next round; a monotonic timer told it nothing), so that
+ * queue_claim_due takes an active recipient only once due + secs <= now.
+ * 0 ends the grace. For this handle only.
+ */
+void	queue_claim_grace(struct queue *, int64_t secs);
+/*
+ * queue_claim_shift - the wall clock stepped back by secs: what the old
+ * clock timed and the new one could not have - a queued recipient due
+ * after now, a deferred one last tried after now - due in (now, now +
+ * secs + within] moves secs earlier (not before now), its last try too,
+ * so it keeps the delay it was given and a second pass (for results
+ * committed late) leaves it alone. Never one out on a lease, held or
+ * final. In transactions of QUEUE_OPS_TXN_MAX; at most max moved, *n of
+ * them.
+ */
+int	queue_claim_shift(struct queue *, int64_t now, int64_t secs,
+	    int64_t within, size_t max, size_t *n);
 /* queue_claim_next_due - the earliest due time (0 when nothing is timed). */
 int	queue_claim_next_due(struct queue *, int64_t *when);
 /* queue_claim_renew - push the leases of still-held claims to `until`. */

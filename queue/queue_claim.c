@@ -7,7 +7,11 @@
  * lease ran out, the recipient was claimed again) cannot overwrite the
  * newer runner's result, and no recipient is delivered by two runners at
  * once while a lease holds. The due walk is a range read from the start of
- * the index: finding work never scans the queue.
+ * the index: finding work never scans the queue. Lease ends are wall-clock
+ * times (a lease must outlive its holder); after a forward step of the
+ * wall clock the scheduler sets a grace (queue_claim_grace) so that live
+ * leases are not taken for expired, and after a backward step it moves
+ * what the old clock timed (queue_claim_shift).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +380,10 @@ queue_claim_due(struct queue *q, int64_t now, int64_t lease,
 		}
 		if (r.state == QRCPT_ACTIVE && r.claim == token)
 			continue;	/* a flush above took it just now */
+		/* The clock jumped ahead: its holder is alive and renews. */
+		if (r.state == QRCPT_ACTIVE && q->lease_grace > 0 &&
+		    r.due > now - q->lease_grace)
+			continue;
 		c = &out[(*n)++];
 		c->id = r.id;
 		c->idx = r.idx;
@@ -444,6 +452,129 @@ queue_claim_domain(struct queue *q, const char *domain, bool sub, bool held,
 	}
 	if ((rc = queue_txn_commit(q, txn)) != 0)
 		*n = 0;
+	return rc;
+}
+
+void
+queue_claim_grace(struct queue *q, int64_t secs)
+{
+	q->lease_grace = secs > 0 ? secs : 0;
+}
+
+/* queue_claim_shift_keys - the due keys in (now, end], at most max. */
+static int
+queue_claim_shift_keys(struct queue *q, int64_t now, int64_t end,
+    struct queue_claim_key *keys, size_t max, size_t *nkeys)
+{
+	MDB_txn		*txn;
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	uint8_t		 kb[QUEUE_KEY_DUE];
+	int64_t		 t;
+	int		 rc = 0, mrc;
+
+	*nkeys = 0;
+	if ((rc = queue_txn_begin(q, MDB_RDONLY, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, q->due, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return queue_lmdb(q, mrc, "due cursor");
+	}
+	queue_key_due(kb, now + 1, 0, 0);
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	    mrc == 0 && *nkeys < max; mrc = mdb_cursor_get(cur, &k, &v,
+	    MDB_NEXT)) {
+		if (k.mv_size != QUEUE_KEY_DUE) {
+			rc = queue_fail(q, QUEUE_E_CORRUPT, "due key size");
+			break;
+		}
+		if ((t = (int64_t)queue_be64_get(k.mv_data)) > end)
+			break;
+		keys[*nkeys].t = t;
+		keys[*nkeys].id = queue_be64_get((uint8_t *)k.mv_data + 8);
+		keys[*nkeys].idx = queue_be32_get((uint8_t *)k.mv_data + 16);
+		(*nkeys)++;
+	}
+	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = queue_lmdb(q, mrc, "due walk");
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* queue_claim_shift1 - move keys[0..nk) secs earlier (not before now), in
+ * one transaction; each only if its recipient is still where it was. */
+static int
+queue_claim_shift1(struct queue *q, int64_t now, int64_t secs,
+    const struct queue_claim_key *keys, size_t nk, size_t *n)
+{
+	struct qrcpt	 r;
+	MDB_txn		*txn;
+	size_t		 i, moved = 0;
+	int64_t		 t;
+	int		 rc;
+
+	if ((rc = queue_txn_begin(q, 0, &txn)) != 0)
+		return rc;
+	for (i = 0; i < nk; i++) {
+		rc = queue_rec_get_rcpt(q, txn, keys[i].id, keys[i].idx, &r);
+		if (rc == QUEUE_E_NOENT)
+			continue;
+		if (rc != 0)
+			goto fail;
+		/* Only what the old clock timed, which the new one cannot
+		 * have: queued mail due in the future, a retry after a try
+		 * "in the future". Not what is out on a lease, final, moved
+		 * on or held. Its last try moves too: a second pass leaves
+		 * it. */
+		if (r.due != keys[i].t || (r.flags & QRCPT_F_OPHOLD))
+			continue;
+		if (r.state == QRCPT_DEFERRED && r.last_try > now)
+			r.last_try = r.last_try - secs < now ?
+			    r.last_try - secs : now;
+		else if (r.state != QRCPT_QUEUED)
+			continue;
+		t = r.due - secs > now ? r.due - secs : now;
+		if ((rc = queue_rec_due_set(q, txn, &r, t)) != 0 ||
+		    (rc = queue_rec_put_rcpt(q, txn, &r, 0)) != 0)
+			goto fail;
+		moved++;
+	}
+	if ((rc = queue_txn_commit(q, txn)) == 0)
+		*n += moved;
+	return rc;
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+queue_claim_shift(struct queue *q, int64_t now, int64_t secs, int64_t within,
+    size_t max, size_t *n)
+{
+	struct queue_claim_key	*keys;
+	size_t			 nkeys, i, chunk;
+	int			 rc;
+
+	*n = 0;
+	if (secs <= 0 || max == 0)
+		return 0;
+	if (within < 0)
+		within = 0;
+	/* Every key first, then the moves: a moved key lands earlier in
+	 * the range and must not be seen (and moved) twice. */
+	if ((keys = calloc(max, sizeof(*keys))) == NULL)
+		return queue_fail(q, QUEUE_E_SYS, "out of memory");
+	rc = queue_claim_shift_keys(q, now, now + secs + within, keys, max,
+	    &nkeys);
+	for (i = 0; rc == 0 && i < nkeys; i += chunk) {
+		chunk = nkeys - i < QUEUE_OPS_TXN_MAX ? nkeys - i :
+		    QUEUE_OPS_TXN_MAX;
+		rc = queue_claim_shift1(q, now, secs, keys + i, chunk, n);
+	}
+	free(keys);
 	return rc;
 }
 

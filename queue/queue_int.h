@@ -23,6 +23,7 @@ struct queue {
 	uint64_t	 mapsize;	/* as opened (queue_map_size) */
 	void		*map;		/* LMDB's map of data.mdb, once found */
 	size_t		 maplen;
+	int64_t		 lease_grace;	/* queue_claim_grace(): seconds */
 	char		 dir[4096];
 	char		 errmsg[512];	/* last failure; racy across threads */
 };

@@ -14,6 +14,11 @@
  *  - Backup MX: when myhostname or a my_names entry is an MX host, that
  *    record and every record of equal or higher preference number go. If
  *    nothing is left the mail would come back to us: 5.4.6.
+ *  - An MX record whose exchange is not a host name (an IP address such
+ *    as "127.0.0.5" or "[127.0.0.5]", or bytes no name has) is skipped
+ *    with a warning and never looked up; if that leaves nothing: 5.4.4.
+ *    An MX host that is an alias (CNAME; RFC 2181 §10.3 forbids it) is
+ *    followed, with a warning.
  *  - Equal preferences are shuffled; each host then gives its A then its
  *    AAAA addresses, ROUTE_ADDR_MAX in all, duplicates dropped. A host
  *    that does not resolve is skipped; when none resolves that is 4.4.3
@@ -23,6 +28,10 @@
  * "[host]"/"host", relayhost) never fails permanently: a name that does
  * not exist there is the operator's mistake, not the recipient's, so it
  * defers (4.4.3; 4.4.6 for a loop) as Postfix does for its relayhost.
+ *
+ * A truncated UDP answer (TC) is asked again over TCP by c-ares. Answers
+ * c-ares cannot parse (bad compression pointers, cut records), under
+ * another id (ignored: a timeout) or too short are temporary (4.4.3).
  *
  * Lookups are plain queries (ares_query: no search list, no /etc/hosts),
  * sent together (the MX hosts' A and AAAA all at once) and driven with
@@ -34,6 +43,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -82,6 +92,8 @@ struct route_dns_ans {
 	struct route_dns_mx	*mx;
 	struct route_dns_ip	*ip;
 	char			 why[96];	/* ROUTE_DNS_TEMP, NX */
+	char			 canon[256];	/* A/AAAA reached through a
+						 * CNAME: the name it gave */
 };
 
 struct route_dns_cent {
@@ -350,8 +362,15 @@ route_dns_parse_addr(struct route_dns_q *q, const unsigned char *b, int len)
 		rc = ares_parse_a_reply(b, len, &he, a4, &n);
 	else
 		rc = ares_parse_aaaa_reply(b, len, &he, a6, &n);
-	if (he != NULL)
+	if (he != NULL) {
+		/* The answer followed a CNAME: remember where to. */
+		if (rc == ARES_SUCCESS && he->h_name != NULL) {
+			route_dns_norm(a->canon, sizeof(a->canon), he->h_name);
+			if (strcmp(a->canon, q->name) == 0)
+				a->canon[0] = '\0';
+		}
 		ares_free_hostent(he);
+	}
 	if (rc != ARES_SUCCESS || n <= 0) {
 		a->st = rc == ARES_SUCCESS || rc == ARES_ENODATA ?
 		    ROUTE_DNS_NODATA : ROUTE_DNS_TEMP;
@@ -406,6 +425,23 @@ route_dns_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		return;
 	case ARES_ECANCELLED:
 	case ARES_EDESTRUCTION:
+		q->ans.st = ROUTE_DNS_TEMP;
+		strl_copy(q->ans.why, "DNS timeout", sizeof(q->ans.why));
+		return;
+	case ARES_ECONNREFUSED:
+		/* c-ares 1.18 says "Could not contact DNS servers" also when
+		 * every server answered SERVFAIL or REFUSED. */
+		q->ans.st = ROUTE_DNS_TEMP;
+		strl_copy(q->ans.why, "no DNS server answered (SERVFAIL, "
+		    "REFUSED or unreachable)", sizeof(q->ans.why));
+		return;
+	case ARES_ESERVFAIL:
+	case ARES_EREFUSED:
+		q->ans.st = ROUTE_DNS_TEMP;
+		strl_copy(q->ans.why, status == ARES_ESERVFAIL ? "SERVFAIL" :
+		    "REFUSED", sizeof(q->ans.why));
+		return;
+	case ARES_ETIMEOUT:
 		q->ans.st = ROUTE_DNS_TEMP;
 		strl_copy(q->ans.why, "DNS timeout", sizeof(q->ans.why));
 		return;
@@ -633,6 +669,29 @@ route_dns_literal(struct route_dns_out *o, const char *s)
 }
 
 /*
+ * route_dns_alias_warn - an MX host that is an alias (a CNAME): RFC 2181
+ * §10.3 says an MX must name the host itself, yet such MX records exist
+ * and the mail is wanted there, so the CNAME is followed (c-ares does, as
+ * Postfix does) and the publisher's mistake is logged.
+ */
+static void
+route_dns_alias_warn(const char *mxof, const char *host,
+    const struct route_dns_q *a4, const struct route_dns_q *a6)
+{
+	const char	*canon = NULL;
+
+	if (mxof == NULL)
+		return;
+	if (a4->ans.st == ROUTE_DNS_OK && a4->ans.canon[0] != '\0')
+		canon = a4->ans.canon;
+	else if (a6->ans.st == ROUTE_DNS_OK && a6->ans.canon[0] != '\0')
+		canon = a6->ans.canon;
+	if (canon != NULL)
+		log_warnx("MX host %s of %s is an alias (CNAME) of %s: "
+		    "followed", host, mxof, canon);
+}
+
+/*
  * route_dns_hosts - the A then AAAA addresses of each host in turn (the
  * order given). Hosts that do not resolve are skipped. `what` names the
  * hosts in a failure ("the MX hosts of example.org").
@@ -640,7 +699,7 @@ route_dns_literal(struct route_dns_out *o, const char *s)
 static int
 route_dns_hosts(struct route_dns *d, struct route_dns_out *o,
     const struct route_dns_mx *hosts, size_t nh, int64_t deadline,
-    const char *what)
+    const char *what, const char *mxof)
 {
 	struct route_dns_q	*qs, *a4, *a6;
 	const char		*tempwhy = NULL;
@@ -659,6 +718,7 @@ route_dns_hosts(struct route_dns *d, struct route_dns_out *o,
 	for (i = 0; i < nh; i++) {
 		a4 = &qs[2 * i];
 		a6 = &qs[2 * i + 1];
+		route_dns_alias_warn(mxof, hosts[i].host, a4, a6);
 		for (j = 0; a4->ans.st == ROUTE_DNS_OK && j < a4->ans.n; j++)
 			route_dns_add(o, AF_INET, a4->ans.ip[j].a,
 			    hosts[i].host, hosts[i].pref);
@@ -710,6 +770,46 @@ route_dns_shuffle(struct route_dns_mx *v, size_t n)
 	}
 }
 
+/*
+ * route_dns_mx_usable - may an MX record's exchange be looked up? It must
+ * be a host name (RFC 5321 §5.1, RFC 1035 §3.3.9): an IP address written
+ * as a name ("127.0.0.5", "[127.0.0.5]", "::1") is a publisher's mistake,
+ * and asking DNS for the A record of "127.0.0.5" only leaks a query, so
+ * it is skipped with a warning, as Postfix does ("numeric domain name in
+ * resource data of MX record"). So is a name with bytes no host name has
+ * (c-ares gives them escaped). The other MX hosts still count.
+ */
+static bool
+route_dns_mx_usable(const char *domain, const char *host)
+{
+	unsigned char	a[16];
+	const char	*lit = host;
+	char		 buf[INET6_ADDRSTRLEN + 8];
+	size_t		 len = strlen(host);
+
+	if (len > 2 && host[0] == '[' && host[len - 1] == ']' &&
+	    len - 2 < sizeof(buf)) {
+		memcpy(buf, host + 1, len - 2);
+		buf[len - 2] = '\0';
+		lit = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
+	}
+	if (inet_pton(AF_INET, lit, a) == 1 ||
+	    inet_pton(AF_INET6, lit, a) == 1) {
+		log_warnx("%s: MX host %s is an address, not a name: skipped",
+		    domain, host);
+		return false;
+	}
+	/* Lenient as resolvers are: "_" passes (it is found in the
+	 * wild), brackets, spaces and escaped bytes do not. */
+	if (!smtp_domain_valid(host, 0) && strspn(host, "abcdefghijklmnopqrs"
+	    "tuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != len) {
+		log_warnx("%s: MX host \"%s\" is not a host name: skipped",
+		    domain, host);
+		return false;
+	}
+	return true;
+}
+
 /* route_dns_mx - the addresses of name's MX hosts (its own when it has
  * no MX), with every rule of RFC 5321 §5.1 and RFC 7505. */
 static int
@@ -719,7 +819,7 @@ route_dns_mx(struct route_dns *d, struct route_dns_out *o, const char *name,
 	struct route_dns_q	*q;
 	struct route_dns_mx	*v;
 	char			 what[320];
-	size_t			 n = 0, i, k;
+	size_t			 n = 0, i, k, skipped = 0;
 	int			 self_pref = -1, rc;
 	bool			 implicit = false;
 
@@ -754,11 +854,22 @@ route_dns_mx(struct route_dns *d, struct route_dns_out *o, const char *name,
 		for (i = 0; i < q->ans.n; i++) {
 			if (q->ans.mx[i].host[0] == '\0')
 				continue;
+			if (!route_dns_mx_usable(name, q->ans.mx[i].host)) {
+				skipped++;
+				continue;
+			}
 			for (k = 0; k < n; k++)
 				if (strcmp(v[k].host, q->ans.mx[i].host) == 0)
 					break;
 			if (k == n)
 				v[n++] = q->ans.mx[i];
+		}
+		if (n == 0 && skipped > 0) {
+			free(v);
+			route_dns_batch_free(q, 1);
+			return route_dns_fail(o, ROUTE_E_NOADDR, "5.4.4",
+			    "no usable MX host for %s (addresses or bad names "
+			    "where host names belong)", name);
 		}
 		if (n == 0) {
 			free(v);
@@ -792,7 +903,8 @@ route_dns_mx(struct route_dns *d, struct route_dns_out *o, const char *name,
 	else
 		(void)bsnprintf(what, sizeof(what), "the MX hosts of %s",
 		    name);
-	rc = route_dns_hosts(d, o, v, n, deadline, what);
+	rc = route_dns_hosts(d, o, v, n, deadline, what,
+	    implicit ? NULL : name);
 	if (rc == ROUTE_E_NXDOMAIN && !implicit) {
 		/* An MX host that does not exist is not a missing domain. */
 		rc = route_dns_fail(o, ROUTE_E_NOADDR, "5.4.4", "no address "
@@ -813,7 +925,7 @@ route_dns_host(struct route_dns *d, struct route_dns_out *o,
 		return ROUTE_OK;
 	memset(&h, 0, sizeof(h));
 	route_dns_norm(h.host, sizeof(h.host), host);
-	return route_dns_hosts(d, o, &h, 1, deadline, h.host);
+	return route_dns_hosts(d, o, &h, 1, deadline, h.host, NULL);
 }
 
 int

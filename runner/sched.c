@@ -21,11 +21,16 @@
  * its claims are handed back at once (queue_claim_return, due now); the
  * lease (lease_time, renewed every third of
  * it while a live worker holds the claims) only covers the death of the
- * whole daemon. `postern flush` wakes the scheduler through the datagram
- * socket wake.sock in the queue directory: "flush" resets every hop found
- * down. An ETRN's "flush DOMAIN..." resets only the hops the flushed
- * domains' claims reach (sched_hop_flushed): any client may ETRN a relay
- * domain, and must not cause a retry of every dead destination.
+ * whole daemon. Timers held in memory (renewals, a hop's backoff, worker
+ * restarts, the stop) run on the monotonic clock; what is stored (next
+ * tries, lease ends) is wall-clock time, and a step of the wall clock is
+ * noticed and made up for (sched_clock).
+ *
+ * `postern flush` wakes the scheduler through the datagram socket
+ * wake.sock in the queue directory: "flush" resets every hop found down.
+ * An ETRN's "flush DOMAIN..." resets only the hops the flushed domains'
+ * claims reach (sched_hop_flushed): any client may ETRN a relay domain,
+ * and must not cause a retry of every dead destination.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,6 +53,14 @@
 #define SCHED_STOP_SECONDS	30
 #define SCHED_WAKE_SOCKET	"wake.sock"
 #define SCHED_FLUSHED_MAX	256	/* ETRN-flushed domains remembered */
+#define SCHED_STEP_MS		2000	/* wall against monotonic clock: a
+					 * jump this big is a step */
+#define SCHED_SHIFT_MAX		1000000	/* recipients re-timed after a
+					 * backward step, at most */
+#define SCHED_SHIFT_PASSES	2	/* again after a backward step, for
+					 * results the old clock timed that
+					 * were committed late */
+#define SCHED_SHIFT_AGAIN	5	/* s between those passes */
 
 /* A domain an ETRN flushed ("flush DOMAIN..."): the first flushed claim
  * of it routed to a hop newer than the hop's last reset resets that hop. */
@@ -63,7 +76,7 @@ struct sched_hop {
 	struct qclaim		*pending;
 	size_t			 npending, cap;
 	int			 active;
-	int64_t			 down_until;
+	int64_t			 down_until;	/* monotonic s */
 	int64_t			 down_backoff;
 	uint64_t		 flushes;	/* resets by a flush so far */
 	uint64_t		 flush_seq;	/* the last flushed[] seq that
@@ -80,8 +93,8 @@ struct sched_worker {
 	struct qclaim	 out[RUNNER_BATCH_MAX];
 	size_t		 nout;
 	struct wjournal	*jnl;		/* shared with the worker */
-	time_t		 restart_at;
-	time_t		 started;
+	int64_t		 restart_at;	/* monotonic s */
+	int64_t		 started;	/* monotonic s */
 	int		 backoff;
 	uint64_t	 flushes;	/* its hop's flushes when it left */
 };
@@ -101,7 +114,14 @@ struct sched {
 	size_t			 npending;
 	int			 wakefd, sigfd;
 	bool			 stopping, more;
-	time_t			 stop_at, renew_at;
+	int64_t			 stop_at, renew_at;	/* monotonic s */
+	int64_t			 mono;		/* monotonic s, this round */
+	int64_t			 clock_off;	/* wall - monotonic, ms */
+	int64_t			 grace;		/* s: queue_claim_grace */
+	int64_t			 grace_until;	/* monotonic s */
+	int64_t			 shift_secs;	/* the last backward step */
+	int64_t			 shift_at;	/* monotonic s: look again */
+	int			 shift_left;	/* passes still to make */
 	int64_t			 started;	/* SCHED_DOMAIN: take each once */
 	size_t			 round;		/* the next claim's size */
 	struct runner_stats	*stats;
@@ -355,10 +375,11 @@ sched_take(struct sched *s, const struct qclaim *c, int64_t now)
 	}
 	h = sched_hop_get(s, &rt);
 	sched_hop_flushed(s, h, c);
-	if (h->down_until > now) {
+	if (h->down_until > s->mono) {
 		bsnprintf(why, sizeof(why), "%s is down: not tried until the "
 		    "next retry", h->key);
-		sched_record1(s, c, 0, "4.4.1", why, false, h->down_until);
+		sched_record1(s, c, 0, "4.4.1", why, false,
+		    now + (h->down_until - s->mono));
 		return;
 	}
 	sched_hop_push(s, h, c);
@@ -434,14 +455,14 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
-		w->restart_at = clock_now() + 1;
+		w->restart_at = s->mono + 1;
 		return;
 	}
 	if ((w->pid = fork()) == -1) {
 		log_warn("fork worker");
 		close(sv[0]);
 		close(sv[1]);
-		w->restart_at = clock_now() + 1;
+		w->restart_at = s->mono + 1;
 		return;
 	}
 	if (w->pid == 0) {
@@ -461,7 +482,7 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 	}
 	close(sv[1]);
 	w->fd = sv[0];
-	w->started = clock_now();
+	w->started = s->mono;
 	w->busy = false;
 	w->hop = NULL;
 	w->nout = 0;
@@ -470,7 +491,7 @@ sched_worker_spawn(struct sched *s, struct sched_worker *w)
 /* sched_dispatch - give idle workers work: the hop they last served
  * first (its connection is open), then any hop with room. */
 static void
-sched_dispatch(struct sched *s, int64_t now)
+sched_dispatch(struct sched *s)
 {
 	struct sched_hop	*h, *pick;
 	struct wbatch		*b;
@@ -487,7 +508,7 @@ sched_dispatch(struct sched *s, int64_t now)
 			continue;
 		pick = NULL;
 		for (h = s->hops; h != NULL; h = h->next) {
-			if (h->npending == 0 || h->down_until > now ||
+			if (h->npending == 0 || h->down_until > s->mono ||
 			    h->active >= s->conf->dest_concurrency)
 				continue;
 			if (strcmp(h->key, w->lastkey) == 0) {
@@ -543,22 +564,25 @@ static void
 sched_hop_down(struct sched *s, struct sched_hop *h, int64_t now)
 {
 	size_t	i;
+	int64_t	wait;
 	char	why[400];
 
 	h->down_backoff = h->down_backoff == 0 ? s->conf->min_backoff :
 	    h->down_backoff * 2;
 	if (h->down_backoff > s->conf->max_backoff)
 		h->down_backoff = s->conf->max_backoff;
-	h->down_until = now + runner_result_backoff(s->conf, 1, 0) *
-	    h->down_backoff /
+	wait = runner_result_backoff(s->conf, 1, 0) * h->down_backoff /
 	    (s->conf->min_backoff > 0 ? s->conf->min_backoff : 1);
+	/* Down by the monotonic clock; the recipients' next try (stored)
+	 * by the wall clock. */
+	h->down_until = clock_mono_ms() / 1000 + wait;
 	log_info("next hop %s does not answer: backed off %lld s, %zu "
-	    "waiting", h->key, (long long)(h->down_until - now), h->npending);
+	    "waiting", h->key, (long long)wait, h->npending);
 	bsnprintf(why, sizeof(why), "%s is down: not tried until the next "
 	    "retry", h->key);
 	for (i = 0; i < h->npending; i++)
 		sched_record1(s, &h->pending[i], 0, "4.4.1", why, false,
-		    h->down_until);
+		    now + wait);
 	sched_results_flush(s);
 	s->npending -= h->npending;
 	h->npending = 0;
@@ -683,9 +707,9 @@ sched_reap(struct sched *s)
 				w->hop->active--;
 			w->hop = NULL;
 			w->busy = false;
-			if (clock_now() - w->started > 60)
+			if (clock_mono_ms() / 1000 - w->started > 60)
 				w->backoff = 0;	/* it had been fine */
-			w->restart_at = clock_now() + w->backoff;
+			w->restart_at = clock_mono_ms() / 1000 + w->backoff;
 			if (w->backoff < 60)
 				w->backoff = w->backoff ? w->backoff * 2 : 1;
 			s->more = true;
@@ -693,7 +717,8 @@ sched_reap(struct sched *s)
 	}
 }
 
-/* sched_renew - push the leases of everything we hold. */
+/* sched_renew - push the leases of everything we hold: every third of a
+ * lease by the monotonic clock, and at once after a step (renew_at 0). */
 static void
 sched_renew(struct sched *s, time_t now)
 {
@@ -701,9 +726,9 @@ sched_renew(struct sched *s, time_t now)
 	int			 i;
 	int64_t			 until = (int64_t)now + s->conf->lease_time;
 
-	if (now < s->renew_at)
+	if (s->mono < s->renew_at)
 		return;
-	s->renew_at = now + (s->conf->lease_time / 3 > 0 ?
+	s->renew_at = s->mono + (s->conf->lease_time / 3 > 0 ?
 	    s->conf->lease_time / 3 : 1);
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].nout > 0)
@@ -713,6 +738,90 @@ sched_renew(struct sched *s, time_t now)
 		if (h->npending > 0)
 			(void)queue_claim_renew(s->q, h->pending, h->npending,
 			    until);
+}
+
+/*
+ * sched_clock - notice a step of the wall clock (date -s, NTP stepping):
+ * the wall clock moved against the monotonic one since the last round.
+ * Leases and next tries are stored by the wall clock (they must outlive
+ * the process), so:
+ *  - forward: every lease looks expired, though its holder (our workers,
+ *    a reverse session) is alive and renews on a monotonic timer. Ours are
+ *    renewed now, and for a lease_time the due walk honours leases that
+ *    ended less than the step ago (queue_claim_grace): no recipient out on
+ *    a live lease is taken again and delivered twice. What waited for a
+ *    retry is due at once: each such recipient is tried once, not more.
+ *  - back: leases look longer (harmless); whatever the old clock timed
+ *    (queued mail, retries) would wait the step's length longer, so it is
+ *    moved that much earlier (queue_claim_shift), now and twice more a few
+ *    seconds later for results read from the old clock and committed
+ *    after the first pass. Site holds may end as much later.
+ * A slew (NTP's adjtime) moves far less than SCHED_STEP_MS a round.
+ */
+static size_t
+sched_shift(struct sched *s, int64_t now, int64_t secs)
+{
+	size_t	n = 0;
+
+	if (queue_claim_shift(s->q, now, secs, 2 * s->conf->max_backoff +
+	    s->conf->lease_time, SCHED_SHIFT_MAX, &n) != 0)
+		log_warnx("re-timing after a clock step: %s",
+		    queue_errmsg(s->q));
+	return n;
+}
+
+static void
+sched_clock(struct sched *s, int64_t now)
+{
+	int64_t	off, d, secs;
+	size_t	n = 0;
+
+	off = clock_wall_ms() - clock_mono_ms();
+	d = off - s->clock_off;
+	s->clock_off = off;
+	if (s->grace > 0 && s->mono >= s->grace_until) {
+		s->grace = 0;
+		queue_claim_grace(s->q, 0);
+	}
+	if (s->shift_left > 0 && s->mono >= s->shift_at) {
+		/* A worker or the listener may have read the old clock just
+		 * before the step and committed after the first pass. */
+		s->shift_left--;
+		s->shift_at = s->mono + SCHED_SHIFT_AGAIN;
+		if ((n = sched_shift(s, now, s->shift_secs)) > 0) {
+			log_warnx("wall clock stepped back: %zu more waiting "
+			    "recipients moved %lld s earlier", n,
+			    (long long)s->shift_secs);
+			s->more = true;
+		}
+	}
+	if (d > -SCHED_STEP_MS && d < SCHED_STEP_MS)
+		return;
+	secs = ((d > 0 ? d : -d) + 999) / 1000;
+	if (d > 0) {
+		s->grace += secs;
+		s->grace_until = s->mono + (s->conf->lease_time > 0 ?
+		    s->conf->lease_time : 1);
+		queue_claim_grace(s->q, s->grace);
+		log_warnx("wall clock stepped forward by %lld s: leases "
+		    "renewed, and honoured %lld s past their end for %lld s",
+		    (long long)secs, (long long)s->grace,
+		    (long long)(s->grace_until - s->mono));
+	} else {
+		/* Leases renewed since a forward step are as far ahead as
+		 * the clock came back: the grace shrinks by as much. */
+		s->grace = s->grace > secs ? s->grace - secs : 0;
+		queue_claim_grace(s->q, s->grace);
+		n = sched_shift(s, now, secs);
+		s->shift_secs = secs;
+		s->shift_left = SCHED_SHIFT_PASSES;
+		s->shift_at = s->mono + SCHED_SHIFT_AGAIN;
+		log_warnx("wall clock stepped back by %lld s: %zu waiting "
+		    "recipients moved %lld s earlier", (long long)secs, n,
+		    (long long)secs);
+	}
+	s->renew_at = 0;
+	s->more = true;
 }
 
 /* sched_wake_addr - the wake socket's address; false if it does not fit. */
@@ -792,6 +901,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	s.opts = opts;
 	s.stats = stats;
 	s.wakefd = -1;
+	s.clock_off = clock_wall_ms() - clock_mono_ms();
+	s.mono = clock_mono_ms() / 1000;
 	s.started = (int64_t)clock_now();
 	if (opts->mode == SCHED_DOMAIN) {
 		/* Each recipient once: what this run tries has last_try >=
@@ -849,19 +960,23 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 	for (;;) {
 		time_t	now = clock_now();
 
+		s.mono = clock_mono_ms() / 1000;
+		sched_clock(&s, (int64_t)now);
+		/* Leases first: after a step they must be pushed before a
+		 * claim could take them. */
+		sched_renew(&s, now);
 		sched_reap(&s);
 		for (i = 0; i < s.nw; i++)
 			if (s.w[i].pid == 0 && s.w[i].fd < 0 && !s.stopping &&
-			    now >= s.w[i].restart_at)
+			    s.mono >= s.w[i].restart_at)
 				sched_worker_spawn(&s, &s.w[i]);
 		if (s.more || s.npending == 0)
 			sched_claim(&s, (int64_t)now);
 		claimed_any |= s.npending > 0;
-		sched_dispatch(&s, (int64_t)now);
-		sched_renew(&s, now);
+		sched_dispatch(&s);
 		if (s.stopping && !sched_busy(&s))
 			break;
-		if (s.stopping && now >= s.stop_at)
+		if (s.stopping && s.mono >= s.stop_at)
 			break;
 		if (opts->mode != SCHED_DAEMON && !s.more &&
 		    s.npending == 0 && !sched_busy(&s))
@@ -894,8 +1009,8 @@ sched_run(struct conf *conf, const struct sched_opts *opts,
 					if (si.ssi_signo == SIGTERM ||
 					    si.ssi_signo == SIGINT) {
 						s.stopping = true;
-						s.stop_at = clock_now() +
-						    SCHED_STOP_SECONDS;
+						s.stop_at = clock_mono_ms() /
+						    1000 + SCHED_STOP_SECONDS;
 					}
 				}
 				continue;

@@ -5,7 +5,9 @@
  * next try, expiry. The monotonic clock (clock_mono_*) is for timeouts and
  * durations, which must not jump when the wall clock is set. Both are
  * reached through clock_offset, so a unit test can move time forward
- * (clock_advance) instead of sleeping and hoping.
+ * (clock_advance) instead of sleeping and hoping. clock_wall_ms, against
+ * clock_mono_ms, lets a long-running process notice that the wall clock was
+ * stepped (runner/sched.c: leases, timers timed by the old clock).
  */
 #include <time.h>
 
@@ -20,6 +22,16 @@ clock_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ts.tv_sec + (time_t)(clock_offset_ns / 1000000000);
+}
+
+int64_t
+clock_wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+	    clock_offset_ns) / 1000000;
 }
 
 int64_t

@@ -114,6 +114,10 @@ bool	strl_cp_shown(uint32_t cp);
 
 /* clock_now - wall-clock seconds, for stored and shown times. */
 time_t	 clock_now(void);
+/* clock_wall_ms - wall-clock milliseconds: compared with clock_mono_ms it
+ * shows the wall clock being stepped (date -s, NTP), which timers must
+ * survive. */
+int64_t	 clock_wall_ms(void);
 /* clock_mono_ns, _ms, _secs - the monotonic clock, for timeouts and
  * durations. */
 int64_t	 clock_mono_ns(void);

@@ -69,11 +69,19 @@
 struct posternd_child {
 	const char	*role;
 	pid_t		 pid;
-	time_t		 started;
-	time_t		 restart_at;
+	time_t		 started;	/* posternd_mono() */
+	time_t		 restart_at;	/* posternd_mono() */
 	int		 backoff;
 	bool		 reloading;	/* told to stop for a reload */
 };
+
+/* posternd_mono - monotonic seconds: a restart's backoff and the stop's
+ * grace must not stretch or vanish when the wall clock is stepped. */
+static time_t
+posternd_mono(void)
+{
+	return (time_t)(clock_mono_ms() / 1000);
+}
 
 static struct conf	*posternd_conf;
 static const char	*posternd_conf_file;
@@ -402,7 +410,7 @@ posternd_spawn(struct posternd_child *ch)
 	}
 	if (pid > 0) {
 		ch->pid = pid;
-		ch->started = clock_now();
+		ch->started = posternd_mono();
 		log_info("started %s, pid %ld", ch->role, (long)pid);
 		return pid;
 	}
@@ -558,7 +566,7 @@ main(int argc, char **argv)
 			if (!stopping) {
 				log_info("stopping");
 				stopping = true;
-				stop_at = clock_now() + POSTERND_STOP_GRACE;
+				stop_at = posternd_mono() + POSTERND_STOP_GRACE;
 				for (k = 0; k < nkids; k++)
 					if (kids[k].pid > 0)
 						kill(kids[k].pid, SIGTERM);
@@ -620,9 +628,9 @@ main(int argc, char **argv)
 					log_warnx("%s pid %ld exited with "
 					    "status %d", kids[k].role,
 					    (long)pid, WEXITSTATUS(status));
-				if (clock_now() - kids[k].started > 60)
+				if (posternd_mono() - kids[k].started > 60)
 					kids[k].backoff = 1;
-				kids[k].restart_at = clock_now() +
+				kids[k].restart_at = posternd_mono() +
 				    kids[k].backoff;
 				log_info("restarting %s in %d s", kids[k].role,
 				    kids[k].backoff);
@@ -638,7 +646,7 @@ main(int argc, char **argv)
 				alive |= kids[k].pid > 0;
 			if (!alive)
 				break;
-			if (clock_now() >= stop_at)
+			if (posternd_mono() >= stop_at)
 				for (k = 0; k < nkids; k++)
 					if (kids[k].pid > 0)
 						kill(kids[k].pid, SIGKILL);
@@ -646,7 +654,7 @@ main(int argc, char **argv)
 		}
 		for (k = 0; k < nkids; k++)
 			if (kids[k].pid == 0 &&
-			    clock_now() >= kids[k].restart_at)
+			    posternd_mono() >= kids[k].restart_at)
 				posternd_spawn(&kids[k]);
 	}
 	log_info("postern stopped");

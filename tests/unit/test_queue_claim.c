@@ -6,7 +6,8 @@
  * removal of a finished message; held domains and hold expiry; a domain
  * flush served in bounded batches; and the claim bugs found while writing
  * these (a held recipient whose runner died, a reclaimed expiry, a flush
- * claim's stray due entry, a message's recipients split at the limit).
+ * claim's stray due entry, a message's recipients split at the limit);
+ * the wall clock stepped (lease grace, queue_claim_shift).
  */
 #include <inttypes.h>
 
@@ -705,6 +706,99 @@ out:
 	tq_rmrf(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* Wall-clock steps (runner/sched.c's sched_clock). */
+
+/*
+ * After a forward step a live lease looks expired: with a grace the due
+ * walk leaves it until it ended more than the grace ago. After a backward
+ * step, queue_claim_shift moves what waits on a timer (queued, deferred)
+ * that much earlier, never before now, and never what is out on a lease.
+ */
+static void
+test_clock_step(struct t *t)
+{
+	static const char *const addr[] = { "a@example.org", "b@example.org",
+	    "c@example.org" };
+	struct queue	*q = NULL;
+	struct qclaim	 c[4], c2;
+	struct qrcpt	 r;
+	uint64_t	 id;
+	int64_t		 now;
+	size_t		 n;
+	char		 dir[64];
+	int		 i, rc;
+
+	if (!tq_tmpdir(t, dir, sizeof(dir)))
+		return;
+	if ((q = tq_open(t, dir, TQ_MAP)) == NULL)
+		goto out;
+	if (!tq_enqueue(t, q, addr, 3, &id))
+		goto out;
+	now = (int64_t)time(NULL);
+	if (tq_claim(t, q, now, 300, c, NELEM(c), 3) != 3)
+		goto out;
+
+	/* a and b deferred by the old clock: next try now + 600. */
+	for (i = 0; i < 2; i++) {
+		int k = tq_claim_find(c, 3, id, (uint32_t)i);
+
+		if (k < 0 || tq_record1(t, q, &c[k], QRESULT_DEFERRED, now,
+		    now + 600, "4.0.0", "451 later") != 0)
+			goto out;
+	}
+	/* c stays out on its lease (ends now + 300). The clock jumps an
+	 * hour ahead: with the grace nothing is taken but a and b. */
+	queue_claim_grace(q, 3600);
+	if (tq_claim(t, q, now + 3610, 300, c, NELEM(c), 2) != 2)
+		goto out;
+	if (tq_claim_find(c, 2, id, 2) != -1)
+		t_errorf(t, "grace: the recipient on a live lease was taken");
+	/* Ended more than the grace ago: its holder is gone, take it. */
+	(void)tq_claim(t, q, now + 3600 + 299, 300, &c2, 1, 0);
+	if (tq_claim(t, q, now + 3600 + 301, 300, &c2, 1, 1) != 1)
+		goto out;
+	if (c2.idx != 2)
+		t_errorf(t, "after the grace: took idx %u, want 2", c2.idx);
+	queue_claim_grace(q, 0);
+
+	/* Now a and b are tried by the +1h clock 5 s before it comes back
+	 * (next try +1h + 595 and +2h + 595), c is out again on a lease to
+	 * +1h + 301 + 300. The clock comes back an hour (now is the real
+	 * time again). */
+	for (i = 0; i < 2; i++) {
+		int k = tq_claim_find(c, 2, id, (uint32_t)i);
+
+		if (k < 0 || tq_record1(t, q, &c[k], QRESULT_DEFERRED,
+		    now - 5 + 3600, now + 3600 + 595 + i * 3600, "4.0.0",
+		    "451 later") != 0)
+			goto out;
+	}
+	if ((rc = queue_claim_shift(q, now, 3600, 1200, 100, &n)) != 0)
+		t_errorf(t, "queue_claim_shift: %d (%s)", rc, queue_errmsg(q));
+	/* a moved to now + 595, its last try to now - 5; b (+2h + 595) is
+	 * beyond the window and stays; c, on a lease, stays. */
+	if (n != 1)
+		t_errorf(t, "queue_claim_shift moved %zu, want 1", n);
+	(void)tq_want(t, q, id, 0, QRCPT_DEFERRED, now + 595);
+	if (tq_get_rcpt(t, q, id, 0, &r) && r.last_try != now - 5)
+		t_errorf(t, "last try: %" PRId64 ", want %" PRId64,
+		    r.last_try, now - 5);
+	(void)tq_want(t, q, id, 1, QRCPT_DEFERRED, now + 2 * 3600 + 595);
+	(void)tq_want(t, q, id, 2, QRCPT_ACTIVE, now + 3600 + 301 + 300);
+	/* A second, wider pass takes b only: a was tried before now by
+	 * the clock as it is. */
+	if ((rc = queue_claim_shift(q, now, 3600, 7200, 100, &n)) != 0 ||
+	    n != 1)
+		t_errorf(t, "second shift: rc %d moved %zu, want 0 1", rc, n);
+	(void)tq_want(t, q, id, 0, QRCPT_DEFERRED, now + 595);
+	(void)tq_want(t, q, id, 1, QRCPT_DEFERRED, now + 3600 + 595);
+	(void)tq_want(t, q, id, 2, QRCPT_ACTIVE, now + 3600 + 301 + 300);
+out:
+	queue_close(q);
+	tq_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -716,5 +810,6 @@ main(void)
 	T_RUN(test_flush_paced);
 	T_RUN(test_flush_stray_due);
 	T_RUN(test_claim_whole_messages);
+	T_RUN(test_clock_step);
 	T_EXIT();
 }
