@@ -5,6 +5,8 @@
 #   make test     AddressSanitizer + UBSan build, every unit and integration
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
+#   make fuzz     libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each;
+#                 make fuzz-merge keeps what they found (README "Fuzzing")
 #   make install  PREFIX=/usr/local DESTDIR= (binaries, man pages, sample
 #                 configuration, systemd unit, sendmail link; README)
 #
@@ -181,6 +183,7 @@ asan: build/asan/bin/postern build/asan/bin/posternd \
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS  ?= 1
+FUZZ_PARALLEL ?= 1
 FUZZ_CC	   ?= clang-14
 FUZZ_SAN   = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -g $(WARN) -Wno-error -O1 \
@@ -214,11 +217,13 @@ fuzz-build: test-deps
 	@$(MAKE) --no-print-directory \
 	    $(FUZZ_TARGETS:%=build/fuzz/bin/fuzz_%)
 
-# make fuzz FUZZ_SECONDS=N FUZZ_TARGETS="a b" FUZZ_JOBS=J: each target
-# N seconds over a working copy of its corpus (build/fuzz/work/); stats
-# in build/fuzz/stats.txt, crashes in build/fuzz/crash/TARGET/.
+# make fuzz FUZZ_SECONDS=N FUZZ_TARGETS="a b" FUZZ_JOBS=J FUZZ_PARALLEL=P:
+# each target N seconds (J processes each, P targets at a time) over a
+# working copy of its corpus (build/fuzz/work/); stats in
+# build/fuzz/stats.txt, crashes in build/fuzz/crash/TARGET/.
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	    FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
 	    sh tests/fuzz/run.sh run $(FUZZ_TARGETS)
 
 # make fuzz-merge: what the runs found, minimised (-merge=1) into

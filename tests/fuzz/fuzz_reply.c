@@ -16,8 +16,9 @@
  *	recipients with DSN (smtpc_send), ETRN (smtpc_request), QUIT.
  *
  * Checks beyond the sanitizers: the reader takes no more than it was
- * given; a reply it returns has a code 200..599 (or 1xx?) of three
- * digits, a status of its class or none, a text without control bytes.
+ * given; a reply it returns has a code of three digits (100..599), a
+ * status of its class or none, a text without control bytes, within
+ * SMTP_REPLY_TEXT_MAX.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,14 +2,16 @@
 # run.sh - run the libFuzzer targets, or merge what they found (make fuzz,
 # make fuzz-merge; README "Fuzzing").
 #
-# Usage: tests/fuzz/run.sh run TARGET...     (FUZZ_SECONDS, FUZZ_JOBS)
+# Usage: tests/fuzz/run.sh run TARGET...
+#            (FUZZ_SECONDS, FUZZ_JOBS, FUZZ_PARALLEL)
 #        tests/fuzz/run.sh merge TARGET...
 #
 # run: each target for FUZZ_SECONDS (default 60) over its working corpus,
 # build/fuzz/work/TARGET/ (the seeds of tests/fuzz/corpus/TARGET/ copied
 # in first; the work directory is kept, so a later run goes on from it).
 # FUZZ_JOBS > 1 runs that many processes (libFuzzer's -fork) that go on
-# after a crash. Crashes, leaks and sanitizer reports are written to
+# after a crash. FUZZ_PARALLEL=N runs N targets at a time (default 1:
+# one after the other; the stats file then lists them as they end). Crashes, leaks and sanitizer reports are written to
 # build/fuzz/crash/TARGET/, the log to build/fuzz/log/TARGET.log; one
 # line per target (final executions, executions per second, edges, features,
 # corpus files, crash files) goes to build/fuzz/stats.txt and is printed.
@@ -25,6 +27,7 @@ mode=${1:-}
 [ $# -gt 0 ] && shift
 secs=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
+par=${FUZZ_PARALLEL:-1}
 out=build/fuzz
 stats=$out/stats.txt
 
@@ -122,12 +125,26 @@ run)
 	mkdir -p "$out"
 	printf '%-14s %12s %8s %7s %7s %7s %7s\n' target execs exec/s cov \
 	    ft corpus crashes >"$stats"
-	bad=""
-	for t in "$@"; do
-		run_one "$t" || bad="$bad $t"
+	rm -f "$out"/bad.*
+	# Group g of FUZZ_PARALLEL takes every par-th target, in order.
+	g=0
+	while [ "$g" -lt "$par" ]; do
+		(
+			i=0
+			for t in "$@"; do
+				if [ $((i % par)) -eq "$g" ]; then
+					run_one "$t" || echo "$t" >>"$out/bad.$g"
+				fi
+				i=$((i + 1))
+			done
+		) &
+		g=$((g + 1))
 	done
+	wait
 	cat "$stats"
-	[ -z "$bad" ] || { echo "fuzz: crashes or errors in:$bad" >&2; exit 1; }
+	bad=$(cat "$out"/bad.* 2>/dev/null | tr '\n' ' ')
+	rm -f "$out"/bad.*
+	[ -z "$bad" ] || { echo "fuzz: crashes or errors in: $bad" >&2; exit 1; }
 	;;
 merge)
 	mkdir -p "$out/log"
