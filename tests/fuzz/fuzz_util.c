@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "etrn_int.h"
@@ -60,6 +61,8 @@ fuzz_init(void)
 	 * own exit skips atexit), else a tmpfs when there is one. */
 	if ((t = getenv("FUZZ_TMP")) == NULL || *t == '\0')
 		t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	else
+		(void)mkdir(t, 0700);		/* made here if missing */
 	snprintf(fuzz_tmp, sizeof(fuzz_tmp), "%s/postern-fuzz.XXXXXX", t);
 	if (mkdtemp(fuzz_tmp) == NULL) {
 		perror("fuzz: mkdtemp");

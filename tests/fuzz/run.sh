@@ -17,8 +17,9 @@
 # corpus files, crash files) goes to build/fuzz/stats.txt and is printed.
 # Exit status 1 when a target left a crash file.
 #
-# merge: the working corpus into tests/fuzz/corpus/TARGET/ with -merge=1:
-# only inputs that add coverage are added, none is removed (a regression
+# merge: the working corpus into tests/fuzz/corpus/TARGET/ with -merge=1
+# and -use_counters=0: only inputs that reach an edge the corpus does not
+# are added (hit counts aside: fewer files), none is removed (a regression
 # input stays even when it covers nothing new).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -113,7 +114,8 @@ merge_one() {
 	[ -d "$work" ] || { echo "merge: $t: no $work (make fuzz first)"; return 0; }
 	mkdir -p "$dst" "$out/tmp/$t"
 	n0=$(ls "$dst" | wc -l)
-	FUZZ_TMP=$out/tmp/$t "$bin" -merge=1 -max_len="$(maxlen "$t")" \
+	FUZZ_TMP=$out/tmp/$t "$bin" -merge=1 -use_counters=0 \
+	    -max_len="$(maxlen "$t")" \
 	    "$dst" "$work" >"$out/log/$t.merge.log" 2>&1 ||
 	    { echo "merge: $t failed, see $out/log/$t.merge.log"; return 1; }
 	rm -rf "$out/tmp/$t"
