@@ -15,7 +15,8 @@
  *	(bit 1: as user "u"; bit 2: a long password), a message to two
  *	recipients with DSN (smtpc_send), ETRN (smtpc_request), QUIT.
  *
- * Checks beyond the sanitizers: the reader takes no more than it was
+ * Checks beyond the sanitizers: the client writes only CRLF lines with
+ * no NUL, whatever the server said; the reader takes no more than it was
  * given; a reply it returns has a code of three digits (100..599), a
  * status of its class or none, a text without control bytes, within
  * SMTP_REPLY_TEXT_MAX.
@@ -105,6 +106,31 @@ body_fn(void *arg, const char **data, size_t *len)
 	return 0;
 }
 
+/* check_sent - what the client wrote: CRLF lines only, no bare CR or LF,
+ * no NUL (server text echoed into a command would be an injection). */
+static void
+check_sent(int fd)
+{
+	struct sbuf	*b = sbuf_new();
+	char		 buf[4096];
+	const char	*p, *end, *lf;
+	ssize_t		 n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		sbuf_catn(b, buf, (size_t)n);
+	for (p = b->s, end = b->s + b->len; p < end; p = lf + 1) {
+		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    lf == p || lf[-1] != '\r' ||
+		    memchr(p, '\r', (size_t)(lf - p) - 1) != NULL ||
+		    memchr(p, '\0', (size_t)(lf - p)) != NULL) {
+			fprintf(stderr, "fuzz: the client sent \"%.*s\"\n",
+			    (int)(end - p > 200 ? 200 : end - p), p);
+			abort();
+		}
+	}
+	sbuf_free(b);
+}
+
 /* client - the client against the canned server bytes. */
 static void
 client(const uint8_t *p, size_t n, uint8_t flags)
@@ -167,6 +193,7 @@ client(const uint8_t *p, size_t n, uint8_t flags)
 	}
 	smtpc_close(sc, true);
 	smtp_conn_free(conn);
+	check_sent(sv[1]);
 	close(sv[1]);
 }
 
