@@ -5,6 +5,8 @@
 #   make test     AddressSanitizer + UBSan build, every unit and integration
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
+#   make fuzz     libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each;
+#                 make fuzz-merge keeps what they found (README "Fuzzing")
 #   make install  PREFIX=/usr/local DESTDIR= (binaries, man pages, sample
 #                 configuration, systemd unit, sendmail link; README)
 #
@@ -77,6 +79,9 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_smtpc_auth test_metrics
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
+# The fuzz targets (tests/fuzz/fuzz_TARGET.c; see "Fuzzing" below).
+FUZZ_ALL   = smtpd_session smtpd_param etrn_args addr reply conf routes \
+	     users policy known queue_rec header_scan dsn sasl
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).
@@ -103,7 +108,7 @@ REL_LIBS  = $(call LIBS,rel)
 ASAN_LIBS = $(call LIBS,asan)
 objs	 = $(filter $(1)/%,$(LIB_SRC))
 
-$(foreach b,rel asan,$(foreach l,$(LAYERS),$(eval \
+$(foreach b,rel asan fuzz,$(foreach l,$(LAYERS),$(eval \
 build/$(b)/lib$(l).a: $$(patsubst %.c,build/$(b)/%.o,$$(call objs,$(l))))))
 
 build/%.a:
@@ -165,10 +170,66 @@ build/asan/probe/%: tests/integ/%.c $(ASAN_LIBS) $(HDRS)
 
 # A unit test binary no longer in UNIT_TESTS goes: tests/run.sh runs them all.
 asan: build/asan/bin/postern build/asan/bin/posternd \
-    $(UNIT_TESTS:%=build/asan/unit/%) $(PROBES:%=build/asan/probe/%)
+    $(UNIT_TESTS:%=build/asan/unit/%) $(PROBES:%=build/asan/probe/%) \
+    $(FUZZ_ALL:%=build/asan/fuzz/replay_%)
 	@for f in build/asan/unit/test_*; do \
 	    case " $(UNIT_TESTS) " in *" $${f##*/} "*) ;; *) rm -f "$$f" ;; esac; \
 	done
+
+# Fuzzing (tests/fuzz/, README "Fuzzing"): each target is built twice.
+# With clang and libFuzzer into build/fuzz/ (its own objects: make fuzz),
+# and with gcc, ASan and UBSan into build/asan/fuzz/replay_TARGET, which
+# replays the corpus files (make test: 850-fuzz-replay.sh).
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS  ?= 1
+FUZZ_PARALLEL ?= 1
+FUZZ_CC	   ?= clang-14
+FUZZ_SAN   = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -g $(WARN) -Wno-error -O1 \
+	      -fno-omit-frame-pointer -gline-tables-only $(FUZZ_SAN)
+FUZZ_LIBS  = $(call LIBS,fuzz)
+FUZZ_UTIL  = tests/fuzz/fuzz_util.c
+INC_fuzz   = $(INC_tests) -Itests/fuzz
+
+build/fuzz/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(SAY) CC $(@:build/%=%)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC) \
+	    $(PKGCFLAGS) -c $< -o $@
+
+build/fuzz/bin/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_UTIL) tests/fuzz/fuzz.h \
+    $(FUZZ_LIBS) $(HDRS)
+	@mkdir -p $(@D)
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(INC_fuzz) \
+	    $(PKGCFLAGS) -o $@ $< $(FUZZ_UTIL) $(FUZZ_LIBS) $(PKGLIBS)
+
+build/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c \
+    $(FUZZ_UTIL) tests/fuzz/fuzz.h $(ASAN_LIBS) $(HDRS)
+	@mkdir -p $(@D)
+	$(SAY) CCLD $(@:build/%=%)
+	$(Q)$(CC) $(ASAN_CFLAGS) $(INC_fuzz) $(PKGCFLAGS) -o $@ $< \
+	    tests/fuzz/replay_main.c $(FUZZ_UTIL) $(ASAN_LIBS) $(PKGLIBS)
+
+.PHONY: fuzz fuzz-build fuzz-merge
+fuzz-build: test-deps
+	@$(MAKE) --no-print-directory \
+	    $(FUZZ_TARGETS:%=build/fuzz/bin/fuzz_%)
+
+# make fuzz FUZZ_SECONDS=N FUZZ_TARGETS="a b" FUZZ_JOBS=J FUZZ_PARALLEL=P:
+# each target N seconds (J processes each, P targets at a time) over a
+# working copy of its corpus (build/fuzz/work/); stats in
+# build/fuzz/stats.txt, crashes in build/fuzz/crash/TARGET/.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	    FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
+	    sh tests/fuzz/run.sh run $(FUZZ_TARGETS)
+
+# make fuzz-merge: what the runs found, minimised (-merge=1) into
+# tests/fuzz/corpus/TARGET/.
+fuzz-merge: fuzz-build
+	@sh tests/fuzz/run.sh merge $(FUZZ_TARGETS)
 
 # make run: as root on a fresh machine the unprivileged user is made first.
 run: all

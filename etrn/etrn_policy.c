@@ -355,8 +355,11 @@ etrn_policy_load(const struct conf *c, char *err, size_t errsz)
 		p->mode = ETRN_MODE_FILE;
 		if (linefile_read(v, etrn_policy_line, p, err, errsz) != 0)
 			goto fail;
-		qsort(p->rules, p->nrules, sizeof(*p->rules),
-		    etrn_policy_rule_sort);
+		/* An empty file leaves rules NULL: qsort and bsearch want a
+		 * valid pointer even for no elements (C17 7.22.5). */
+		if (p->nrules > 0)
+			qsort(p->rules, p->nrules, sizeof(*p->rules),
+			    etrn_policy_rule_sort);
 		if (etrn_policy_dup(p, v, err, errsz) != 0)
 			goto fail;
 	} else {
@@ -397,6 +400,8 @@ etrn_policy_rule(const struct etrn_policy *p, const char *dom)
 	const struct etrn_rule	*r;
 	const char		*s;
 
+	if (p->nrules == 0)
+		return NULL;
 	memset(&k, 0, sizeof(k));
 	for (s = dom; s != NULL; s = strchr(s + 1, '.')) {
 		k.domain = (char *)(uintptr_t)s;	/* only read */

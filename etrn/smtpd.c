@@ -454,6 +454,8 @@ smtpd_rcpt_known(const struct smtpd_server *srv, const char *addr)
 	char	 key[QUEUE_ADDR_MAX + 2], *k = key;
 	const char *at = strrchr(addr, '@');
 
+	if (srv->nknown == 0)
+		return false;
 	/* Keys: the address with its domain lower-cased, or "@domain". */
 	strl_copy(key, addr, sizeof(key));
 	if (at != NULL)
@@ -515,7 +517,10 @@ smtpd_server_load_known(struct smtpd_server *srv, const char *file)
 		conf_list_free(&k.l);
 		return -1;
 	}
-	qsort(k.l.v, k.l.n, sizeof(*k.l.v), smtpd_server_strcmp);
+	/* An empty file leaves the array NULL: qsort and bsearch want a
+	 * valid pointer even for no elements (C17 7.22.5). */
+	if (k.l.n > 0)
+		qsort(k.l.v, k.l.n, sizeof(*k.l.v), smtpd_server_strcmp);
 	srv->known_rcpts = k.l.v;
 	srv->nknown = k.l.n;
 	return 0;

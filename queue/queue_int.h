@@ -143,6 +143,17 @@ void	queue_key_dom_decode(const char *key, size_t len, char *buf,
 	    size_t bufsz);
 
 /* queue_rec.c: records and the index entries that follow them */
+/* queue_rec_dec_msg, queue_rec_dec_rcpt - decode a stored record (any
+ * bytes: a damaged one is QUEUE_E_CORRUPT with the reason in *why, never
+ * an overrun) into the caller's struct, ids aside. queue_rec_enc_msg,
+ * queue_rec_enc_rcpt - the record of the struct into buf: its length, or
+ * 0 when it does not fit. The get and put functions below use them; the
+ * fuzz target (tests/fuzz/fuzz_queue_rec.c) does too. */
+#define QUEUE_REC_MAX		8192
+int	queue_rec_dec_msg(const MDB_val *, struct qmsg *, const char **why);
+int	queue_rec_dec_rcpt(const MDB_val *, struct qrcpt *, const char **why);
+size_t	queue_rec_enc_msg(const struct qmsg *, uint8_t *buf, size_t bufsz);
+size_t	queue_rec_enc_rcpt(const struct qrcpt *, uint8_t *buf, size_t bufsz);
 int	queue_rec_get_msg(struct queue *, MDB_txn *, uint64_t id,
 	    struct qmsg *);
 int	queue_rec_put_msg(struct queue *, MDB_txn *, const struct qmsg *,

@@ -25,7 +25,6 @@
  * schema 3 written before version 2 needs no migration. */
 #define QUEUE_REC_VERSION	2
 #define QUEUE_REC_VERSION_MIN	1
-#define QUEUE_REC_MAX		8192
 
 struct queue_rec_enc {
 	uint8_t	buf[QUEUE_REC_MAX];
@@ -144,27 +143,19 @@ queue_rec_dec_str(struct queue_rec_dec *d, char *dst, size_t dstsz)
 }
 
 int
-queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
-    struct qmsg *m)
+queue_rec_dec_msg(const MDB_val *v, struct qmsg *m, const char **why)
 {
 	struct queue_rec_dec	 d;
-	MDB_val			 k, v;
-	uint8_t			 kb[8], ver;
-	int			 rc;
+	uint8_t			 ver;
 
-	queue_be64_put(kb, id);
-	k.mv_data = kb;
-	k.mv_size = 8;
-	if ((rc = mdb_get(txn, q->msg, &k, &v)) != 0)
-		return queue_lmdb(q, rc, "read message");
 	memset(&d, 0, sizeof(d));
-	d.p = v.mv_data;
-	d.len = v.mv_size;
-	memset(m, 0, sizeof(*m));
-	m->id = id;
+	d.p = v->mv_data;
+	d.len = v->mv_size;
 	ver = queue_rec_dec_u8(&d);
-	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION)
-		return queue_fail(q, QUEUE_E_CORRUPT, "message record version");
+	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION) {
+		*why = "message record version";
+		return QUEUE_E_CORRUPT;
+	}
 	m->arrival = (int64_t)queue_rec_dec_u64(&d);
 	m->size = queue_rec_dec_u64(&d);
 	m->nrcpt = queue_rec_dec_u32(&d);
@@ -174,21 +165,39 @@ queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
 	queue_rec_dec_str(&d, m->sender, sizeof(m->sender));
 	queue_rec_dec_str(&d, m->envid, sizeof(m->envid));
 	queue_rec_dec_str(&d, m->client, sizeof(m->client));
-	if (ver >= 2)
-		m->warnings = queue_rec_dec_u8(&d);
-	if (d.bad)
-		return queue_fail(q, QUEUE_E_CORRUPT, "message record");
+	m->warnings = ver >= 2 ? queue_rec_dec_u8(&d) : 0;
+	if (d.bad) {
+		*why = "message record";
+		return QUEUE_E_CORRUPT;
+	}
 	return 0;
 }
 
 int
-queue_rec_put_msg(struct queue *q, MDB_txn *txn, const struct qmsg *m,
-    unsigned putflags)
+queue_rec_get_msg(struct queue *q, MDB_txn *txn, uint64_t id,
+    struct qmsg *m)
+{
+	MDB_val		 k, v;
+	uint8_t		 kb[8];
+	const char	*why;
+	int		 rc;
+
+	queue_be64_put(kb, id);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	if ((rc = mdb_get(txn, q->msg, &k, &v)) != 0)
+		return queue_lmdb(q, rc, "read message");
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	if (queue_rec_dec_msg(&v, m, &why) != 0)
+		return queue_fail(q, QUEUE_E_CORRUPT, "%s", why);
+	return 0;
+}
+
+size_t
+queue_rec_enc_msg(const struct qmsg *m, uint8_t *buf, size_t bufsz)
 {
 	struct queue_rec_enc	 e;
-	MDB_val			 k, v;
-	uint8_t			 kb[8];
-	int			 rc;
 
 	e.len = 0;
 	e.overflow = false;
@@ -203,50 +212,48 @@ queue_rec_put_msg(struct queue *q, MDB_txn *txn, const struct qmsg *m,
 	queue_rec_enc_str(&e, m->envid, sizeof(m->envid));
 	queue_rec_enc_str(&e, m->client, sizeof(m->client));
 	queue_rec_enc_u8(&e, m->warnings);
-	if (e.overflow)
+	if (e.overflow || e.len > bufsz)
+		return 0;
+	memcpy(buf, e.buf, e.len);
+	return e.len;
+}
+
+int
+queue_rec_put_msg(struct queue *q, MDB_txn *txn, const struct qmsg *m,
+    unsigned putflags)
+{
+	uint8_t		 buf[QUEUE_REC_MAX];
+	MDB_val		 k, v;
+	uint8_t		 kb[8];
+	int		 rc;
+
+	if ((v.mv_size = queue_rec_enc_msg(m, buf, sizeof(buf))) == 0)
 		return queue_fail(q, QUEUE_E_INVAL, "message record too large");
 	queue_be64_put(kb, m->id);
 	k.mv_data = kb;
 	k.mv_size = 8;
-	v.mv_data = e.buf;
-	v.mv_size = e.len;
+	v.mv_data = buf;
 	if ((rc = mdb_put(txn, q->msg, &k, &v, putflags)) != 0)
 		return queue_lmdb(q, rc, "write message");
 	return 0;
 }
 
 int
-queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
-    uint32_t idx, struct qrcpt *r)
+queue_rec_dec_rcpt(const MDB_val *v, struct qrcpt *r, const char **why)
 {
 	struct queue_rec_dec	 d;
-	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT], ver;
+	uint8_t			 ver;
 	uint32_t		 i;
-	int			 rc;
 
-	/* Claimed: its record is in active, a small database whose pages
-	 * stay mapped; else it is in msg, among its message's keys. */
-	queue_key_rcpt(ka, id, idx);
-	k.mv_data = ka;
-	k.mv_size = sizeof(ka);
-	if ((rc = mdb_get(txn, q->active, &k, &v)) == MDB_NOTFOUND) {
-		queue_key_msub(kb, id, QUEUE_MSUB_RCPT, idx);
-		k.mv_data = kb;
-		k.mv_size = sizeof(kb);
-		rc = mdb_get(txn, q->msg, &k, &v);
-	}
-	if (rc != 0)
-		return queue_lmdb(q, rc, "read recipient");
 	memset(&d, 0, sizeof(d));
-	d.p = v.mv_data;
-	d.len = v.mv_size;
-	r->id = id;
-	r->idx = idx;
+	d.p = v->mv_data;
+	d.len = v->mv_size;
 	r->dsn_id = 0;
 	ver = queue_rec_dec_u8(&d);
-	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION)
-		return queue_fail(q, QUEUE_E_CORRUPT, "recipient version");
+	if (ver < QUEUE_REC_VERSION_MIN || ver > QUEUE_REC_VERSION) {
+		*why = "recipient version";
+		return QUEUE_E_CORRUPT;
+	}
 	r->state = queue_rec_dec_u8(&d);
 	r->flags = queue_rec_dec_u8(&d);
 	r->notify = queue_rec_dec_u8(&d);
@@ -272,20 +279,47 @@ queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
 	}
 	if (ver >= 2)
 		r->dsn_id = queue_rec_dec_u64(&d);
-	if (d.bad)
-		return queue_fail(q, QUEUE_E_CORRUPT, "recipient record");
+	if (d.bad) {
+		*why = "recipient record";
+		return QUEUE_E_CORRUPT;
+	}
 	return 0;
 }
 
 int
-queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
-    unsigned putflags)
+queue_rec_get_rcpt(struct queue *q, MDB_txn *txn, uint64_t id,
+    uint32_t idx, struct qrcpt *r)
+{
+	MDB_val		 k, v;
+	uint8_t		 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
+	const char	*why;
+	int		 rc;
+
+	/* Claimed: its record is in active, a small database whose pages
+	 * stay mapped; else it is in msg, among its message's keys. */
+	queue_key_rcpt(ka, id, idx);
+	k.mv_data = ka;
+	k.mv_size = sizeof(ka);
+	if ((rc = mdb_get(txn, q->active, &k, &v)) == MDB_NOTFOUND) {
+		queue_key_msub(kb, id, QUEUE_MSUB_RCPT, idx);
+		k.mv_data = kb;
+		k.mv_size = sizeof(kb);
+		rc = mdb_get(txn, q->msg, &k, &v);
+	}
+	if (rc != 0)
+		return queue_lmdb(q, rc, "read recipient");
+	r->id = id;
+	r->idx = idx;
+	if (queue_rec_dec_rcpt(&v, r, &why) != 0)
+		return queue_fail(q, QUEUE_E_CORRUPT, "%s", why);
+	return 0;
+}
+
+size_t
+queue_rec_enc_rcpt(const struct qrcpt *r, uint8_t *buf, size_t bufsz)
 {
 	struct queue_rec_enc	 e;
-	MDB_val			 k, v;
-	uint8_t			 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
 	uint32_t		 i;
-	int			 rc;
 
 	e.len = 0;
 	e.overflow = false;
@@ -313,10 +347,24 @@ queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
 		    sizeof(r->hist[i].text));
 	}
 	queue_rec_enc_u64(&e, r->dsn_id);
-	if (e.overflow)
+	if (e.overflow || e.len > bufsz)
+		return 0;
+	memcpy(buf, e.buf, e.len);
+	return e.len;
+}
+
+int
+queue_rec_put_rcpt(struct queue *q, MDB_txn *txn, const struct qrcpt *r,
+    unsigned putflags)
+{
+	uint8_t		 buf[QUEUE_REC_MAX];
+	MDB_val		 k, v;
+	uint8_t		 kb[QUEUE_KEY_MSUB], ka[QUEUE_KEY_RCPT];
+	int		 rc;
+
+	if ((v.mv_size = queue_rec_enc_rcpt(r, buf, sizeof(buf))) == 0)
 		return queue_fail(q, QUEUE_E_INVAL, "recipient record too large");
-	v.mv_data = e.buf;
-	v.mv_size = e.len;
+	v.mv_data = buf;
 	queue_key_rcpt(ka, r->id, r->idx);
 	k.mv_data = ka;
 	k.mv_size = sizeof(ka);

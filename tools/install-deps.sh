@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev libmicrohttpd-dev"
-test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium faketime"
+test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium clang-14 libclang-rt-14-dev faketime"
 
 want="$build_pkgs"
 [ "${1:-build}" = test ] && want="$want $test_pkgs"

@@ -160,6 +160,14 @@ test_param_mail(struct t *t)
 		{ " RET=NONE", true, -1, "501 5.5.4 Bad RET value\r\n", 0, 0 },
 		{ " ENVID=a+0Ab", true, -1, "501 5.5.4 Bad ENVID value\r\n",
 		    0, 0 },
+		/* 34 characters, 102 octets of xtext: over the 100 the queue
+		 * keeps (it was accepted, then cut in "+HH"). */
+		{ " ENVID=" "+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41"
+		    "+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41", true,
+		    -1, "501 5.5.4 Bad ENVID value\r\n", 0, 0 },
+		{ " ENVID=" "+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41"
+		    "+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41+41a", true, 0,
+		    "", 0, 0 },
 		{ " AUTH=a+1Bb", true, -1, "501 5.5.4 Bad AUTH value\r\n",
 		    0, 0 },
 		{ " =x", true, -1, "501 5.5.4 Bad MAIL parameters\r\n", 0, 0 },
