@@ -20,6 +20,7 @@
  * 6531), RET and ENVID (RFC 3461) and AUTH (RFC 4954 §5); RCPT knows
  * NOTIFY and ORCPT (RFC 3461).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,21 @@ struct smtpd_param {
 
 /* smtpd_param_split - split "K=V K2 ..." in place; -1 on an empty keyword
  * or more than `max` parameters. */
+/* smtpd_param_keyword - whether K is an esmtp-keyword: ALPHA / DIGIT, then
+ * ALPHA / DIGIT / "-" (RFC 5321 §4.1.2). */
+static bool
+smtpd_param_keyword(const char *k)
+{
+	const char	*p;
+
+	if (!isalnum((unsigned char)*k))
+		return false;
+	for (p = k; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return false;
+	return true;
+}
+
 static int
 smtpd_param_split(char *p, struct smtpd_param *v, size_t max, size_t *n)
 {
@@ -176,8 +192,15 @@ smtpd_param_apply(struct smtpd_session *s, char *p,
 				break;
 			}
 		if (k == NULL) {
-			smtpd_session_reply(s, "555 5.5.4 Unsupported "
-			    "parameter \"%.40s\"", pv[i].key);
+			/* Echoed only when it is a keyword (RFC 5321
+			 * esmtp-keyword): no control or 8-bit byte goes
+			 * back to the client. */
+			if (smtpd_param_keyword(pv[i].key))
+				smtpd_session_reply(s, "555 5.5.4 Unsupported "
+				    "parameter \"%.40s\"", pv[i].key);
+			else
+				smtpd_session_reply(s, "555 5.5.4 Unsupported "
+				    "parameter");
 			return -1;
 		}
 		if (seen[j] ||

@@ -75,6 +75,8 @@ scram_bad_server(struct t *t)
 		    "4095 iterations" },
 		{ "r=" SC_CNONCE SC_SNONCE ",s=" SC_SALT ",i=99999999999",
 		    "too many iterations" },
+		{ "r=" SC_CNONCE SC_SNONCE ",s=" SC_SALT ",i=1000001",
+		    "past the ceiling (a second of CPU a connection)" },
 		{ "r=" SC_CNONCE SC_SNONCE ",s=" SC_SALT ",i=04096",
 		    "leading zero" },
 		{ "r=xyz" SC_SNONCE ",s=" SC_SALT ",i=4096", "not our nonce" },

@@ -171,6 +171,15 @@ test_param_mail(struct t *t)
 		{ " AUTH=a+1Bb", true, -1, "501 5.5.4 Bad AUTH value\r\n",
 		    0, 0 },
 		{ " =x", true, -1, "501 5.5.4 Bad MAIL parameters\r\n", 0, 0 },
+		/* A keyword that is not one (RFC 5321 esmtp-keyword: letters,
+		 * digits, '-') is not echoed: the reply carries no control
+		 * or 8-bit byte back to the client. */
+		{ " F\033[2JO=1", true, -1,
+		    "555 5.5.4 Unsupported parameter\r\n", 0, 0 },
+		{ " X\xc3\xa9=1", true, -1,
+		    "555 5.5.4 Unsupported parameter\r\n", 0, 0 },
+		{ " X-OK-1=1", true, -1,
+		    "555 5.5.4 Unsupported parameter \"X-OK-1\"\r\n", 0, 0 },
 	};
 	struct smtpd_server	srv;
 	struct smtpd_session	s;
