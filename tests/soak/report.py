@@ -25,13 +25,15 @@ is printed beside it to tell a leak from a warm cache.
 2. Accounting. Each recipient the server acknowledged (sent.log: for each
 smtp-source process the first `acknowledged` of its numbered addresses)
 is one of:
-  delivered  seen at a sink (ok.dump, etrn.dump, atrn.dump: smtp-sink's
+  delivered  seen at a sink (dumps/ok, dumps/etrn, dumps/atrn: smtp-sink's
              X-Rcpt-Args; defer.log, reject.log: ACCEPT), no DSN, not
              live in the final queue (final.json);
   deferred   live in the final queue (deferred, queued, held, active),
              not seen at a sink, no DSN;
-  failed     exactly one failure DSN at the DSN sink names it
-             (Final-Recipient, Action: failed), not delivered, not live.
+  failed     exactly one failure DSN names it (Final-Recipient, Action:
+             failed), not delivered, not live; the DSN at the DSN sink
+             (dumps/dsn) or still queued for it (live-dsn/, run.sh saved
+             each queued DSN's text).
 Violations: lost (none of the three), failed with two or more DSNs, a DSN
 for a recipient that was also delivered, a failure in the log
 (status=bounced or expired) without a DSN, a DSN for an address no sink
@@ -134,26 +136,40 @@ def dump_rcpts(name):
     return r
 
 
+def dsn_blocks(msg):
+    """(final recipient, action) of each block of one DSN's text."""
+    out = []
+    cur = None
+    for l in msg.splitlines():
+        l = l.rstrip("\r")
+        if l.lower().startswith("final-recipient:"):
+            cur = l.split(";", 1)[-1].strip().lower()
+        elif l.lower().startswith("action:") and cur:
+            out.append((cur, l.split(":", 1)[1].strip().lower()))
+            cur = None
+    return out
+
+
 def dsns():
-    """(final recipient, action, sender) of each block of each DSN at the
-    DSN sink."""
+    """(final recipient, action, where) of each block of each DSN: at the
+    DSN sink ("sink"), or still queued ("queued": run.sh saved their raw
+    text in live-dsn/)."""
     out = []
     try:
-        data = open(path("dsn.dump"), "rb").read().decode("utf-8",
-                                                          "replace")
+        data = open(path("dumps/dsn"), "rb").read().decode("utf-8",
+                                                           "replace")
     except OSError:
-        return out
+        data = ""
     for msg in re.split(r"(?m)^X-Client-Addr: ", data)[1:]:
-        m = re.search(r"(?m)^X-Mail-Args: <([^>]*)>", msg)
-        sender = m.group(1) if m else "?"
-        cur = None
-        for l in msg.splitlines():
-            l = l.rstrip("\r")
-            if l.lower().startswith("final-recipient:"):
-                cur = l.split(";", 1)[-1].strip().lower()
-            elif l.lower().startswith("action:") and cur:
-                out.append((cur, l.split(":", 1)[1].strip().lower(), sender))
-                cur = None
+        out += [b + ("sink",) for b in dsn_blocks(msg)]
+    try:
+        live = os.listdir(path("live-dsn"))
+    except OSError:
+        live = []
+    for n in live:
+        with open(path("live-dsn/" + n), "rb") as f:
+            out += [b + ("queued",) for b in
+                    dsn_blocks(f.read().decode("utf-8", "replace"))]
     return out
 
 
@@ -191,8 +207,8 @@ def accounting():
             for n in range(1, asked + 1):
                 a = "%dk%sx@%s" % (n, tag, dom)
                 (acked if n <= ack else uncertain).add(a)
-    seen = count(dump_rcpts("ok.dump") + dump_rcpts("etrn.dump") +
-                 dump_rcpts("atrn.dump") + sinklog("defer.log", "ACCEPT") +
+    seen = count(dump_rcpts("dumps/ok") + dump_rcpts("dumps/etrn") +
+                 dump_rcpts("dumps/atrn") + sinklog("defer.log", "ACCEPT") +
                  sinklog("reject.log", "ACCEPT"))
     refused = set(sinklog("reject.log", "REJECT"))
     blocks = dsns()
@@ -263,11 +279,12 @@ def accounting():
         tot = [x + y for x, y in zip(tot, t)]
         print("%-12s %8d %9d %8d %7d %5d" % ((dom,) + tuple(t)))
     print("%-12s %8d %9d %8d %7d %5d" % (("total",) + tuple(tot)))
-    print("DSNs: %d blocks (%d failure), %d recipients refused at the "
+    print("DSNs: %d blocks (%d failure, %d of them still queued), %d recipients refused at the "
           "reject sink; delivered twice or more: %d; at a sink but not "
           "acknowledged: %d (%d of them the uncertain message of a failed "
           "smtp-source); unacknowledged: %d" % (
-              len(blocks), sum(failed.values()), len(refused), dup,
+              len(blocks), sum(failed.values()),
+              sum(1 for b in blocks if b[2] == "queued"), len(refused), dup,
               len(extra), len(extra_unc), len(uncertain)))
     for kind in sorted(viol):
         lst = viol[kind]

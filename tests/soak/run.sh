@@ -66,7 +66,8 @@ reap() { PIDS="$PIDS $1"; }
 # (A child that exited stays a zombie until waited for, and kill -0
 # still reaches a zombie: hence the look at its state.)
 alive() {
-	[ -r "/proc/$1/stat" ] && ! awk '{ exit $3 == "Z" ? 0 : 1 }' "/proc/$1/stat"
+	_st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "$(echo "$_st" | sed 's/.*) \(.\).*/\1/')" != Z ]
 }
 stop_pid() {
 	kill -TERM "$1" 2>/dev/null
@@ -99,9 +100,11 @@ ETP=$(free_port)
 ATP=$(free_port)
 DSNP=$(free_port)
 # smtp_sink NAME PORT - Postfix's smtp-sink appending every message to
-# $W/NAME.dump (envelope as X-*-Args lines, then the message).
+# $W/dumps/NAME (envelope as X-*-Args lines, then the message).
+mkdir -p "$W/dumps"
+chmod 777 "$W/dumps"	# smtp-sink writes as postern
 smtp_sink() {
-	smtp-sink -u postern -D "$W/$1.dump" "127.0.0.1:$2" 100 \
+	smtp-sink -u postern -D "$W/dumps/$1" "127.0.0.1:$2" 100 \
 		>"$W/$1.sink.out" 2>&1 &
 	reap $!
 	wait_listen "$2" || { say "smtp-sink $1 did not start"; exit 1; }
@@ -126,8 +129,6 @@ reject.soak	[127.0.0.1]:$RJP
 etrn.soak	[127.0.0.1]:$ETP
 src.soak	[127.0.0.1]:$DSNP
 EOF
-printf 'soakpw\n' | "$P" passwd site1 atrn.soak >"$W/users"
-chmod 644 "$W/routes" "$W/users"
 cat >"$W/postern.conf" <<EOF
 queue_dir = $W/queue
 myhostname = mx.soak.test
@@ -144,7 +145,8 @@ smtp_tls = none
 auth_failure_delay = 0s
 max_connections_per_ip = 100
 EOF
-chmod 644 "$W/postern.conf"
+printf 'soakpw\n' | "$P" passwd site1 atrn.soak >"$W/users"
+chmod 644 "$W/postern.conf" "$W/routes" "$W/users"
 "$P" check >"$W/check.out" 2>&1 || { say "postern check: $(cat "$W/check.out")"; exit 1; }
 "$BIN/posternd" -c "$W/postern.conf" -f >>"$W/posternd.log" 2>&1 &
 PD=$!
@@ -217,6 +219,17 @@ while [ "$(qcount 'queued|active')" -gt 0 ] && [ "$(date +%s)" -lt "$end" ]; do
 	sleep 1
 done
 "$P" queue --json >"$W/final.json"
+# The DSNs still queued (their return path deferred them): which
+# recipients each reports, for the account.
+mkdir -p "$W/live-dsn"
+"$PY" -c '
+import json, sys
+for l in open(sys.argv[1]):
+    if l.strip() and json.loads(l)["sender"] == "":
+        print(json.loads(l)["id"])' "$W/final.json" |
+while read -r id; do
+	"$P" show --raw "$id" >"$W/live-dsn/$id"
+done
 "$P" stats >"$W/final.stats" 2>&1
 stop_pid "$PD"
 stop_all
@@ -233,7 +246,7 @@ printf '\nrequests: %s ETRN ok, %s ATRN ok, %s failed; queue listings: %s, %s fa
 [ $erc -eq 0 ] && [ $arc -le 1 ] || rc=1
 [ "$(awk '$2 != 0' "$W/queue.log" | wc -l)" -eq 0 ] || rc=1
 if [ $rc -eq 0 ]; then
-	rm -rf "$W/queue" "$W"/*.dump
+	rm -rf "$W/queue" "$W/dumps"
 fi
 say "results in $W (report.txt, samples.csv, sent.log, requests.log, queue.log, posternd.log)"
 exit $rc
