@@ -40,6 +40,9 @@
 # sinks stop, and report.py prints the slope table and the account of
 # every recipient. Exit 0 when all passed, 1 on any violation.
 set -u
+# The whole script is one compound command, read before any of it runs:
+# editing this file while a soak runs cannot change the running one.
+{
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 S="$TOP/tests/soak"
 MIN=${SOAK_MINUTES:-30}
@@ -58,6 +61,8 @@ W=${SOAK_DIR:-$(mktemp -d /tmp/postern-soak.XXXXXX)}
 mkdir -p "$W"
 chmod 755 "$W"
 export POSTERN_CONF="$W/postern.conf"
+sh "$S/selftest.sh" >"$W/selftest.out" 2>&1 ||
+	{ cat "$W/selftest.out"; say "report.py's self-test failed"; exit 1; }
 say "directory $W, $MIN minutes, warm-up $WARMUP s"
 
 PIDS=""
@@ -161,17 +166,42 @@ EOF
 chmod 600 "$W/fetchmailrc"
 
 # ------------------------------------------------------------------
-# The peak receive rate.
+# The peak receive rate, and how fast that burst is delivered.
+# qcount STATES - live recipients in one of STATES (a regex).
+qcount() {
+	"$P" queue --json | "$PY" -c '
+import json, re, sys
+print(sum(1 for l in sys.stdin if l.strip()
+          for r in json.loads(l)["recipients"]
+          if re.fullmatch(sys.argv[1], r["state"])))' "$1"
+}
 "$PY" "$S/load.py" burst "$SP" "$W/sent.log" c 300 10 >"$W/calib.out"
 n=$(awk '{ r = $2 / $1 * 10; if (r < 300) r = 300; if (r > 20000) r = 20000; printf "%d", r }' "$W/calib.out")
+i=0
+while [ "$(qcount 'queued|active')" -gt 0 ] && [ $i -lt 300 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+t0=$(date +%s%N)
 "$PY" "$S/load.py" burst "$SP" "$W/sent.log" b "$n" 10 >"$W/burst.out"
 read -r el acked rc <"$W/burst.out"
 PEAK=$(awk -v n="$acked" -v t="$el" 'BEGIN { printf "%.1f", n / t }')
 say "peak receive rate: $acked messages in $el s (exit $rc): $PEAK/s"
-RATE=${SOAK_RATE:-$(awk -v p="$PEAK" 'BEGIN { printf "%.1f", p / 2 }')}
+# Delivered: nothing queued or active is left (each second, 5 min at
+# most; what it measures is the time this takes).
+i=0
+while [ "$(qcount 'queued|active')" -gt 0 ] && [ $i -lt 300 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+DELIV=$(awk -v n="$acked" -v t0="$t0" -v t1="$(date +%s%N)" \
+	'BEGIN { printf "%.1f", n / ((t1 - t0) / 1e9) }')
+say "burst delivered at $DELIV/s (from its start until nothing was queued or active)"
+RATE=${SOAK_RATE:-$(awk -v p="$PEAK" -v d="$DELIV" \
+	'BEGIN { r = p / 2; if (r > 0.8 * d) r = 0.8 * d; printf "%.1f", r }')}
 [ -n "${SOAK_MAX_RATE:-}" ] &&
 	RATE=$(awk -v r="$RATE" -v m="$SOAK_MAX_RATE" 'BEGIN { print (r > m ? m : r) }')
-say "paced traffic at $RATE/s for $MIN minutes"
+say "paced traffic at $RATE/s for $MIN minutes (half the peak, at most 80% of the burst's delivery rate)"
 
 # ------------------------------------------------------------------
 # The run: traffic and the monitor side by side.
@@ -187,22 +217,16 @@ say "$(cat "$W/load.out")"
 # ------------------------------------------------------------------
 # Settle: until only deferred (and held) recipients are left, flushing
 # every 15 s so retries need not wait for their backoff.
-# qcount STATES - live recipients in one of STATES (a regex).
-qcount() {
-	"$P" queue --json | "$PY" -c '
-import json, re, sys
-print(sum(1 for l in sys.stdin if l.strip()
-          for r in json.loads(l)["recipients"]
-          if re.fullmatch(sys.argv[1], r["state"])))' "$1"
-}
 end=$(($(date +%s) + SETTLE))
+i=0
 while :; do
 	busy=$(qcount 'queued|active')
 	dfr=$(qcount deferred)
 	[ "$busy" -eq 0 ] && [ "$dfr" -eq 0 ] && break
 	[ "$(date +%s)" -ge "$end" ] && break
-	"$P" flush >/dev/null 2>&1
-	sleep 15
+	[ $((i % 15)) -eq 0 ] && "$P" flush >/dev/null 2>&1
+	i=$((i + 1))
+	sleep 1
 done
 say "settled: $busy queued or active, $dfr deferred"
 touch "$W/stop"
@@ -250,3 +274,4 @@ if [ $rc -eq 0 ]; then
 fi
 say "results in $W (report.txt, samples.csv, sent.log, requests.log, queue.log, posternd.log)"
 exit $rc
+}

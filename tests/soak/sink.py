@@ -58,10 +58,10 @@ def rcpt_reply(addr):
             seen[addr] = n + 1
         if draw("%s:%d" % (addr, n)) < opt.defer:
             log(["DEFER %s %d" % (addr, n)])
-            return "451 4.3.0 <%s>: soak deferral, try again" % addr, False
+            return "451 4.3.0 soak deferral, try again", False
     if opt.reject and draw(addr) < opt.reject:
         log(["REJECT %s" % addr])
-        return "550 5.1.1 <%s>: soak rejection" % addr, False
+        return "550 5.1.1 soak rejection", False
     return "250 2.1.5 ok", True
 
 
