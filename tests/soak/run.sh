@@ -151,7 +151,9 @@ auth_failure_delay = 0s
 max_connections_per_ip = 100
 EOF
 printf 'soakpw\n' | "$P" passwd site1 atrn.soak >"$W/users"
-chmod 644 "$W/postern.conf" "$W/routes" "$W/users"
+chmod 644 "$W/postern.conf" "$W/routes"
+chown postern "$W/users"
+chmod 600 "$W/users"
 "$P" check >"$W/check.out" 2>&1 || { say "postern check: $(cat "$W/check.out")"; exit 1; }
 "$BIN/posternd" -c "$W/postern.conf" -f >>"$W/posternd.log" 2>&1 &
 PD=$!

@@ -119,6 +119,10 @@ def session(c):
 
 
 def run(c):
+    # Replies go out as written: with Nagle a pipelined client's second
+    # reply waits for the ACK of the first, which the client delays
+    # (40 ms a message, and the soak would measure that instead of us).
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         session(c)
     except (EOFError, OSError):
