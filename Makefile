@@ -5,6 +5,8 @@
 #   make test     AddressSanitizer + UBSan build, every unit and integration
 #                 test; ends with "N passed, N failed"
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
+#   make soak     release build, SOAK_MINUTES (30) of mixed traffic; memory
+#                 and fd slopes, every recipient accounted for (tests/soak/)
 #   make install  PREFIX=/usr/local DESTDIR= (binaries, man pages, sample
 #                 configuration, systemd unit, sendmail link; README)
 #
@@ -111,7 +113,7 @@ build/%.a:
 	$(SAY) AR $(@:build/%=%)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-.PHONY: all deps test-deps run test bench install clean unit asan
+.PHONY: all deps test-deps run test bench soak install clean unit asan
 all: deps bin/postern bin/posternd
 
 deps:
@@ -181,6 +183,10 @@ test: test-deps
 
 bench: test-deps all
 	@sh tests/bench/run.sh
+
+# Not part of test: it takes SOAK_MINUTES (default 30) and then some.
+soak: test-deps all
+	@SOAK_MINUTES=$(or $(SOAK_MINUTES),30) sh tests/soak/run.sh
 
 # make install: the tree README's "Installing" lists. The installed mains
 # are compiled again with the installed configuration file as their

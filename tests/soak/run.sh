@@ -27,13 +27,18 @@
 #	within the run; bounce_rate_limit 0 so that every failure gets its
 #	DSN (they all go to one return path).
 #   load.py: first the peak receive rate (smtp-source, 10 sessions, a
-#	count sized to last ~10 s after a 300-message calibration), then
-#	smtp-source paced at half of it (or SOAK_RATE) for SOAK_MINUTES:
+#	count sized to last ~10 s after a 300-message calibration) and the
+#	rate at which that burst is delivered (until nothing is queued or
+#	active), then smtp-source paced at half the peak (at most 80% of
+#	the delivery rate, so that the queue does not grow without end on
+#	a machine that receives faster than it delivers; or SOAK_RATE) for
+#	SOAK_MINUTES:
 #	40% ok.soak, 30% defer.soak, 30% reject.soak, plus 0.1/s each to
 #	etrn.soak and atrn.soak; every acknowledged recipient in sent.log.
-#   monitor.py: every 10 s RSS and fds of every posternd process
-#	(samples.csv) and `postern queue --json`; every minute an ETRN
-#	(`postern etrn`) and an ATRN (fetchmail); each must succeed.
+#   monitor.py, while the paced traffic runs: every 10 s RSS and fds of
+#	every posternd process (samples.csv) and `postern queue --json`;
+#	every minute an ETRN (`postern etrn`) and an ATRN (fetchmail); each
+#	must succeed.
 # At the end: traffic stops, the queue settles (flushed every 15 s,
 # SOAK_SETTLE at most) until only deferred mail is left, a last ETRN and
 # ATRN collect the held mail, the final queue is listed, posternd and the
@@ -215,6 +220,11 @@ reap "$MON"
 "$PY" "$S/load.py" paced "$SP" "$W/sent.log" "$RATE" $((MIN * 60)) \
 	"$W/stop" >"$W/load.out" 2>&1
 say "$(cat "$W/load.out")"
+# The samples cover the traffic only: what follows (the queue draining,
+# flushes) is another load, and its first touch of pages would read as
+# growth.
+touch "$W/stop"
+wait "$MON"
 
 # ------------------------------------------------------------------
 # Settle: until only deferred (and held) recipients are left, flushing
@@ -231,8 +241,6 @@ while :; do
 	sleep 1
 done
 say "settled: $busy queued or active, $dfr deferred"
-touch "$W/stop"
-wait "$MON"
 # The last ETRN and ATRN: the held mail goes, then the queue settles.
 "$P" etrn --tls none "127.0.0.1:$SP" etrn.soak >"$W/last-etrn.out" 2>&1
 erc=$?
