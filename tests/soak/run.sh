@@ -5,7 +5,7 @@
 # says how to read the output.
 #
 #	SOAK_MINUTES=n	minutes of paced traffic (default 30)
-#	SOAK_RATE=r	messages a second instead of half the measured peak
+#	SOAK_RATE=r	messages a second instead of the measured choice
 #	SOAK_MAX_RATE=r	an upper bound on the paced rate (default none)
 #	SOAK_WARMUP=s	seconds left out of the slopes (default 300, or half
 #			the run when that is shorter)
@@ -39,11 +39,13 @@
 #	every posternd process (samples.csv) and `postern queue --json`;
 #	every minute an ETRN (`postern etrn`) and an ATRN (fetchmail); each
 #	must succeed.
-# At the end: traffic stops, the queue settles (flushed every 15 s,
-# SOAK_SETTLE at most) until only deferred mail is left, a last ETRN and
-# ATRN collect the held mail, the final queue is listed, posternd and the
-# sinks stop, and report.py prints the slope table and the account of
-# every recipient. Exit 0 when all passed, 1 on any violation.
+# At the end: traffic stops, the queue settles (flushed every 15 s) until
+# nothing is queued, active or deferred, SOAK_SETTLE at most (what is
+# deferred then counts as deferred), a last ETRN and ATRN collect the held
+# mail, the final queue is listed, posternd and the sinks stop, and
+# report.py prints the slope table and the account of every recipient.
+# Exit 0 when all passed, 1 on any violation. First of all selftest.sh
+# shows that report.py's checks can fail.
 set -u
 # The whole script is one compound command, read before any of it runs:
 # editing this file while a soak runs cannot change the running one.
