@@ -7,19 +7,24 @@ a synchronisation):
   - samples every posternd process: the master MASTER_PID and all its
     descendants whose executable is posternd (workers come and go), into
     DIR/samples.csv: t (s since start), pid, ppid, role, VmRSS, RssAnon
-    (KiB) and open fds (entries of /proc/PID/fd). The role of a master's
+    (KiB), open fds (entries of /proc/PID/fd) and how many of them are
+    TCP connections in flight: ESTABLISHED in /proc/net/tcp*, or gone
+    from the kernel's tables by the time they are read (sessions come
+    and go with the traffic; a leaked one ends in CLOSE_WAIT once the
+    peer has gone, and stays counted in the rest). The role of a master's
     child is what the master logged for it ("started smtpd, pid N" in
     PD_LOG, read incrementally); a child of sched is "worker", of odmr
     "odmr-session", else "<parent role>-child".
   - runs `postern queue --json` (must exit 0 and every line parse):
-    DIR/queue.log "t rc messages recipients state=count...".
+    DIR/queue.log "t rc messages recipients state=count... mdb=SIZE"
+    (SIZE: the queue file data.mdb, octets).
 Every 60 s (first at 30 s): `postern etrn` for etrn.soak against the SMTP
 port and fetchmail (protocol ODMR, fetchdomains atrn.soak) against
 odmr_listen: DIR/requests.log "t ETRN|ATRN rc ok|FAIL reply".
 ETRN succeeds with exit 0 (250-253); fetchmail with 0 (mail fetched) or 1
 (no mail: 453). Runs until STOPFILE exists or MAX_SECONDS have passed.
-Environment: POSTERN (the postern binary), POSTERN_CONF, SMTP_PORT,
-FETCHMAILRC.
+Environment: POSTERN (the postern binary), POSTERN_CONF, QUEUE_DIR,
+SMTP_PORT, FETCHMAILRC.
 """
 import json
 import os
@@ -36,6 +41,7 @@ out, master, pdlog, stopfile, maxsec = (sys.argv[1], int(sys.argv[2]),
                                         float(sys.argv[5]))
 postern = os.environ["POSTERN"]
 roles = {master: "master"}
+mdb = os.path.join(os.environ["QUEUE_DIR"], "data.mdb")
 logpos = 0
 t0 = time.monotonic()
 
@@ -79,6 +85,44 @@ def procs():
     return r
 
 
+def socket_states():
+    """TCP state (hex, "01" ESTABLISHED) of each socket inode in the TCP
+    tables, and "-" for the other sockets the kernel lists."""
+    r = {}
+    for n in ("/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp",
+              "/proc/net/udp6", "/proc/net/unix"):
+        try:
+            with open(n) as f:
+                next(f)
+                for l in f:
+                    p = l.split()
+                    if n.endswith("unix"):
+                        if len(p) > 6:
+                            r[p[6]] = "-"
+                    elif len(p) > 9:
+                        r[p[9]] = p[3] if "tcp" in n else "-"
+        except (OSError, StopIteration):
+            pass
+    return r
+
+
+def fd_sockets(pid):
+    """The number of open descriptors of pid, and the inodes of its
+    sockets."""
+    n = 0
+    socks = []
+    d = "/proc/%d/fd" % pid
+    for x in os.listdir(d):
+        n += 1
+        try:
+            l = os.readlink(os.path.join(d, x))
+        except OSError:
+            continue
+        if l.startswith("socket:["):
+            socks.append(l[8:-1])
+    return n, socks
+
+
 def status(pid):
     v = {}
     with open("/proc/%d/status" % pid) as f:
@@ -108,14 +152,19 @@ def sample(csv):
                 role = {"sched": "worker", "odmr": "odmr-session"}.get(
                     prole, prole + "-child")
             st = status(pid)
-            nfd = len(os.listdir("/proc/%d/fd" % pid))
+            nfd, socks = fd_sockets(pid)
         except (OSError, ValueError):
             continue	# gone meanwhile
-        rows.append("%.1f,%d,%d,%s,%d,%d,%d\n" % (
-            t, pid, ppid, role, st.get("VmRSS", 0), st.get("RssAnon", 0),
-            nfd))
+        rows.append((t, pid, ppid, role, st.get("VmRSS", 0),
+                     st.get("RssAnon", 0), nfd, socks))
         todo.extend((k, pid) for k in kids.get(pid, []))
-    csv.write("".join(rows))
+    # The tables are read after the descriptors: a session that began
+    # meanwhile is in them, and one that ended is in neither (in flight
+    # too). A leaked socket stays, in CLOSE_WAIT once its peer is gone.
+    states = socket_states()
+    csv.write("".join("%.1f,%d,%d,%s,%d,%d,%d,%d\n" % (
+        r[:7] + (sum(1 for i in r[7] if states.get(i, "01") == "01"),))
+        for r in rows))
     csv.flush()
     return len(rows)
 
@@ -138,6 +187,10 @@ def queue(qlog):
         rc, text = -1, "timeout"
     except (ValueError, KeyError, TypeError) as e:
         rc, text = -2, "unparsable: %s" % str(e)[:200]
+    try:
+        text += " mdb=%d" % os.stat(mdb).st_size
+    except OSError:
+        pass
     qlog.write("%.1f %d %s\n" % (t, rc, text))
     qlog.flush()
 
@@ -170,7 +223,7 @@ def requests(rlog):
 with open(os.path.join(out, "samples.csv"), "a") as csv, \
         open(os.path.join(out, "queue.log"), "a") as qlog, \
         open(os.path.join(out, "requests.log"), "a") as rlog:
-    csv.write("t,pid,ppid,role,rss_kib,anon_kib,fds\n")
+    csv.write("t,pid,ppid,role,rss_kib,anon_kib,fds,fds_est\n")
     k = 0
     while not os.path.exists(stopfile) and now() < maxsec:
         sample(csv)

@@ -214,7 +214,7 @@ say "paced traffic at $RATE/s for $MIN minutes (half the peak, at most 80% of th
 
 # ------------------------------------------------------------------
 # The run: traffic and the monitor side by side.
-POSTERN="$P" SMTP_PORT="$SP" FETCHMAILRC="$W/fetchmailrc" \
+POSTERN="$P" QUEUE_DIR="$W/queue" SMTP_PORT="$SP" FETCHMAILRC="$W/fetchmailrc" \
 	"$PY" "$S/monitor.py" "$W" "$PD" "$W/posternd.log" "$W/stop" \
 	$((MIN * 60 + SETTLE + 600)) >"$W/monitor.out" 2>&1 &
 MON=$!

@@ -33,15 +33,19 @@ dsn() {
 	printf 'X-Client-Addr: 127.0.0.1\nX-Mail-Args: <>\nX-Rcpt-Args: <sender@src.soak>\n\n'
 	printf 'Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; %s\nAction: failed\nStatus: 5.1.1\n\n' "$1"
 }
-# samples KIB_PER_MIN - 20 min of 10 s samples of smtpd (RSS 20 MiB plus
-# the growth, +-64 KiB of noise) and two workers (come and go).
+# samples KIB_PER_MIN [FILE_KIB_PER_MIN] - 20 min of 10 s samples of
+# smtpd (heap 12 MiB plus the growth, +-64 KiB of noise; file pages 8 MiB
+# plus theirs; fds 20, up to 12 more with the sessions open) and two
+# workers (come and go).
 samples() {
-	awk -v g="$1" 'BEGIN {
+	awk -v g="$1" -v fg="${2:-0}" 'BEGIN {
 		print "t,pid,ppid,role,rss_kib,anon_kib,fds"
 		for (t = 0; t <= 1200; t += 10) {
 			n = (t / 10) % 3 - 1
-			r = 20480 + g * t / 60 + 64 * n
-			printf "%d,10,1,smtpd,%d,%d,%d\n", t, r, r - 8000, 20 + n
+			a = 12288 + g * t / 60 + 64 * n
+			r = a + 8192 + fg * t / 60
+			f = 20 + 8 * ((t / 10) % 5 == 0) + 4 * ((t / 10) % 3 == 0)
+			printf "%d,10,1,smtpd,%d,%d,%d\n", t, r, a, f
 			printf "%d,%d,2,worker,9000,3000,12\n", t, 100 + int(t / 300)
 		}
 	}'
@@ -85,13 +89,16 @@ dsn 2k1.0x@reject.soak >live-dsn/B
 expect dsn_queued_counts 0 'soak: PASS'
 base
 samples 40 >samples.csv
-expect rss_growth 1 'smtpd: GROWS: RSS grows'
+expect heap_growth 1 'smtpd: GROWS: heap grows'
 base
-awk -F, -v OFS=, 'NR > 1 && $4 == "smtpd" { $7 = 20 + int($1 / 120) } 1' \
+awk -F, -v OFS=, 'NR > 1 && $4 == "smtpd" { $7 += int($1 / 120) } 1' \
 	samples.csv >s.tmp && mv s.tmp samples.csv
 expect fd_growth 1 'smtpd: GROWS: fds grow'
 base
 samples 20 >samples.csv		# 200 KiB/10 min: under 256
-expect rss_small_growth_ok 0 'soak: PASS'
+expect heap_small_growth_ok 0 'soak: PASS'
+base
+samples 0 100 >samples.csv	# file pages only: no leak, said so
+expect file_pages_ok 0 'smtpd .* ok (file pages +10[0-9][0-9] KiB/10min)'
 cd /
 [ $fails -eq 0 ]
