@@ -7,6 +7,8 @@
 #   make bench    release build, benchmarks against Postfix (tests/bench/)
 #   make fuzz     libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each;
 #                 make fuzz-merge keeps what they found (README "Fuzzing")
+#   make soak     release build, SOAK_MINUTES (30) of mixed traffic; memory
+#                 and fd slopes, every recipient accounted for (tests/soak/)
 #   make install  PREFIX=/usr/local DESTDIR= (binaries, man pages, sample
 #                 configuration, systemd unit, sendmail link; README)
 #
@@ -116,7 +118,7 @@ build/%.a:
 	$(SAY) AR $(@:build/%=%)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-.PHONY: all deps test-deps run test bench install clean unit asan
+.PHONY: all deps test-deps run test bench soak install clean unit asan
 all: deps bin/postern bin/posternd
 
 deps:
@@ -242,6 +244,10 @@ test: test-deps
 
 bench: test-deps all
 	@sh tests/bench/run.sh
+
+# Not part of test: it takes SOAK_MINUTES (default 30) and then some.
+soak: test-deps all
+	@SOAK_MINUTES=$(or $(SOAK_MINUTES),30) sh tests/soak/run.sh
 
 # make install: the tree README's "Installing" lists. The installed mains
 # are compiled again with the installed configuration file as their
