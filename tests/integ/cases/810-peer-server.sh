@@ -144,6 +144,8 @@ run_mode() {
 	*) notok "${m}_log_line" "want dsn=$want_dsn, status=deferred ($want_why...): $l" ;;
 	esac
 	expect_eq "${m}_deferred_in_queue" "$(state "$addr")" "deferred 1"
+	# The server sees the close at its next read or write.
+	until_ok 50 eval '[ "$(srv_elapsed "$m" "$ev")" != none ]'
 	el=$(srv_elapsed "$m" "$ev")
 	if within "$el" "$lo" "$hi"; then ok "${m}_time"; else
 		notok "${m}_time" "$el s from $ev to the close, want [$lo, $hi)"; fi
