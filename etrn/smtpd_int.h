@@ -69,6 +69,8 @@ struct smtpd_session {
 	bool			 auth_blocked;	/* the address is, after it */
 	struct auth_sasl	*sasl;
 	int			 errors;
+	int			 junk;		/* junk commands since the last
+						 * message (junk_command_limit) */
 	bool			 in_commit_list;	/* the thread has it */
 	bool			 dead;		/* dropped: on srv->dropped */
 	struct smtpd_session	*fnext;		/* on srv->dropped */

@@ -569,6 +569,7 @@ smtpd_session_committed(struct smtpd_session *s)
 		    s->tls ? s->conn->tls_info : "none",
 		    s->auth_user ? s->auth_user : "none");
 		smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		s->junk = 0;	/* Postfix: reset after mail is taken */
 	} else if (s->qn.rc == QUEUE_E_FULL) {
 		log_warnx("client=%s, from=<%s>: queue full: %s", s->client,
 		    s->sender, queue_errmsg(s->srv->q));
@@ -1054,6 +1055,10 @@ smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
 				 * ends the session */
 #define SMTPD_VERB_IR	0x04	/* may be followed when it carries an
 				 * initial response (AUTH, RFC 4954 §4) */
+#define SMTPD_VERB_JUNK	0x08	/* moves no mail: past junk_command_limit
+				 * each one is an error, so that a client
+				 * cannot hold its slot with them forever
+				 * (each resets the command timeout) */
 
 struct smtpd_verb {
 	const char	*name;
@@ -1067,15 +1072,15 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ "MAIL",	0,			smtpd_cmd_mail },
 	{ "RCPT",	0,			smtpd_cmd_rcpt },
 	{ "DATA",	SMTPD_VERB_SYNC,	smtpd_cmd_data },
-	{ "RSET",	0,			smtpd_cmd_rset },
-	{ "NOOP",	SMTPD_VERB_SYNC,	smtpd_cmd_noop },
+	{ "RSET",	SMTPD_VERB_JUNK,	smtpd_cmd_rset },
+	{ "NOOP",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, smtpd_cmd_noop },
 	{ "QUIT",	SMTPD_VERB_FREE,	smtpd_cmd_quit },
-	{ "VRFY",	SMTPD_VERB_SYNC,	smtpd_cmd_vrfy },
+	{ "VRFY",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, smtpd_cmd_vrfy },
 	{ "EXPN",	SMTPD_VERB_SYNC,	smtpd_cmd_expn },
 	{ "HELP",	SMTPD_VERB_SYNC,	smtpd_cmd_help },
 	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
 	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
-	{ "ETRN",	SMTPD_VERB_SYNC,	etrn_cmd },
+	{ "ETRN",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, etrn_cmd },
 	{ "ATRN",	SMTPD_VERB_SYNC,	atrn_cmd_atrn },
 	{ "TURN",	SMTPD_VERB_SYNC,	atrn_cmd_turn },
 	{ "BDAT",	0,			smtpd_cmd_unimpl },
@@ -1131,6 +1136,15 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 		smtpd_session_reply(s, "502 5.5.1 Error: command not "
 		    "available on the ODMR port");
 		return;
+	}
+	/* Still answered; the error shows at the next command (max_errors),
+	 * as in Postfix. */
+	if ((v->flags & SMTPD_VERB_JUNK) != 0 &&
+	    s->srv->conf->junk_command_limit > 0) {
+		if (s->junk >= s->srv->conf->junk_command_limit)
+			s->errors++;
+		else
+			s->junk++;
 	}
 	v->fn(s, arg);
 }
