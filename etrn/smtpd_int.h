@@ -135,6 +135,13 @@ struct smtpd_server {
 	 * may name them) and once the commit thread is done with them. */
 	struct smtpd_session	*dropped;
 	bool			 stress;	/* near max_connections */
+	/* Out of file descriptors (smtpd.c): the spare one (/dev/null, or
+	 * -1) is given up to accept a client and refuse it; when even that
+	 * fails the listeners are left out of epoll until accept_resume. */
+	int			 spare_fd;
+	uint64_t		 accept_resume;	/* clock_mono_ms(); 0: on */
+	uint64_t		 nofd_refused;	/* since the last log line */
+	uint64_t		 nofd_logged;	/* when that was */
 	uint64_t		 serial;
 	uint64_t		 spool_seq;
 	char			 spool_dir[4100];
@@ -166,6 +173,11 @@ void	 smtpd_server_drop(struct smtpd_server *, struct smtpd_session *);
  * and takes its first step; dropped at once if that fails. */
 void	 smtpd_server_enter(struct smtpd_server *, struct smtpd_session *);
 void	 smtpd_server_reap(struct smtpd_server *);
+/* smtpd_server_nofd - accept() on lfd failed with EMFILE, ENFILE, ENOBUFS
+ * or ENOMEM: refuse the waiting clients with 421 through the spare
+ * descriptor, or stop accepting for a moment; logged at most once per
+ * SMTPD_NOFD_LOG_MS. */
+void	 smtpd_server_nofd(struct smtpd_server *, int lfd);
 void	 smtpd_server_committed(struct smtpd_server *);
 void	 smtpd_server_timers(struct smtpd_server *);
 int	 smtpd_server_load_known(struct smtpd_server *, const char *file);
