@@ -22,7 +22,8 @@ EHLO with PIPELINING, 250 to MAIL and RCPT, 354, 250 after the dot):
                 of line
     manylines   the reply to EHLO is 10 MB of "250-" continuation lines
     slowlines   the reply to EHLO never ends: "250-..." every 0.3 s
-    stall       the reply to MAIL FROM stops after its first line
+    stall       the reply to MAIL FROM stops after its first line, in
+                the middle of the second
     early       three "250" replies nobody asked for right after the
                 greeting (in the same write)
     early354    no PIPELINING; DATA gets its 354 and, in the same write,
@@ -168,8 +169,8 @@ class Session:
                 self.wait_gone()
             elif verb == "MAIL":
                 if m == "stall":
-                    self.send(b"250-2.1.0 first line of")
-                    self.send(b" a reply\r\n")
+                    self.send(b"250-2.1.0 first line of a reply\r\n"
+                              b"250-2.1.0 and a line that does not")
                     self.wait_gone()
                 self.send(b"250 2.1.0 Ok\r\n")
             elif verb == "RCPT":
