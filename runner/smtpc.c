@@ -79,8 +79,14 @@ smtpc_in_step(struct smtpc *sc, const char *before)
 	/* What is in the socket now, without waiting: a byte or a TLS
 	 * record that is no data (a session ticket) is not a reply. */
 	if (smtp_conn_avail(c) == 0 && !c->eof)
-		(void)smtp_conn_fill(c, 1);
+		(void)smtp_conn_fill(c, 4);
 	if (smtp_conn_avail(c) == 0)
+		return 0;
+	/* A server going away may say 421 at any time (RFC 5321 §3.8): it
+	 * is read as the reply to what we send, as before. */
+	if (smtp_conn_avail(c) >= 4 &&
+	    memcmp(smtp_conn_data(c), "421", 3) == 0 &&
+	    (smtp_conn_data(c)[3] == ' ' || smtp_conn_data(c)[3] == '-'))
 		return 0;
 	smtpc_die(sc, "unexpected reply from %s before %s was sent",
 	    sc->peer, before);

@@ -90,7 +90,8 @@ void	 smtpc_die(struct smtpc *, const char *fmt, ...)
  * goes out, when every reply asked for has been read: 0 when nothing
  * else has come either; -1 (the connection dead, 4.5.0) when the server
  * has sent something nobody asked for yet, which would be taken for the
- * reply to what we send next.
+ * reply to what we send next. A 421 (the server going away) is let
+ * through, to be read as that reply.
  */
 int	 smtpc_in_step(struct smtpc *, const char *before);
 /* smtpc_flush - write everything queued, within timeout_ms. While it

@@ -26,6 +26,8 @@ EHLO with PIPELINING, 250 to MAIL and RCPT, 354, 250 after the dot):
                 the middle of the second
     early       three "250" replies nobody asked for right after the
                 greeting (in the same write)
+    early421    the reply to EHLO, and in the same write a 421 (going
+                away, which RFC 5321 §3.8 allows at any time)
     early354    no PIPELINING; DATA gets its 354 and, in the same write,
                 "250" for the message the client has not sent yet
     drop354     DATA gets its 354, then the connection is closed
@@ -154,6 +156,10 @@ class Session:
                     for i in range(1000):
                         self.send(b"250-SLOW%d\r\n" % i)
                         time.sleep(0.3)
+                    self.wait_gone()
+                if m == "early421":
+                    self.send(self.ehlo_reply() +
+                              b"421 4.3.2 peer.test.example shutting down\r\n")
                     self.wait_gone()
                 self.send(self.ehlo_reply(m != "early354",
                                           m.startswith("tls")))

@@ -6,7 +6,8 @@
 # continuation lines (EHLO); a multi-line reply that never ends (a "250-"
 # line every 0.3 s) and one that stops after its first line (MAIL FROM);
 # replies before the command (three 250s after the greeting; the 250 for
-# the message sent with the 354, before the message); the connection
+# the message sent with the 354, before the message; a 421 after the
+# reply to EHLO, which is let through as the reply to MAIL); the connection
 # dropped right after 354; binary garbage instead of a TLS handshake after
 # the 220 to STARTTLS (smtp_tls=may, and a route with tls=encrypt), and
 # silence there; a greeting that never comes. For each, one message is queued for the mode's
@@ -31,7 +32,7 @@ SRV="$POSTERN_TOP/tests/integ/peer_srv.py"
 RSS="$POSTERN_TOP/tests/integ/peer_rss.py"
 HIP=127.0.0.5
 NIP=127.0.0.6
-MODES="bigline manylines slowlines stall early early354 drop354 tlsgarbage tlssilent nogreet"
+MODES="bigline manylines slowlines stall early early421 early354 drop354 tlsgarbage tlssilent nogreet"
 
 # The hostile server: one port a mode, and tlsgarbage a second time for
 # the route with tls=encrypt.
@@ -162,6 +163,9 @@ run_mode stall 4.4.2 "conversation with $HIP[$HIP]:$PORT_stall timed out while r
 	MAIL 2.5 7
 run_mode early 4.5.0 "unexpected reply from $HIP[$HIP]:$PORT_early before EHLO was sent" \
 	ACCEPT 0 2.5
+# A 421 that comes unasked is the server going away: taken as the reply.
+run_mode early421 4.3.2 "421 4.3.2 peer.test.example shutting down" \
+	EHLO 0 2.5
 run_mode early354 4.5.0 "unexpected reply from $HIP[$HIP]:$PORT_early354 before the message content was sent" \
 	DATA 0 2.5
 run_mode drop354 4.4.2 "lost connection with $HIP[$HIP]:$PORT_drop354 while" \
