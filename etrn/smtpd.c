@@ -337,7 +337,7 @@ smtpd_server_nofd(struct smtpd_server *srv, int lfd)
 	char		 msg[512];
 	uint64_t	 now = (uint64_t)clock_mono_ms();
 	size_t		 len;
-	int		 e = errno, fd = -1, n;
+	int		 why = errno, e = errno, fd = -1, n;
 
 	if (!bsnprintf(msg, sizeof(msg), "421 4.7.0 %s Error: too many "
 	    "connections\r\n", srv->conf->myhostname))
@@ -367,10 +367,11 @@ smtpd_server_nofd(struct smtpd_server *srv, int lfd)
 	}
 	if (srv->nofd_logged == 0 || now - srv->nofd_logged >=
 	    SMTPD_NOFD_LOG_MS) {
-		log_warnx("out of open files: %llu connections refused with "
-		    "421 (%zu sessions; accept: %s)",
-		    (unsigned long long)srv->nofd_refused, srv->nsessions,
-		    strerror(e));
+		log_warnx("out of open files: %llu connection%s refused "
+		    "with 421 (%zu sessions; accept: %s)",
+		    (unsigned long long)srv->nofd_refused,
+		    srv->nofd_refused == 1 ? "" : "s", srv->nsessions,
+		    strerror(why));
 		srv->nofd_refused = 0;
 		srv->nofd_logged = now;
 	}
@@ -789,9 +790,10 @@ smtpd_server_timers(struct smtpd_server *srv)
 	/* The last of a shortage (smtpd_server_nofd logs at most so often). */
 	if (srv->nofd_refused > 0 && now - srv->nofd_logged >=
 	    SMTPD_NOFD_LOG_MS) {
-		log_warnx("out of open files: %llu connections refused with "
-		    "421 (%zu sessions)", (unsigned long long)srv->nofd_refused,
-		    srv->nsessions);
+		log_warnx("out of open files: %llu connection%s refused "
+		    "with 421 (%zu sessions)",
+		    (unsigned long long)srv->nofd_refused,
+		    srv->nofd_refused == 1 ? "" : "s", srv->nsessions);
 		srv->nofd_refused = 0;
 		srv->nofd_logged = now;
 	}

@@ -42,6 +42,13 @@ enum smtpd_state {
 #define smtpd_secs_ms(t)						\
 	((uint64_t)((t) < SMTPD_SECS_MAX ? (t) : SMTPD_SECS_MAX) * 1000)
 
+/* A recipient of the transaction under way. */
+struct smtpd_rcpt {
+	char		*addr;		/* owned */
+	char		*orcpt;		/* owned, or NULL: none */
+	uint8_t		 notify;	/* QRCPT_NOTIFY_* */
+};
+
 struct smtpd_server;
 struct etrn_job;
 struct etrn_conf;
@@ -80,8 +87,12 @@ struct smtpd_session {
 	uint32_t		 mflags;	/* QMSG_F_* */
 	bool			 smtputf8;
 	char			 envid[QUEUE_ENVID_MAX + 1];
-	struct qrcpt		*rcpt;
+	/* The recipients as given (a struct qrcpt is 2.8 KB: max_recipients
+	 * of them in each of max_connections sessions would be 280 MB);
+	 * made into qrcpt only for the commit (smtpd_session_rcpt_clear). */
+	struct smtpd_rcpt	*rcpt;
 	size_t			 nrcpt, rcptcap;
+	struct qrcpt		*qrcpt;		/* qn.rcpt, while committed */
 	/* DATA. */
 	struct sbuf		*body;		/* in memory, or to spool */
 	int			 spool_fd;

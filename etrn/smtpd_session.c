@@ -120,6 +120,22 @@ smtpd_session_unspool(struct smtpd_session *s)
 	s->body = NULL;
 }
 
+/* smtpd_session_rcpt_clear - forget the transaction's recipients (the
+ * array stays, for the next). */
+static void
+smtpd_session_rcpt_clear(struct smtpd_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++) {
+		free(s->rcpt[i].addr);
+		free(s->rcpt[i].orcpt);
+	}
+	s->nrcpt = 0;
+	free(s->qrcpt);
+	s->qrcpt = NULL;
+}
+
 void
 smtpd_session_free(struct smtpd_session *s)
 {
@@ -130,6 +146,7 @@ smtpd_session_free(struct smtpd_session *s)
 	smtp_conn_free(s->conn);
 	auth_sasl_free(s->sasl);
 	free(s->auth_user);
+	smtpd_session_rcpt_clear(s);
 	free(s->rcpt);
 	etrn_job_free(s->etrn);
 	free(s);
@@ -143,7 +160,7 @@ smtpd_session_reset(struct smtpd_session *s)
 	s->mflags = 0;
 	s->smtputf8 = false;
 	s->envid[0] = '\0';
-	s->nrcpt = 0;
+	smtpd_session_rcpt_clear(s);
 	s->data_err = NULL;
 	smtpd_session_unspool(s);
 }
@@ -265,7 +282,7 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 	}
 	strl_copy(s->sender, a.addr, sizeof(s->sender));
 	s->in_mail = true;
-	s->nrcpt = 0;
+	smtpd_session_rcpt_clear(s);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
@@ -275,7 +292,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	const struct conf	*c = s->srv->conf;
 	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
-	struct qrcpt		*r;
+	struct smtpd_rcpt	*r;
 	const char		*end;
 	size_t			 i;
 	int			 rc, flags;
@@ -358,9 +375,8 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 		s->rcpt = xreallocarray(s->rcpt, s->rcptcap, sizeof(*s->rcpt));
 	}
 	r = &s->rcpt[s->nrcpt++];
-	memset(r, 0, sizeof(*r));
-	strl_copy(r->addr, a.addr, sizeof(r->addr));
-	strl_copy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+	r->addr = xstrdup(a.addr);
+	r->orcpt = rp.orcpt[0] != '\0' ? xstrdup(rp.orcpt) : NULL;
 	r->notify = rp.notify;
 	smtpd_session_reply(s, "250 2.1.5 Ok");
 }
@@ -536,13 +552,19 @@ smtpd_data_end(struct smtpd_session *s)
 	strl_copy(n->msg.envid, s->envid, sizeof(n->msg.envid));
 	strl_copy(n->msg.client, s->client, sizeof(n->msg.client));
 	n->msg.flags = s->mflags;
+	free(s->qrcpt);
+	s->qrcpt = xcalloc(s->nrcpt, sizeof(*s->qrcpt));
 	for (i = 0; i < s->nrcpt; i++) {
-		uint8_t		notify = s->rcpt[i].notify;
+		struct qrcpt	*q = &s->qrcpt[i];
 
-		route_rcpt_init(c, &s->rcpt[i], now);
-		s->rcpt[i].notify = notify;
+		strl_copy(q->addr, s->rcpt[i].addr, sizeof(q->addr));
+		if (s->rcpt[i].orcpt != NULL)
+			strl_copy(q->orcpt, s->rcpt[i].orcpt,
+			    sizeof(q->orcpt));
+		route_rcpt_init(c, q, now);
+		q->notify = s->rcpt[i].notify;
 	}
-	n->rcpt = s->rcpt;
+	n->rcpt = s->qrcpt;
 	n->nrcpt = s->nrcpt;
 	n->bodylen = (size_t)s->body_len;
 	if (s->spool_fd >= 0) {
