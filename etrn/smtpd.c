@@ -1,5 +1,6 @@
 /*
- * smtpd.c - the listener process: the epoll loop, connection limits,
+ * smtpd.c - the listener process: the epoll loop, connection limits
+ * (max_connections, per address, and the open files: smtpd_server_nofd),
  * timers, signals, and the commit thread (see etrn.h for why).
  *
  * A session's life in the loop. Whatever ends it (its own QUIT or an
@@ -23,6 +24,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,6 +41,11 @@
 #define SMTPD_TICK_MS	1000	/* timer resolution */
 #define SMTPD_THROTTLE_MAX 4096	/* client addresses whose AUTH failures
 				 * are counted (least recently used go) */
+#define SMTPD_FD_RESERVE	64	/* open files besides the sessions' */
+#define SMTPD_FD_PER_SESSION	2	/* its socket and a spool file */
+#define SMTPD_NOFD_REFUSE_MAX	64	/* refused per pass, out of files */
+#define SMTPD_NOFD_PAUSE_MS	1000	/* no accept() when even that fails */
+#define SMTPD_NOFD_LOG_MS	10000	/* one line about it per this */
 
 /* ------------------------------------------------------------------ */
 /* The commit thread. */
@@ -294,6 +301,112 @@ smtpd_server_ip_count_ok(struct smtpd_server *srv, const char *addr)
 	return n < srv->conf->max_connections_per_ip;
 }
 
+/* smtpd_server_listening - the listeners (and the local socket) in epoll,
+ * or out of it. */
+static void
+smtpd_server_listening(struct smtpd_server *srv, bool on)
+{
+	struct epoll_event	ev;
+	size_t			i;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = on ? EPOLLIN : 0;
+	for (i = 0; i < srv->nlfds; i++) {
+		ev.data.ptr = (void *)(uintptr_t)&srv->lfds[i];
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->lfds[i], &ev);
+	}
+	if (srv->localfd >= 0) {
+		ev.data.ptr = &srv->localfd;
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->localfd, &ev);
+	}
+}
+
+/*
+ * smtpd_server_nofd - accept() failed for want of a file descriptor (or
+ * of kernel memory). The listen socket stays readable: left as it is,
+ * epoll would report it on every pass, each failure a log line, and the
+ * clients would wait unanswered in the listen queue. So, as max_connections
+ * does, they are told 421 and closed: the spare descriptor is given up to
+ * accept each (a few a pass), then taken again. When even that fails, the
+ * listeners leave epoll for SMTPD_NOFD_PAUSE_MS (smtpd_server_timers puts
+ * them back). One log line per SMTPD_NOFD_LOG_MS, with the count.
+ */
+void
+smtpd_server_nofd(struct smtpd_server *srv, int lfd)
+{
+	char		 msg[512];
+	uint64_t	 now = (uint64_t)clock_mono_ms();
+	size_t		 len;
+	int		 why = errno, e = errno, fd = -1, n;
+
+	if (!bsnprintf(msg, sizeof(msg), "421 4.7.0 %s Error: too many "
+	    "connections\r\n", srv->conf->myhostname))
+		strl_copy(msg, "421 4.7.0 Error: too many connections\r\n",
+		    sizeof(msg));
+	len = strlen(msg);
+	for (n = 0; n < SMTPD_NOFD_REFUSE_MAX && srv->spare_fd >= 0; n++) {
+		close(srv->spare_fd);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			/* Into an empty socket buffer: it goes, or the
+			 * client is gone already. */
+			(void)send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			srv->nofd_refused++;
+		} else
+			e = errno;
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd == -1)
+			break;
+	}
+	if (fd == -1 && e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
+	    e != ECONNABORTED) {
+		/* Not even with the spare one: wait. */
+		smtpd_server_listening(srv, false);
+		srv->accept_resume = now + SMTPD_NOFD_PAUSE_MS;
+	}
+	if (srv->nofd_logged == 0 || now - srv->nofd_logged >=
+	    SMTPD_NOFD_LOG_MS) {
+		log_warnx("out of open files: %llu connection%s refused "
+		    "with 421 (%zu sessions; accept: %s)",
+		    (unsigned long long)srv->nofd_refused,
+		    srv->nofd_refused == 1 ? "" : "s", srv->nsessions,
+		    strerror(why));
+		srv->nofd_refused = 0;
+		srv->nofd_logged = now;
+	}
+}
+
+/*
+ * smtpd_server_nofile - every session may take two descriptors (its
+ * socket and a spool file): raise the soft limit on open files to what
+ * max_connections needs, as far as the hard limit allows, and say so
+ * when that is not enough (the clients beyond get 421, smtpd_server_nofd).
+ */
+static void
+smtpd_server_nofile(const struct conf *c)
+{
+	struct rlimit	rl;
+	rlim_t		want;
+
+	want = (rlim_t)c->max_connections * SMTPD_FD_PER_SESSION +
+	    SMTPD_FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY &&
+		    rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		log_warnx("open files limit %llu is less than max_connections "
+		    "%d needs (%llu): clients beyond it get 421",
+		    (unsigned long long)rl.rlim_cur, c->max_connections,
+		    (unsigned long long)want);
+}
+
 static void
 smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 {
@@ -307,7 +420,10 @@ smtpd_server_accept(struct smtpd_server *srv, int lfd, bool odmr)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				smtpd_server_nofd(srv, lfd);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept");
 			return;
@@ -607,6 +723,7 @@ smtpd_server_reload(struct smtpd_server *srv)
 	srv->etrn = etrn;
 	smtpd_server_free_known(srv);
 	(void)smtpd_server_load_known(srv, nc->relay_recipients);
+	smtpd_server_nofile(nc);
 	log_info("configuration reloaded");
 }
 
@@ -670,6 +787,21 @@ smtpd_server_timers(struct smtpd_server *srv)
 	uint64_t		 now = (uint64_t)clock_mono_ms(), limit, st;
 
 	smtpd_server_stress(srv);
+	if (srv->accept_resume != 0 && now >= srv->accept_resume &&
+	    !srv->stopping) {
+		srv->accept_resume = 0;
+		smtpd_server_listening(srv, true);
+	}
+	/* The last of a shortage (smtpd_server_nofd logs at most so often). */
+	if (srv->nofd_refused > 0 && now - srv->nofd_logged >=
+	    SMTPD_NOFD_LOG_MS) {
+		log_warnx("out of open files: %llu connection%s refused "
+		    "with 421 (%zu sessions)",
+		    (unsigned long long)srv->nofd_refused,
+		    srv->nofd_refused == 1 ? "" : "s", srv->nsessions);
+		srv->nofd_refused = 0;
+		srv->nofd_logged = now;
+	}
 	st = smtpd_secs_ms(srv->conf->stress_timeout);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
@@ -777,6 +909,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	srv.nlfds = nlfds;
 	srv.nodmr = nodmr <= nlfds ? nodmr : nlfds;
 	srv.todo_tail = &srv.todo;
+	smtpd_server_nofile(conf);
+	srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (queue_open(conf->queue_dir, 0, conf->queue_map_size, &srv.q, err,
 	    sizeof(err)) != 0)
 		fatalx("queue: %s", err);
@@ -931,6 +1065,8 @@ smtpd_server_run(struct conf *conf, const char *conf_file, const int *lfds,
 	if (srv.wakefd >= 0)
 		close(srv.wakefd);
 	close(srv.sigfd);
+	if (srv.spare_fd >= 0)
+		close(srv.spare_fd);
 	log_info("stopped");
 	return 0;
 }

@@ -42,6 +42,13 @@ enum smtpd_state {
 #define smtpd_secs_ms(t)						\
 	((uint64_t)((t) < SMTPD_SECS_MAX ? (t) : SMTPD_SECS_MAX) * 1000)
 
+/* A recipient of the transaction under way. */
+struct smtpd_rcpt {
+	char		*addr;		/* owned */
+	char		*orcpt;		/* owned, or NULL: none */
+	uint8_t		 notify;	/* QRCPT_NOTIFY_* */
+};
+
 struct smtpd_server;
 struct etrn_job;
 struct etrn_conf;
@@ -71,6 +78,8 @@ struct smtpd_session {
 	bool			 auth_blocked;	/* the address is, after it */
 	struct auth_sasl	*sasl;
 	int			 errors;
+	int			 junk;		/* junk commands since the last
+						 * message (junk_command_limit) */
 	bool			 in_commit_list;	/* the thread has it */
 	bool			 dead;		/* dropped: on srv->dropped */
 	struct smtpd_session	*fnext;		/* on srv->dropped */
@@ -80,8 +89,12 @@ struct smtpd_session {
 	uint32_t		 mflags;	/* QMSG_F_* */
 	bool			 smtputf8;
 	char			 envid[QUEUE_ENVID_MAX + 1];
-	struct qrcpt		*rcpt;
+	/* The recipients as given (a struct qrcpt is 2.8 KB: max_recipients
+	 * of them in each of max_connections sessions would be 280 MB);
+	 * made into qrcpt only for the commit (smtpd_session_rcpt_clear). */
+	struct smtpd_rcpt	*rcpt;
 	size_t			 nrcpt, rcptcap;
+	struct qrcpt		*qrcpt;		/* qn.rcpt, while committed */
 	/* DATA. */
 	struct sbuf		*body;		/* in memory, or to spool */
 	int			 spool_fd;
@@ -135,6 +148,13 @@ struct smtpd_server {
 	 * may name them) and once the commit thread is done with them. */
 	struct smtpd_session	*dropped;
 	bool			 stress;	/* near max_connections */
+	/* Out of file descriptors (smtpd.c): the spare one (/dev/null, or
+	 * -1) is given up to accept a client and refuse it; when even that
+	 * fails the listeners are left out of epoll until accept_resume. */
+	int			 spare_fd;
+	uint64_t		 accept_resume;	/* clock_mono_ms(); 0: on */
+	uint64_t		 nofd_refused;	/* since the last log line */
+	uint64_t		 nofd_logged;	/* when that was */
 	uint64_t		 serial;
 	uint64_t		 spool_seq;
 	char			 spool_dir[4100];
@@ -167,6 +187,11 @@ void	 smtpd_server_drop(struct smtpd_server *, struct smtpd_session *);
  * and takes its first step; dropped at once if that fails. */
 void	 smtpd_server_enter(struct smtpd_server *, struct smtpd_session *);
 void	 smtpd_server_reap(struct smtpd_server *);
+/* smtpd_server_nofd - accept() on lfd failed with EMFILE, ENFILE, ENOBUFS
+ * or ENOMEM: refuse the waiting clients with 421 through the spare
+ * descriptor, or stop accepting for a moment; logged at most once per
+ * SMTPD_NOFD_LOG_MS. */
+void	 smtpd_server_nofd(struct smtpd_server *, int lfd);
 void	 smtpd_server_committed(struct smtpd_server *);
 void	 smtpd_server_timers(struct smtpd_server *);
 int	 smtpd_server_load_known(struct smtpd_server *, const char *file);

@@ -131,7 +131,10 @@ smtpd_local_accept(struct smtpd_server *srv)
 		fd = accept4(srv->localfd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				smtpd_server_nofd(srv, srv->localfd);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept %s", SMTPD_LOCAL_SOCKET);
 			return;

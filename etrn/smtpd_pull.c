@@ -187,6 +187,7 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 
 	memset(res, 0, sizeof(*res));
 	memset(&srv, 0, sizeof(srv));
+	srv.spare_fd = -1;	/* no listener here (smtpd_server_nofd) */
 	srv.conf = conf;
 	srv.pull = o;
 	srv.todo_tail = &srv.todo;

@@ -134,6 +134,22 @@ smtpd_session_unspool(struct smtpd_session *s)
 	s->body = NULL;
 }
 
+/* smtpd_session_rcpt_clear - forget the transaction's recipients (the
+ * array stays, for the next). */
+static void
+smtpd_session_rcpt_clear(struct smtpd_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++) {
+		free(s->rcpt[i].addr);
+		free(s->rcpt[i].orcpt);
+	}
+	s->nrcpt = 0;
+	free(s->qrcpt);
+	s->qrcpt = NULL;
+}
+
 void
 smtpd_session_free(struct smtpd_session *s)
 {
@@ -144,6 +160,7 @@ smtpd_session_free(struct smtpd_session *s)
 	smtp_conn_free(s->conn);
 	auth_sasl_free(s->sasl);
 	free(s->auth_user);
+	smtpd_session_rcpt_clear(s);
 	free(s->rcpt);
 	etrn_job_free(s->etrn);
 	free(s);
@@ -157,7 +174,7 @@ smtpd_session_reset(struct smtpd_session *s)
 	s->mflags = 0;
 	s->smtputf8 = false;
 	s->envid[0] = '\0';
-	s->nrcpt = 0;
+	smtpd_session_rcpt_clear(s);
 	s->data_err = NULL;
 	smtpd_session_unspool(s);
 }
@@ -279,7 +296,7 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 	}
 	strl_copy(s->sender, a.addr, sizeof(s->sender));
 	s->in_mail = true;
-	s->nrcpt = 0;
+	smtpd_session_rcpt_clear(s);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
@@ -289,7 +306,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	const struct conf	*c = s->srv->conf;
 	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
-	struct qrcpt		*r;
+	struct smtpd_rcpt	*r;
 	const char		*end;
 	size_t			 i;
 	int			 rc, flags;
@@ -372,9 +389,8 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 		s->rcpt = xreallocarray(s->rcpt, s->rcptcap, sizeof(*s->rcpt));
 	}
 	r = &s->rcpt[s->nrcpt++];
-	memset(r, 0, sizeof(*r));
-	strl_copy(r->addr, a.addr, sizeof(r->addr));
-	strl_copy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+	r->addr = xstrdup(a.addr);
+	r->orcpt = rp.orcpt[0] != '\0' ? xstrdup(rp.orcpt) : NULL;
 	r->notify = rp.notify;
 	smtpd_session_reply(s, "250 2.1.5 Ok");
 }
@@ -552,13 +568,19 @@ smtpd_data_end(struct smtpd_session *s)
 	strl_copy(n->msg.envid, s->envid, sizeof(n->msg.envid));
 	strl_copy(n->msg.client, s->client, sizeof(n->msg.client));
 	n->msg.flags = s->mflags;
+	free(s->qrcpt);
+	s->qrcpt = xcalloc(s->nrcpt, sizeof(*s->qrcpt));
 	for (i = 0; i < s->nrcpt; i++) {
-		uint8_t		notify = s->rcpt[i].notify;
+		struct qrcpt	*q = &s->qrcpt[i];
 
-		route_rcpt_init(c, &s->rcpt[i], now);
-		s->rcpt[i].notify = notify;
+		strl_copy(q->addr, s->rcpt[i].addr, sizeof(q->addr));
+		if (s->rcpt[i].orcpt != NULL)
+			strl_copy(q->orcpt, s->rcpt[i].orcpt,
+			    sizeof(q->orcpt));
+		route_rcpt_init(c, q, now);
+		q->notify = s->rcpt[i].notify;
 	}
-	n->rcpt = s->rcpt;
+	n->rcpt = s->qrcpt;
 	n->nrcpt = s->nrcpt;
 	n->bodylen = (size_t)s->body_len;
 	if (s->spool_fd >= 0) {
@@ -585,6 +607,7 @@ smtpd_session_committed(struct smtpd_session *s)
 		    s->tls ? s->conn->tls_info : "none",
 		    s->auth_user ? s->auth_user : "none");
 		smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", id);
+		s->junk = 0;	/* Postfix: reset after mail is taken */
 	} else if (s->qn.rc == QUEUE_E_FULL) {
 		log_warnx("client=%s, from=<%s>: queue full: %s", s->client,
 		    s->sender, queue_errmsg(s->srv->q));
@@ -1071,6 +1094,10 @@ smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
 				 * ends the session */
 #define SMTPD_VERB_IR	0x04	/* may be followed when it carries an
 				 * initial response (AUTH, RFC 4954 §4) */
+#define SMTPD_VERB_JUNK	0x08	/* moves no mail: past junk_command_limit
+				 * each one is an error, so that a client
+				 * cannot hold its slot with them forever
+				 * (each resets the command timeout) */
 
 struct smtpd_verb {
 	const char	*name;
@@ -1084,15 +1111,15 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ "MAIL",	0,			smtpd_cmd_mail },
 	{ "RCPT",	0,			smtpd_cmd_rcpt },
 	{ "DATA",	SMTPD_VERB_SYNC,	smtpd_cmd_data },
-	{ "RSET",	0,			smtpd_cmd_rset },
-	{ "NOOP",	SMTPD_VERB_SYNC,	smtpd_cmd_noop },
+	{ "RSET",	SMTPD_VERB_JUNK,	smtpd_cmd_rset },
+	{ "NOOP",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, smtpd_cmd_noop },
 	{ "QUIT",	SMTPD_VERB_FREE,	smtpd_cmd_quit },
-	{ "VRFY",	SMTPD_VERB_SYNC,	smtpd_cmd_vrfy },
+	{ "VRFY",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, smtpd_cmd_vrfy },
 	{ "EXPN",	SMTPD_VERB_SYNC,	smtpd_cmd_expn },
 	{ "HELP",	SMTPD_VERB_SYNC,	smtpd_cmd_help },
 	{ "STARTTLS",	SMTPD_VERB_FREE,	smtpd_cmd_starttls },
 	{ "AUTH",	SMTPD_VERB_SYNC | SMTPD_VERB_IR, smtpd_cmd_auth },
-	{ "ETRN",	SMTPD_VERB_SYNC,	etrn_cmd },
+	{ "ETRN",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, etrn_cmd },
 	{ "ATRN",	SMTPD_VERB_SYNC,	atrn_cmd_atrn },
 	{ "TURN",	SMTPD_VERB_SYNC,	atrn_cmd_turn },
 	{ "BDAT",	0,			smtpd_cmd_unimpl },
@@ -1148,6 +1175,15 @@ smtpd_session_command(struct smtpd_session *s, char *line, bool more)
 		smtpd_session_reply(s, "502 5.5.1 Error: command not "
 		    "available on the ODMR port");
 		return;
+	}
+	/* Still answered; the error shows at the next command (max_errors),
+	 * as in Postfix. */
+	if ((v->flags & SMTPD_VERB_JUNK) != 0 &&
+	    s->srv->conf->junk_command_limit > 0) {
+		if (s->junk >= s->srv->conf->junk_command_limit)
+			s->errors++;
+		else
+			s->junk++;
 	}
 	v->fn(s, arg);
 }

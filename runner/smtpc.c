@@ -15,6 +15,13 @@
  * read into the buffer as well, so a server that answers a long pipelined
  * group before it reads the rest cannot deadlock us (RFC 2920 §3.1).
  *
+ * A server that answers before it is asked (a reply queued behind the
+ * greeting, the reply to a message sent along with the 354) is out of
+ * step: each of its replies would be taken for the next command's, and a
+ * 250 for a message it never read would be taken for delivery. Before
+ * each command group, and before the message, whatever has arrived
+ * unasked ends the connection (smtpc_in_step, 4.5.0).
+ *
  * smtpc_open is permanent only when every address refused both EHLO and
  * HELO with 5xx; its status is 5.x.x then and 4.x.x otherwise (a 5xx
  * greeting or AUTH refusal included).
@@ -59,6 +66,32 @@ smtpc_die(struct smtpc *sc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sc->err, sizeof(sc->err), fmt, ap);
 	va_end(ap);
+	strl_copy(sc->err_status, "4.4.2", sizeof(sc->err_status));
+}
+
+int
+smtpc_in_step(struct smtpc *sc, const char *before)
+{
+	struct smtp_conn	*c = sc->conn;
+
+	if (sc->state == SMTPC_S_DEAD)
+		return -1;
+	/* What is in the socket now, without waiting: a byte or a TLS
+	 * record that is no data (a session ticket) is not a reply. */
+	if (smtp_conn_avail(c) == 0 && !c->eof)
+		(void)smtp_conn_fill(c, 4);
+	if (smtp_conn_avail(c) == 0)
+		return 0;
+	/* A server going away may say 421 at any time (RFC 5321 §3.8): it
+	 * is read as the reply to what we send, as before. */
+	if (smtp_conn_avail(c) >= 4 &&
+	    memcmp(smtp_conn_data(c), "421", 3) == 0 &&
+	    (smtp_conn_data(c)[3] == ' ' || smtp_conn_data(c)[3] == '-'))
+		return 0;
+	smtpc_die(sc, "unexpected reply from %s before %s was sent",
+	    sc->peer, before);
+	strl_copy(sc->err_status, "4.5.0", sizeof(sc->err_status));
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -179,7 +212,7 @@ smtpc_command(struct smtpc *sc, const char *stage, struct smtp_reply *r,
 {
 	va_list	ap;
 
-	if (sc->state == SMTPC_S_DEAD)
+	if (smtpc_in_step(sc, stage) != 0)
 		return -1;
 	va_start(ap, fmt);
 	sbuf_vcatf(sc->conn->out, fmt, ap);
@@ -204,6 +237,7 @@ smtpc_new(const struct smtpc_opts *o)
 	sc->t_data = smtpc_ms(o->data_timeout, SMTPC_T_DATA);
 	sc->t_dot = smtpc_ms(o->dot_timeout, SMTPC_T_DOT);
 	sc->state = SMTPC_S_OK;
+	strl_copy(sc->err_status, "4.4.2", sizeof(sc->err_status));
 	return sc;
 }
 
@@ -407,7 +441,7 @@ smtpc_hello(struct smtpc *sc, char status[16], char *why, size_t whysz,
 	    r.text);
 	goto done;
 dead:
-	strl_copy(status, "4.4.2", 16);
+	strl_copy(status, sc->err_status, 16);
 	strl_copy(why, sc->err, whysz);
 done:
 	sbuf_free(lines);
@@ -425,7 +459,7 @@ smtpc_greet(struct smtpc *sc, char status[16], char *why, size_t whysz,
 	*perm = false;
 	if (smtpc_read_reply(sc, sc->t_cmd, "the initial server greeting", &r,
 	    NULL) != 0) {
-		strl_copy(status, "4.4.2", 16);
+		strl_copy(status, sc->err_status, 16);
 		strl_copy(why, sc->err, whysz);
 		return -1;
 	}

@@ -275,7 +275,8 @@ smtpc_auth_send(struct smtpc *sc, struct smtp_reply *r, const char *a,
 	sbuf_cat(out, "\r\n");
 	if (chal != NULL)
 		sbuf_reset(chal);
-	if (smtpc_flush(sc, sc->t_cmd, "AUTH") == 0)
+	if (smtpc_in_step(sc, "AUTH") == 0 &&
+	    smtpc_flush(sc, sc->t_cmd, "AUTH") == 0)
 		rc = smtpc_read_reply(sc, sc->t_cmd, "AUTH", r, chal);
 	explicit_bzero(out->s, out->cap);
 	/* One line: the last '\n' smtp_reply_feed appends goes. */
@@ -560,7 +561,7 @@ smtpc_auth(struct smtpc *sc, const struct smtpc_opts *o, char status[16],
 	    sc->peer, r.text);
 	goto done;
 dead:
-	strl_copy(status, "4.4.2", 16);
+	strl_copy(status, sc->err_status, 16);
 	strl_copy(why, sc->err, whysz);
 done:
 	smtpc_auth_wipe(b);

@@ -69,6 +69,7 @@ struct smtpc {
 	char			 host[256];	/* SNI, certificate name */
 	char			 peer[320];	/* "host[ip]:port" */
 	char			 err[256];	/* why it died */
+	char			 err_status[16];	/* and its x.y.z */
 	bool			 tls_verified;	/* chain and name checked */
 	long			 tls_vr;	/* the X509_V_* result */
 	char			 tls_name[256];	/* the name checked */
@@ -80,9 +81,19 @@ struct smtpc {
 /* ------------------------------------------------------------------ */
 /* smtpc.c - commands and replies. */
 
-/* smtpc_die - the connection cannot be used any more: remember why. */
+/* smtpc_die - the connection cannot be used any more: remember why
+ * (err), with 4.4.2 as its status (err_status). */
 void	 smtpc_die(struct smtpc *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/*
+ * smtpc_in_step - call before a command group (or the message after 354)
+ * goes out, when every reply asked for has been read: 0 when nothing
+ * else has come either; -1 (the connection dead, 4.5.0) when the server
+ * has sent something nobody asked for yet, which would be taken for the
+ * reply to what we send next. A 421 (the server going away) is let
+ * through, to be read as that reply.
+ */
+int	 smtpc_in_step(struct smtpc *, const char *before);
 /* smtpc_flush - write everything queued, within timeout_ms. While it
  * waits it reads what the server sends, so neither side can block the
  * other. -1: the connection died (sc->err says why). */

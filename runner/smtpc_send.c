@@ -14,8 +14,8 @@
  * code is the server's (a 552 to RCPT is taken as 452, as Postfix does),
  * or for our own refusals the one a server would have used (550 5.6.7,
  * 554 5.6.3, 552 5.3.4, 553 5.1.x), or 0 when no usable reply came
- * (4.4.2: timeout, lost connection, garbage; 4.3.0: the queued message
- * could not be read).
+ * (4.4.2: timeout, lost connection, garbage; 4.5.0: a server out of step,
+ * smtpc_in_step; 4.3.0: the queued message could not be read).
  *
  * Reuse: smtpc_send returns 0 when the connection is in step and idle
  * (after a complete transaction, a refusal before sending, or a failed
@@ -40,7 +40,8 @@ enum {
 enum smtpc_send_next {
 	SMTPC_SEND_NEXT,	/* the next step */
 	SMTPC_SEND_RSET,	/* end the transaction with RSET */
-	SMTPC_SEND_LOST,	/* the connection died: 4.4.2 for the rest */
+	SMTPC_SEND_LOST,	/* the connection died: its status (4.4.2,
+				 * 4.5.0) for the rest */
 	SMTPC_SEND_DONE,	/* nothing more to send */
 };
 
@@ -310,7 +311,8 @@ smtpc_send_mail(struct smtpc_send_x *x)
 				smtpc_send_rcpt_line(sc, &m->rcpt[i]);
 		smtpc_cmd(sc, "DATA");
 	}
-	if (smtpc_flush(sc, sc->t_cmd, "MAIL FROM") != 0 ||
+	if (smtpc_in_step(sc, "MAIL FROM") != 0 ||
+	    smtpc_flush(sc, sc->t_cmd, "MAIL FROM") != 0 ||
 	    smtpc_read_reply(sc, sc->t_cmd, "MAIL FROM", &r, NULL) != 0)
 		return SMTPC_SEND_LOST;
 	if (r.code / 100 == 2) {
@@ -347,7 +349,8 @@ smtpc_send_rcpts(struct smtpc_send_x *x)
 			continue;
 		if (!x->pipe) {
 			smtpc_send_rcpt_line(sc, &m->rcpt[i]);
-			if (smtpc_flush(sc, sc->t_cmd, "RCPT TO") != 0)
+			if (smtpc_in_step(sc, "RCPT TO") != 0 ||
+			    smtpc_flush(sc, sc->t_cmd, "RCPT TO") != 0)
 				return SMTPC_SEND_LOST;
 		}
 		if (smtpc_read_reply(sc, sc->t_cmd, "RCPT TO", &r, NULL) != 0)
@@ -398,13 +401,13 @@ smtpc_send_data(struct smtpc_send_x *x)
 	struct smtpc_msg	*m = x->m;
 	struct smtp_reply	 r;
 	struct smtp_dot		 d;
-	char			 status[16];
 
 	if (!x->pipe) {
 		if (!x->mail_ok || x->nacc == 0)
 			return SMTPC_SEND_RSET;
 		smtpc_cmd(sc, "DATA");
-		if (smtpc_flush(sc, sc->t_cmd, "DATA") != 0)
+		if (smtpc_in_step(sc, "DATA") != 0 ||
+		    smtpc_flush(sc, sc->t_cmd, "DATA") != 0)
 			return SMTPC_SEND_LOST;
 	}
 	if (smtpc_read_reply(sc, sc->t_data, "DATA", &r, NULL) != 0)
@@ -431,12 +434,10 @@ smtpc_send_data(struct smtpc_send_x *x)
 		return SMTPC_SEND_NEXT;
 	if (r.code / 100 == 3 || r.code / 100 == 2) {
 		/* Out of step: nothing more on this connection. */
-		smtp_reply_status(&r, status);
-		status[0] = '4';
-		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, status,
-		    r.text);
-		sc->state = SMTPC_S_DEAD;
-		strl_copy(sc->err, "unexpected reply to DATA", sizeof(sc->err));
+		smtpc_die(sc, "unexpected reply from %s to DATA: %s",
+		    sc->peer, r.text);
+		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, "4.5.0",
+		    sc->err);
 		return SMTPC_SEND_DONE;
 	}
 	smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
@@ -454,6 +455,9 @@ smtpc_send_content(struct smtpc_send_x *x)
 	char			 status[16];
 	int			 rc, code;
 
+	/* A reply already there answers a message not yet sent. */
+	if (smtpc_in_step(sc, "the message content") != 0)
+		return SMTPC_SEND_LOST;
 	if ((rc = smtpc_send_body(sc, m)) == -2) {
 		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, "4.3.0",
 		    "local error reading the queued message");
@@ -515,7 +519,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	else if (next == SMTPC_SEND_LOST)
 		/* RFC 5321 §3.8: a lost connection is a 451 for whatever
 		 * has no final answer yet. */
-		smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc->err);
+		smtpc_send_set_all(m, x.st, -1, 0, sc->err_status, sc->err);
 	/* Anything still without a result (cannot happen, but never leave
 	 * a recipient "not tried" after a transaction). */
 	smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc->state == SMTPC_S_OK ?

@@ -218,7 +218,7 @@ local:
 	    sc->peer);
 	return -1;
 dead:
-	strl_copy(status, "4.4.2", 16);
+	strl_copy(status, sc->err_status, 16);
 	strl_copy(why, sc->err, whysz);
 	return -1;
 }

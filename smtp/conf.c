@@ -158,6 +158,9 @@ static const struct conf_key conf_table[] = {
 	CONF_K_INT(max_connections, "100", 0, INT_MAX),
 	CONF_K_INT(max_connections_per_ip, "20", 0, INT_MAX),
 	CONF_K_INT(max_errors, "10", 0, INT_MAX),
+	/* NOOP, RSET, VRFY, ETRN past it count as errors (Postfix's
+	 * smtpd_junk_command_limit): each resets the command timeout. */
+	CONF_K_INT(junk_command_limit, "100", 0, INT_MAX),	/* 0: off */
 	CONF_K_INT(max_received_headers, "100", 0, INT_MAX),
 	/* RFC 5321 §4.5.3.1.6 and §4.5.3.1.4 give minimums, not maximums. */
 	CONF_K_INT(line_length_limit, "1000", 1000, INT_MAX),

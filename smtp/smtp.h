@@ -300,6 +300,7 @@ struct conf {
 	int			 max_connections;
 	int			 max_connections_per_ip;
 	int			 max_errors;
+	int			 junk_command_limit;
 	int			 max_received_headers;
 	int			 line_length_limit;
 	int			 command_length_limit;
