@@ -496,7 +496,7 @@ test_flush_caller_sub(struct t *t)
 	struct qclaim	 c[4];
 	struct qsel	 sel;
 	uint64_t	 ida, idb;
-	int64_t		 now = (int64_t)time(NULL);
+	int64_t		 now;
 	size_t		 cnt, n, i;
 	char		 dir[64];
 	int		 rc, pass;
@@ -509,6 +509,10 @@ test_flush_caller_sub(struct t *t)
 		if (!tq_enqueue(t, q, a1, 1, &ida) ||
 		    !tq_enqueue(t, q, a2, 1, &idb))
 			goto out;
+		/* After the enqueue, and a second on: both are due even
+		 * when the clock ticked while they were written (a "now"
+		 * read before them made this fail once in 40 runs). */
+		now = (int64_t)time(NULL) + 1;
 		n = tq_claim(t, q, now, TQ_FAR, c, NELEM(c), 2);
 		for (i = 0; i < n; i++)
 			(void)tq_record1(t, q, &c[i], QRESULT_DEFERRED, now,
