@@ -126,7 +126,11 @@ def flood(n, hold, stop):
     res["opened"] = len(socks)
     first = {}
     buf = {}
-    end = time.monotonic() + 10
+    # Until every connection has its first reply, bounded: 2,000 SYNs
+    # overflow the listen backlog, and those the kernel dropped come
+    # back after 1, 3, 7, 15 s of SYN retries (more on a loaded machine).
+    t0 = time.monotonic()
+    end = t0 + 60
     while len(first) < len(socks) and time.monotonic() < end:
         for key, _ in sel.select(0.2):
             s = key.fileobj
@@ -144,7 +148,7 @@ def flood(n, hold, stop):
             else:
                 first[s] = "EOF" if d == b"" else "RESET"
             sel.unregister(s)
-    res["first_reply_secs"] = "%.1f" % (10 - max(0, end - time.monotonic()))
+    res["first_reply_secs"] = "%.1f" % (time.monotonic() - t0)
     counts = {"greet": 0, "refused421": 0, "eof": 0, "reset": 0,
               "silent": 0, "other": 0}
     for s in socks:
