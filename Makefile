@@ -75,7 +75,7 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
 	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
-	     test_smtpc_auth test_metrics
+	     test_smtpc_auth test_metrics test_route_tlsa
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
