@@ -9,9 +9,14 @@
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
+ *	route_tlsa.c	DANE's DNS (RFC 7672 §2.2): MX, A and TLSA with
+ *			the AD bit through the validating resolver in
+ *			dns_servers, a TLS level for each MX host
+ *			(route_tlsa.h, with smtpc_dane.c)
  *	smtpc.c		the ESMTP client's connection: connect, greeting,
  *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
  *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
+ *	smtpc_dane.c	its DANE: the TLSA records to OpenSSL's verifier
  *	smtpc_auth.c	its AUTH: SCRAM-SHA-256 > CRAM-MD5 > PLAIN/LOGIN
  *			(these only inside verified TLS)
  *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA (PIPELINING,
