@@ -19,14 +19,23 @@
 #	d.plain.test	mx.plain.test (127.0.9.6)	3 1 1 of nothing, unsigned
 #	dnot.dane.test	mxnot (127.0.9.7)		none (secure denial)
 #	dpkix.dane.test	mxpkix (127.0.9.8, no STARTTLS)	1 1 1 (PKIX-EE: unusable)
+#	d302.dane.test	mx302 (127.0.9.1, mx311's)	3 0 2 of mx311's certificate
+#	d201.dane.test	mx201 (127.0.9.10)		2 0 1 of the CA's certificate
+#	dwrong.dane.test mxwrong (127.0.9.2, mx211's)	2 1 1 of the CA's key: the
+#							certificate names mx211
+#	di.plain.test	mxbad.dane.test (secure host, insecure MX RRset)
 #
 # Checked, with smtp_tls = dane and `postern run`: the resolver's answers
 # carry AD for dane.test and not for plain.test, and SERVFAIL for the
 # bogus TLSA; 3 1 1 and 2 1 1 are delivered and logged tls=dane-verified;
 # the mismatch is deferred 4.7.5 with the verification error and nothing
 # reaches mxbad; the bogus TLSA's MX is skipped (not even connected to) and
-# the next MX takes the mail; the unsigned domain and the secure MX without
-# TLSA are delivered opportunistically (tls=untrusted); unusable TLSA
+# the next MX takes the mail; the full-certificate selector and SHA2-512
+# work (3 0 2, 2 0 1); DANE-TA checks the name (mx211's certificate on
+# mxwrong: deferred), DANE-EE does not (mx311's on mx302); the unsigned domain and the secure MX without
+# TLSA are delivered opportunistically (tls=untrusted), and so is a
+# domain whose MX RRset is insecure though its MX host has (mismatching)
+# TLSA records (RFC 7672 §2.2.1); unusable TLSA
 # records make TLS mandatory (no STARTTLS: deferred 4.7.5); a routes_file
 # tls=dane entry does the same as smtp_tls = dane.
 . "$POSTERN_TOP/tests/integ/lib.sh"
@@ -56,6 +65,12 @@ cert() {
 			-addext "subjectAltName=DNS:$2" -out "$T/$1.crt" 2>/dev/null
 	fi
 }
+# full NAME ALG: the digest (sha256, sha512) of its certificate (selector
+# 0).
+full() {
+	openssl x509 -in "$T/$1.crt" -outform DER | openssl dgst "-$2" -r |
+		cut -d' ' -f1
+}
 spki() {
 	openssl x509 -in "$T/$1.crt" -noout -pubkey |
 		openssl pkey -pubin -outform DER | openssl dgst -sha256 -r |
@@ -68,6 +83,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-addext "keyUsage=critical,keyCertSign" 2>/dev/null
 cert ee211 mx211.dane.test ca
 cat "$T/ee211.crt" "$T/ca.crt" >"$T/ee211.chain"
+cert ee201 mx201.dane.test ca
+cat "$T/ee201.crt" "$T/ca.crt" >"$T/ee201.chain"
 cert bad mxbad.dane.test
 cert other mxbad.dane.test
 cert sf mxsf.dane.test
@@ -75,7 +92,7 @@ cert okee mxok.dane.test
 cert plain mx.plain.test
 cert not mxnot.dane.test
 cert pkix mxpkix.dane.test
-for f in ee311 ee211 ca bad other sf okee plain not pkix; do
+for f in ee311 ee211 ee201 ca bad other sf okee plain not pkix; do
 	[ -s "$T/$f.crt" ] || notok "cert_$f" "openssl made no $T/$f.crt"
 done
 
@@ -102,11 +119,21 @@ dpkix IN MX 10 mxpkix
 mxpkix IN A 127.0.9.8
 _$SP._tcp.mxpkix IN TLSA 1 1 1 $(spki pkix)
 droute IN MX 10 mxbad
+d302 IN MX 10 mx302
+mx302 IN A 127.0.9.1
+_$SP._tcp.mx302 IN TLSA 3 0 2 $(full ee311 sha512)
+d201 IN MX 10 mx201
+mx201 IN A 127.0.9.10
+_$SP._tcp.mx201 IN TLSA 2 0 1 $(full ca sha256)
+dwrong IN MX 10 mxwrong
+mxwrong IN A 127.0.9.2
+_$SP._tcp.mxwrong IN TLSA 2 1 1 $(spki ca)
 EOF
 cat >"$T/unsigned.rr" <<EOF
 d IN MX 10 mx
 mx IN A 127.0.9.6
 _$SP._tcp.mx IN TLSA 3 1 1 $(spki other)
+di IN MX 10 mxbad.dane.test.
 EOF
 cat >"$T/spoilt.rr" <<EOF
 @ IN TLSA 3 1 1 $(spki sf)
@@ -139,7 +166,8 @@ SINK="$T/sink.log"
 	"127.0.9.5=$T/okee.crt:$T/okee.key" \
 	"127.0.9.6=$T/plain.crt:$T/plain.key" \
 	"127.0.9.7=$T/not.crt:$T/not.key" \
-	"127.0.9.8=plain" >"$T/sink.out" 2>&1 &
+	"127.0.9.8=plain" \
+	"127.0.9.10=$T/ee201.chain:$T/ee201.key" >"$T/sink.out" 2>&1 &
 reap $!
 if ! poll_for 10 grep -q '^READY' "$SINK" 2>/dev/null; then
 	notok dane_sink_start "$(head -c 400 "$T/sink.out")"
@@ -196,6 +224,10 @@ enq dn d@dsf.dane.test
 enq dn e@d.plain.test
 enq dn f@dnot.dane.test
 enq dn g@dpkix.dane.test
+enq dn j@d302.dane.test
+enq dn k@d201.dane.test
+enq dn l@dwrong.dane.test
+enq dn m@di.plain.test
 prun dn
 
 expect_line dane_311_sent dn a@d311.dane.test \
@@ -210,7 +242,7 @@ expect_eq dane_211_at_sink "$(sinkmsg 127.0.9.2 b@d211.dane.test)" 1
 
 expect_line dane_mismatch_deferred dn c@dbad.dane.test \
 	"dsn=4\.7\.5, status=deferred \(.*DANE.*mxbad\.dane\.test.*[Nn]o matching DANE TLSA records"
-expect_eq dane_mismatch_nothing "$(grep -c '^MSG 127.0.9.3' "$SINK")" 0
+expect_eq dane_mismatch_nothing "$(grep -c '^MSG 127.0.9.3 TLS <c@' "$SINK")" 0
 
 expect_line dane_servfail_next_mx dn d@dsf.dane.test \
 	"relay=mxok\.dane\.test\[127\.0\.9\.5\]:$SP, .*dsn=2\.0\.0, status=sent"
@@ -229,6 +261,20 @@ tlsline dane_no_tlsa_untrusted dn mxnot.dane.test 127.0.9.7 untrusted
 expect_line dane_unusable_needs_tls dn g@dpkix.dane.test \
 	"dsn=4\.7\.5, status=deferred \(TLS is required, but was not offered by host mxpkix\.dane\.test"
 expect_eq dane_unusable_nothing "$(grep -c '^MSG 127.0.9.8' "$SINK")" 0
+
+expect_line dane_302_sent dn j@d302.dane.test \
+	"relay=mx302\.dane\.test\[127\.0\.9\.1\]:$SP, .*dsn=2\.0\.0, status=sent"
+tlsline dane_302_verified dn mx302.dane.test 127.0.9.1 "dane-verified, TLSv1\.[23] [A-Z0-9_]*, tlsa=3 0 2 depth 0"
+expect_line dane_201_sent dn k@d201.dane.test \
+	"relay=mx201\.dane\.test\[127\.0\.9\.10\]:$SP, .*dsn=2\.0\.0, status=sent"
+tlsline dane_201_verified dn mx201.dane.test 127.0.9.10 "dane-verified, TLSv1\.[23] [A-Z0-9_]*, tlsa=2 0 1 depth 1"
+expect_line dane_ta_name_checked dn l@dwrong.dane.test \
+	"dsn=4\.7\.5, status=deferred \(DANE TLSA verification failed for mxwrong\.dane\.test\[127\.0\.9\.2\]:$SP: [Hh]ostname mismatch"
+expect_eq dane_ta_name_nothing "$(grep -c '^MSG 127.0.9.2 TLS <l@' "$SINK")" 0
+
+expect_line dane_insecure_mx_sent dn m@di.plain.test \
+	"relay=mxbad\.dane\.test\[127\.0\.9\.3\]:$SP, .*dsn=2\.0\.0, status=sent"
+expect_eq dane_insecure_mx_at_sink "$(sinkmsg 127.0.9.3 m@di.plain.test)" 1
 
 # Per route: tls=dane in routes_file, smtp_tls = may otherwise. droute's
 # MX is mxbad: its TLSA does not match.
