@@ -209,7 +209,10 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 			    "%s", dane == ROUTE_TLSA_DANE ? "DANE TLSA" :
 			    "server certificate", sc->peer,
 			    X509_verify_cert_error_string(vr));
-			log_info("%s", why);
+			/* The next MX may take the mail: say why this one
+			 * could not (RFC 7672 §2.2 wants it seen). */
+			if (dane == ROUTE_TLSA_DANE)
+				log_info("%s", why);
 		} else {
 			e = ERR_reason_error_string(ERR_peek_last_error());
 			bsnprintf(why, whysz, "TLS handshake with %s failed: "

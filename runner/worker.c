@@ -157,9 +157,10 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	/* What the connection's TLS established, once a connection, like
 	 * Postfix's "Verified TLS connection established" line. */
 	log_info("%s: tls=%s%s%s%s%s", smtpc_peer(w->conn),
-	    smtpc_tls_trust(w->conn), smtpc_tls(w->conn)[0] != '\0' ? ", " : "",
-	    smtpc_tls(w->conn), smtpc_tls_dane(w->conn)[0] != '\0' ?
-	    ", tlsa=" : "", smtpc_tls_dane(w->conn));
+	    smtpc_tls_trust(w->conn), smtpc_tls(w->conn)[0] != '\0' ?
+	    ", cipher=" : "", smtpc_tls(w->conn),
+	    smtpc_tls_dane(w->conn)[0] != '\0' ? ", tlsa=" : "",
+	    smtpc_tls_dane(w->conn));
 	return 0;
 }
 

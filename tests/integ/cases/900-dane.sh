@@ -37,7 +37,8 @@
 # domain whose MX RRset is insecure though its MX host has (mismatching)
 # TLSA records (RFC 7672 §2.2.1); unusable TLSA
 # records make TLS mandatory (no STARTTLS: deferred 4.7.5); a routes_file
-# tls=dane entry does the same as smtp_tls = dane.
+# tls=dane entry does the same as smtp_tls = dane, while other domains keep
+# smtp_tls = may (a connection without TLS logs tls=none).
 . "$POSTERN_TOP/tests/integ/lib.sh"
 . "$POSTERN_TOP/tests/integ/dane_dns.sh"
 
@@ -264,10 +265,10 @@ expect_eq dane_unusable_nothing "$(grep -c '^MSG 127.0.9.8' "$SINK")" 0
 
 expect_line dane_302_sent dn j@d302.dane.test \
 	"relay=mx302\.dane\.test\[127\.0\.9\.1\]:$SP, .*dsn=2\.0\.0, status=sent"
-tlsline dane_302_verified dn mx302.dane.test 127.0.9.1 "dane-verified, TLSv1\.[23] [A-Z0-9_]*, tlsa=3 0 2 depth 0"
+tlsline dane_302_verified dn mx302.dane.test 127.0.9.1 "dane-verified, cipher=TLSv1\.[23] [A-Z0-9_]*, tlsa=3 0 2 depth 0"
 expect_line dane_201_sent dn k@d201.dane.test \
 	"relay=mx201\.dane\.test\[127\.0\.9\.10\]:$SP, .*dsn=2\.0\.0, status=sent"
-tlsline dane_201_verified dn mx201.dane.test 127.0.9.10 "dane-verified, TLSv1\.[23] [A-Z0-9_]*, tlsa=2 0 1 depth 1"
+tlsline dane_201_verified dn mx201.dane.test 127.0.9.10 "dane-verified, cipher=TLSv1\.[23] [A-Z0-9_]*, tlsa=2 0 1 depth 1"
 expect_line dane_ta_name_checked dn l@dwrong.dane.test \
 	"dsn=4\.7\.5, status=deferred \(DANE TLSA verification failed for mxwrong\.dane\.test\[127\.0\.9\.2\]:$SP: [Hh]ostname mismatch"
 expect_eq dane_ta_name_nothing "$(grep -c '^MSG 127.0.9.2 TLS <l@' "$SINK")" 0
@@ -285,8 +286,13 @@ chmod 644 "$T/routes"
 sconf rt smtp_tls=may "routes_file=$T/routes"
 enq rt h@droute.dane.test
 enq rt i@d311.dane.test
+enq rt n@dpkix.dane.test
 prun rt
 expect_line dane_route_mismatch rt h@droute.dane.test \
 	"dsn=4\.7\.5, status=deferred \(.*[Nn]o matching DANE TLSA records"
 expect_line dane_route_may_sent rt i@d311.dane.test "dsn=2\.0\.0, status=sent"
 tlsline dane_route_may_untrusted rt mx311.dane.test 127.0.9.1 untrusted
+# may, no STARTTLS (mxpkix): delivered in the clear, logged tls=none.
+expect_line dane_route_may_clear rt n@dpkix.dane.test "dsn=2\.0\.0, status=sent"
+tlsline dane_route_may_none rt mxpkix.dane.test 127.0.9.8 none
+expect_eq dane_route_may_clear_sink "$(grep -c '^MSG 127.0.9.8 CLEAR <n@dpkix.dane.test>' "$SINK")" 1
