@@ -556,7 +556,9 @@ route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 	struct route_tlsa_dns	*d;
 	struct ares_options	 opts;
 	struct sbuf		*csv;
+	const char		*v;
 	char			 lookups[] = "b";
+	size_t			 len;
 	size_t			 i;
 	int			 rc;
 
@@ -588,11 +590,16 @@ route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 		return NULL;
 	}
 	d->ch_ok = true;
-	/* The same servers route_dns.c uses, in the same order: c-ares'
-	 * own list syntax takes "IP", "IP:PORT" and "[IPv6]:PORT". */
+	/* The same servers route_dns.c uses, in the same order, in
+	 * c-ares' list syntax: "IP", "IP:PORT", "IPv6", "[IPv6]:PORT"; it
+	 * refuses "[IPv6]" without a port, which dns_servers takes. */
 	csv = sbuf_new();
-	for (i = 0; i < c->dns_servers.n; i++)
-		sbuf_catf(csv, "%s%s", i > 0 ? "," : "", c->dns_servers.v[i]);
+	for (i = 0; i < c->dns_servers.n; i++) {
+		v = c->dns_servers.v[i];
+		len = strlen(v);
+		sbuf_catf(csv, "%s%s%s", i > 0 ? "," : "", v,
+		    len > 0 && v[0] == '[' && v[len - 1] == ']' ? ":53" : "");
+	}
 	rc = ares_set_servers_ports_csv(d->ch, sbuf_str(csv));
 	csv = sbuf_free(csv);
 	if (rc != ARES_SUCCESS) {

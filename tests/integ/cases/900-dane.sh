@@ -176,8 +176,8 @@ if ! poll_for 10 grep -q '^READY' "$SINK" 2>/dev/null; then
 fi
 
 # ------------------------------------------------------------------
-# postern: sconf NAME KEY=VALUE..., enq NAME RCPT..., prun NAME (as in
-# 300-deliver-route.sh).
+# postern: sconf NAME KEY=VALUE... (a key given again replaces the
+# default), enq NAME RCPT..., prun NAME (as in 300-deliver-route.sh).
 sconf() {
 	name=$1
 	shift
@@ -187,8 +187,10 @@ sconf() {
 			"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$SP" \
 			min_backoff=1h max_backoff=2h workers=2 odmr_listen= \
 			smtp_connect_timeout=5s smtp_command_timeout=20s "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
+			echo "$kv"
+		done | awk -F= '{ k[NR] = $1; l[NR] = $0; last[$1] = NR }
+			END { for (i = 1; i <= NR; i++) if (last[k[i]] == i) {
+				sub(/=/, " = ", l[i]); print l[i] } }'
 	} >"$T/$name.conf"
 	chmod 644 "$T/$name.conf"
 }
@@ -296,3 +298,11 @@ tlsline dane_route_may_untrusted rt mx311.dane.test 127.0.9.1 untrusted
 expect_line dane_route_may_clear rt n@dpkix.dane.test "dsn=2\.0\.0, status=sent"
 tlsline dane_route_may_none rt mxpkix.dane.test 127.0.9.8 none
 expect_eq dane_route_may_clear_sink "$(grep -c '^MSG 127.0.9.8 CLEAR <n@dpkix.dane.test>' "$SINK")" 1
+
+# dns_servers in every form it takes: the TLSA lookups' channel gets the
+# same list (an IPv6 address in brackets without a port included).
+sconf v6 smtp_tls=dane "dns_servers=127.0.0.1:$DNS_PORT, [::1], ::1, [::1]:53"
+enq v6 o@d311.dane.test
+prun v6
+expect_line dane_servers_forms_sent v6 o@d311.dane.test "dsn=2\.0\.0, status=sent"
+tlsline dane_servers_forms_verified v6 mx311.dane.test 127.0.9.1 dane-verified
