@@ -306,3 +306,9 @@ enq v6 o@d311.dane.test
 prun v6
 expect_line dane_servers_forms_sent v6 o@d311.dane.test "dsn=2\.0\.0, status=sent"
 tlsline dane_servers_forms_verified v6 mx311.dane.test 127.0.9.1 dane-verified
+
+# Without dns_servers no answer is trusted: `postern check` says dane acts
+# as may (the workers say it too, once each).
+conf smtp_tls=dane "smtp_port=$SP"
+"$P" check >"$T/nodns.check" 2>&1
+expect_grep dane_nodns_check_warns "warning: smtp_tls = dane without dns_servers acts as may" "$T/nodns.check"
