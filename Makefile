@@ -67,7 +67,8 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/smtpc_auth.c runner/smtpc_send.c runner/sched.c \
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
 	     runner/runner_bounce.c \
-	     runner/reverse.c runner/site.c runner/notify.c
+	     runner/reverse.c runner/site.c runner/notify.c \
+	     runner/route_tlsa.c runner/smtpc_dane.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 	     etrn/smtpd_check.c etrn/etrn.c etrn/etrn_policy.c \
 	     etrn/atrn.c etrn/smtpd_pull.c etrn/smtpd_local.c
@@ -78,7 +79,7 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
 	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
-	     test_smtpc_auth test_metrics
+	     test_smtpc_auth test_metrics test_route_tlsa
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 # The fuzz targets (tests/fuzz/fuzz_TARGET.c; see "Fuzzing" below).

@@ -22,7 +22,7 @@
  * routes_file, one route a line, '#' comments and blank lines as in
  * every file postern reads (linefile.c), fields separated by blanks:
  *
- *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt]
+ *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt|dane]
  *
  * TARGET is "[host]:port" or "[host]" (that host's A/AAAA, or the literal
  * IP, no MX lookup: ROUTE_HOST), "host:port" or "host" (the MX of host,
@@ -32,7 +32,7 @@
  * caller's address on PORT). relayhost takes the first four forms. A bare
  * IPv4 address ("192.0.2.1:25") is taken as "[192.0.2.1]:25": an IP has
  * no MX. IPv6 needs the brackets, "[IPv6:" is accepted too. tls=dane is
- * refused until DANE exists: it must not quietly mean encrypt.
+ * RFC 7672 DANE (route_tlsa.c).
  *
  * The key a route gets is what the scheduler groups recipients by: two
  * domains with the same next hop share connections and backoff.
@@ -192,12 +192,12 @@ badport:
 	return -1;
 }
 
-/* route_parse_tls - "tls=none|may|encrypt"; "dane" has its own refusal. */
+/* route_parse_tls - "tls=none|may|encrypt|dane". */
 static int
 route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 {
 	static const char *const names[] = {
-		"none", "may", "encrypt"	/* enum conf_tls */
+		"none", "may", "encrypt", "dane"	/* enum conf_tls */
 	};
 	size_t	i;
 
@@ -207,14 +207,9 @@ route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 				*tls = (int)i;
 				return 0;
 			}
-		if (strcasecmp(s + 4, "dane") == 0) {
-			bsnprintf(why, whysz, "\"%.80s\": dane is not "
-			    "supported yet (want tls=none|may|encrypt)", s);
-			return -1;
-		}
 	}
 	bsnprintf(why, whysz, "bad option \"%.80s\" (want "
-	    "tls=none|may|encrypt)", s);
+	    "tls=none|may|encrypt|dane)", s);
 	return -1;
 }
 

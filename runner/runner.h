@@ -9,9 +9,14 @@
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
+ *	route_tlsa.c	DANE's DNS (RFC 7672 §2.2): MX, A and TLSA with
+ *			the AD bit through the validating resolver in
+ *			dns_servers, a TLS level for each MX host
+ *			(route_tlsa.h, with smtpc_dane.c)
  *	smtpc.c		the ESMTP client's connection: connect, greeting,
  *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
  *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
+ *	smtpc_dane.c	its DANE: the TLSA records to OpenSSL's verifier
  *	smtpc_auth.c	its AUTH: SCRAM-SHA-256 > CRAM-MD5 > PLAIN/LOGIN
  *			(these only inside verified TLS)
  *	smtpc_send.c	one transaction: MAIL, RCPT..., DATA (PIPELINING,
@@ -91,8 +96,8 @@ struct routes;
 
 /* routes_load - parse routes_file (NULL: none). Lines: DOMAIN (or .PARENT
  * for its subdomains) then [host]:port, [host], host[:port] (its MX),
- * "mx", "hold" or "caller:PORT", then optional "tls=none|may|encrypt"
- * (tls=dane is refused: not supported yet). NULL and "file:line: why" in
+ * "mx", "hold" or "caller:PORT", then optional
+ * "tls=none|may|encrypt|dane". NULL and "file:line: why" in
  * err on an error. */
 struct routes *routes_load(const char *file, char *err, size_t errsz);
 void	 routes_free(struct routes *);
@@ -227,10 +232,14 @@ int	 route_dns_resolve(struct route_dns *, const struct route *,
 /* smtpc.c, smtpc_tls.c, smtpc_auth.c, smtpc_send.c - the ESMTP client. */
 
 struct smtpc;
+struct route_tlsa;
 
 struct smtpc_opts {
 	const char	*helo;		/* our EHLO name (myhostname) */
-	enum conf_tls	 tls;		/* none, may, encrypt */
+	enum conf_tls	 tls;		/* none, may, encrypt, dane */
+	const struct route_tlsa *dane;	/* dane: each host's TLSA records
+					 * (route_tlsa.h); NULL: every
+					 * host as with may */
 	const char	*tls_ca_file;	/* verify against it (NULL: the
 					 * system's store) */
 	const char	*tls_name;	/* the certificate must name this
@@ -311,6 +320,12 @@ bool	smtpc_has_dsn(const struct smtpc *);
 double	 smtpc_tls_time(const struct smtpc *);
 /* smtpc_tls - "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
 const char *smtpc_tls(const struct smtpc *);
+/* smtpc_tls_trust - "dane-verified", "verified", "trusted", "untrusted",
+ * "anonymous" or "none": what the connection's TLS established
+ * (smtpc_tls.c says which is which). */
+const char *smtpc_tls_trust(const struct smtpc *);
+/* smtpc_tls_dane - the TLSA record that matched, "3 1 1 depth 0", or "". */
+const char *smtpc_tls_dane(const struct smtpc *);
 /* smtpc_auth_mech - "SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN": the
  * mechanism AUTH succeeded with, or "" (none). */
 const char *smtpc_auth_mech(const struct smtpc *);

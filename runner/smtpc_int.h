@@ -75,6 +75,9 @@ struct smtpc {
 	char			 tls_name[256];	/* the name checked */
 	double			 tls_s;		/* STARTTLS to the EHLO after */
 	const char		*auth_mech;	/* the one AUTH succeeded with */
+	bool			 tls_checked;	/* a CA store checked the chain */
+	bool			 tls_dane;	/* a TLSA record matched */
+	char			 tls_dane_rr[48];	/* "3 1 1 depth 0" */
 	char			 kw[SMTPC_KW_MAX];	/* " KW KW ... " */
 };
 

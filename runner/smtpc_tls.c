@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "route_tlsa.h"
 #include "smtpc_int.h"
 
 /* The process's client context, and the CA store loaded into it: NULL
@@ -104,9 +105,11 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	SSL_CTX			*ctx;
 	char			 ip[64];
 	const char		*ca, *e, *name;
+	const struct route_tlsa_host *dh = NULL;
+	enum route_tlsa_level	 dane = ROUTE_TLSA_MAY;
 	bool			 verify = o->tls >= CONF_TLS_ENCRYPT;
-	bool			 check = verify || smtpc_auth_wanted(o);
-	bool			 isip;
+	bool			 required = verify;
+	bool			 check, isip;
 	int64_t			 deadline, left;
 	size_t			 dropped;
 	long			 vr;
@@ -114,8 +117,16 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 
 	if (o->tls == CONF_TLS_NONE || sc->conn->ssl != NULL)
 		return 0;
+	if (o->tls == CONF_TLS_DANE) {
+		/* What this host's DNS says (smtpc_dane.c, route_tlsa.c):
+		 * opportunistic, TLS without authentication, or DANE. */
+		dane = smtpc_dane_level(o->dane, sc->host, &dh);
+		verify = dane == ROUTE_TLSA_DANE;
+		required = dane != ROUTE_TLSA_MAY;
+	}
+	check = (verify && dane != ROUTE_TLSA_DANE) || smtpc_auth_wanted(o);
 	if (!(sc->ext & SMTPC_X_STARTTLS)) {
-		if (!verify)
+		if (!required)
 			return 0;
 		strl_copy(status, "4.7.5", 16);
 		bsnprintf(why, whysz, "TLS is required, but was not offered by "
@@ -127,7 +138,7 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	if (r.code / 100 != 2) {
 		if (r.code == 421) {
 			sc->state = SMTPC_S_DEAD;
-		} else if (!verify) {
+		} else if (!required) {
 			/* Opportunistic: carry on in the clear (§4). */
 			log_info("%s: STARTTLS refused (%s): delivering "
 			    "without TLS", sc->peer, r.text);
@@ -147,6 +158,7 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	    o->tls_ca_file : NULL;
 	if ((ctx = smtpc_tls_ctx(check, ca)) == NULL)
 		goto local;
+	sc->tls_checked = smtpc_tls_client_ca != NULL;	/* a CA store */
 
 	/* The name we were given (the relayhost's), else the one we looked
 	 * up; never one the server tells us. */
@@ -163,7 +175,13 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	 * context is shared. */
 	SSL_set_verify(sc->conn->ssl, verify ? SSL_VERIFY_PEER :
 	    SSL_VERIFY_NONE, NULL);
-	if (check && sc->tls_name[0] != '\0') {
+	if (dane == ROUTE_TLSA_DANE) {
+		/* The records, and the names: the MX host's and the
+		 * next hop's (never one from the server). */
+		if (smtpc_dane_enable(sc->conn->ssl, dh,
+		    o->dane != NULL ? o->dane->domain : NULL) != 0)
+			goto local;
+	} else if (check && sc->tls_name[0] != '\0') {
 		if (isip ? X509_VERIFY_PARAM_set1_ip_asc(
 		    SSL_get0_param(sc->conn->ssl), ip) != 1 :
 		    SSL_set1_host(sc->conn->ssl, sc->tls_name) != 1)
@@ -186,11 +204,16 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 		sc->state = SMTPC_S_DEAD;
 		strl_copy(status, "4.7.5", 16);
 		vr = SSL_get_verify_result(sc->conn->ssl);
-		if (verify && vr != X509_V_OK)
-			bsnprintf(why, whysz, "server certificate verification "
-			    "failed for %s: %s", sc->peer,
+		if (verify && vr != X509_V_OK) {
+			bsnprintf(why, whysz, "%s verification failed for %s: "
+			    "%s", dane == ROUTE_TLSA_DANE ? "DANE TLSA" :
+			    "server certificate", sc->peer,
 			    X509_verify_cert_error_string(vr));
-		else {
+			/* The next MX may take the mail: say why this one
+			 * could not (RFC 7672 §2.2 wants it seen). */
+			if (dane == ROUTE_TLSA_DANE)
+				log_info("%s", why);
+		} else {
 			e = ERR_reason_error_string(ERR_peek_last_error());
 			bsnprintf(why, whysz, "TLS handshake with %s failed: "
 			    "%s", sc->peer, e != NULL ? e : "connection lost");
@@ -202,6 +225,12 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	sc->tls_verified = check && sc->tls_name[0] != '\0' &&
 	    SSL_get0_peer_certificate(sc->conn->ssl) != NULL &&
 	    sc->tls_vr == X509_V_OK;
+	if (dane == ROUTE_TLSA_DANE) {
+		sc->tls_dane = sc->tls_vr == X509_V_OK &&
+		    smtpc_dane_matched(sc->conn->ssl, sc->tls_dane_rr,
+		    sizeof(sc->tls_dane_rr));
+		sc->tls_verified = sc->tls_dane;
+	}
 	if (verify && !sc->tls_verified) {
 		sc->state = SMTPC_S_DEAD;
 		strl_copy(status, "4.7.5", 16);
@@ -235,4 +264,37 @@ smtpc_tls(const struct smtpc *sc)
 	if (sc == NULL || sc->conn == NULL || sc->conn->ssl == NULL)
 		return "";
 	return sc->conn->tls_info;
+}
+
+/*
+ * smtpc_tls_trust - what the connection's TLS established, in Postfix's
+ * terms: "dane-verified" (a TLSA record matched), "verified" (a chain to
+ * a trusted CA that names the host: encrypt, or a check for AUTH),
+ * "trusted" (the chain was checked and holds, the name was not),
+ * "untrusted" (not checked, or it does not hold: under may no CA store
+ * is loaded, so nothing is checked), "anonymous" (no certificate), or
+ * "none" (no TLS).
+ */
+const char *
+smtpc_tls_trust(const struct smtpc *sc)
+{
+	if (sc == NULL || sc->conn == NULL || sc->conn->ssl == NULL)
+		return "none";
+	if (SSL_get0_peer_certificate(sc->conn->ssl) == NULL)
+		return "anonymous";
+	if (sc->tls_dane)
+		return "dane-verified";
+	if (sc->tls_verified)
+		return "verified";
+	if (sc->tls_checked && sc->tls_vr == X509_V_OK)
+		return "trusted";
+	return "untrusted";
+}
+
+/* smtpc_tls_dane - the TLSA record that matched ("3 1 1 depth 0"), or
+ * "". */
+const char *
+smtpc_tls_dane(const struct smtpc *sc)
+{
+	return sc != NULL && sc->tls_dane ? sc->tls_dane_rr : "";
 }

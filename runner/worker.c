@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "route_tlsa.h"
 #include "runner_int.h"
 
 struct worker {
@@ -45,6 +46,7 @@ struct worker {
 	struct conf		*conf;
 	struct queue		*q;
 	struct route_dns	*dns;
+	struct route_tlsa_dns	*tlsa;		/* DANE's lookups */
 	struct smtpc		*conn;
 	char			 conn_key[300];
 	char			*auth_user, *auth_pass;
@@ -106,6 +108,7 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 {
 	struct route_addr	 addrs[ROUTE_ADDR_MAX];
 	struct smtpc_opts	 o;
+	struct route_tlsa	*dane = NULL;
 	size_t			 n = 0;
 	bool			 perm = false;
 	int			 rc;
@@ -120,6 +123,15 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 		*code = rc == ROUTE_E_TEMP ? 0 : 550;
 		if (rc == ROUTE_E_LOOP)
 			*code = 554;
+		w->setup_connect = clock_mono_secs() - t0;
+		return -1;
+	}
+	/* DANE (RFC 7672): each MX host's TLSA records, through the
+	 * validating resolver; hosts whose lookup failed are dropped. */
+	if (rt->tls == CONF_TLS_DANE && route_tlsa_policy(w->tlsa, rt, domain,
+	    addrs, &n, &dane, status, why, whysz, 30000) != 0) {
+		route_tlsa_free(dane);
+		*code = 0;
 		w->setup_connect = clock_mono_secs() - t0;
 		return -1;
 	}
@@ -140,7 +152,9 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 		if (w->auth_user != NULL)
 			o.tls_name = rt->host;
 	}
+	o.dane = dane;
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
+	route_tlsa_free(dane);		/* OpenSSL copied what it needs */
 	w->setup_tls = smtpc_tls_time(w->conn);
 	w->setup_connect = clock_mono_secs() - t0 - w->setup_tls;
 	if (w->setup_connect < 0)
@@ -153,6 +167,13 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 		return -1;
 	}
 	strl_copy(w->conn_key, rt->key, sizeof(w->conn_key));
+	/* What the connection's TLS established, once a connection, like
+	 * Postfix's "Verified TLS connection established" line. */
+	log_info("%s: tls=%s%s%s%s%s", smtpc_peer(w->conn),
+	    smtpc_tls_trust(w->conn), smtpc_tls(w->conn)[0] != '\0' ?
+	    ", cipher=" : "", smtpc_tls(w->conn),
+	    smtpc_tls_dane(w->conn)[0] != '\0' ? ", tlsa=" : "",
+	    smtpc_tls_dane(w->conn));
 	return 0;
 }
 
@@ -410,6 +431,8 @@ worker_main(struct conf *conf, int fd, struct wjournal *j)
 	runner_bounce_attach(w.bounce, w.q);
 	if ((w.dns = route_dns_new(conf, err, sizeof(err))) == NULL)
 		fatalx("DNS: %s", err);
+	if ((w.tlsa = route_tlsa_dns_new(conf, err, sizeof(err))) == NULL)
+		fatalx("DNS (TLSA): %s", err);
 	worker_auth(&w);
 	for (;;) {
 		pfd.fd = fd;
@@ -434,6 +457,7 @@ worker_main(struct conf *conf, int fd, struct wjournal *j)
 	}
 	worker_close(&w, true);
 	route_dns_free(w.dns);
+	route_tlsa_dns_free(w.tlsa);
 	queue_close(w.q);
 	runner_bounce_free(w.bounce);
 	free(w.chunk);

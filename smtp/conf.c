@@ -68,10 +68,9 @@ _Static_assert(sizeof(enum log_dest) == sizeof(int), "enum log_dest size");
 _Static_assert(sizeof(enum conf_bounce_return) == sizeof(int),
     "enum conf_bounce_return size");
 
-/* "dane" (CONF_TLS_DANE) is refused until DANE exists: taken as encrypt
- * it would promise a check nobody makes. */
+/* "dane": RFC 7672 through the runner's route_tlsa.c and smtpc_dane.c. */
 static const char *const conf_tls_names[] = {
-	"none", "may", "encrypt", NULL		/* enum conf_tls */
+	"none", "may", "encrypt", "dane", NULL	/* enum conf_tls */
 };
 static const char *const conf_log_names[] = {
 	"stderr", "syslog", NULL			/* enum log_dest */
@@ -792,11 +791,6 @@ conf_set(struct conf *c, const struct conf_key *k, const char *v,
 			}
 		}
 		conf_enum_want(k, want, sizeof(want));
-		if (k->names == conf_tls_names && strcasecmp(v, "dane") == 0) {
-			(void)bsnprintf(why, whysz, "dane is not supported yet "
-			    "(want %s)", want);
-			return -1;
-		}
 		(void)bsnprintf(why, whysz, "bad value \"%.80s\" (want %s)", v,
 		    want);
 		return -1;

@@ -382,6 +382,10 @@ cmd_check(struct tools_ctx *ctx, int argc, char **argv)
 	if (c->smtp_tls == CONF_TLS_ENCRYPT && c->tls_ca_file == NULL)
 		printf("postern check: warning: smtp_tls = encrypt without "
 		    "tls_ca_file uses the system's CA store\n");
+	if (c->smtp_tls == CONF_TLS_DANE && c->dns_servers.n == 0)
+		printf("postern check: warning: smtp_tls = dane without "
+		    "dns_servers acts as may: only a configured validating "
+		    "resolver is trusted\n");
 	if (errors > 0) {
 		fprintf(stderr, "postern check: %d error%s\n", errors,
 		    errors == 1 ? "" : "s");

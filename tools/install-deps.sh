@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev libmicrohttpd-dev"
-test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium clang-14 libclang-rt-14-dev faketime"
+test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium clang-14 libclang-rt-14-dev faketime unbound nsd ldnsutils"
 
 want="$build_pkgs"
 [ "${1:-build}" = test ] && want="$want $test_pkgs"
@@ -35,6 +35,8 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Postfix must never run as the system MTA here: it is only a test peer.
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now postfix >/dev/null 2>&1 || true
+	# unbound and nsd are DNS servers for the DANE tests only.
+	systemctl disable --now unbound nsd >/dev/null 2>&1 || true
 	# prometheus is installed for promtool only.
 	systemctl disable --now prometheus prometheus-node-exporter \
 	    >/dev/null 2>&1 || true

@@ -509,7 +509,8 @@ test_values(struct t *t)
 		{ "smtp_tls = none", true },
 		{ "smtp_tls = encrypt", true },
 		{ "smtp_tls = Encrypt", true },
-		{ "smtp_tls = DANE", false },	/* not supported yet */
+		{ "smtp_tls = DANE", true },
+		{ "smtp_tls = danish", false },
 		{ "smtp_tls = must", false },
 		{ "log = syslog", true },
 		{ "log = file", false },
@@ -884,13 +885,9 @@ test_errors(struct t *t)
 		{ "relay_domains = ok.example bad..example\n", ":1:",
 		    "relay_domains", "bad..example" },
 		{ "smtp_tls = must\n", ":1:", "smtp_tls",
-		    "none, may or encrypt" },
-		/* Until DANE exists it must not quietly mean something
-		 * else (it used to be taken as encrypt). */
-		{ "workers = 4\nsmtp_tls = dane\n", ":2:", "smtp_tls",
-		    "dane is not supported yet" },
-		{ "smtp_tls = DANE\n", ":1:", "smtp_tls",
-		    "dane is not supported yet" },
+		    "none, may, encrypt or dane" },
+		{ "workers = 4\nsmtp_tls = danish\n", ":2:", "smtp_tls",
+		    "bad value \"danish\"" },
 		{ "message_size_limit = 5x\n", ":1:", "message_size_limit",
 		    "bad value" },
 		{ "min_backoff = 5m\n\nmax_backoff = 1m\n", ":3:",

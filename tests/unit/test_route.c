@@ -3,7 +3,7 @@
  * runner/route_dns.c.
  *
  * routes_file parsing (every target form, comments, ".parent", tls=,
- * and the "file:line: why" errors, tls=dane refused), route_lookup()'s
+ * and the "file:line: why" errors), route_lookup()'s
  * order (hold_domains, exact beats ".parent", the nearest parent,
  * relayhost in its four forms but not for relay_domains, the MX default)
  * with the next-hop keys, route_release() for released held mail (its
@@ -161,6 +161,7 @@ routes_parse_good(struct t *t)
 	    "v6b.example        [::1]\n"
 	    "bareip.example     192.0.2.5:2527\n"
 	    "direct.example     mx tls=none\n"
+	    "dane.example       mx TLS=Dane\n"
 	    "site.example       hold\n"
 	    "caller.example     CALLER:2526 tls=may\n"
 	    ".sub.example       [sub-relay.example]:25 TLS=ENCRYPT\r\n"
@@ -186,6 +187,8 @@ routes_parse_good(struct t *t)
 		    CONF_TLS_MAY, false, "host:[192.0.2.5]:2527" },
 		{ "direct.example", ROUTE_MX, "", 0, CONF_TLS_NONE, false,
 		    "mx:direct.example" },
+		{ "dane.example", ROUTE_MX, "", 0, CONF_TLS_DANE, false,
+		    "mx:dane.example" },
 		{ "site.example", ROUTE_HOLD, "", 0, CONF_TLS_MAY, false,
 		    "hold" },
 		{ "caller.example", ROUTE_CALLER, "", 2526, CONF_TLS_MAY,
@@ -240,11 +243,8 @@ routes_parse_bad(struct t *t)
 		{ "example.org caller:0", "caller:PORT" },
 		{ "example.org relay_x.example", "bad target" },
 		{ "example.org relay.example tls=maybe", "bad option" },
-		/* Refused until DANE exists: it used to mean encrypt. */
-		{ "example.org relay.example tls=dane",
-		    "dane is not supported yet" },
-		{ "example.org [192.0.2.1] TLS=Dane",
-		    "dane is not supported yet" },
+		{ "example.org relay.example tls=danish",
+		    "want tls=none|may|encrypt|dane" },
 		{ "example.org relay.example encrypt", "bad option" },
 		{ "example.org relay.example tls=may extra", "too many" },
 		{ "bad!domain relay.example", "bad domain" },
