@@ -98,6 +98,12 @@ posternd_usage(void)
 	exit(2);
 }
 
+/* The listen queue: a burst of connections waits in it for the listener
+ * (which answers a refused one with 421 at once) instead of in the
+ * clients' SYN retries, 1, 3, 7, 15, 31 s apart; the kernel caps it at
+ * net.core.somaxconn (4096 on Debian 12). */
+#define POSTERND_BACKLOG	4096
+
 static int
 posternd_bind(const struct conf_addr *a)
 {
@@ -112,7 +118,7 @@ posternd_bind(const struct conf_addr *a)
 		    sizeof(on));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) == -1)
 		fatal("bind %s", a->text);
-	if (listen(fd, 511) == -1)
+	if (listen(fd, POSTERND_BACKLOG) == -1)
 		fatal("listen %s", a->text);
 	return fd;
 }

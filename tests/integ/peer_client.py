@@ -128,9 +128,9 @@ def flood(n, hold, stop):
     buf = {}
     # Until every connection has its first reply, bounded: 2,000 SYNs
     # overflow the listen backlog, and those the kernel dropped come
-    # back after 1, 3, 7, 15 s of SYN retries (more on a loaded machine).
+    # back after 1, 3, 7, 15, 31, 63 s of SYN retries (more on a loaded machine).
     t0 = time.monotonic()
-    end = t0 + 60
+    end = t0 + 120
     while len(first) < len(socks) and time.monotonic() < end:
         for key, _ in sel.select(0.2):
             s = key.fileobj
