@@ -84,7 +84,7 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 PROBES	   = smtpc_probe route_probe
 # The fuzz targets (tests/fuzz/fuzz_TARGET.c; see "Fuzzing" below).
 FUZZ_ALL   = smtpd_session smtpd_param etrn_args addr reply conf routes \
-	     users policy known queue_rec header_scan dsn sasl
+	     users policy known queue_rec header_scan dsn sasl tlsa
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).

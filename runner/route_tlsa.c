@@ -34,6 +34,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "route_tlsa.h"
 
 #define ROUTE_TLSA_T_A		1
@@ -94,10 +97,40 @@ route_tlsa_skip_name(const unsigned char *b, size_t len, size_t pos,
 	return -1;
 }
 
-/* route_tlsa_usable - RFC 7672 §3.1: DANE-TA(2) and DANE-EE(3) only, with
- * a selector and matching type OpenSSL knows and a digest of its size. */
+/* route_tlsa_full_ok - is the data of a matching type 0 record what its
+ * selector says, a whole DER certificate with a key (0) or a whole
+ * SubjectPublicKeyInfo (1)? OpenSSL's SSL_dane_tlsa_add refuses any
+ * other: kept, it would turn a secure RRset of unusable records into a
+ * local error instead of TLS without authentication (RFC 7672 §2.2). */
 static bool
-route_tlsa_usable(uint8_t usage, uint8_t sel, uint8_t mt, size_t dlen)
+route_tlsa_full_ok(uint8_t sel, const unsigned char *d, size_t dlen)
+{
+	const unsigned char	*p = d;
+	X509			*x = NULL;
+	EVP_PKEY		*k = NULL;
+	bool			 ok;
+
+	if (dlen == 0 || dlen > ROUTE_TLSA_DATA_MAX)
+		return false;
+	if (sel == 0) {
+		ok = (x = d2i_X509(NULL, &p, (long)dlen)) != NULL &&
+		    p == d + dlen && X509_get0_pubkey(x) != NULL;
+		X509_free(x);
+	} else {
+		ok = (k = d2i_PUBKEY(NULL, &p, (long)dlen)) != NULL &&
+		    p == d + dlen;
+		EVP_PKEY_free(k);
+	}
+	ERR_clear_error();
+	return ok;
+}
+
+/* route_tlsa_usable - RFC 7672 §3.1: DANE-TA(2) and DANE-EE(3) only, with
+ * a selector and matching type OpenSSL knows and a digest of its size, or
+ * whole data OpenSSL can read. */
+static bool
+route_tlsa_usable(uint8_t usage, uint8_t sel, uint8_t mt,
+    const unsigned char *d, size_t dlen)
 {
 	if (usage != 2 && usage != 3)
 		return false;
@@ -105,7 +138,7 @@ route_tlsa_usable(uint8_t usage, uint8_t sel, uint8_t mt, size_t dlen)
 		return false;
 	switch (mt) {
 	case 0:
-		return dlen <= ROUTE_TLSA_DATA_MAX;
+		return route_tlsa_full_ok(sel, d, dlen);
 	case 1:
 		return dlen == 32;
 	case 2:
@@ -164,7 +197,7 @@ route_tlsa_parse(const unsigned char *b, size_t len,
 			(*total)++;
 			dlen = rdlen - 3;
 			if (*nrr < max && route_tlsa_usable(b[pos], b[pos + 1],
-			    b[pos + 2], dlen)) {
+			    b[pos + 2], b + pos + 3, dlen)) {
 				rr[*nrr].usage = b[pos];
 				rr[*nrr].selector = b[pos + 1];
 				rr[*nrr].mtype = b[pos + 2];

@@ -90,7 +90,9 @@ const struct route_tlsa_host *route_tlsa_find(const struct route_tlsa *,
 /*
  * route_tlsa_parse - the TLSA records of a DNS reply (len octets) into
  * rr[0..max), usable ones only (DANE-TA(2)/DANE-EE(3), selector 0/1,
- * matching 0/1/2 with the digest's length; RFC 7672 §3.1.3: PKIX-TA(0)
+ * matching 1/2 with the digest's length, or 0 with data OpenSSL reads
+ * whole as a certificate/SubjectPublicKeyInfo, as SSL_dane_tlsa_add
+ * will; RFC 7672 §3.1.3: PKIX-TA(0)
  * and PKIX-EE(1) are unusable); data malloc'd. *total counts every TLSA
  * record, usable or not; *rcode and *ad are the header's. -1 when the
  * reply is malformed (anything past its end, counts that do not add up).

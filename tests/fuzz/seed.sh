@@ -21,6 +21,9 @@
 #			them, postern passwd's output.
 #	queue_rec	records the queue code wrote (postern enqueue, flush)
 #			read back with mdb_dump (queue_seeds.py).
+#	tlsa		a validating resolver's replies to DANE's queries
+#			(TLSA, MX, A with AD; unbound over nsd, signed
+#			zones) and a few broken ones (tlsa_seeds.sh).
 #
 # Seeds are named "seed-*" and replaced; other corpus files (inputs that
 # found a defect, what make fuzz-merge added) are left alone.
@@ -215,6 +218,9 @@ done
 for f in "$C/queue_rec"/queue-*; do
 	[ -f "$f" ] && mv "$f" "$C/queue_rec/seed-${f##*/queue-}"
 done
+
+# tlsa: its own script (its DNS servers are reaped when it ends).
+sh tests/fuzz/tlsa_seeds.sh
 
 for t in "$C"/*; do
 	echo "seed.sh: ${t##*/}: $(ls "$t" | wc -l) files"

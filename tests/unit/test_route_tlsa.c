@@ -2,9 +2,13 @@
  * test_route_tlsa.c - route_tlsa_parse(): TLSA records out of a DNS reply
  * (runner/route_tlsa.c), with hostile replies: every length past the
  * end, counts that lie, compression pointers, and which records RFC 7672
- * lets DANE use.
+ * lets DANE use (a whole certificate or key only when OpenSSL can read
+ * it, as SSL_dane_tlsa_add will).
  */
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "route_tlsa.h"
 #include "tharness.h"
@@ -87,7 +91,8 @@ parse_table(struct t *t)
 		{ "3 1 1", 3, 1, 1, 32, 1 },
 		{ "3 0 1", 3, 0, 1, 32, 1 },
 		{ "2 1 2", 2, 1, 2, 64, 1 },
-		{ "2 0 0 (a certificate)", 2, 0, 0, 200, 1 },
+		{ "2 0 0 (not a certificate)", 2, 0, 0, 200, 0 },
+		{ "3 1 0 (not a key)", 3, 1, 0, 91, 0 },
 		{ "1 1 1 (PKIX-EE)", 1, 1, 1, 32, 0 },
 		{ "0 1 1 (PKIX-TA)", 0, 1, 1, 32, 0 },
 		{ "4 1 1 (unknown usage)", 4, 1, 1, 32, 0 },
@@ -207,11 +212,86 @@ parse_hostile(struct t *t)
 		t_errorf(t, "NULL: parsed");
 }
 
+/* r_full - an answer "U S 0" with data d (a certificate or key). */
+static void
+r_full(struct reply *r, unsigned u, unsigned s, const unsigned char *d,
+    size_t dlen)
+{
+	r_u16(r, 0xc00c);
+	r_u16(r, ROUTE_TLSA_T_TLSA);
+	r_u16(r, 1);
+	r_u16(r, 0);
+	r_u16(r, 300);
+	r_u16(r, (unsigned)(3 + dlen));
+	r->b[r->len++] = (unsigned char)u;
+	r->b[r->len++] = (unsigned char)s;
+	r->b[r->len++] = 0;
+	r_put(r, d, dlen);
+}
+
+static void
+parse_full(struct t *t)
+{
+	struct route_tlsa_rr	 rr[ROUTE_TLSA_RR_MAX];
+	struct reply		 r;
+	EVP_PKEY		*k = EVP_EC_gen("P-256");
+	X509			*x = X509_new();
+	unsigned char		*spki = NULL, *cert = NULL, extra[400];
+	int			 ns, nc;
+	size_t			 n, total;
+	int			 rcode;
+	bool			 ad;
+
+	if (k == NULL || x == NULL || X509_set_pubkey(x, k) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) == NULL ||
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_ASC, (const unsigned char *)"mx.example", -1, -1,
+	    0) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
+	    X509_sign(x, k, EVP_sha256()) == 0 ||
+	    (ns = i2d_PUBKEY(k, &spki)) <= 0 || (nc = i2d_X509(x, &cert)) <= 0 ||
+	    (size_t)ns + 1 > sizeof(extra)) {
+		t_errorf(t, "OpenSSL made no key or certificate");
+		goto out;
+	}
+	/* Whole: kept. One octet short, one octet more: unusable. */
+	memcpy(extra, spki, (size_t)ns);
+	extra[ns] = 0;
+	r_begin(&r, 0x20, 4);
+	r_full(&r, 3, 1, spki, (size_t)ns);
+	r_full(&r, 2, 0, cert, (size_t)nc);
+	r_full(&r, 3, 1, spki, (size_t)ns - 1);
+	r_full(&r, 3, 1, extra, (size_t)ns + 1);
+	if (route_tlsa_parse(r.b, r.len, rr, ROUTE_TLSA_RR_MAX, &n, &total,
+	    &rcode, &ad) != 0 || n != 2 || total != 4 ||
+	    rr[0].len != (size_t)ns || rr[1].len != (size_t)nc)
+		t_errorf(t, "full key and certificate: got n %zu total %zu",
+		    n, total);
+	route_tlsa_rr_free(rr, n);
+	/* A certificate's bytes under selector 1, a key's under 0. */
+	r_begin(&r, 0x20, 2);
+	r_full(&r, 3, 1, cert, (size_t)nc);
+	r_full(&r, 3, 0, spki, (size_t)ns);
+	if (route_tlsa_parse(r.b, r.len, rr, ROUTE_TLSA_RR_MAX, &n, &total,
+	    &rcode, &ad) != 0 || n != 0 || total != 2)
+		t_errorf(t, "swapped selectors: got n %zu total %zu", n,
+		    total);
+	route_tlsa_rr_free(rr, n);
+out:
+	OPENSSL_free(spki);
+	OPENSSL_free(cert);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	T_RUN(parse_table);
 	T_RUN(parse_header);
 	T_RUN(parse_hostile);
+	T_RUN(parse_full);
 	T_EXIT();
 }
