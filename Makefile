@@ -68,7 +68,7 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
 	     runner/runner_bounce.c \
 	     runner/reverse.c runner/site.c runner/notify.c \
-	     runner/route_tlsa.c runner/smtpc_dane.c
+	     runner/route_tlsa.c runner/smtpc_dane.c runner/route_ares.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 	     etrn/smtpd_check.c etrn/etrn.c etrn/etrn_policy.c \
 	     etrn/atrn.c etrn/smtpd_pull.c etrn/smtpd_local.c

@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include "runner.h"
+#include "route_ares.h"
 
 #define ROUTE_DNS_T_A		1	/* RFC 1035 §3.2.2, RFC 3596 */
 #define ROUTE_DNS_T_MX		15
@@ -114,15 +115,11 @@ struct route_dns_q {
 };
 
 struct route_dns {
-	ares_channel		 ch;
-	bool			 ch_ok;
+	struct route_ares	 ares;		/* our own channel */
 	struct conf_list	 self;		/* myhostname, my_names */
 	int			 smtp_port;
 	struct route_dns_cent	*bucket[ROUTE_DNS_BUCKETS];
 	size_t			 ncache;
-	struct pollfd		*socks;		/* what c-ares waits for */
-	size_t			 nsocks;
-	int			 pending;	/* queries without an answer */
 };
 
 /* The result being built by route_dns_resolve(). */
@@ -402,7 +399,7 @@ route_dns_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (q->done)
 		return;
 	q->done = true;
-	q->d->pending--;
+	q->d->ares.pending--;
 	switch (status) {
 	case ARES_SUCCESS:
 		if (q->type == ROUTE_DNS_T_MX)
@@ -455,78 +452,6 @@ route_dns_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		route_dns_cache_put(q->d, q, ttl);
 }
 
-/* ------------------------------------------------------------------ */
-/* Driving c-ares. */
-
-static void
-route_dns_sock_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct route_dns	*d = data;
-	size_t			 i;
-
-	for (i = 0; i < d->nsocks; i++)
-		if (d->socks[i].fd == fd)
-			break;
-	if (!readable && !writable) {
-		if (i < d->nsocks)
-			d->socks[i] = d->socks[--d->nsocks];
-		return;
-	}
-	if (i == d->nsocks) {
-		d->socks = xreallocarray(d->socks, d->nsocks + 1,
-		    sizeof(*d->socks));
-		d->nsocks++;
-	}
-	d->socks[i].fd = fd;
-	d->socks[i].events = (short)((readable ? POLLIN : 0) |
-	    (writable ? POLLOUT : 0));
-	d->socks[i].revents = 0;
-}
-
-/* route_dns_wait - drive c-ares until nothing is pending or the deadline
- * has passed; then cancel what is left (ROUTE_DNS_TEMP). */
-static void
-route_dns_wait(struct route_dns *d, int64_t deadline)
-{
-	struct pollfd	*pfd = NULL;
-	struct timeval	 maxtv, tv, *tvp;
-	int64_t		 left, ms;
-	size_t		 i, n;
-	int		 rc;
-
-	while (d->pending > 0) {
-		if ((left = deadline - clock_mono_ms()) <= 0)
-			break;
-		maxtv.tv_sec = (time_t)(left / 1000);
-		maxtv.tv_usec = (suseconds_t)(left % 1000 * 1000);
-		if ((tvp = ares_timeout(d->ch, &maxtv, &tv)) == NULL)
-			tvp = &maxtv;
-		ms = (int64_t)tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000;
-		/* ares_process_fd() may change d->socks: poll a copy. */
-		n = d->nsocks;
-		pfd = xreallocarray(pfd, n > 0 ? n : 1, sizeof(*pfd));
-		if (n > 0)
-			memcpy(pfd, d->socks, n * sizeof(*pfd));
-		rc = poll(pfd, (nfds_t)n, (int)ms);
-		if (rc == -1 && errno != EINTR)
-			break;
-		for (i = 0; rc > 0 && i < n; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			ares_process_fd(d->ch,
-			    pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ?
-			    pfd[i].fd : ARES_SOCKET_BAD,
-			    pfd[i].revents & (POLLOUT | POLLERR) ?
-			    pfd[i].fd : ARES_SOCKET_BAD);
-		}
-		/* Timeouts and retries. */
-		ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	}
-	free(pfd);
-	if (d->pending > 0)
-		ares_cancel(d->ch);	/* their callbacks run now */
-}
-
 /* route_dns_run - answer every query of the batch: from the cache, else
  * from DNS by the deadline. Afterwards each q->ans is filled in. */
 static void
@@ -557,12 +482,12 @@ route_dns_run(struct route_dns *d, struct route_dns_q *qs, size_t nq,
 			    sizeof(qs[i].ans.why));
 			continue;
 		}
-		d->pending++;
+		d->ares.pending++;
 		/* May call back at once (no servers, a bad name). */
-		ares_query(d->ch, qs[i].name, ROUTE_DNS_C_IN, qs[i].type,
-		    route_dns_cb, &qs[i]);
+		ares_query(d->ares.ch, qs[i].name, ROUTE_DNS_C_IN,
+		    qs[i].type, route_dns_cb, &qs[i]);
 	}
-	route_dns_wait(d, deadline);
+	route_ares_wait(&d->ares, deadline);
 }
 
 static void
@@ -1066,9 +991,7 @@ struct route_dns *
 route_dns_new(const struct conf *c, char *err, size_t errsz)
 {
 	struct route_dns		*d;
-	struct ares_options		 opts;
 	struct ares_addr_port_node	*nodes = NULL;
-	char				 lookups[] = "b";
 	size_t				 i;
 	int				 rc;
 
@@ -1103,27 +1026,11 @@ route_dns_new(const struct conf *c, char *err, size_t errsz)
 		}
 	}
 
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		bsnprintf(err, errsz, "c-ares: %s", ares_strerror(rc));
+	if (route_ares_init(&d->ares, 0, ROUTE_DNS_TRY_MS, ROUTE_DNS_TRIES,
+	    err, errsz) == -1)
 		goto fail;
-	}
-	memset(&opts, 0, sizeof(opts));
-	opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	opts.timeout = ROUTE_DNS_TRY_MS;
-	opts.tries = ROUTE_DNS_TRIES;
-	opts.lookups = lookups;		/* DNS only, never /etc/hosts */
-	opts.sock_state_cb = route_dns_sock_cb;
-	opts.sock_state_cb_data = d;
-	if ((rc = ares_init_options(&d->ch, &opts, ARES_OPT_FLAGS |
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS |
-	    ARES_OPT_SOCK_STATE_CB)) != ARES_SUCCESS) {
-		ares_library_cleanup();
-		bsnprintf(err, errsz, "c-ares: %s", ares_strerror(rc));
-		goto fail;
-	}
-	d->ch_ok = true;
-	if (nodes != NULL &&
-	    (rc = ares_set_servers_ports(d->ch, nodes)) != ARES_SUCCESS) {
+	if (nodes != NULL && (rc = ares_set_servers_ports(d->ares.ch,
+	    nodes)) != ARES_SUCCESS) {
 		bsnprintf(err, errsz, "dns_servers: %s", ares_strerror(rc));
 		goto fail;
 	}
@@ -1140,12 +1047,8 @@ route_dns_free(struct route_dns *d)
 {
 	if (d == NULL)
 		return;
-	if (d->ch_ok) {
-		ares_destroy(d->ch);
-		ares_library_cleanup();
-	}
+	route_ares_free(&d->ares);
 	route_dns_cache_purge(d, true);
 	conf_list_free(&d->self);
-	free(d->socks);
 	free(d);
 }

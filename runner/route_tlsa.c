@@ -37,6 +37,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "route_ares.h"
 #include "route_tlsa.h"
 
 #define ROUTE_TLSA_T_A		1
@@ -64,12 +65,9 @@ struct route_tlsa_q {
 };
 
 struct route_tlsa_dns {
-	ares_channel	 ch;
-	bool		 ch_ok;
-	bool		 warned;	/* no dns_servers, said once */
-	struct pollfd	*socks;
-	size_t		 nsocks;
-	int		 pending;
+	struct route_ares	 ares;		/* our own channel */
+	bool			 warned;	/* no dns_servers, said
+						 * once */
 };
 
 /* ------------------------------------------------------------------ */
@@ -227,7 +225,7 @@ route_tlsa_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (q->done)
 		return;
 	q->done = true;
-	q->d->pending--;
+	q->d->ares.pending--;
 	if (status != ARES_SUCCESS || abuf == NULL || alen < 12) {
 		/* c-ares retried timeouts already. */
 		strl_copy(q->why, status == ARES_ECANCELLED ||
@@ -253,74 +251,6 @@ route_tlsa_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	q->ok = true;
 }
 
-/* ------------------------------------------------------------------ */
-/* Driving c-ares (as route_dns.c does, on our own channel). */
-
-static void
-route_tlsa_sock_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct route_tlsa_dns	*d = data;
-	size_t			 i;
-
-	for (i = 0; i < d->nsocks; i++)
-		if (d->socks[i].fd == fd)
-			break;
-	if (!readable && !writable) {
-		if (i < d->nsocks)
-			d->socks[i] = d->socks[--d->nsocks];
-		return;
-	}
-	if (i == d->nsocks) {
-		d->socks = xreallocarray(d->socks, d->nsocks + 1,
-		    sizeof(*d->socks));
-		d->nsocks++;
-	}
-	d->socks[i].fd = fd;
-	d->socks[i].events = (short)((readable ? POLLIN : 0) |
-	    (writable ? POLLOUT : 0));
-	d->socks[i].revents = 0;
-}
-
-static void
-route_tlsa_wait(struct route_tlsa_dns *d, int64_t deadline)
-{
-	struct pollfd	*pfd = NULL;
-	struct timeval	 maxtv, tv, *tvp;
-	int64_t		 left, ms;
-	size_t		 i, n;
-	int		 rc;
-
-	while (d->pending > 0) {
-		if ((left = deadline - clock_mono_ms()) <= 0)
-			break;
-		maxtv.tv_sec = (time_t)(left / 1000);
-		maxtv.tv_usec = (suseconds_t)(left % 1000 * 1000);
-		if ((tvp = ares_timeout(d->ch, &maxtv, &tv)) == NULL)
-			tvp = &maxtv;
-		ms = (int64_t)tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000;
-		n = d->nsocks;
-		pfd = xreallocarray(pfd, n > 0 ? n : 1, sizeof(*pfd));
-		if (n > 0)
-			memcpy(pfd, d->socks, n * sizeof(*pfd));
-		rc = poll(pfd, (nfds_t)n, (int)ms);
-		if (rc == -1 && errno != EINTR)
-			break;
-		for (i = 0; rc > 0 && i < n; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			ares_process_fd(d->ch,
-			    pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ?
-			    pfd[i].fd : ARES_SOCKET_BAD,
-			    pfd[i].revents & (POLLOUT | POLLERR) ?
-			    pfd[i].fd : ARES_SOCKET_BAD);
-		}
-		ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	}
-	free(pfd);
-	if (d->pending > 0)
-		ares_cancel(d->ch);	/* their callbacks run now */
-}
-
 /* route_tlsa_send - one query with AD (and EDNS0) set. */
 static void
 route_tlsa_send(struct route_tlsa_dns *d, struct route_tlsa_q *q)
@@ -339,8 +269,8 @@ route_tlsa_send(struct route_tlsa_dns *d, struct route_tlsa_q *q)
 		return;
 	}
 	buf[3] |= 0x20;		/* AD: RFC 6840 §5.7 */
-	d->pending++;
-	ares_send(d->ch, buf, len, route_tlsa_cb, q);	/* copies buf */
+	d->ares.pending++;
+	ares_send(d->ares.ch, buf, len, route_tlsa_cb, q);	/* copies buf */
 	ares_free_string(buf);
 }
 
@@ -352,7 +282,7 @@ route_tlsa_run(struct route_tlsa_dns *d, struct route_tlsa_q *qs, size_t nq,
 
 	for (i = 0; i < nq; i++)
 		route_tlsa_send(d, &qs[i]);
-	route_tlsa_wait(d, deadline);
+	route_ares_wait(&d->ares, deadline);
 }
 
 static void
@@ -453,7 +383,7 @@ route_tlsa_lookup(struct route_tlsa_dns *d, struct route_tlsa *t,
 			route_tlsa_send(d, &qs[2 * i]);
 			route_tlsa_send(d, &qs[2 * i + 1]);
 		}
-	route_tlsa_wait(d, deadline);
+	route_ares_wait(&d->ares, deadline);
 	for (i = 0; i < t->n; i++) {
 		h = &t->h[i];
 		qa = &qs[2 * i];
@@ -505,7 +435,7 @@ route_tlsa_policy(struct route_tlsa_dns *d, const struct route *r,
 	strl_copy(t->domain, domain != NULL ? domain : "", sizeof(t->domain));
 	route_tlsa_hosts(t, addrs, *n);
 	*out = t;
-	if (!d->ch_ok) {
+	if (!d->ares.ch_ok) {
 		if (!d->warned)
 			log_warnx("TLS policy dane: dns_servers is empty, and "
 			    "only a configured validating resolver is "
@@ -587,10 +517,8 @@ struct route_tlsa_dns *
 route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 {
 	struct route_tlsa_dns	*d;
-	struct ares_options	 opts;
 	struct sbuf		*csv;
 	const char		*v;
-	char			 lookups[] = "b";
 	size_t			 len;
 	size_t			 i;
 	int			 rc;
@@ -598,31 +526,14 @@ route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 	d = xcalloc(1, sizeof(*d));
 	if (c->dns_servers.n == 0)
 		return d;		/* no resolver to trust */
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		bsnprintf(err, errsz, "c-ares: %s", ares_strerror(rc));
-		free(d);
-		return NULL;
-	}
-	memset(&opts, 0, sizeof(opts));
 	/* NOCHECKRESP: a SERVFAIL comes to us as it is (a validating
 	 * resolver's word that the answer is bogus), not as "could not
 	 * contact" after every server has said it. */
-	opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES |
-	    ARES_FLAG_NOCHECKRESP;
-	opts.timeout = ROUTE_TLSA_TRY_MS;
-	opts.tries = ROUTE_TLSA_TRIES;
-	opts.lookups = lookups;
-	opts.sock_state_cb = route_tlsa_sock_cb;
-	opts.sock_state_cb_data = d;
-	if ((rc = ares_init_options(&d->ch, &opts, ARES_OPT_FLAGS |
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS |
-	    ARES_OPT_SOCK_STATE_CB)) != ARES_SUCCESS) {
-		ares_library_cleanup();
-		bsnprintf(err, errsz, "c-ares: %s", ares_strerror(rc));
+	if (route_ares_init(&d->ares, ARES_FLAG_NOCHECKRESP,
+	    ROUTE_TLSA_TRY_MS, ROUTE_TLSA_TRIES, err, errsz) == -1) {
 		free(d);
 		return NULL;
 	}
-	d->ch_ok = true;
 	/* The same servers route_dns.c uses, in the same order, in
 	 * c-ares' list syntax: "IP", "IP:PORT", "IPv6", "[IPv6]:PORT"; it
 	 * refuses "[IPv6]" without a port, which dns_servers takes. */
@@ -633,7 +544,7 @@ route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 		sbuf_catf(csv, "%s%s%s", i > 0 ? "," : "", v,
 		    len > 0 && v[0] == '[' && v[len - 1] == ']' ? ":53" : "");
 	}
-	rc = ares_set_servers_ports_csv(d->ch, sbuf_str(csv));
+	rc = ares_set_servers_ports_csv(d->ares.ch, sbuf_str(csv));
 	csv = sbuf_free(csv);
 	if (rc != ARES_SUCCESS) {
 		bsnprintf(err, errsz, "dns_servers: %s", ares_strerror(rc));
@@ -648,10 +559,6 @@ route_tlsa_dns_free(struct route_tlsa_dns *d)
 {
 	if (d == NULL)
 		return;
-	if (d->ch_ok) {
-		ares_destroy(d->ch);
-		ares_library_cleanup();
-	}
-	free(d->socks);
+	route_ares_free(&d->ares);
 	free(d);
 }

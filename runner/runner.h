@@ -13,6 +13,9 @@
  *			the AD bit through the validating resolver in
  *			dns_servers, a TLS level for each MX host
  *			(route_tlsa.h, with smtpc_dane.c)
+	route_ares.c	the c-ares channel driven with poll(2) until its
+			queries are answered or a deadline: route_dns.c's
+			and route_tlsa.c's (route_ares.h)
  *	smtpc.c		the ESMTP client's connection: connect, greeting,
  *			EHLO/HELO, commands and replies (smtp/smtp_reply.c)
  *	smtpc_tls.c	its STARTTLS, on one client SSL_CTX per process
