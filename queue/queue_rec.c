@@ -83,6 +83,17 @@ queue_rec_enc_str(struct queue_rec_enc *e, const char *s, size_t max)
 	queue_rec_enc_bytes(e, s, n);
 }
 
+/* queue_rec_enc_out - copy the record built in e to buf: its length, or
+ * 0 if it did not fit (in e's QUEUE_REC_MAX or in bufsz). */
+static size_t
+queue_rec_enc_out(const struct queue_rec_enc *e, uint8_t *buf, size_t bufsz)
+{
+	if (e->overflow || e->len > bufsz)
+		return 0;
+	memcpy(buf, e->buf, e->len);
+	return e->len;
+}
+
 static const uint8_t *
 queue_rec_dec_take(struct queue_rec_dec *d, size_t n)
 {
@@ -212,10 +223,7 @@ queue_rec_enc_msg(const struct qmsg *m, uint8_t *buf, size_t bufsz)
 	queue_rec_enc_str(&e, m->envid, sizeof(m->envid));
 	queue_rec_enc_str(&e, m->client, sizeof(m->client));
 	queue_rec_enc_u8(&e, m->warnings);
-	if (e.overflow || e.len > bufsz)
-		return 0;
-	memcpy(buf, e.buf, e.len);
-	return e.len;
+	return queue_rec_enc_out(&e, buf, bufsz);
 }
 
 int
@@ -347,10 +355,7 @@ queue_rec_enc_rcpt(const struct qrcpt *r, uint8_t *buf, size_t bufsz)
 		    sizeof(r->hist[i].text));
 	}
 	queue_rec_enc_u64(&e, r->dsn_id);
-	if (e.overflow || e.len > bufsz)
-		return 0;
-	memcpy(buf, e.buf, e.len);
-	return e.len;
+	return queue_rec_enc_out(&e, buf, bufsz);
 }
 
 int
