@@ -38,7 +38,7 @@ if [ "${POSTERN_IN_NS:-}" != 1 ]; then
 	POSTERN_IN_NS=1 exec unshare -m --propagation private sh "$0" "$@"
 fi
 
-FILL="$POSTERN_TOP/tests/integ/fill_smtp.py"
+. "$POSTERN_TOP/tests/integ/fill_lib.sh"
 FS=$T/fs
 mkdir "$FS"
 if ! mount -t tmpfs -o size=16m,mode=755 tmpfs "$FS"; then
@@ -69,16 +69,6 @@ conf() {
 
 # fs_free - free KiB on the tmpfs.
 fs_free() { df -k --output=avail "$FS" | tail -n 1 | tr -d ' '; }
-# alive PID - the process runs.
-alive() { kill -0 "$1" 2>/dev/null; }
-# fill OUTDIR TAG MAX - send until 3 refusals in a row; the summary in
-# $T/TAG.sum.
-fill() {
-	"$PY" "$FILL" send 127.0.0.1 "$SMTP_PORT" "$1" "$2" \
-	    rcpt@hold.example "$3" >"$T/$2.sum" 2>&1
-}
-# sumf TAG FIELD - a field of the fill summary.
-sumf() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$T/$1.sum"; }
 
 # ------------------------------------------------------------------
 # 1. Receiving.
@@ -153,16 +143,6 @@ stop_posternd
 
 # ------------------------------------------------------------------
 # 2. Delivery results and DSNs.
-# etrn.py PORT DOMAIN - "CODE ENHANCED NOOPCODE" of an ETRN and a NOOP.
-cat >"$T/etrn.py" <<'EOPY'
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
-s.ehlo("site.test")
-code, text = s.docmd("ETRN", sys.argv[2])
-noop, _ = s.noop()
-s.quit()
-print(code, text.decode().split(" ")[0], noop)
-EOPY
 SRV="$POSTERN_TOP/tests/integ/deliver_fail_srv.py"
 rm -rf "$QDIR" "$FS/filler"
 DP=$(free_port)
@@ -199,12 +179,6 @@ wait_listen "$DP" || notok deliv_server_up "$(cat "$T/srv.out")"
 # an ETRN sends them.
 "$PY" "$T/etrn.py" "$SMTP_PORT" dest.example >"$T/etrn0" 2>&1
 expect_eq deliv_etrn_started "$(cut -c1-3 "$T/etrn0")" 253
-# srv_mids - the Message-IDs the server accepted (one a line, repeats
-# kept); refused - how many RCPTs it refused.
-srv_mids() {
-	cat "$T"/dump/*.eml 2>/dev/null |
-	    sed -n 's/^Message-ID: <\(r-[0-9]*\)@fill.test>.*/\1/p'
-}
 srv_got_all() { [ "$(srv_mids | sort -u | wc -l)" -ge 30 ]; }
 refused3() { [ "$(grep -c 'RCPT <bad@dest.example> 550' "$T/srv.log")" -ge 3 ]; }
 until_ok 300 srv_got_all || notok deliv_sent_while_full "$(srv_mids | sort -u | wc -l) of 30"
@@ -216,32 +190,15 @@ if [ "$(unrecorded)" -ge 1 ]; then ok deliv_results_failed_while_full; else
 	notok deliv_results_failed_while_full "no failed result commit in the log"; fi
 expect_eq deliv_master_alive "$(alive "$PD_PID" && echo y)" y
 rm -f "$FS/filler"
-"$P" delete $(qjson "' '.join(m['id'] for m in msgs if any(r['address'] == 'rcpt@hold.example' for r in m['recipients']))") >/dev/null 2>&1
-qempty() { [ "$(qjson 'len(msgs)' 2>/dev/null)" = 0 ]; }
+delete_held
 # What could not be recorded waits for its site again once its lease is
 # over (held mail): ETRN until the queue is empty.
-for i in 1 2 3 4 5 6 7 8 9 10; do
-	"$PY" "$T/etrn.py" "$SMTP_PORT" dest.example >/dev/null 2>&1
-	until_ok 40 qempty && break
-done
-if qempty; then ok deliv_queue_converged; else
-	notok deliv_queue_converged "$(qjson 'len(msgs)') messages left"; fi
+expect_converged deliv_queue_converged dest.example
 expect_eq deliv_every_message_sent "$(srv_mids | sort -u | wc -l)" 30
 echo "# deliveries: $(srv_mids | wc -l) for 30 messages; result commits failed: $(unrecorded)"
-"$P" stats --json >"$T/stats.json"
-expect_eq deliv_counts_zero "$("$PY" -c '
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get("messages"), s.get("recipients"))' "$T/stats.json")" "0 0"
-# One DSN for each refused message: the DSNs the server took, by the
-# Message-ID of the message they report.
-dsn_for() {
-	for f in "$T"/dump/*.env; do
-		grep -q '^from <>' "$f" && grep -h -o "d-[0-9]*@fill.test" "${f%.env}.eml" | sort -u
-	done
-}
-expect_eq deliv_one_dsn_each "$(dsn_for | sort | uniq -c | awk '{print $1 "x" $2}' | paste -sd' ')" \
-    "1xd-0@fill.test 1xd-1@fill.test 1xd-2@fill.test"
+expect_counts_zero deliv_counts_zero
+# One DSN for each refused message.
+expect_one_dsn_each deliv_one_dsn_each
 stop_posternd
 
 # ------------------------------------------------------------------
@@ -279,7 +236,7 @@ e_somewhere() { [ $(($(e_seen | wc -l) + $(e_left))) -ge 5 ]; }
 if until_ok 50 e_somewhere; then ok etrn_full_nothing_lost
 else notok etrn_full_nothing_lost "seen $(e_seen | wc -l), left $(e_left)"; fi
 rm -f "$FS/filler"
-"$P" delete $(qjson "' '.join(m['id'] for m in msgs if any(r['address'] == 'rcpt@hold.example' for r in m['recipients']))") >/dev/null 2>&1
+delete_held
 e_all() { [ "$(e_seen | wc -l)" -ge 5 ]; }
 e_none() { [ "$(e_left)" -eq 0 ]; }
 # A result that could not be recorded leaves its recipient to wait for

@@ -13,18 +13,8 @@
 #     one DSN.
 . "$POSTERN_TOP/tests/integ/lib.sh"
 
-FILL="$POSTERN_TOP/tests/integ/fill_smtp.py"
+. "$POSTERN_TOP/tests/integ/fill_lib.sh"
 SRV="$POSTERN_TOP/tests/integ/deliver_fail_srv.py"
-alive() { kill -0 "$1" 2>/dev/null; }
-fill() {
-	"$PY" "$FILL" send 127.0.0.1 "$SMTP_PORT" "$1" "$2" \
-	    rcpt@hold.example "$3" >"$T/$2.sum" 2>&1
-}
-sumf() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$T/$1.sum"; }
-# delete_held - delete the fillers (held for hold.example).
-delete_held() {
-	"$P" delete $(qjson "' '.join(m['id'] for m in msgs if any(r['address'] == 'rcpt@hold.example' for r in m['recipients']))") >"$T/del.out" 2>&1
-}
 
 # ------------------------------------------------------------------
 # 1. Receiving.
@@ -84,50 +74,21 @@ mkdir "$T/dump"
     >"$T/srv.out" 2>&1 &
 reap $!
 wait_listen "$DP" || notok map_server_up "$(cat "$T/srv.out")"
-cat >"$T/etrn.py" <<'EOPY'
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
-s.ehlo("site.test")
-code, text = s.docmd("ETRN", sys.argv[2])
-noop, _ = s.noop()
-s.quit()
-print(code, text.decode().split(" ")[0], noop)
-EOPY
 "$PY" "$T/etrn.py" "$SMTP_PORT" dest.example >"$T/etrn0" 2>&1
 echo "# ETRN with the map full: $(cat "$T/etrn0")"
 case "$(cat "$T/etrn0")" in
 "458 4.3.1 250"|"253 "*" 250") ok map_etrn_answered_cleanly ;;
 *) notok map_etrn_answered_cleanly "$(cat "$T/etrn0")" ;;
 esac
-srv_mids() {
-	cat "$T"/dump/*.eml 2>/dev/null |
-	    sed -n 's/^Message-ID: <\(r-[0-9]*\)@fill.test>.*/\1/p'
-}
 got_some() { [ "$(srv_mids | wc -l)" -ge 1 ]; }
 until_ok 100 got_some
 expect_eq map_deliv_master_alive "$(alive "$PD_PID" && echo y)" y
 delete_held
-qempty() { [ "$(qjson 'len(msgs)' 2>/dev/null)" = 0 ]; }
-for i in 1 2 3 4 5 6 7 8 9 10; do
-	"$PY" "$T/etrn.py" "$SMTP_PORT" dest.example >/dev/null 2>&1
-	until_ok 40 qempty && break
-done
-if qempty; then ok map_deliv_queue_converged; else
-	notok map_deliv_queue_converged "$(qjson 'len(msgs)') messages left"; fi
+expect_converged map_deliv_queue_converged dest.example
 expect_eq map_deliv_every_message_sent "$(srv_mids | sort -u | wc -l)" 20
 echo "# deliveries: $(srv_mids | wc -l) for 20 messages; result commits failed: $(grep -c 'queue_claim_result: .*full' "$T/posternd.log")"
-"$P" stats --json >"$T/stats.json"
-expect_eq map_deliv_counts_zero "$("$PY" -c '
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get("messages"), s.get("recipients"))' "$T/stats.json")" "0 0"
-dsn_for() {
-	for f in "$T"/dump/*.env; do
-		grep -q '^from <>' "$f" && grep -h -o "d-[0-9]*@fill.test" "${f%.env}.eml" | sort -u
-	done
-}
+expect_counts_zero map_deliv_counts_zero
 dsns3() { [ "$(dsn_for | wc -l)" -ge 3 ]; }
 until_ok 50 dsns3
-expect_eq map_deliv_one_dsn_each "$(dsn_for | sort | uniq -c | awk '{print $1 "x" $2}' | paste -sd' ')" \
-    "1xd-0@fill.test 1xd-1@fill.test 1xd-2@fill.test"
+expect_one_dsn_each map_deliv_one_dsn_each
 stop_posternd
