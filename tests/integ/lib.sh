@@ -225,3 +225,17 @@ posternd_refuses() {
 		ok "$1"
 	fi
 }
+
+# qstates [REGEX] - "deferred:N delivered:N ..." (sorted) over the queued
+# recipients whose address matches REGEX (every one without it).
+qstates() {
+	"$P" queue --json | "$PY" -c '
+import collections, json, re, sys
+c = collections.Counter()
+for l in sys.stdin:
+    if l.strip():
+        for r in json.loads(l)["recipients"]:
+            if re.search(sys.argv[1], r["address"]):
+                c[r["state"]] += 1
+print(" ".join("%s:%d" % kv for kv in sorted(c.items())))' "${1:-}"
+}

@@ -63,19 +63,8 @@ EOPY
 q=$(grep -c ': client=.*nrcpt=1' "$T/posternd.log")
 expect_eq backup_accepted "$q" "$N"
 
-# states - "deferred:N ..." of the queue's recipients, sorted.
-states() {
-	"$P" queue --json | "$PY" -c '
-import collections, json, sys
-c = collections.Counter()
-for l in sys.stdin:
-    if l.strip():
-        for r in json.loads(l)["recipients"]:
-            c[r["state"]] += 1
-print(" ".join("%s:%d" % kv for kv in sorted(c.items())))'
-}
-if poll_for 30 eval '[ "$(states)" = "deferred:$N" ]'; then ok backup_deferred
-else notok backup_deferred "$(states); $(tail -n 5 "$T/posternd.log")"; fi
+if poll_for 30 eval '[ "$(qstates)" = "deferred:$N" ]'; then ok backup_deferred
+else notok backup_deferred "$(qstates); $(tail -n 5 "$T/posternd.log")"; fi
 # Tried at the primary only (after one refusal the scheduler holds the
 # rest back: "is down"), and never at ourselves.
 tries=$(grep -c 'to=<u[0-9]*@primary.example>, relay=.*status=deferred' "$T/posternd.log")
@@ -130,8 +119,8 @@ if poll_for 10 all_arrived; then
 	echo "# all $N at the primary $(($(now_ms) - t0)) ms after the ETRN"
 	ok backup_all_arrived
 else notok backup_all_arrived "$(ls "$T/primary" | wc -l) files; $(cat "$T/etrn.out"); $(tail -n 8 "$T/posternd.log")"; fi
-poll_for 10 eval '[ -z "$(states | sed "s/delivered:[0-9]*//; s/ //g")" ]'
-expect_eq backup_queue_done "$(states | sed 's/delivered:[0-9]*//; s/ //g')" ""
+poll_for 10 eval '[ -z "$(qstates | sed "s/delivered:[0-9]*//; s/ //g")" ]'
+expect_eq backup_queue_done "$(qstates | sed 's/delivered:[0-9]*//; s/ //g')" ""
 bad=""
 i=1
 while [ "$i" -le "$N" ]; do

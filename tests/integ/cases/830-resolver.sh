@@ -75,19 +75,6 @@ for i in range(first, last + 1):
 s.quit()
 EOPY
 }
-# states - "deferred:N delivered:N ..." over the queue's recipients of
-# domains matching the regex $1.
-states() {
-	"$P" queue --json | "$PY" -c '
-import collections, json, re, sys
-c = collections.Counter()
-for l in sys.stdin:
-    if l.strip():
-        for r in json.loads(l)["recipients"]:
-            if re.search(sys.argv[1], r["address"]):
-                c[r["state"]] += 1
-print(" ".join("%s:%d" % kv for kv in sorted(c.items())))' "$1"
-}
 # at_sink ADDR - how many messages the sink accepted for ADDR.
 at_sink() {
 	grep -c -E "^MSG [0-9]+ (.* )?$1( |\$)" "$T/sink.log" 2>/dev/null || true
@@ -112,12 +99,12 @@ if [ "$first" -ge 8 ] && [ "$first" -lt "$N" ]; then ok dns_killed_mid_run; else
 wait "$SEND_PID"
 # down_settled - what has not reached the sink is deferred, all of it.
 down_settled() {
-	[ "$(states '@(r[0-9]|sf)\.d\.test')" = \
+	[ "$(qstates '@(r[0-9]|sf)\.d\.test')" = \
 	    "deferred:$((N + 1 - $(grep -c '^MSG ' "$T/sink.log")))" ]
 }
 if poll_for 60 down_settled; then
 	ok dns_down_deferred
-else notok dns_down_deferred "$(states 'd\.test'); $(tail -n 5 "$T/posternd.log")"; fi
+else notok dns_down_deferred "$(qstates 'd\.test'); $(tail -n 5 "$T/posternd.log")"; fi
 lookup_fail=$(grep -c 'to=<u[0-9]*@r[0-9]\.d\.test>, .*dsn=4\.4\.3, status=deferred (MX lookup for r[0-9]\.d\.test failed: ' "$T/posternd.log")
 if [ "$lookup_fail" -ge 1 ]; then ok dns_down_logged; else
 	notok dns_down_logged "$(grep 'status=' "$T/posternd.log" | tail -n 3)"; fi
@@ -135,9 +122,9 @@ if ! start_dnsmasq; then
 fi
 check flush_after_restart "$P" flush
 # Delivered recipients leave the queue: none of r1..r8 is left.
-if poll_for 40 eval '[ -z "$(states "@r[0-9]\\.d\\.test")" ] && [ "$(grep -c "^MSG " "$T/sink.log")" -ge "$N" ]'; then
+if poll_for 40 eval '[ -z "$(qstates "@r[0-9]\\.d\\.test")" ] && [ "$(grep -c "^MSG " "$T/sink.log")" -ge "$N" ]'; then
 	ok dns_back_all_delivered
-else notok dns_back_all_delivered "$(states 'r[0-9]\.d\.test'); $(tail -n 5 "$T/posternd.log")"; fi
+else notok dns_back_all_delivered "$(qstates 'r[0-9]\.d\.test'); $(tail -n 5 "$T/posternd.log")"; fi
 bad=""
 i=1
 while [ "$i" -le "$N" ]; do
@@ -148,7 +135,7 @@ done
 if [ -z "$bad" ]; then ok dns_back_each_once; else notok dns_back_each_once "$bad"; fi
 # SERVFAIL still: deferred again after the retry, never failed.
 poll_for 20 eval '[ "$(grep -c "to=<u1@sf\.d\.test>.*status=deferred" "$T/posternd.log")" -ge 2 ]'
-expect_eq dead_upstream_still_deferred "$(states '@sf\.d\.test')" "deferred:1"
+expect_eq dead_upstream_still_deferred "$(qstates '@sf\.d\.test')" "deferred:1"
 stop_posternd
 
 echo "# part 1: $(($(now_ms) - T0)) ms"
@@ -187,10 +174,10 @@ addr_of() {
 # settled - every recipient of x.test tried: what is delivered or bounced
 # has left the queue, the rest is deferred.
 settled() {
-	[ "$(states 'x\.test')" = "deferred:$(echo $TEMP | wc -w)" ] &&
+	[ "$(qstates 'x\.test')" = "deferred:$(echo $TEMP | wc -w)" ] &&
 	[ "$(grep -c 'x\.test>, .*status=\(sent\|bounced\)' "$T/posternd.log")" -ge 8 ]
 }
-poll_for 60 settled || echo "# not settled: $(states 'x\.test')"
+poll_for 60 settled || echo "# not settled: $(qstates 'x\.test')"
 echo "# part 2 settled: $(($(now_ms) - T0)) ms"
 for d in $GOOD; do
 	a=$(addr_of "$d")

@@ -84,18 +84,6 @@ for i in range(first, last + 1):
 s.quit()
 EOPY
 }
-# states REGEX - "deferred:N ..." over the queued recipients matching it.
-states() {
-	"$P" queue --json | "$PY" -c '
-import collections, json, re, sys
-c = collections.Counter()
-for l in sys.stdin:
-    if l.strip():
-        for r in json.loads(l)["recipients"]:
-            if re.search(sys.argv[1], r["address"]):
-                c[r["state"]] += 1
-print(" ".join("%s:%d" % kv for kv in sorted(c.items())))' "$1"
-}
 # at_sink LOG ADDR - messages the sink accepted for ADDR.
 at_sink() {
 	grep -c -E "^MSG [0-9]+ (.* )?$2( |\$)" "$1" 2>/dev/null || true
@@ -114,7 +102,7 @@ clock "+1h"
 poll_for 4 eval '[ "$(stalls)" -gt 2 ]'
 expect_eq lease_not_taken_again "$(stalls)" 2
 : >"$T/go"
-poll_for 20 eval '[ -z "$(states "lease\\.test")" ]'
+poll_for 20 eval '[ -z "$(qstates "lease\\.test")" ]'
 expect_eq lease_l1_once "$(at_sink "$T/a.log" 'l1@lease\.test')" 1
 expect_eq lease_l2_once "$(at_sink "$T/a.log" 'l2@lease\.test')" 1
 expect_grep lease_step_logged 'wall clock stepped forward by 36[0-9][0-9] s' "$T/posternd.log"
@@ -158,13 +146,13 @@ retried_after_step() {
 if poll_for 40 retried_after_step; then ok load_tmp_retried_after_back_step; else
 	notok load_tmp_retried_after_back_step "$(tail -n +$((MARK + 1)) "$T/b.log" | grep '^RCPT <tmp' | sort -u | wc -l) of $((M / 3)); $(grep 'stepped' "$T/posternd.log")"; fi
 echo "# every 451 recipient tried again $(($(now_ms) - T0)) ms after the last step"
-expect_eq load_tmp_all_queued "$(states '^tmp[0-9]+@load\.test')" "deferred:$((M / 3))"
+expect_eq load_tmp_all_queued "$(qstates '^tmp[0-9]+@load\.test')" "deferred:$((M / 3))"
 expect_eq load_tmp_none_delivered "$(grep -c -E '^MSG [0-9]+ .*tmp' "$T/b.log")" 0
 max=$(grep '^RCPT <tmp' "$T/b.log" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 }')
 echo "# most RCPTs for one 451 recipient: $max (in $(($(now_ms) - T0 + 15000)) ms or so, 3 clock steps)"
 if [ "${max:-0}" -ge 1 ] && [ "$max" -le 4 ]; then ok load_no_retry_storm; else
 	notok load_no_retry_storm "$max tries: $(grep '^RCPT <tmp' "$T/b.log" | sort | uniq -c | sort -rn | head -n 3)"; fi
-left=$(states 'load\.test')
+left=$(qstates 'load\.test')
 expect_eq load_accounted "$left" "deferred:$((M / 3))"
 
 # ---- 3. Dates follow the wall clock.
