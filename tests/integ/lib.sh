@@ -29,11 +29,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 reap() { REAP="$REAP $1"; }
 
-# conf KEY=VALUE... - write the config: queue in $T/queue plus the keys;
-# odmr_listen is off unless given (its default port is one for all).
+# conf KEY=VALUE... - write the config: queue in $QDIR ($T/queue unless
+# the case sets it) plus the keys; odmr_listen is off unless given (its
+# default port is one for all).
 conf() {
 	{
-		echo "queue_dir = $T/queue"
+		echo "queue_dir = ${QDIR:-$T/queue}"
 		echo "myhostname = mx.test.example"
 		for kv in "$@"; do
 			echo "$kv" | sed 's/=/ = /'

@@ -51,21 +51,8 @@ cleanup() {
 	rm -rf "$T"
 }
 
-# conf (lib.sh's, with the queue in $QDIR).
+# The queue on the tmpfs (lib.sh's conf writes it).
 QDIR=$FS/queue
-conf() {
-	{
-		echo "queue_dir = $QDIR"
-		echo "myhostname = mx.test.example"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-		case " $* " in
-		*" odmr_listen="*) ;;
-		*) echo "odmr_listen =" ;;
-		esac
-	} >"$T/postern.conf"
-}
 
 # fs_free - free KiB on the tmpfs.
 fs_free() { df -k --output=avail "$FS" | tail -n 1 | tr -d ' '; }
