@@ -25,6 +25,7 @@
 # expiry, that `run --domain` tries each recipient once, and that each
 # failed message sends one DSN, in the same run, to its return path.
 . "$POSTERN_TOP/tests/integ/lib.sh"
+. "$POSTERN_TOP/tests/integ/sconf.sh"
 
 # A version manager's python3 shim can take a second to start: run the
 # interpreter itself (lib.sh's qjson, free_port, wait_port use python3).
@@ -138,24 +139,6 @@ src.example		[127.0.0.5]:$SP
 EOF
 chmod 644 "$T/routes"
 
-# sconf NAME KEY=VALUE... - a sender config $T/NAME.conf with its own
-# queue $T/NAME.q; the defaults below unless a KEY=VALUE gives the key.
-sconf() {
-	name=$1
-	shift
-	{
-		echo "queue_dir = $T/$name.q"
-		for kv in "myhostname=me.d.example" \
-			"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$SP" \
-			min_backoff=1h max_backoff=2h workers=2 odmr_listen= \
-			smtp_connect_timeout=5s smtp_command_timeout=20s "$@"; do
-			echo "$kv"
-		done | awk -F= '{ k[NR] = $1; l[NR] = $0; last[$1] = NR }
-			END { for (i = 1; i <= NR; i++) if (last[k[i]] == i) {
-				sub(/=/, " = ", l[i]); print l[i] } }'
-	} >"$T/$name.conf"
-	chmod 644 "$T/$name.conf"
-}
 # enq CONF RCPT... - queue a small message; its id on stdout.
 enq() {
 	c=$1

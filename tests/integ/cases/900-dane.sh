@@ -41,6 +41,7 @@
 # smtp_tls = may (a connection without TLS logs tls=none).
 . "$POSTERN_TOP/tests/integ/lib.sh"
 . "$POSTERN_TOP/tests/integ/dane_dns.sh"
+. "$POSTERN_TOP/tests/integ/sconf.sh"
 
 py=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) &&
 	PATH="${py%/*}:$PATH"
@@ -176,24 +177,8 @@ if ! poll_for 10 grep -q '^READY' "$SINK" 2>/dev/null; then
 fi
 
 # ------------------------------------------------------------------
-# postern: sconf NAME KEY=VALUE... (a key given again replaces the
-# default), enq NAME RCPT..., prun NAME (as in 300-deliver-route.sh).
-sconf() {
-	name=$1
-	shift
-	{
-		echo "queue_dir = $T/$name.q"
-		for kv in "myhostname=me.d.example" \
-			"dns_servers=127.0.0.1:$DNS_PORT" "smtp_port=$SP" \
-			min_backoff=1h max_backoff=2h workers=2 odmr_listen= \
-			smtp_connect_timeout=5s smtp_command_timeout=20s "$@"; do
-			echo "$kv"
-		done | awk -F= '{ k[NR] = $1; l[NR] = $0; last[$1] = NR }
-			END { for (i = 1; i <= NR; i++) if (last[k[i]] == i) {
-				sub(/=/, " = ", l[i]); print l[i] } }'
-	} >"$T/$name.conf"
-	chmod 644 "$T/$name.conf"
-}
+# postern: sconf NAME KEY=VALUE... (tests/integ/sconf.sh), enq NAME
+# RCPT..., prun NAME (as in 300-deliver-route.sh).
 enq() {
 	c=$1
 	shift
