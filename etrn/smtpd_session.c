@@ -376,9 +376,11 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 		return;
 	}
 	for (i = 0; i < s->nrcpt; i++)
-		/* The same mailbox once: local part exact, domain any case. */
-		if (s->rcpt[i].addr[a.local_len] == '@' &&
-		    strncmp(s->rcpt[i].addr, a.addr, a.local_len) == 0 &&
+		/* The same mailbox once: local part exact, domain any case.
+		 * strncmp first: a shorter stored address ends (and differs)
+		 * before its octet local_len is read. */
+		if (strncmp(s->rcpt[i].addr, a.addr, a.local_len) == 0 &&
+		    s->rcpt[i].addr[a.local_len] == '@' &&
 		    strcasecmp(s->rcpt[i].addr + a.local_len,
 		    a.addr + a.local_len) == 0) {
 			smtpd_session_reply(s, "250 2.1.5 Ok");	/* once */
