@@ -100,5 +100,18 @@ expect heap_small_growth_ok 0 'soak: PASS'
 base
 samples 0 100 >samples.csv	# file pages only: no leak, said so
 expect file_pages_ok 0 'smtpd .* ok (file pages +10[0-9][0-9] KiB/10min)'
+base				# one step up at 400 s, flat after: a high-water mark
+awk -F, -v OFS=, 'NR > 1 && $4 == "smtpd" && $1 >= 400 { $5 += 800; $6 += 800 } 1' \
+	samples.csv >s.tmp && mv s.tmp samples.csv
+expect heap_step_ok 0 'smtpd .* ok (heap rose +[89][0-9][0-9] KiB until minute'
+base				# the same step late in the window: still a leak
+awk -F, -v OFS=, 'NR > 1 && $4 == "smtpd" && $1 >= 1000 { $5 += 800; $6 += 800 } 1' \
+	samples.csv >s.tmp && mv s.tmp samples.csv
+expect heap_late_step 1 'smtpd: GROWS: heap grows'
+base				# a step, then growth goes on: a leak
+samples 40 >samples.csv
+awk -F, -v OFS=, 'NR > 1 && $4 == "smtpd" && $1 >= 400 { $5 += 800; $6 += 800 } 1' \
+	samples.csv >s.tmp && mv s.tmp samples.csv
+expect heap_step_then_growth 1 'smtpd: GROWS: heap grows'
 cd /
 [ $fails -eq 0 ]
