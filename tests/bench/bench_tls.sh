@@ -13,6 +13,12 @@
 #	TLS_ROUNDS=n      rounds (default 5 while the budget allows, at
 #			  least 3)
 #	TLS_BUDGET=s      seconds for the whole (default 720)
+#	TLS_NOREUSE=0     skip the one Postfix run without TLS connection
+#			  reuse (about 2 minutes: it makes 10,000 handshakes)
+#	TLS_PERF=dir      profile posternd's scheduler and workers in the
+#			  first round's runs: perf record -g into
+#			  dir/pd-plain.data and dir/pd-tls.data (perf report
+#			  -i ...); the profiled runs are slower and counted
 #
 # The mail is bench_deliver.sh's: 10,000 messages of 4 KiB (smtp-source
 # -l 4096), 5,000 with 1 recipient and 5,000 with 5, over d1..d20.example,
@@ -48,10 +54,14 @@
 #	3.4 and later; tlsproxy and tlsmgr are in master.cf), and
 #	smtp_tls_session_cache_database (btree) resumes sessions for the
 #	connections it does open.
+#   Once, in the first round, for comparison: Postfix with TLS and
+#	smtp_tls_connection_reuse = no (a connection and a resumed session
+#	for each delivery): the configuration most sites run.
 #   Each run is checked: every recipient sent (the sender's log), the sink
 #   counted 10,000 messages and 30,000 recipients, all over TLS in a TLS
 #   run and none in a plain one; the connections and handshakes of each
-#   run are printed.
+#   run are printed (one connection more than the sender made: this
+#   script's probe that the sink answers).
 #
 # A round is the four runs, in the order postern plain, Postfix plain,
 # postern TLS, Postfix TLS, and reversed in every second round, so that
@@ -99,6 +109,7 @@ SRC_PIDS=""
 PF_Q=""
 cleanup() {
 	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
+	perf_stop
 	[ -n "$PD_PID" ] && pd_stop
 	[ -n "$SINK_PID" ] && sink_stop
 	[ -n "$PF_Q" ] && pf_stop
@@ -111,6 +122,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
 
 SINK_PORT=$(free_port)
 PD_PORT=$(free_port)
@@ -143,10 +155,12 @@ sink_stop() {
 }
 # sink_counts - "msgs rcpts tls_msgs conns handshakes" so far.
 sink_counts() {
+	# shellcheck disable=SC2046
 	set -- $(cat "$W/sink.count" 2>/dev/null)
 	echo "${1:-0} ${2:-0} ${3:-0} ${4:-0} ${5:-0}"
 }
 sink_msgs() {
+	# shellcheck disable=SC2046
 	set -- $(sink_counts)
 	echo "$1"
 }
@@ -168,10 +182,11 @@ sink_cpu() {
 # sink_check LABEL ROUND TLS - the counts of the run that just ended; a
 # shortfall goes to $W/bad.LABEL.
 sink_check() {
+	# shellcheck disable=SC2046
 	set -- "$1" "$2" "$3" $(sink_counts)
 	[ "$4" -eq "$N" ] && [ "$5" -eq "$NRCPT" ] ||
 		echo "round $2: the sink counted $4 messages, $5 recipients; want $N, $NRCPT" >>"$W/bad.$1"
-	if [ "$3" = tls ]; then
+	if [ "$3" != plain ]; then
 		[ "$6" -eq "$4" ] ||
 			echo "round $2: only $6 of $4 messages over TLS" >>"$W/bad.$1"
 	else
@@ -214,6 +229,29 @@ pd_stop() {
 	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
 	wait "$PD_PID" 2>/dev/null
 	PD_PID=""
+}
+# perf_start FILE - perf record -g the scheduler and its workers (the
+# children of the pid the master logs as "started sched, pid N").
+PERF_PID=""
+perf_start() {
+	_s=$(sed -n "s/^postern\/master\[$PD_PID\]: started sched, pid \([0-9]*\)$/\1/p" \
+	    "$W/pd-run.log" | tail -n 1)
+	[ -n "$_s" ] || { say "perf: no scheduler pid in the log"; return 0; }
+	_i=0
+	while [ "$(pgrep -P "$_s" | wc -l)" -lt 4 ] && [ $_i -lt 100 ]; do
+		sleep 0.01
+		_i=$((_i + 1))
+	done
+	mkdir -p "$(dirname "$1")"
+	perf record -q -g -o "$1" -p "$(echo "$_s" $(pgrep -P "$_s") | tr ' ' ,)" \
+	    >"$W/perf.out" 2>&1 &
+	PERF_PID=$!
+}
+perf_stop() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=""
 }
 pd_rcpts() {
 	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
@@ -300,6 +338,7 @@ pd_run() {
 	sink_start
 	t0=$(now)
 	pd_start "$W/run.conf" "$W/pd-run.log"
+	[ -n "${TLS_PERF:-}" ] && [ "$r" -eq 1 ] && perf_start "$TLS_PERF/pd-$mode.data"
 	ok=true
 	sink_wait "$N" "$RUN_LIMIT" || ok=false
 	left=$(pd_rcpts "$W/run.conf")
@@ -310,6 +349,7 @@ pd_run() {
 	done
 	t1=$(now)
 	cpu=$(sink_cpu)
+	perf_stop
 	pd_stop
 	sink_check "pd-$mode" "$r" "$mode"
 	sink_stop
@@ -328,9 +368,13 @@ pd_run() {
 # SMTP and hold it (untimed); then release and flush (timed).
 pf_run() {
 	mode=$1 r=$2
-	if [ "$mode" = tls ]; then tls=may; else tls=none; fi
-	postconf -c "$PF_ETC" -e "smtp_tls_security_level = $tls" ||
-		die "postconf -e failed"
+	case $mode in
+	plain)		tls=none reuse=yes ;;
+	tls)		tls=may reuse=yes ;;
+	tls-noreuse)	tls=may reuse=no ;;
+	esac
+	postconf -c "$PF_ETC" -e "smtp_tls_security_level = $tls" \
+	    "smtp_tls_connection_reuse = $reuse" || die "postconf -e failed"
 	rm -f "$W/pf-data/smtp_scache.db"
 	pf_start
 	inject "$PF_PORT"
@@ -384,6 +428,14 @@ want=${TLS_ROUNDS:-5}
 r_t0=$(date +%s)
 round
 t_round=$(($(date +%s) - r_t0))
+# For comparison, once: Postfix's TLS without connection reuse (a new
+# connection and a resumed session for each delivery).
+if [ "${TLS_NOREUSE:-1}" != 0 ]; then
+pf_run tls-noreuse 1
+say "Postfix TLS without connection reuse: $(tail -n 1 "$W/pf-tls-noreuse.t") s," \
+    "$(rate "$(tail -n 1 "$W/pf-tls-noreuse.t")") msgs/s;" \
+    "conns/handshakes at the sink $(tail -n 1 "$W/pf-tls-noreuse.conns")"
+fi
 while [ "$rounds" -lt "$want" ] &&
     { [ -n "${TLS_ROUNDS:-}" ] || [ "$rounds" -lt "$MIN_ROUNDS" ] ||
     [ $(($(date +%s) - t_begin + t_round + t_round / 5)) -le "$BUDGET" ]; }; do
@@ -392,7 +444,6 @@ done
 
 # ------------------------------------------------------------------
 # Results.
-rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
 runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
 # cost A B - per round, (B - A) / N in ms (B the TLS times, A the plain).
 cost() {
