@@ -431,10 +431,10 @@ t_round=$(($(date +%s) - r_t0))
 # For comparison, once: Postfix's TLS without connection reuse (a new
 # connection and a resumed session for each delivery).
 if [ "${TLS_NOREUSE:-1}" != 0 ]; then
-pf_run tls-noreuse 1
-say "Postfix TLS without connection reuse: $(tail -n 1 "$W/pf-tls-noreuse.t") s," \
-    "$(rate "$(tail -n 1 "$W/pf-tls-noreuse.t")") msgs/s;" \
-    "conns/handshakes at the sink $(tail -n 1 "$W/pf-tls-noreuse.conns")"
+	pf_run tls-noreuse 1
+	say "Postfix TLS without connection reuse: $(tail -n 1 "$W/pf-tls-noreuse.t") s," \
+	    "$(rate "$(tail -n 1 "$W/pf-tls-noreuse.t")") msgs/s;" \
+	    "conns/handshakes at the sink $(tail -n 1 "$W/pf-tls-noreuse.conns")"
 fi
 while [ "$rounds" -lt "$want" ] &&
     { [ -n "${TLS_ROUNDS:-}" ] || [ "$rounds" -lt "$MIN_ROUNDS" ] ||
