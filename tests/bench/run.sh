@@ -150,7 +150,7 @@ section bounce 600 bench_bounce.sh "$BENCH_DIR/bounce"
 section etrn 900 bench_etrn.sh "$BENCH_DIR/etrn"
 section inject 600 bench_inject.sh "$BENCH_DIR/inject"
 section metrics 600 bench_metrics.sh "$BENCH_DIR/metrics"
-section tls 900 bench_tls.sh "$BENCH_DIR/tls"
+section tls 1200 bench_tls.sh "$BENCH_DIR/tls"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
