@@ -4,7 +4,8 @@
 #   make run      build, then run posternd in the foreground on its defaults
 #   make test     AddressSanitizer + UBSan build, every unit and integration
 #                 test; ends with "N passed, N failed"
-#   make bench    release build, benchmarks against Postfix (tests/bench/)
+#   make bench    release build, benchmarks against Postfix (tests/bench/);
+#                 BENCH="tls deliver" runs only those sections
 #   make fuzz     libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each;
 #                 make fuzz-merge keeps what they found (README "Fuzzing")
 #   make soak     release build, SOAK_MINUTES (30) of mixed traffic; memory
@@ -243,8 +244,11 @@ test: test-deps
 	@$(MAKE) --no-print-directory asan
 	@sh tests/run.sh build/asan
 
+# BENCH: the sections to run (run.sh's names: enqueue flush receive deliver
+# bounce etrn inject metrics tls); empty runs them all.
+BENCH	?=
 bench: test-deps all
-	@sh tests/bench/run.sh
+	@BENCH_ONLY="$(BENCH)" sh tests/bench/run.sh
 
 # Not part of test: it takes SOAK_MINUTES (default 30) and then some.
 soak: test-deps all

@@ -3,6 +3,8 @@
 #
 # Usage: sh tests/bench/run.sh        (from the top of the checkout)
 #	BENCH_DIR=/some/disk/dir sh tests/bench/run.sh
+#	BENCH_ONLY="tls deliver" sh tests/bench/run.sh   (those sections;
+#	make bench BENCH="tls deliver" does the same)
 #
 # The programs link the release objects (build/rel/), so `make bin/postern`
 # (or `make bench`) must have built them from the sources as they are now:
@@ -148,6 +150,7 @@ section bounce 600 bench_bounce.sh "$BENCH_DIR/bounce"
 section etrn 900 bench_etrn.sh "$BENCH_DIR/etrn"
 section inject 600 bench_inject.sh "$BENCH_DIR/inject"
 section metrics 600 bench_metrics.sh "$BENCH_DIR/metrics"
+section tls 1200 bench_tls.sh "$BENCH_DIR/tls"
 # Further sections (receive, deliver) go here.
 
 echo "bench: targets $tpass met, $tfail missed;" \
