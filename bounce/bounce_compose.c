@@ -439,9 +439,9 @@ bounce_compose_text(struct bounce_compose_ctx *cx, struct sbuf *t,
 	if (pl->full)
 		sbuf_cat(p, "Your message is attached below.");
 	else if (bodybad)
-		sbuf_cat(p, "Your message cannot be returned whole (a line "
-		    "is longer than mail allows, or it holds NUL bytes), so "
-		    "only its headers are attached below.");
+		sbuf_cat(p, "Your message cannot be returned whole (it is "
+		    "binary, a line is longer than mail allows, or it holds "
+		    "NUL bytes), so only its headers are attached below.");
 	else if (pl->capped)
 		sbuf_catf(p, "Your message was larger than the limit of "
 		    "%llu bytes for returned mail (its size: %llu bytes), "
@@ -728,6 +728,7 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 	size_t				 i, ninc = 0;
 	unsigned			 k;
 	bool				 full, bodybad, eight, hdrcut, ueight;
+	bool				 binary;
 
 	*outflags = 0;
 	for (i = 0; i < in->nitems; i++)
@@ -755,9 +756,15 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 	status = sbuf_new();
 	ret = sbuf_new();
 	v = sbuf_new();
-	full = pl->full;
+	/* A BINARYMIME original (RFC 3030 §3) is not lines: made into
+	 * CRLF lines it would come back damaged, and it could go on only
+	 * by BDAT to a BINARYMIME server. Its headers come back. */
+	binary = (in->msg->flags & QMSG_F_BINARYMIME) != 0;
+	full = pl->full && !binary;
 	bounce_compose_returned(in->body, in->bodylen, &full, &bodybad,
 	    &eight, &hdrcut, ret);
+	if (pl->full && binary)
+		bodybad = true;
 	{
 		struct bounce_plan	 pl2 = *pl;
 		struct bounce_input	 in2 = *in;

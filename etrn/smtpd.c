@@ -236,7 +236,8 @@ smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
 		/* In DATA, room for a whole line of line_length_limit (or
 		 * a line that is not taken would stop all reading). A
 		 * failed read sets conn->eof, handled below. */
-		room = s->state == SMTPD_S_DATA ? 65536 +
+		room = s->state == SMTPD_S_DATA ||
+		    s->state == SMTPD_S_BDAT ? 65536 +
 		    (size_t)srv->conf->line_length_limit :
 		    (size_t)srv->conf->command_length_limit * 4 + 16384;
 		(void)smtp_conn_fill(s->conn, room);
@@ -272,10 +273,13 @@ smtpd_server_step(struct smtpd_server *srv, struct smtpd_session *s,
 	 * file on every pass.
 	 */
 	if (s->conn->eof && (s->state == SMTPD_S_CMD ||
-	    s->state == SMTPD_S_AUTH || s->state == SMTPD_S_DATA) &&
-	    !smtpd_session_out_blocked(s)) {
+	    s->state == SMTPD_S_AUTH || s->state == SMTPD_S_DATA ||
+	    s->state == SMTPD_S_BDAT) && !smtpd_session_out_blocked(s)) {
 		if (s->state == SMTPD_S_DATA)
 			log_info("client=%s, disconnect (end of file in DATA)",
+			    s->client);
+		else if (smtpd_session_in_message(s))
+			log_info("client=%s, disconnect (end of file in BDAT)",
 			    s->client);
 		else if (smtp_conn_avail(s->conn) > 0)
 			log_info("client=%s, disconnect (end of file after a "
@@ -851,11 +855,11 @@ smtpd_server_stop(struct smtpd_server *srv)
 	}
 	smtpd_local_close(srv);
 	/* Sessions not in the middle of a message go now (RFC 5321 §3.8:
-	 * 421 before closing); those in DATA may finish. */
+	 * 421 before closing); those in DATA or BDAT may finish. */
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SMTPD_S_DATA || s->state == SMTPD_S_COMMIT ||
-		    s->state == SMTPD_S_PROXY)
+		if (smtpd_session_in_message(s) ||
+		    s->state == SMTPD_S_COMMIT || s->state == SMTPD_S_PROXY)
 			continue;	/* a reversed session may finish too */
 		if (s->state == SMTPD_S_ATRN_WAIT)
 			atrn_fail(s, "shutting down");

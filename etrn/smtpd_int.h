@@ -16,6 +16,8 @@
 enum smtpd_state {
 	SMTPD_S_CMD,		/* reading commands */
 	SMTPD_S_DATA,		/* reading message content */
+	SMTPD_S_BDAT,		/* reading (or discarding) a BDAT chunk's
+				 * octets (RFC 3030) */
 	SMTPD_S_TLS,		/* TLS handshake in progress */
 	SMTPD_S_AUTH,		/* reading SASL responses */
 	SMTPD_S_AUTH_WAIT,	/* a failed AUTH: its 535 waits (deadline) */
@@ -106,6 +108,23 @@ struct smtpd_session {
 	bool			 skipping;	/* inside an over-long line */
 	int			 received;	/* Received: fields seen */
 	const char		*data_err;	/* the reply after the dot */
+	/* BDAT (RFC 3030): the content of the transaction comes in chunks,
+	 * through the same checks, store and commit as DATA's. */
+	bool			 bdat;		/* its content began by BDAT */
+	bool			 bdat_last;	/* the chunk read is LAST */
+	bool			 bdat_discard;	/* its octets are thrown away
+						 * (refused; answered) */
+	bool			 bdat_failed;	/* a chunk was refused: the
+						 * chunks pipelined after it
+						 * are discarded too, until
+						 * RSET, MAIL or EHLO */
+	bool			 bdat_cr;	/* the last octet was a CR */
+	uint64_t		 bdat_left;	/* octets of the chunk to come */
+	uint64_t		 bdat_col;	/* octets of the line so far */
+	int			 bdat_hdr;	/* "Received:" octets matched
+						 * at the line's start, or -1 */
+	uint64_t		 bdat_deadline;	/* the message's: data_timeout
+						 * from the first BDAT */
 	/* The commit. */
 	struct qnew		 qn;
 	struct etrn_job		*etrn;		/* or an ETRN's flush */
@@ -287,6 +306,11 @@ struct smtpd_session *smtpd_session_adopt(struct smtpd_server *,
  * must be closed now. */
 bool	 smtpd_session_input(struct smtpd_session *);
 void	 smtpd_session_committed(struct smtpd_session *);
+/* smtpd_session_in_message - reading a message's content: in DATA, in a
+ * BDAT chunk, or between the chunks of a BDAT transaction. */
+#define smtpd_session_in_message(s)					\
+	((s)->state == SMTPD_S_DATA || (s)->state == SMTPD_S_BDAT ||	\
+	(((s)->state == SMTPD_S_CMD) && (s)->bdat))
 /* smtpd_session_arm - a timeout of `secs` from now (command or DATA). */
 void	 smtpd_session_arm(struct smtpd_session *, time_t secs);
 void	 smtpd_session_timeout(struct smtpd_session *);

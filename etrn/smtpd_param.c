@@ -16,9 +16,9 @@
  *	501 5.5.4 Bad K value			from the keyword's function
  *
  * Parameters are taken in the order sent and the first error is the one
- * answered. MAIL knows SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC
- * 6531), RET and ENVID (RFC 3461) and AUTH (RFC 4954 §5); RCPT knows
- * NOTIFY and ORCPT (RFC 3461).
+ * answered. MAIL knows SIZE (RFC 1870), BODY (RFC 6152; BINARYMIME, RFC
+ * 3030 §3), SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461) and AUTH (RFC
+ * 4954 §5); RCPT knows NOTIFY and ORCPT (RFC 3461).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -242,6 +242,9 @@ smtpd_param_body(struct smtpd_session *s, char *v, void *out)
 	(void)out;
 	if (strcasecmp(v, "8BITMIME") == 0)
 		s->mflags |= QMSG_F_8BITMIME;
+	else if (strcasecmp(v, "BINARYMIME") == 0)
+		/* RFC 3030 §3: offered with CHUNKING; DATA refuses it. */
+		s->mflags |= QMSG_F_BINARYMIME;
 	else if (strcasecmp(v, "7BIT") != 0) {
 		smtpd_session_reply(s, "501 5.5.4 Bad BODY value");
 		return -1;

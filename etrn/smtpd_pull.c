@@ -93,7 +93,7 @@ smtpd_pull_bytes(const struct smtpd_server *srv,
 {
 	uint64_t	b = srv->nstored_bytes;
 
-	if (s != NULL && !s->dead && s->state == SMTPD_S_DATA)
+	if (s != NULL && !s->dead && smtpd_session_in_message(s))
 		b += s->body_len - s->trace_len;
 	return b;
 }
@@ -159,8 +159,8 @@ smtpd_pull_verb(const char *verb)
 	 * or a second turn on this connection makes no sense.
 	 */
 	static const char *const ok[] = {
-		"EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
-		"HELP", "VRFY",
+		"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP",
+		"QUIT", "HELP", "VRFY",
 	};
 	size_t	i;
 
@@ -282,7 +282,7 @@ smtpd_pull_run(struct conf *conf, struct smtp_conn *conn,
 			smtpd_server_timers(&srv);
 		}
 		if (s != NULL && !s->dead)
-			was_data = s->state == SMTPD_S_DATA ||
+			was_data = smtpd_session_in_message(s) ||
 			    s->state == SMTPD_S_COMMIT;
 		if (s != NULL && !s->dead)
 			smtpd_pull_idle(&srv, s, now, &idle);

@@ -17,6 +17,16 @@
  * line or too many Received: fields make the message refused, but only
  * after reading up to the real CRLF.CRLF, so nothing after a smuggled
  * "<LF>.<LF>" is ever taken as a command.
+ *
+ * BDAT (RFC 3030) takes the content in chunks of a stated size, with no
+ * dot-stuffing and no end marker, through the same checks (bare CR or LF,
+ * NUL, line length, Received: count, message_size_limit over all the
+ * chunks), spool and commit as DATA: the 250 to the LAST chunk comes
+ * after the commit, as the one after DATA's dot. A chunk that cannot be
+ * taken (no transaction, a refused message, a bad LAST) still has its
+ * octets read and thrown away (RFC 3030 §2), so they are never commands;
+ * a size that cannot be read leaves nothing to go by, and the session
+ * ends. BODY=BINARYMIME content is not lines: only its size is checked.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +48,10 @@
 #define SMTPD_AUTH_LINE_MAX	12288	/* RFC 4954 §4 */
 #define SMTPD_AUTH_FAILURES_MAX	3	/* RFC 4954 §9: at least 3 */
 #define SMTPD_SPOOL_WRITE	(64 * 1024)
+/* A BDAT size of at most this many digits is below 2^64: read without
+ * overflow, and still far over any message_size_limit. */
+#define SMTPD_BDAT_DIGITS	19
+#define SMTPD_BDAT_SYNTAX	"501 5.5.4 Syntax: BDAT count [LAST]"
 
 static void	smtpd_session_reset(struct smtpd_session *);
 
@@ -176,6 +190,8 @@ smtpd_session_reset(struct smtpd_session *s)
 	s->envid[0] = '\0';
 	smtpd_session_rcpt_clear(s);
 	s->data_err = NULL;
+	s->bdat = false;
+	s->bdat_failed = false;
 	smtpd_session_unspool(s);
 }
 
@@ -205,7 +221,7 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 		return;
 	}
 	{
-		const char	*ext[10];
+		const char	*ext[16];
 		char		 size[48], authl[80];
 		size_t		 n = 0, i;
 
@@ -217,6 +233,8 @@ smtpd_cmd_hello(struct smtpd_session *s, char *arg, bool esmtp)
 			ext[n++] = size;
 			ext[n++] = "8BITMIME";
 			ext[n++] = "SMTPUTF8";
+			ext[n++] = "CHUNKING";
+			ext[n++] = "BINARYMIME";
 		}
 		ext[n++] = "ENHANCEDSTATUSCODES";
 		if (!s->odmr)
@@ -296,6 +314,7 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 	}
 	strl_copy(s->sender, a.addr, sizeof(s->sender));
 	s->in_mail = true;
+	s->bdat_failed = false;		/* a new transaction */
 	smtpd_session_rcpt_clear(s);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
@@ -470,6 +489,17 @@ smtpd_cmd_data(struct smtpd_session *s, char *arg)
 		smtpd_session_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
+	if (s->bdat) {
+		/* RFC 3030 §2: not both in one transaction. */
+		smtpd_session_reply(s, "503 5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	if (s->mflags & QMSG_F_BINARYMIME) {
+		/* RFC 3030 §3: BINARYMIME content goes by BDAT only. */
+		smtpd_session_reply(s, "503 5.5.1 Error: BODY=BINARYMIME "
+		    "requires BDAT");
+		return;
+	}
 	if (s->nrcpt == 0) {
 		smtpd_session_reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
@@ -502,8 +532,9 @@ smtpd_spool_write(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* smtpd_data_store - append a line (with its CRLF) to the body, moving it
- * to a spool file once it passes the threshold. */
+/* smtpd_data_store - append octets (DATA: a line with its CRLF; BDAT: a
+ * run of a chunk) to the body, moving it to a spool file once it passes
+ * the threshold. */
 static void
 smtpd_data_store(struct smtpd_session *s, const char *p, size_t n)
 {
@@ -556,8 +587,9 @@ smtpd_data_end(struct smtpd_session *s)
 		sbuf_reset(s->body);
 	}
 	if (s->data_err != NULL) {
-		log_info("client=%s, reject DATA from=<%s>, nrcpt=%zu: %s",
-		    s->client, s->sender, s->nrcpt, s->data_err);
+		log_info("client=%s, reject %s from=<%s>, nrcpt=%zu: %s",
+		    s->client, s->bdat ? "BDAT" : "DATA", s->sender, s->nrcpt,
+		    s->data_err);
 		smtpd_session_reply(s, "%s", s->data_err);
 		if (strncmp(s->data_err, "452 4.3.1", 9) == 0)
 			smtpd_session_full(s);	/* the spool's disk */
@@ -707,6 +739,236 @@ smtpd_session_data(struct smtpd_session *s)
 		s->prev_crlf = crlf;
 		smtp_conn_consume(s->conn, len);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* BDAT (RFC 3030). */
+
+/* smtpd_bdat_fail - the first error of the message is the one answered;
+ * BINARYMIME content is not lines, and only its size is checked. */
+static void
+smtpd_bdat_fail(struct smtpd_session *s, const char *why)
+{
+	if (s->data_err == NULL && !(s->mflags & QMSG_F_BINARYMIME))
+		s->data_err = why;
+}
+
+/*
+ * smtpd_bdat_scan - DATA's checks over octets of a chunk: bare CR, bare
+ * LF, NUL, line_length_limit (with the CRLF, as DATA counts), and the
+ * Received: fields of the header section. A line may span chunks: where
+ * it stands is kept in the session.
+ */
+static void
+smtpd_bdat_scan(struct smtpd_session *s, const char *p, size_t n)
+{
+	static const char	 rcvd[] = "received:";
+	uint64_t		 limit = (uint64_t)s->srv->conf->line_length_limit;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char	ch = (unsigned char)p[i];
+
+		if (s->bdat_cr) {
+			s->bdat_cr = false;
+			if (ch == '\n') {
+				/* The header section ends at an empty line. */
+				if (s->bdat_col == 0)
+					s->in_headers = false;
+				s->bdat_col = 0;
+				s->bdat_hdr = 0;
+				continue;
+			}
+			smtpd_bdat_fail(s, "550 5.6.0 Error: bare CR in message "
+			    "(line ends must be CRLF)");
+			s->bdat_col++;
+			s->bdat_hdr = -1;
+		}
+		if (ch == '\r') {
+			s->bdat_cr = true;
+			continue;
+		}
+		if (ch == '\n') {
+			smtpd_bdat_fail(s, "550 5.6.0 Error: bare LF in message "
+			    "(line ends must be CRLF)");
+			/* A line all the same, for the Received: count. */
+			s->bdat_col = 0;
+			s->bdat_hdr = 0;
+			continue;
+		}
+		if (ch == '\0')
+			smtpd_bdat_fail(s, "550 5.6.0 Error: NUL byte in "
+			    "message");
+		if (++s->bdat_col + 2 > limit)
+			smtpd_bdat_fail(s, "500 5.5.2 Error: message line too "
+			    "long (over 1000 octets)");
+		if (s->in_headers && s->bdat_hdr >= 0) {
+			if ((ch >= 'A' && ch <= 'Z' ? ch + 32 : ch) !=
+			    (unsigned char)rcvd[s->bdat_hdr])
+				s->bdat_hdr = -1;
+			else if (++s->bdat_hdr == (int)sizeof(rcvd) - 1) {
+				s->received++;
+				s->bdat_hdr = -1;
+			}
+		}
+	}
+}
+
+/*
+ * smtpd_bdat_chunk_end - all of a chunk's octets are in. A refused one
+ * was answered already. An error ends the transaction now (its reply is
+ * this chunk's), and the chunks pipelined after it are discarded; the
+ * LAST chunk goes to DATA's end: the checks of the whole message, then
+ * the commit, whose result is the reply.
+ */
+static void
+smtpd_bdat_chunk_end(struct smtpd_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+	bool			 last = s->bdat_last;
+
+	s->state = SMTPD_S_CMD;
+	if (s->bdat_discard) {
+		s->bdat_discard = false;
+		return;
+	}
+	if (last && !(s->mflags & QMSG_F_BINARYMIME)) {
+		if (s->bdat_cr)
+			smtpd_bdat_fail(s, "550 5.6.0 Error: bare CR in "
+			    "message (line ends must be CRLF)");
+		else if (s->bdat_col > 0 && s->data_err == NULL)
+			/* Stored as DATA stores it: every line ends in
+			 * CRLF. */
+			smtpd_data_store(s, "\r\n", 2);
+	}
+	if (last || s->data_err != NULL) {
+		smtpd_data_end(s);
+		if (!last && s->state == SMTPD_S_CMD)
+			s->bdat_failed = true;
+		return;
+	}
+	smtpd_session_reply(s, "250 2.0.0 Ok: %llu octets received",
+	    (unsigned long long)(s->body_len - s->trace_len));
+	/* Between chunks: a command's timeout, within the message's. */
+	smtpd_session_arm(s, c->command_timeout);
+	if (s->bdat_deadline < s->deadline)
+		s->deadline = s->bdat_deadline;
+}
+
+/*
+ * smtpd_bdat_read - take the chunk's octets: checked and stored, or
+ * thrown away; never more than the chunk's size, so that what follows
+ * is read as commands. The body stays within the spool bounds of DATA.
+ */
+static void
+smtpd_bdat_read(struct smtpd_session *s)
+{
+	const struct conf	*c = s->srv->conf;
+
+	while (s->state == SMTPD_S_BDAT) {
+		const char	*p = smtp_conn_data(s->conn);
+		size_t		 avail = smtp_conn_avail(s->conn), n;
+
+		if (s->bdat_left == 0) {
+			smtpd_bdat_chunk_end(s);
+			return;
+		}
+		if (avail == 0)
+			return;
+		n = avail < s->bdat_left ? avail : (size_t)s->bdat_left;
+		if (!s->bdat_discard && s->data_err == NULL) {
+			smtpd_bdat_scan(s, p, n);
+			if (s->data_err == NULL && s->body_len - s->trace_len +
+			    n > c->message_size_limit)
+				s->data_err = "552 5.3.4 Error: message file "
+				    "too big";
+			if (s->data_err == NULL)
+				smtpd_data_store(s, p, n);
+		}
+		s->bdat_left -= n;
+		smtp_conn_consume(s->conn, n);
+	}
+}
+
+/*
+ * smtpd_cmd_bdat - "BDAT size [LAST]" (RFC 3030 §2). The size is read
+ * strictly: digits only, at most SMTPD_BDAT_DIGITS of them. Without a
+ * size there is nothing to go by, and the octets after the command would
+ * be read as commands: the session ends. Otherwise a refused chunk is
+ * answered now and its octets discarded; a refusal inside a transaction
+ * ends it, and later chunks are discarded (with a 503 that does not count
+ * towards max_errors: the client pipelined them in good faith) until the
+ * client's RSET.
+ */
+static void
+smtpd_cmd_bdat(struct smtpd_session *s, char *arg)
+{
+	const struct conf	*c = s->srv->conf;
+	const char		*p = arg != NULL ? arg : "", *why = NULL;
+	uint64_t		 n = 0;
+	size_t			 nd = 0;
+	bool			 last = false, counts = true;
+
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (++nd <= SMTPD_BDAT_DIGITS)
+			n = n * 10 + (uint64_t)(*p - '0');
+	if (nd == 0 || nd > SMTPD_BDAT_DIGITS || (*p != '\0' && *p != ' ')) {
+		smtpd_session_reply(s, SMTPD_BDAT_SYNTAX);
+		smtpd_session_reply(s, "421 4.5.0 %s Error: BDAT without a "
+		    "size, closing", c->myhostname);
+		smtpd_session_close(s, "BDAT without a readable size");
+		return;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p != '\0') {
+		if (strcasecmp(p, "LAST") == 0)
+			last = true;
+		else
+			why = SMTPD_BDAT_SYNTAX;
+	}
+	if (why != NULL)
+		;
+	else if (s->bdat_failed) {
+		why = "503 5.5.1 Error: BDAT after a refused chunk (send RSET)";
+		counts = false;
+	} else if (!s->esmtp)
+		why = "503 5.5.1 Error: send EHLO first";
+	else if (!s->in_mail)
+		why = "503 5.5.1 Error: need MAIL command";
+	else if (s->nrcpt == 0)
+		why = "554 5.5.1 Error: no valid recipients";
+	s->bdat_left = n;
+	s->bdat_last = last;
+	if (why != NULL) {
+		smtpd_session_reply(s, "%s", why);
+		if (counts)
+			s->errors++;
+		if (s->in_mail) {
+			/* RFC 3030 §2: the transaction is over; the next
+			 * chunks must not start a message in its middle. */
+			log_info("client=%s, reject BDAT from=<%s>, nrcpt=%zu: "
+			    "%s", s->client, s->sender, s->nrcpt, why);
+			smtpd_session_reset(s);
+			s->bdat_failed = true;
+		}
+		s->bdat_discard = true;
+		s->state = SMTPD_S_BDAT;
+		smtpd_session_arm(s, c->data_timeout);
+		return;
+	}
+	if (!s->bdat) {
+		smtpd_data_begin(s);	/* the Received: field; arms
+					 * data_timeout for the message */
+		s->bdat = true;
+		s->bdat_cr = false;
+		s->bdat_col = 0;
+		s->bdat_hdr = 0;
+		s->bdat_deadline = s->deadline;
+	}
+	s->bdat_discard = false;
+	s->state = SMTPD_S_BDAT;
+	s->deadline = s->bdat_deadline;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1078,15 +1340,7 @@ smtpd_cmd_help(struct smtpd_session *s, char *arg)
 {
 	(void)arg;
 	smtpd_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN");
-}
-
-/* smtpd_cmd_unimpl - known, not served (yet): BDAT. */
-static void
-smtpd_cmd_unimpl(struct smtpd_session *s, char *arg)
-{
-	(void)arg;
-	smtpd_session_reply(s, "502 5.5.1 Error: command not implemented");
+	    "BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN");
 }
 
 /* How a command may sit in a pipelined group (RFC 2920 §3.1). */
@@ -1124,7 +1378,7 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ "ETRN",	SMTPD_VERB_SYNC | SMTPD_VERB_JUNK, etrn_cmd },
 	{ "ATRN",	SMTPD_VERB_SYNC,	atrn_cmd_atrn },
 	{ "TURN",	SMTPD_VERB_SYNC,	atrn_cmd_turn },
-	{ "BDAT",	0,			smtpd_cmd_unimpl },
+	{ "BDAT",	0,			smtpd_cmd_bdat },
 };
 
 static void
@@ -1205,6 +1459,12 @@ smtpd_session_input(struct smtpd_session *s)
 		if (s->state == SMTPD_S_DATA) {
 			smtpd_session_data(s);
 			if (s->state == SMTPD_S_DATA)
+				break;
+			continue;
+		}
+		if (s->state == SMTPD_S_BDAT) {
+			smtpd_bdat_read(s);
+			if (s->state == SMTPD_S_BDAT)
 				break;
 			continue;
 		}
@@ -1303,7 +1563,7 @@ smtpd_session_timeout(struct smtpd_session *s)
 	smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
 	    s->srv->conf->myhostname);
 	smtpd_session_close(s, s->state == SMTPD_S_DATA ? "timeout in DATA" :
-	    "timeout");
+	    smtpd_session_in_message(s) ? "timeout in BDAT" : "timeout");
 }
 
 void

@@ -147,6 +147,8 @@ enum {
 	QMSG_F_RET_FULL	= 0x04,
 	QMSG_F_RET_HDRS	= 0x08,
 	QMSG_F_DSN	= 0x10,	/* this message is a bounce we made */
+	QMSG_F_BINARYMIME = 0x20, /* BODY=BINARYMIME (RFC 3030 §3): goes on
+				 * only by BDAT, to a BINARYMIME server */
 };
 
 /* Recipient states, as `postern queue --json` prints them. */

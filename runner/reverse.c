@@ -409,6 +409,7 @@ reverse_session(struct conf *c, int fd, const struct reverse_req *req)
 	o.cmd_timeout = (int)c->smtp_command_timeout;
 	o.data_timeout = (int)c->smtp_data_timeout;
 	o.dot_timeout = (int)c->smtp_dot_timeout;
+	o.bdat_min_size = c->smtp_bdat_min_size;
 	log_info("client=%s, user=%s, domains=%s, tls=%s: reversed session "
 	    "(serial %llu)", req->client, req->user, doms,
 	    req->tls[0] ? req->tls : "none",

@@ -264,6 +264,11 @@ struct smtpc_opts {
 	int		 cmd_timeout;		/* s: greeting, EHLO, MAIL, RCPT */
 	int		 data_timeout;		/* s: DATA 354, each block */
 	int		 dot_timeout;		/* s: the final dot, >= 600 */
+	uint64_t	 bdat_min_size;		/* BDAT (RFC 3030) for messages
+					 * of this size or more, to a
+					 * server with CHUNKING; 0: DATA
+					 * always (a BINARYMIME message
+					 * goes by BDAT all the same) */
 };
 
 /* One recipient in a transaction, and its result. */

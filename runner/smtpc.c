@@ -236,6 +236,7 @@ smtpc_new(const struct smtpc_opts *o)
 	sc->t_cmd = smtpc_ms(o->cmd_timeout, SMTPC_T_CMD);
 	sc->t_data = smtpc_ms(o->data_timeout, SMTPC_T_DATA);
 	sc->t_dot = smtpc_ms(o->dot_timeout, SMTPC_T_DOT);
+	sc->bdat_min = o->bdat_min_size;
 	sc->state = SMTPC_S_OK;
 	strl_copy(sc->err_status, "4.4.2", sizeof(sc->err_status));
 	return sc;
@@ -366,6 +367,10 @@ smtpc_ehlo_parse(struct smtpc *sc, char *lines)
 			sc->ext |= SMTPC_X_SMTPUTF8;
 		else if (strcasecmp(kw, "DSN") == 0)
 			sc->ext |= SMTPC_X_DSN;
+		else if (strcasecmp(kw, "CHUNKING") == 0)
+			sc->ext |= SMTPC_X_CHUNKING;
+		else if (strcasecmp(kw, "BINARYMIME") == 0)
+			sc->ext |= SMTPC_X_BINARYMIME;
 		else if (strcasecmp(kw, "STARTTLS") == 0)
 			sc->ext |= SMTPC_X_STARTTLS;
 		else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)

@@ -25,6 +25,10 @@
 #define SMTPC_QUIT_MS		10000	/* at most this for QUIT's reply */
 #define SMTPC_KW_MAX		1024	/* EHLO keywords kept (smtpc_offers) */
 #define SMTPC_LINE_MAX		510	/* a command without CRLF (§4.5.3.1.4) */
+/* A BDAT chunk's octets at most (RFC 3030 sets no bound): big enough that
+ * the command costs nothing, small enough that a refusal stops us early
+ * (with PIPELINING, the next chunk goes before this one's reply). */
+#define SMTPC_BDAT_CHUNK	(256 * 1024)
 
 /* Defaults (s) when smtpc_opts says 0: RFC 5321 §4.5.3.2. */
 #define SMTPC_T_CONNECT		30
@@ -46,6 +50,8 @@ enum {
 	SMTPC_X_AUTH_LOGIN	= 0x200,
 	SMTPC_X_AUTH_CRAM	= 0x400,	/* CRAM-MD5 */
 	SMTPC_X_AUTH_SCRAM	= 0x800,	/* SCRAM-SHA-256 */
+	SMTPC_X_CHUNKING	= 0x1000,	/* BDAT (RFC 3030) */
+	SMTPC_X_BINARYMIME	= 0x2000,
 };
 
 /* The connection's state: usable, done (no more mail, QUIT is fine) or
@@ -65,6 +71,7 @@ struct smtpc {
 	int			 t_dot;
 	uint32_t		 ext;		/* SMTPC_X_* */
 	uint64_t		 size_max;	/* SIZE n; 0: no limit */
+	uint64_t		 bdat_min;	/* smtpc_opts' bdat_min_size */
 	enum smtpc_state	 state;
 	char			 host[256];	/* SNI, certificate name */
 	char			 peer[320];	/* "host[ip]:port" */

@@ -8,7 +8,18 @@
  * connection leaves whatever has no final answer temporary (RFC 5321
  * §3.8). Replies are matched to commands by count, never by code or text
  * (RFC 2920 §3.1). What the server cannot take is refused here without a
- * word on the wire: SMTPUTF8 (5.6.7), 8BITMIME (5.6.3), SIZE (5.3.4).
+ * word on the wire: SMTPUTF8 (5.6.7), 8BITMIME (5.6.3), BINARYMIME
+ * (5.6.3), SIZE (5.3.4).
+ *
+ * BDAT (RFC 3030) carries the message instead of DATA when the server
+ * offers CHUNKING and the message is at least bdat_min_size octets, and
+ * always for a BINARYMIME message: chunks of SMTPC_BDAT_CHUNK octets, not
+ * stuffed, the last one "BDAT n LAST", all written without waiting for
+ * the replies under PIPELINING (a refusal seen meanwhile stops the rest,
+ * RFC 3030 §2). Text goes with CRLF line ends and stray CR or LF as
+ * spaces, as DATA sends it; BINARYMIME content goes as stored. The reply
+ * to LAST is the final one; a refused chunk's reply is the accepted
+ * recipients' result, and the transaction ends with RSET (§2).
  *
  * Results: a recipient's code and status always have the same class. The
  * code is the server's (a 552 to RCPT is taken as 452, as Postfix does),
@@ -55,6 +66,8 @@ struct smtpc_send_x {
 	bool			 pipe;	/* PIPELINING */
 	bool			 utf8;	/* SMTPUTF8 needed */
 	bool			 mail_ok; /* MAIL got 2xx */
+	bool			 bdat;	/* the message goes by BDAT */
+	bool			 binary;	/* BODY=BINARYMIME */
 };
 
 /* smtpc_send_set - a recipient's result. */
@@ -184,7 +197,9 @@ smtpc_send_mail_line(struct smtpc *sc, const struct smtpc_msg *m, bool utf8)
 	sbuf_catf(o, "MAIL FROM:<%s>", m->sender != NULL ? m->sender : "");
 	if (sc->ext & SMTPC_X_SIZE)
 		sbuf_catf(o, " SIZE=%llu", (unsigned long long)m->size);
-	if ((m->flags & QMSG_F_8BITMIME) && (sc->ext & SMTPC_X_8BITMIME))
+	if (m->flags & QMSG_F_BINARYMIME)
+		sbuf_cat(o, " BODY=BINARYMIME");	/* checked: offered */
+	else if ((m->flags & QMSG_F_8BITMIME) && (sc->ext & SMTPC_X_8BITMIME))
 		sbuf_cat(o, " BODY=8BITMIME");
 	if (utf8)
 		sbuf_cat(o, " SMTPUTF8");
@@ -266,7 +281,22 @@ smtpc_send_check(struct smtpc_send_x *x)
 		smtpc_send_set_all(m, x->st, -1, 550, "5.6.7", text);
 		return false;
 	}
-	if ((m->flags & QMSG_F_8BITMIME) && !(sc->ext & SMTPC_X_8BITMIME)) {
+	x->binary = (m->flags & QMSG_F_BINARYMIME) != 0;
+	if (x->binary && (sc->ext & (SMTPC_X_CHUNKING | SMTPC_X_BINARYMIME)) !=
+	    (SMTPC_X_CHUNKING | SMTPC_X_BINARYMIME)) {
+		/* RFC 3030 §3: binary content only by BDAT, to a server
+		 * that offers both; we do not convert. */
+		bsnprintf(text, sizeof(text), "message is binary (BODY="
+		    "BINARYMIME), but host %s does not support BINARYMIME and "
+		    "CHUNKING: conversion required but not supported",
+		    sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 554, "5.6.3", text);
+		return false;
+	}
+	x->bdat = x->binary || ((sc->ext & SMTPC_X_CHUNKING) &&
+	    sc->bdat_min > 0 && m->size >= sc->bdat_min);
+	if (!x->binary && (m->flags & QMSG_F_8BITMIME) &&
+	    !(sc->ext & SMTPC_X_8BITMIME)) {
 		/* RFC 6152 §3: no 8-bit octets; we do not convert. */
 		bsnprintf(text, sizeof(text), "message has 8-bit content, but "
 		    "host %s does not support 8BITMIME: conversion required "
@@ -291,7 +321,9 @@ smtpc_send_check(struct smtpc_send_x *x)
 
 /*
  * smtpc_send_mail - MAIL FROM, and with PIPELINING the RCPTs and DATA in
- * the same group (DATA last, RFC 2920 §3.1); then MAIL's reply. A refusal
+ * the same group (DATA last, RFC 2920 §3.1; BDAT goes once the RCPT
+ * replies are in: only when somebody was accepted); then MAIL's reply. A
+ * refusal
  * is every recipient's (never cached, RFC 5321 §4.5.4.1); with the group
  * already sent the RCPT replies must still be read.
  */
@@ -309,7 +341,8 @@ smtpc_send_mail(struct smtpc_send_x *x)
 		for (i = 0; i < m->nrcpt; i++)
 			if (x->sent[i])
 				smtpc_send_rcpt_line(sc, &m->rcpt[i]);
-		smtpc_cmd(sc, "DATA");
+		if (!x->bdat)
+			smtpc_cmd(sc, "DATA");
 	}
 	if (smtpc_in_step(sc, "MAIL FROM") != 0 ||
 	    smtpc_flush(sc, sc->t_cmd, "MAIL FROM") != 0 ||
@@ -402,6 +435,9 @@ smtpc_send_data(struct smtpc_send_x *x)
 	struct smtp_reply	 r;
 	struct smtp_dot		 d;
 
+	if (x->bdat)		/* no DATA: the chunks go now, or nothing */
+		return x->mail_ok && x->nacc > 0 ? SMTPC_SEND_NEXT :
+		    SMTPC_SEND_RSET;
 	if (!x->pipe) {
 		if (!x->mail_ok || x->nacc == 0)
 			return SMTPC_SEND_RSET;
@@ -442,6 +478,151 @@ smtpc_send_data(struct smtpc_send_x *x)
 	}
 	smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
 	return SMTPC_SEND_RSET;
+}
+
+/* The chunks of one message under way (smtpc_send_bdat). */
+struct smtpc_bdat {
+	size_t	nsent;		/* chunks sent */
+	size_t	nread;		/* their replies read */
+	bool	last_sent;	/* the LAST one is among them */
+	bool	done;		/* the result is set: the replies still to
+				 * come are read and ignored */
+	bool	refused;	/* by a chunk's reply: RSET (RFC 3030 §2) */
+};
+
+/*
+ * smtpc_bdat_reply - the next chunk's reply. The one to LAST is the
+ * accepted recipients' result; a refusal of any chunk is too, and
+ * nothing more is sent. -1: the connection is lost (no reply read).
+ */
+static int
+smtpc_bdat_reply(struct smtpc_send_x *x, struct smtpc_bdat *b)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtp_reply	 r;
+	bool			 last = b->last_sent && b->nread + 1 == b->nsent;
+
+	if (smtpc_read_reply(sc, last ? sc->t_dot : sc->t_data,
+	    last ? "BDAT LAST" : "BDAT", &r, NULL) != 0)
+		return -1;
+	b->nread++;
+	if (r.code == 421) {
+		if (!b->done)
+			smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
+		sc->state = SMTPC_S_DEAD;
+		b->done = true;
+		return 0;
+	}
+	if (b->done)
+		return 0;
+	if (r.code / 100 == 3) {
+		/* Nothing in BDAT asks for more: out of step. */
+		smtpc_die(sc, "unexpected reply from %s to BDAT: %s",
+		    sc->peer, r.text);
+		strl_copy(sc->err_status, "4.5.0", sizeof(sc->err_status));
+		smtpc_send_set_all(m, x->st, SMTPC_R_ACCEPTED, 0, "4.5.0",
+		    sc->err);
+		b->done = true;
+		return 0;
+	}
+	if (r.code / 100 == 2) {
+		if (last) {
+			smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
+			b->done = true;
+		}
+		return 0;
+	}
+	smtpc_send_set_reply(m, x->st, SMTPC_R_ACCEPTED, &r);
+	b->done = true;
+	b->refused = true;
+	return 0;
+}
+
+/*
+ * smtpc_send_bdat - the message in BDAT chunks (RFC 3030 §2) and their
+ * replies. A chunk is made whole before its command, so its size is
+ * exact; a message that cannot be read here ends the connection, as in
+ * DATA, so that no part of it is taken for the whole.
+ */
+static enum smtpc_send_next
+smtpc_send_bdat(struct smtpc_send_x *x)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	struct smtpc_bdat	 b;
+	struct smtp_dot		 d;
+	struct sbuf		*ck;
+	const char		*data = NULL;
+	size_t			 len = 0, take;
+	bool			 eof = false;
+	enum smtpc_send_next	 next = SMTPC_SEND_DONE;
+
+	/* A reply already there answers a message not yet sent. */
+	if (smtpc_in_step(sc, "the message content") != 0)
+		return SMTPC_SEND_LOST;
+	memset(&b, 0, sizeof(b));
+	smtp_dot_begin(&d);
+	ck = sbuf_new();
+	while (!eof && !b.done) {
+		while (sbuf_len(ck) < SMTPC_BDAT_CHUNK) {
+			if (len == 0) {
+				if (m->body(m->body_arg, &data, &len) != 0) {
+					smtpc_send_set_all(m, x->st,
+					    SMTPC_R_ACCEPTED, 0, "4.3.0",
+					    "local error reading the queued "
+					    "message");
+					smtpc_die(sc, "local error reading the "
+					    "queued message");
+					sbuf_free(ck);
+					return SMTPC_SEND_DONE;
+				}
+				if (len == 0) {
+					eof = true;
+					break;
+				}
+			}
+			take = SMTPC_BDAT_CHUNK - sbuf_len(ck);
+			if (take > len)
+				take = len;
+			if (x->binary)
+				sbuf_catn(ck, data, take);
+			else
+				smtp_dot_plain(&d, ck, data, take);
+			data += take;
+			len -= take;
+		}
+		if (eof && !x->binary)
+			smtp_dot_close(&d, ck);
+		smtpc_cmd(sc, "BDAT %zu%s", sbuf_len(ck), eof ? " LAST" : "");
+		sbuf_catn(sc->conn->out, sbuf_str(ck), sbuf_len(ck));
+		sbuf_reset(ck);
+		b.nsent++;
+		b.last_sent = eof;
+		if (smtpc_flush(sc, sc->t_data, "message content") != 0) {
+			next = SMTPC_SEND_LOST;
+			goto out;
+		}
+		/* Without PIPELINING each reply before the next chunk; with
+		 * it, those that came meanwhile (a refusal stops us). */
+		while (b.nread < b.nsent && (!x->pipe || eof ||
+		    smtp_conn_avail(sc->conn) > 0))
+			if (smtpc_bdat_reply(x, &b) != 0) {
+				next = SMTPC_SEND_LOST;
+				goto out;
+			}
+	}
+	/* After a refusal, the replies to the chunks already sent. */
+	while (b.nread < b.nsent && sc->state == SMTPC_S_OK)
+		if (smtpc_bdat_reply(x, &b) != 0) {
+			next = SMTPC_SEND_LOST;
+			goto out;
+		}
+	if (b.refused && sc->state == SMTPC_S_OK)
+		next = SMTPC_SEND_RSET;
+out:
+	sbuf_free(ck);
+	return next;
 }
 
 /* smtpc_send_content - the message and the final dot; its reply is every
@@ -513,7 +694,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	if (next == SMTPC_SEND_NEXT)
 		next = smtpc_send_data(&x);
 	if (next == SMTPC_SEND_NEXT)
-		next = smtpc_send_content(&x);
+		next = x.bdat ? smtpc_send_bdat(&x) : smtpc_send_content(&x);
 	if (next == SMTPC_SEND_RSET)
 		smtpc_send_rset(sc);
 	else if (next == SMTPC_SEND_LOST)

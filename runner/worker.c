@@ -143,6 +143,7 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	o.cmd_timeout = (int)w->conf->smtp_command_timeout;
 	o.data_timeout = (int)w->conf->smtp_data_timeout;
 	o.dot_timeout = (int)w->conf->smtp_dot_timeout;
+	o.bdat_min_size = w->conf->smtp_bdat_min_size;
 	if (rt->relayhost) {
 		/* AUTH only to a certificate for the relayhost's own name
 		 * (or IP): for "relay.example" (no brackets) not for the

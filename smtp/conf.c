@@ -152,6 +152,10 @@ static const struct conf_key conf_table[] = {
 	CONF_K_DUR(smtp_command_timeout, "5m"),
 	CONF_K_DUR(smtp_data_timeout, "3m"),
 	CONF_K_DUR(smtp_dot_timeout, "10m"),
+	/* BDAT (RFC 3030) for messages this big, when the next hop offers
+	 * CHUNKING; smaller ones by DATA. 0: DATA always (BINARYMIME
+	 * messages go by BDAT all the same: they must). */
+	CONF_K_SIZE(smtp_bdat_min_size, "64k"),
 	CONF_K_SIZE(message_size_limit, "50m"),
 	CONF_K_INT(max_recipients, "1000", 1, 100000),
 	CONF_K_INT(max_connections, "100", 0, INT_MAX),

@@ -295,6 +295,7 @@ struct conf {
 	time_t			 smtp_command_timeout;
 	time_t			 smtp_data_timeout;
 	time_t			 smtp_dot_timeout;
+	uint64_t		 smtp_bdat_min_size;
 	uint64_t		 message_size_limit;
 	int			 max_recipients;
 	int			 max_connections;
@@ -530,7 +531,7 @@ size_t	 smtp_reply_enhanced(const char *s, char out[16]);
 void	 smtp_reply_status(const struct smtp_reply *, char status[16]);
 
 /* ------------------------------------------------------------------ */
-/* smtp_dot.c - the message as DATA sends it (RFC 5321 §4.5.2).
+/* smtp_dot.c - the message as DATA sends it (RFC 5321 §4.5.2), or BDAT.
  *
  * smtp_dot_stuff() appends a piece of the stored message (CRLF lines;
  * pieces may split lines anywhere) with a '.' doubled at the start of a
@@ -549,6 +550,14 @@ void	 smtp_dot_begin(struct smtp_dot *);
 void	 smtp_dot_stuff(struct smtp_dot *, struct sbuf *out, const char *p,
 	    size_t len);
 void	 smtp_dot_end(struct smtp_dot *, struct sbuf *out);
+/* The same for BDAT (RFC 3030), which has no stuffing and no end marker:
+ * smtp_dot_plain() appends a piece with a bare CR or LF as a space (the
+ * length stays that of the piece, but for a CR held back at its end
+ * until the next octet shows whether an LF follows), smtp_dot_close()
+ * ends the last line with CRLF if it is open (a held CR: a space). */
+void	 smtp_dot_plain(struct smtp_dot *, struct sbuf *out, const char *p,
+	    size_t len);
+void	 smtp_dot_close(struct smtp_dot *, struct sbuf *out);
 
 /* ------------------------------------------------------------------ */
 /* smtp_b64.c - base64 (RFC 4648), strict as RFC 4954 §4 wants. */

@@ -1,6 +1,7 @@
 /*
  * smtp_dot.c - the message after DATA's 354, as it goes on the wire: dot-
- * stuffed (RFC 5321 §4.5.2) and ended by CRLF.CRLF.
+ * stuffed (RFC 5321 §4.5.2) and ended by CRLF.CRLF; or as BDAT sends it
+ * (RFC 3030), the same without stuffing and end marker.
  *
  * The stored message is canonical CRLF; should a bare CR or LF still be
  * there, it goes out as a space, so nothing a lenient server might take
@@ -17,9 +18,11 @@ smtp_dot_begin(struct smtp_dot *d)
 	d->cr = false;
 }
 
-void
-smtp_dot_stuff(struct smtp_dot *d, struct sbuf *out, const char *p,
-    size_t len)
+/* smtp_dot_copy - a piece out, stray CR and LF as spaces; with stuff, a
+ * dot at the start of a line doubled. */
+static void
+smtp_dot_copy(struct smtp_dot *d, struct sbuf *out, const char *p,
+    size_t len, bool stuff)
 {
 	const char	*end = p + len, *run = p;
 
@@ -46,7 +49,7 @@ smtp_dot_stuff(struct smtp_dot *d, struct sbuf *out, const char *p,
 			run = ++p;
 			continue;
 		}
-		if (d->bol && *p == '.') {
+		if (stuff && d->bol && *p == '.') {
 			sbuf_catn(out, run, (size_t)(p - run));
 			sbuf_catc(out, '.');
 			run = p;
@@ -58,7 +61,21 @@ smtp_dot_stuff(struct smtp_dot *d, struct sbuf *out, const char *p,
 }
 
 void
-smtp_dot_end(struct smtp_dot *d, struct sbuf *out)
+smtp_dot_stuff(struct smtp_dot *d, struct sbuf *out, const char *p,
+    size_t len)
+{
+	smtp_dot_copy(d, out, p, len, true);
+}
+
+void
+smtp_dot_plain(struct smtp_dot *d, struct sbuf *out, const char *p,
+    size_t len)
+{
+	smtp_dot_copy(d, out, p, len, false);
+}
+
+void
+smtp_dot_close(struct smtp_dot *d, struct sbuf *out)
 {
 	if (d->cr) {
 		/* A CR at the very end, with no LF: a space, as above. */
@@ -68,6 +85,12 @@ smtp_dot_end(struct smtp_dot *d, struct sbuf *out)
 	}
 	if (!d->bol)
 		sbuf_catn(out, "\r\n", 2);
-	sbuf_catn(out, ".\r\n", 3);
 	d->bol = true;
+}
+
+void
+smtp_dot_end(struct smtp_dot *d, struct sbuf *out)
+{
+	smtp_dot_close(d, out);
+	sbuf_catn(out, ".\r\n", 3);
 }

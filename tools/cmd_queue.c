@@ -295,8 +295,9 @@ cmd_show(struct tools_ctx *ctx, int argc, char **argv)
 	    tools_time(m.arrival, t, sizeof(t)), (unsigned long long)m.size);
 	tools_put(stdout, m.client, 0);
 	putchar('\n');
-	printf("flags:%s%s%s%s%s\n", m.flags & QMSG_F_8BITMIME ? " 8BITMIME" :
-	    "", m.flags & QMSG_F_SMTPUTF8 ? " SMTPUTF8" : "",
+	printf("flags:%s%s%s%s%s%s\n", m.flags & QMSG_F_8BITMIME ? " 8BITMIME" :
+	    "", m.flags & QMSG_F_BINARYMIME ? " BINARYMIME" : "",
+	    m.flags & QMSG_F_SMTPUTF8 ? " SMTPUTF8" : "",
 	    m.flags & QMSG_F_RET_FULL ? " RET=FULL" : "",
 	    m.flags & QMSG_F_RET_HDRS ? " RET=HDRS" : "",
 	    m.flags & QMSG_F_DSN ? " DSN" : "");

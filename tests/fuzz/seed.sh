@@ -104,12 +104,14 @@ fm() {
 cap fetchmail-etrn 0000 smtp fm ETRN relay.example,site.example
 cap fetchmail-odmr 0100 odmr fm ODMR site.example,caller.example
 
-# What the tools above never send: DSN and SMTPUTF8 parameters, BDAT,
+# What the tools above never send: DSN and SMTPUTF8 parameters, BDAT
+# (chunks, BINARYMIME, refused and discarded ones),
 # VRFY/EXPN/HELP, TURN after AUTH, ETRN's forms, a local session.
 S='\0\377'
 printf "\000\000EHLO c.example\r\n${S}MAIL FROM:<s@c.example> SIZE=300 BODY=8BITMIME RET=HDRS ENVID=QQ+2B1 AUTH=<>\r\nRCPT TO:<a@relay.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+2B@relay.example\r\nRCPT TO:<b@relay.example> NOTIFY=NEVER\r\nDATA\r\n${S}Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n" >"$C/smtpd_session/seed-dsn"
 printf "\000\000EHLO c.example\r\n${S}MAIL FROM:<\303\251@c.example> SMTPUTF8\r\nRCPT TO:<\303\274@relay.example>\r\nDATA\r\n${S}Subject: \303\251\r\n\r\nx\r\n.\r\n${S}BDAT 10 LAST\r\n${S}VRFY a\r\n${S}EXPN a\r\n${S}HELP\r\n${S}RSET\r\n${S}NOOP\r\n${S}QUIT\r\n" >"$C/smtpd_session/seed-utf8-misc"
 printf "\100\000EHLO c.example\r\n${S}AUTH PLAIN AGZhc3QAc2VjcmV0\r\n${S}TURN\r\n${S}ETRN @kids.example\r\n${S}ETRN #pair\r\n${S}ETRN site.example.\r\n${S}QUIT\r\n" >"$C/smtpd_session/seed-turn-etrn"
+printf "\000\000EHLO c.example\r\n${S}MAIL FROM:<s@c.example> BODY=BINARYMIME\r\nRCPT TO:<a@relay.example>\r\nBDAT 5\r\nab\ncdBDAT 3 LAST\r\nx\r\n${S}MAIL FROM:<s@c.example>\r\nRCPT TO:<a@relay.example>\r\nBDAT 4\r\nReceBDAT 9\r\nived: x\r\nBDAT 0 LAST\r\n${S}BDAT 12\r\nMAIL FROM:<>DATA\r\n${S}MAIL FROM:<s@c.example>\r\nRCPT TO:<a@relay.example>\r\nBDAT 3\r\na\rbBDAT 2 LAST\r\nxyRSET\r\n${S}BDAT 1x\r\nQUIT\r\n" >"$C/smtpd_session/seed-bdat"
 printf "\000\002EHLO localhost\r\n${S}MAIL FROM:<root@localhost>\r\nRCPT TO:<a@other.example>\r\nDATA\r\n${S}Subject: local\r\n\r\nx\r\n.\r\n${S}QUIT\r\n" >"$C/smtpd_session/seed-local"
 printf "\101\000EHLO site.example\r\n${S}AUTH PLAIN AHNpdGUAc2VjcmV0\r\n${S}ATRN site.example,caller.example\r\n${S}ATRN\r\n${S}MAIL FROM:<a@b>\r\n${S}QUIT\r\n" >"$C/smtpd_session/seed-odmr-plain"
 

@@ -12,7 +12,12 @@ override in its text, which the pull must print escaped. MODE "hostile":
 ATRN is answered 250 and, once the site greets, the provider sends EHLO,
 then ETRN, TURN, ATRN, AUTH and STARTTLS (each reply logged as "R: ..."),
 then a NOOP every 0.3 s until the site closes (logged "closed after S s,
-last: REPLY") or 30 s pass.
+last: REPLY") or 30 s pass. MODE "bdat": ATRN is answered 250 and, once
+the site greets, the provider sends the message in the file named by
+the environment's BDAT_MSG to <r@a.example> with BDAT: MAIL, RCPT and
+three chunks in one write (the last one LAST), then a BDAT with no
+transaction, whose octets are commands, then RSET and QUIT; it logs the EHLO
+reply ("ehlo: ...") and each reply ("R: ...").
 """
 import time
 import base64, hashlib, hmac, socket, sys
@@ -82,6 +87,27 @@ def reversed_session():
     log.flush()
 
 
+def bdat_session():
+    import os
+    msg = open(os.environ["BDAT_MSG"], "rb").read()
+    log.write("greeting: %s\n" % reply())
+    send("EHLO provider.test.example\r\n")
+    log.write("ehlo: %s\n" % reply())
+    a, b = len(msg) // 3, 2 * len(msg) // 3
+    s.sendall(b"MAIL FROM:<p@provider.test.example>\r\n"
+              b"RCPT TO:<r@a.example>\r\n" +
+              b"BDAT %d\r\n" % a + msg[:a] +
+              b"BDAT %d\r\n" % (b - a) + msg[a:b] +
+              b"BDAT %d LAST\r\n" % (len(msg) - b) + msg[b:])
+    for _ in range(5):
+        log.write("R: %s\n" % reply())
+    evil = b"MAIL FROM:<evil@provider.test.example>\r\n"
+    s.sendall(b"BDAT %d\r\n" % len(evil) + evil + b"RSET\r\nQUIT\r\n")
+    for _ in range(3):
+        log.write("R: %s\n" % reply())
+    log.flush()
+
+
 send("220 mech.test.example ODMR\r\n")
 chal = "<4711.1@mech.test.example>"
 while True:
@@ -104,6 +130,10 @@ while True:
     elif v == "ATRN" and mode == "hostile":
         send("250 2.0.0 OK now reversing the connection\r\n")
         reversed_session()
+        break
+    elif v == "ATRN" and mode == "bdat":
+        send("250 2.0.0 OK now reversing the connection\r\n")
+        bdat_session()
         break
     elif v == "ATRN":
         send("453 4.0.0 You have no mail\r\n")

@@ -1,7 +1,8 @@
 /*
  * test_smtp_reply.c - unit tests for what an SMTP client reads and
  * writes: smtp_reply.c (replies, multi-line, enhanced status codes, the
- * reader's limits) and smtp_dot.c (dot-stuffing and the final CRLF.CRLF).
+ * reader's limits) and smtp_dot.c (dot-stuffing and the final CRLF.CRLF;
+ * BDAT's plain copy).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -306,6 +307,54 @@ dot_table(struct t *t)
 	sbuf_free(out);
 }
 
+/* plain_table - BDAT's copy (smtp_dot_plain, smtp_dot_close): no
+ * stuffing, no end marker, stray CR and LF as spaces; the octets out
+ * are as many as in, but for a CRLF that closes an open last line. */
+static void
+plain_table(struct t *t)
+{
+	static const struct {
+		const char	*name;
+		const char	*in[3];		/* pieces */
+		const char	*want;
+	} cases[] = {
+		{ "empty", { NULL }, "" },
+		{ "one line", { "a\r\n" }, "a\r\n" },
+		{ "no final CRLF", { "a" }, "a\r\n" },
+		{ "dots stay", { ".x\r\n.\r\n..y\r\n" },
+		    ".x\r\n.\r\n..y\r\n" },
+		{ "split CRLF", { "a\r", "\n.b\r\n" }, "a\r\n.b\r\n" },
+		{ "bare LF", { "a\nb\r\n" }, "a b\r\n" },
+		{ "bare CR", { "a\rb\r\n" }, "a b\r\n" },
+		{ "CR at the end", { "a\r" }, "a \r\n" },
+		{ "LF dot LF", { "a\n.\nb\r\n" }, "a . b\r\n" },
+		{ "CR CR LF", { "a\r\r\n" }, "a \r\n" },
+		{ "CR then piece", { "a\r", "b\r\n" }, "a b\r\n" },
+	};
+	struct smtp_dot	 d;
+	struct sbuf	*out = sbuf_new();
+	size_t		 i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sbuf_reset(out);
+		smtp_dot_begin(&d);
+		for (k = 0; k < 3 && cases[i].in[k] != NULL; k++)
+			smtp_dot_plain(&d, out, cases[i].in[k],
+			    strlen(cases[i].in[k]));
+		smtp_dot_close(&d, out);
+		if (strcmp(sbuf_str(out), cases[i].want) != 0) {
+			char	got[256], want[256];
+
+			strl_esc(got, sizeof(got), out->s, out->len, 0);
+			strl_esc(want, sizeof(want), cases[i].want,
+			    strlen(cases[i].want), 0);
+			t_errorf(t, "%s: got \"%s\", want \"%s\"",
+			    cases[i].name, got, want);
+		}
+	}
+	sbuf_free(out);
+}
+
 int
 main(void)
 {
@@ -314,5 +363,6 @@ main(void)
 	T_RUN(reply_limits);
 	T_RUN(reply_enhanced_status);
 	T_RUN(dot_table);
+	T_RUN(plain_table);
 	T_EXIT();
 }
