@@ -429,6 +429,7 @@ enum {
 	SMTP_IDN_E_LONG		= -3,	/* over SMTP_DOMAIN_MAX octets as
 					 * A-labels, a label over 63, or
 					 * more than outsz */
+	SMTP_IDN_E_SYNTAX	= -4,	/* no domain (smtp_idn_domain) */
 };
 
 /* smtp_idn_has8 - does s hold an octet >= 0x80? NULL: false. */
@@ -452,6 +453,14 @@ int	smtp_idn_addr_ascii(const char *addr, char *out, size_t outsz,
 /* smtp_idn_local_has8 - does addr's local part (before its last '@')
  * hold an octet >= 0x80, i.e. need SMTPUTF8 whatever its domain? */
 bool	smtp_idn_local_has8(const char *addr);
+/* smtp_idn_domain - a domain as a list or a command names it (an
+ * optional leading dot for "its subdomains", then RFC 5321 §4.1.2 syntax
+ * with U-labels allowed) into out in smtp_idn_to_ascii()'s form, the dot
+ * kept: what users_file, the ETRN policy and queues, ETRN and ATRN
+ * arguments are stored and compared as. Codes as smtp_idn_to_ascii(),
+ * or SMTP_IDN_E_SYNTAX. */
+int	smtp_idn_domain(const char *in, char *out, size_t outsz,
+	    const char **why);
 /* smtp_idn_eq - do two domains, in either form and any case, name the
  * same? A domain that cannot be converted equals nothing. */
 bool	smtp_idn_eq(const char *a, const char *b);

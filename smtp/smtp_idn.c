@@ -171,3 +171,31 @@ smtp_idn_eq(const char *a, const char *b)
 		return false;
 	return strcmp(x, y) == 0;
 }
+
+int
+smtp_idn_domain(const char *in, char *out, size_t outsz, const char **why)
+{
+	size_t	dot;
+	int	rc;
+
+	if (why != NULL)
+		*why = "ok";
+	if (outsz > 0)
+		out[0] = '\0';
+	if (in == NULL || outsz < 2) {
+		if (why != NULL)
+			*why = "no room";
+		return SMTP_IDN_E_LONG;
+	}
+	dot = in[0] == '.';
+	if (!smtp_domain_valid(in + dot, SMTP_ADDR_UTF8)) {
+		if (why != NULL)
+			*why = "not a domain name";
+		return SMTP_IDN_E_SYNTAX;
+	}
+	out[0] = '.';
+	if ((rc = smtp_idn_to_ascii(in + dot, out + dot, outsz - dot,
+	    why)) != 0)
+		out[0] = '\0';
+	return rc;
+}
