@@ -188,8 +188,8 @@ etrn_policy_line(void *arg, char *line, size_t len, int lineno, char *why,
 	if ((tok = strtok_r(line, " \t", &save)) == NULL)
 		return 0;
 	d = tok[0] == '.' ? tok + 1 : tok;
-	if (!etrn_policy_domain_ok(d) ||
-	    smtp_idn_domain(tok, adom, sizeof(adom), &reason) != 0) {
+	if (!etrn_policy_domain_ok(d) || (smtp_idn_has8(d) &&
+	    smtp_idn_domain(tok, adom, sizeof(adom), &reason) != 0)) {
 		(void)bsnprintf(why, whysz, "bad domain \"%.80s\"%s%s", tok,
 		    smtp_idn_has8(tok) ? ": not a valid international domain "
 		    "name: " : "", smtp_idn_has8(tok) ? reason : "");
@@ -200,7 +200,9 @@ etrn_policy_line(void *arg, char *line, size_t len, int lineno, char *why,
 		    ETRN_RULES_MAX);
 		return -1;
 	}
-	r.domain = xstrdup(adom);	/* A-labels, lower case */
+	/* Lower case, and A-labels for U-labels (libidn2 only then:
+	 * a file of 100,000 ASCII rules loads as fast as before). */
+	r.domain = smtp_idn_has8(d) ? xstrdup(adom) : strl_lower(xstrdup(tok));
 	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
 		if (r.nwho == ETRN_WHO_MAX) {
 			(void)bsnprintf(why, whysz, "more than %d conditions",
