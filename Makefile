@@ -31,7 +31,7 @@ QUEUEDIR = $(LOCALSTATEDIR)/spool/postern
 INST_SED = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@CONFFILE@|$(CONFFILE)|g' \
 	   -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
 CC	?= cc
-PKGS	 = lmdb libcares openssl libmicrohttpd
+PKGS	 = lmdb libcares openssl libmicrohttpd libidn2
 
 WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wshadow -Wcast-qual -Wformat=2
@@ -55,7 +55,7 @@ PKGLIBS	 = $$(pkg-config --libs $(PKGS)) -lcrypt -lpthread
 SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 	     smtp/clock.c smtp/linefile.c smtp/counters.c \
 	     smtp/smtp_addr.c smtp/smtp_auth.c smtp/smtp_b64.c smtp/smtp_conn.c \
-	     smtp/smtp_reply.c smtp/smtp_dot.c
+	     smtp/smtp_reply.c smtp/smtp_dot.c smtp/smtp_idn.c
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c queue/queue_report.c \
@@ -80,7 +80,7 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
 	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
-	     test_smtpc_auth test_metrics test_route_tlsa
+	     test_smtpc_auth test_metrics test_route_tlsa test_smtp_idn
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 # The fuzz targets (tests/fuzz/fuzz_TARGET.c; see "Fuzzing" below).

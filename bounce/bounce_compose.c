@@ -819,7 +819,15 @@ bounce_compose(const struct bounce_conf *bc, const struct bounce_input *in,
 	{
 		size_t	 start = sbuf_len(v), j;
 
-		if (bounce_compose_clean(v, pl->rcpt, QUEUE_ADDR_MAX,
+		char	 a[QUEUE_ADDR_MAX + 1];
+
+		/* An ASCII local part with an international domain is
+		 * written with A-labels: the DSN then needs no SMTPUTF8
+		 * for its header and reaches a server without it. */
+		if (smtp_idn_local_has8(pl->rcpt) ||
+		    smtp_idn_addr_ascii(pl->rcpt, a, sizeof(a), NULL) != 0)
+			strl_copy(a, pl->rcpt, sizeof(a));
+		if (bounce_compose_clean(v, a, QUEUE_ADDR_MAX,
 		    cx.utf8))
 			*outflags |= BOUNCE_OUT_SMTPUTF8;
 		for (j = start; j < sbuf_len(v); j++)

@@ -160,7 +160,7 @@ atrn_domains(struct smtpd_session *s, const struct auth_user *u, char *arg,
     struct reverse_req *req, const char *verb)
 {
 	const struct conf_list	*l;
-	char			*d, *next;
+	char			*d, *next, adom[SMTP_DOMAIN_MAX + 2];
 	size_t			 i;
 
 	if (arg == NULL) {
@@ -185,11 +185,15 @@ atrn_domains(struct smtpd_session *s, const struct auth_user *u, char *arg,
 	for (d = arg; d != NULL; d = next) {
 		if ((next = strchr(d, ',')) != NULL)
 			*next++ = '\0';
-		if (!smtp_domain_valid(d, 0)) {
+		/* U-labels are taken as their A-labels, the form of
+		 * users_file's domains and the queue's index. */
+		if (*d == '.' || smtp_idn_domain(d, adom, sizeof(adom),
+		    NULL) != 0) {
 			smtpd_session_reply(s, "501 5.5.4 Syntax: ATRN "
 			    "[domain[,domain]...]");
 			return -1;
 		}
+		d = adom;
 		if (!auth_user_owns(u, d)) {
 			log_info("client=%s, user=%s, domain=%s: ATRN refused: "
 			    "not the user's", s->client, s->auth_user, d);

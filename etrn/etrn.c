@@ -275,8 +275,13 @@ etrn_parse(const struct smtpd_server *srv, char *arg, struct etrn_job *j)
 		arg[--len] = '\0';
 	if (len == 0 || !etrn_policy_domain_ok(arg))
 		return -1;
+	/* U-labels are taken and become A-labels, the form the policy,
+	 * the routes and the queue's index hold (RFC 1985 predates IDNs;
+	 * a site may well name its domain as it writes it). */
 	strl_copy(j->t[0].domain, arg, sizeof(j->t[0].domain));
-	strl_lower(j->t[0].domain);
+	if (etrn_policy_domain_key(j->t[0].domain,
+	    sizeof(j->t[0].domain)) != 0)
+		return -1;
 	j->n = 1;
 	(void)bsnprintf(j->arg, sizeof(j->arg), "%s%s", j->t[0].sub ? "@" : "",
 	    j->t[0].domain);

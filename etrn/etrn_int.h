@@ -34,7 +34,7 @@ enum etrn_mode {
 
 /* One domain to flush: the domain, and with sub its subdomains. */
 struct etrn_target {
-	char	domain[ETRN_DOMAIN_MAX + 1];	/* lower case */
+	char	domain[ETRN_DOMAIN_MAX + 1];	/* lower case, A-labels */
 	bool	sub;
 };
 
@@ -63,6 +63,11 @@ const struct etrn_queue *etrn_policy_queue_find(const struct etrn_policy *,
 	    const char *name);
 /* The syntax of what ETRN names: a domain (ASCII), a queue name. */
 bool	 etrn_policy_domain_ok(const char *);
+/* etrn_policy_domain_key - d (checked by etrn_policy_domain_ok) in
+ * place as the lookup form every domain of the policy, the queues and
+ * the index is in: lower case, A-labels (smtp_idn.c). 0, or -1 when it
+ * has none. */
+int	 etrn_policy_domain_key(char *d, size_t dsz);
 bool	 etrn_policy_name_ok(const char *, size_t len);
 
 /* ------------------------------------------------------------------ */

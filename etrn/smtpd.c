@@ -576,10 +576,14 @@ smtpd_rcpt_known(const struct smtpd_server *srv, const char *addr)
 
 	if (srv->nknown == 0)
 		return false;
-	/* Keys: the address with its domain lower-cased, or "@domain". */
-	strl_copy(key, addr, sizeof(key));
+	/* Keys: the address with its domain lower-cased (A-labels for an
+	 * international one), or "@domain". */
+	if (smtp_idn_addr_ascii(addr, key, sizeof(key), NULL) != 0)
+		return false;
+	at = strrchr(key, '@');
 	if (at != NULL)
-		strl_lower(key + (at - addr));
+		strl_lower(key + (at - key));
+	addr = key;
 	if (bsearch(&k, srv->known_rcpts, srv->nknown, sizeof(char *),
 	    smtpd_server_strcmp) != NULL)
 		return true;
@@ -604,12 +608,30 @@ smtpd_server_known_line(void *arg, char *line, size_t len, int lineno,
 	struct smtpd_server_known	*k = arg;
 	char				*at;
 
+	char				 a[SMTP_DOMAIN_MAX + 1];
+	char				 key[QUEUE_ADDR_MAX + 2];
+	const char			*reason;
+
 	(void)len;
 	(void)lineno;
-	(void)why;
-	(void)whysz;
 	if ((at = strrchr(line, '@')) != NULL)
 		strl_lower(at);
+	/* Keys hold their domain as A-labels, as smtpd_rcpt_known looks
+	 * them up: either form of a domain matches the other. */
+	if (at != NULL && smtp_idn_has8(at + 1)) {
+		if (smtp_idn_to_ascii(at + 1, a, sizeof(a), &reason) != 0) {
+			(void)bsnprintf(why, whysz, "bad domain \"%.80s\": not "
+			    "a valid international domain name (%s)", at + 1,
+			    reason);
+			return -1;
+		}
+		*at = '\0';
+		if (!bsnprintf(key, sizeof(key), "%s@%s", line, a)) {
+			(void)bsnprintf(why, whysz, "address too long");
+			return -1;
+		}
+		line = key;
+	}
 	if (k->l.n == k->cap) {
 		k->cap = k->cap != 0 ? k->cap * 2 : 64;
 		k->l.v = xreallocarray(k->l.v, k->cap, sizeof(*k->l.v));

@@ -27,11 +27,12 @@ smtpd_check_ours(const struct conf *c, const char *dom)
 	    conf_domain_in(&c->hold_domains, dom);
 }
 
-/* smtpd_check_is_me - one of our own names. */
+/* smtpd_check_is_me - one of our own names (myhostname is A-labels,
+ * conf.c; dom may be in either form). */
 static bool
 smtpd_check_is_me(const struct conf *c, const char *dom)
 {
-	return strcasecmp(dom, c->myhostname) == 0 ||
+	return smtp_idn_eq(dom, c->myhostname) ||
 	    conf_domain_in(&c->my_names, dom);
 }
 

@@ -47,7 +47,7 @@ smtpd_pull_takes(const struct smtpd_pull_opts *o, const struct conf *c,
 		return conf_domain_in(&c->relay_domains, dom) ||
 		    conf_domain_in(&c->hold_domains, dom);
 	for (i = 0; i < o->domains->n; i++)
-		if (strcasecmp(o->domains->v[i], dom) == 0)
+		if (smtp_idn_eq(o->domains->v[i], dom))
 			return true;
 	return false;
 }

@@ -265,7 +265,8 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 	const struct conf	*c = s->srv->conf;
 	struct smtpd_mail_param	 mp;
 	struct smtp_addr	 a;
-	const char		*end;
+	const char		*end, *why;
+	char			 idn[SMTP_DOMAIN_MAX + 1];
 	int			 rc, flags;
 
 	if (s->helo[0] == '\0') {
@@ -304,6 +305,18 @@ smtpd_cmd_mail(struct smtpd_session *s, char *arg)
 		smtpd_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
+	/* A U-label domain that has no A-label form can receive no DSN
+	 * and never go to a server without SMTPUTF8: refused now. */
+	if (smtp_idn_has8(smtp_addr_domain(&a)) &&
+	    smtp_idn_to_ascii(smtp_addr_domain(&a), idn, sizeof(idn),
+	    &why) != 0) {
+		log_info("client=%s, reject MAIL from=<%s>: not a valid "
+		    "international domain name (%s)", s->client, a.addr, why);
+		smtpd_session_reply(s, "553 5.1.8 <%s>: Sender address "
+		    "rejected: domain is not a valid international domain "
+		    "name (%s)", a.addr, why);
+		return;
+	}
 	/* The parameters follow the path, in the same buffer. */
 	if (smtpd_param_mail(s, arg + (end - arg), &mp) != 0)
 		return;
@@ -326,7 +339,8 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	struct smtpd_rcpt_param	 rp;
 	struct smtp_addr	 a;
 	struct smtpd_rcpt	*r;
-	const char		*end;
+	const char		*end, *why;
+	char			 idn[SMTP_DOMAIN_MAX + 1];
 	size_t			 i;
 	int			 rc, flags;
 
@@ -353,6 +367,19 @@ smtpd_cmd_rcpt(struct smtpd_session *s, char *arg)
 	}
 	if (*end != '\0' && *end != ' ') {
 		smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	/* A U-label domain libidn2 refuses has no A-labels: DNS could
+	 * never find it, and no relay rule can name it. */
+	if (smtp_idn_has8(smtp_addr_domain(&a)) &&
+	    smtp_idn_to_ascii(smtp_addr_domain(&a), idn, sizeof(idn),
+	    &why) != 0) {
+		log_info("client=%s, reject RCPT from=<%s>, to=<%s>: not a "
+		    "valid international domain name (%s)", s->client,
+		    s->sender, a.addr, why);
+		smtpd_session_reply(s, "553 5.1.2 <%s>: Recipient address "
+		    "rejected: domain is not a valid international domain "
+		    "name (%s)", a.addr, why);
 		return;
 	}
 	if (smtpd_param_rcpt(s, arg + (end - arg), &rp) != 0)
@@ -421,6 +448,7 @@ smtpd_data_begin(struct smtpd_session *s)
 {
 	const struct conf	*c = s->srv->conf;
 	char			 date[64], helo[sizeof(s->helo)];
+	char			 forp[QUEUE_ADDR_MAX + 1];
 	time_t			 now = clock_now();
 	struct tm		 tm;
 	const char		*proto;
@@ -458,10 +486,16 @@ smtpd_data_begin(struct smtpd_session *s)
 			    s->auth_user);
 		sbuf_catf(s->body, "\tby %s (postern) with %s", c->myhostname,
 		    proto);
-		/* FOR with exactly one path, or none (RFC 5321 §4.4). */
+		/* FOR with exactly one path, or none (RFC 5321 §4.4).
+		 * With an ASCII local part its domain goes as A-labels:
+		 * a message whose only 8-bit is in domains can then still
+		 * go to a server without SMTPUTF8 (smtpc_send.c), which
+		 * a UTF-8 header of ours would forbid. */
 		if (s->nrcpt == 1)
 			sbuf_catf(s->body, "\r\n\tfor <%s>",
-			    s->rcpt[0].addr);
+			    smtp_idn_local_has8(s->rcpt[0].addr) ||
+			    smtp_idn_addr_ascii(s->rcpt[0].addr, forp,
+			    sizeof(forp), NULL) != 0 ? s->rcpt[0].addr : forp);
 		sbuf_catf(s->body, "; %s\r\n", date);
 	}
 	s->body_len = s->body->len;

@@ -42,7 +42,8 @@
  *		a recipient not due within its lease in place (in a large
  *		queue it lies on a page of its own; the walk will pass it
  *		in order anyway).
- *	bydom	reversed domain ("org.example") -> id(8) index(4), dupsort:
+ *	bydom	reversed domain ("org.example"; lower case, A-labels for an
+ *		international domain, queue_key.c) -> id(8) index(4), dupsort:
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
  *		key range (ETRN @domain).
@@ -261,7 +262,8 @@ struct qclaim {
 	uint8_t		kind;	/* enum qclaim_kind */
 	bool		flushed;	/* by a domain flush (operator, ETRN):
 					 * a held domain goes to its MX */
-	char		domain[QUEUE_ADDR_MAX + 1];	/* lower case */
+	char		domain[QUEUE_ADDR_MAX + 1];	/* lower case,
+						 * A-labels */
 	char		caller[QUEUE_CALLER_MAX + 1];	/* flushed by an
 					 * authenticated ETRN: the caller's
 					 * IP, for a "caller:PORT" route;
@@ -343,7 +345,9 @@ uint64_t queue_commits(const struct queue *);
 void	queue_id_format(uint64_t, char buf[QUEUE_ID_LEN + 1]);
 /* queue_id_parse - 0, or QUEUE_E_INVAL. Case-insensitive. */
 int	queue_id_parse(const char *, uint64_t *);
-/* queue_domain_of - the lower-cased domain of addr into buf ("" if none). */
+/* queue_domain_of - the domain of addr into buf ("" if none) in the form
+ * domain keys use: lower case, and A-labels for an international domain
+ * (queue_key.c). */
 void	queue_domain_of(const char *addr, char *buf, size_t bufsz);
 const char *queue_state_name(int state);
 

@@ -5,7 +5,19 @@
  * is in time order and ids in arrival order. Queue ids print as 11
  * characters of Crockford's base32 (no I, L, O, U), most significant first,
  * so the text sorts like the number.
+ *
+ * Domain keys are the lookup form of the domain: lower case and, for an
+ * international domain, A-labels ("bücher.test" is "xn--bcher-kva.test"),
+ * so that mail for either form is one key range and a flush (ETRN, ATRN,
+ * `postern flush --domain`) given either form finds it all. The A-labels
+ * come from libidn2's idn2_lookup_u8() with IDN2_NONTRANSITIONAL, the
+ * call and flags of smtp/smtp_idn.c (which the queue may not link: it
+ * knows nothing above it); test_smtp_idn checks that both agree. A domain
+ * libidn2 refuses is keyed as it is, lower-cased: the programs refuse
+ * such domains before they reach the queue, and a key must never fail.
  */
+#include <idn2.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "queue_int.h"
@@ -76,9 +88,61 @@ queue_id_parse(const char *s, uint64_t *id)
 	return 0;
 }
 
+/* queue_key_copy - a bounded copy (the queue has no strl_copy). */
+static bool
+queue_key_copy(char *dst, const char *src, size_t dstsz)
+{
+	size_t	len = strlen(src);
+
+	if (dstsz == 0)
+		return false;
+	if (len >= dstsz) {
+		memcpy(dst, src, dstsz - 1);
+		dst[dstsz - 1] = '\0';
+		return false;
+	}
+	memcpy(dst, src, len + 1);
+	return true;
+}
+
+/*
+ * queue_key_idn - domain (".parent" too) as A-labels into buf when it
+ * holds an 8-bit octet and libidn2 takes it; else domain itself.
+ */
+static const char *
+queue_key_idn(const char *domain, char *buf, size_t bufsz)
+{
+	const char	*d = domain, *p;
+	uint8_t		*a = NULL;
+	size_t		 len, dot;
+
+	for (p = domain; *p != '\0' && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return domain;
+	dot = *d == '.';
+	d += dot;
+	if (*d == '[' ||
+	    idn2_lookup_u8((const uint8_t *)d, &a, IDN2_NONTRANSITIONAL) !=
+	    IDN2_OK)
+		return domain;
+	len = strlen((const char *)a);
+	if (dot + len + 1 > bufsz) {
+		idn2_free(a);
+		return domain;
+	}
+	buf[0] = '.';
+	memcpy(buf + dot, a, len + 1);
+	idn2_free(a);
+	return buf;
+}
+
 void
 queue_domain_of(const char *addr, char *buf, size_t bufsz)
 {
+	char		 a[QUEUE_ADDR_MAX + 2];
+	const char	*k;
+
 	const char	*at = strrchr(addr, '@');
 	size_t		 i;
 
@@ -93,6 +157,8 @@ queue_domain_of(const char *addr, char *buf, size_t bufsz)
 		buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 	}
 	buf[i] = '\0';
+	if ((k = queue_key_idn(buf, a, sizeof(a))) != buf)
+		(void)queue_key_copy(buf, k, bufsz);
 }
 
 /*
@@ -102,7 +168,11 @@ queue_domain_of(const char *addr, char *buf, size_t bufsz)
 size_t
 queue_key_dom(const char *domain, char *buf, size_t bufsz)
 {
-	size_t	len = strlen(domain), o = 0, end, start, i;
+	char	a[QUEUE_ADDR_MAX + 2];
+	size_t	len, o = 0, end, start, i;
+
+	domain = queue_key_idn(domain, a, sizeof(a));
+	len = strlen(domain);
 
 	if (len == 0 || len + 1 > bufsz)
 		return 0;

@@ -159,6 +159,16 @@ reverse_body_next(void *arg, const char **data, size_t *len)
 	return 0;
 }
 
+/* reverse_body_rewind - the message from its first chunk again. */
+static int
+reverse_body_rewind(void *arg)
+{
+	struct reverse_body	*b = arg;
+
+	b->next = 0;
+	return 0;
+}
+
 static void
 reverse_count(struct reverse *r, const struct qresult *res)
 {
@@ -232,6 +242,7 @@ reverse_message(struct reverse *r, struct qclaim *c, size_t n)
 		body.m = &m;
 		body.next = 0;
 		sm.body = reverse_body_next;
+		sm.rewind = reverse_body_rewind;
 		sm.body_arg = &body;
 		sm.rcpt = sr;
 		sm.nrcpt = nmine;

@@ -117,7 +117,7 @@ static int
 route_parse_target(const char *s, bool special, enum route_kind *kind,
     char *host, size_t hostsz, int *port, char *why, size_t whysz)
 {
-	const char	*end, *colon;
+	const char	*end, *colon, *reason;
 	char		 h[256];
 	size_t		 len;
 
@@ -178,9 +178,17 @@ route_parse_target(const char *s, bool special, enum route_kind *kind,
 	if (route_is_ip(h)) {
 		/* An IP has no MX: "192.0.2.1:25" means [192.0.2.1]:25. */
 		*kind = ROUTE_HOST;
-	} else if (!smtp_domain_valid(h, 0) || strchr(h, ':') != NULL)
+	} else if (!smtp_domain_valid(h, SMTP_ADDR_UTF8) ||
+	    strchr(h, ':') != NULL)
 		goto bad;
-	strl_copy(host, h, hostsz);
+	else if (smtp_idn_to_ascii(h, host, hostsz, &reason) != 0) {
+		/* A host name in U-labels is looked up as A-labels. */
+		bsnprintf(why, whysz, "bad target \"%.80s\": not a valid "
+		    "international domain name (%s)", s, reason);
+		return -1;
+	}
+	if (*kind == ROUTE_HOST && route_is_ip(h))
+		strl_copy(host, h, hostsz);
 	strl_lower(host);
 	return 0;
 bad:
@@ -218,7 +226,8 @@ route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 static int
 route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 {
-	char		*f[4], *p, *dom;
+	char		*f[4], *p, *dom, adom[SMTP_DOMAIN_MAX + 2];
+	const char	*reason;
 	size_t		 nf = 0;
 
 	for (p = strtok(line, " \t\r\n\f\v"); p != NULL;
@@ -249,13 +258,22 @@ route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 		bsnprintf(why, whysz, "bad domain \"%.80s\"", f[0]);
 		return -1;
 	}
+	/* Keys are lookup forms (A-labels), as route_norm() makes the
+	 * domains looked up: either form of a name matches the other. */
+	adom[0] = '.';
+	if (smtp_idn_to_ascii(dom + (dom[0] == '.'), adom + (dom[0] == '.'),
+	    sizeof(adom) - 1, &reason) != 0) {
+		bsnprintf(why, whysz, "bad domain \"%.80s\": not a valid "
+		    "international domain name (%s)", f[0], reason);
+		return -1;
+	}
 	if (route_parse_target(f[1], true, &e->kind, e->host,
 	    sizeof(e->host), &e->port, why, whysz) == -1)
 		return -1;
 	e->tls = ROUTE_TLS_DEFAULT;
 	if (nf == 3 && route_parse_tls(f[2], &e->tls, why, whysz) == -1)
 		return -1;
-	e->domain = strl_lower(xstrdup(dom));
+	e->domain = strl_lower(xstrdup(adom));
 	return 0;
 }
 
@@ -413,10 +431,13 @@ route_find_entry(const struct routes *rs, const char *dom)
 	return e;
 }
 
-/* route_norm - the domain in lower case without a trailing dot. */
+/* route_norm - the domain in lower case without a trailing dot, as
+ * A-labels when it has U-labels (routes_file keys are; one that cannot
+ * be converted stays as it is and matches no entry). */
 static void
 route_norm(char *dom, size_t domsz, const char *domain)
 {
+	char	a[SMTP_DOMAIN_MAX + 1];
 	size_t	len;
 
 	strl_copy(dom, domain != NULL ? domain : "", domsz);
@@ -424,6 +445,9 @@ route_norm(char *dom, size_t domsz, const char *domain)
 	len = strlen(dom);
 	if (len > 1 && dom[len - 1] == '.')
 		dom[len - 1] = '\0';
+	if (smtp_idn_has8(dom) && smtp_idn_to_ascii(dom, a, sizeof(a),
+	    NULL) == 0)
+		strl_copy(dom, a, domsz);
 }
 
 /*

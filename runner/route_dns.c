@@ -861,7 +861,8 @@ route_dns_resolve(struct route_dns *d, const struct route *r,
 	struct route_dns_out	 o;
 	char			 name[SMTP_DOMAIN_MAX + 2];
 	char			 lit[SMTP_DOMAIN_MAX + 2];
-	const char		*target;
+	char			 aname[SMTP_DOMAIN_MAX + 1];
+	const char		*target, *reason;
 	size_t			 len;
 	int64_t			 deadline;
 	int			 rc;
@@ -912,13 +913,19 @@ route_dns_resolve(struct route_dns *d, const struct route *r,
 	}
 	if (r->kind == ROUTE_HOST && route_dns_literal(&o, name) == 0)
 		return ROUTE_OK;
+	/* DNS knows A-labels only (RFC 5891 §5): a name libidn2 refuses
+	 * can never resolve. */
 	if (name[0] == '\0' || !smtp_domain_valid(name, SMTP_ADDR_UTF8))
 		rc = route_dns_fail(&o, ROUTE_E_NXDOMAIN, "5.1.2",
 		    "bad domain name \"%.80s\"", target);
+	else if (smtp_idn_to_ascii(name, aname, sizeof(aname), &reason) != 0)
+		rc = route_dns_fail(&o, ROUTE_E_NXDOMAIN, "5.1.2",
+		    "bad domain name \"%.80s\": not a valid international "
+		    "domain name (%s)", target, reason);
 	else if (r->kind == ROUTE_HOST)
-		rc = route_dns_host(d, &o, name, deadline);
+		rc = route_dns_host(d, &o, aname, deadline);
 	else
-		rc = route_dns_mx(d, &o, name, deadline);
+		rc = route_dns_mx(d, &o, aname, deadline);
 
 	/* A configured next hop's trouble is ours to fix: defer. */
 	if (r->kind != ROUTE_MX && rc != ROUTE_OK && rc != ROUTE_E_TEMP) {

@@ -432,7 +432,13 @@ route_tlsa_policy(struct route_tlsa_dns *d, const struct route *r,
 
 	deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	t = xcalloc(1, sizeof(*t));
-	strl_copy(t->domain, domain != NULL ? domain : "", sizeof(t->domain));
+	/* The A-labels: what DNS holds and a certificate names (the claim's
+	 * domain is in that form already; a caller's may not be). */
+	if (smtp_idn_to_ascii(domain != NULL ? domain : "", t->domain,
+	    sizeof(t->domain), NULL) != 0)
+		strl_copy(t->domain, domain != NULL ? domain : "",
+		    sizeof(t->domain));
+	domain = t->domain;
 	route_tlsa_hosts(t, addrs, *n);
 	*out = t;
 	if (!d->ares.ch_ok) {

@@ -284,6 +284,9 @@ struct smtpc_rcpt {
 /* smtpc_body_fn - the next piece of the stored message (CRLF lines);
  * *len 0 at the end; -1 on a local error. */
 typedef int smtpc_body_fn(void *arg, const char **data, size_t *len);
+/* smtpc_rewind_fn - start the message again from its first piece; 0, or
+ * -1 when it cannot. */
+typedef int smtpc_rewind_fn(void *arg);
 
 struct smtpc_msg {
 	const char		*sender;	/* "" for <> */
@@ -291,6 +294,11 @@ struct smtpc_msg {
 	const char		*envid;
 	uint64_t		 size;
 	smtpc_body_fn		*body;
+	smtpc_rewind_fn		*rewind;	/* to read the header before
+						 * DATA (a server without
+						 * SMTPUTF8); NULL: cannot,
+						 * and an SMTPUTF8 message
+						 * is not sent there */
 	void			*body_arg;
 	struct smtpc_rcpt	*rcpt;
 	size_t			 nrcpt;

@@ -21,6 +21,17 @@
  * to LAST is the final one; a refused chunk's reply is the accepted
  * recipients' result, and the transaction ends with RSET (§2).
  *
+ * SMTPUTF8 (RFC 6531 §3.2). A server that offers it gets the addresses as
+ * they were given, U-labels and all, with MAIL's SMTPUTF8 parameter when
+ * the message was received with it or an address is 8-bit. To one that
+ * does not, a message that needs it is refused (550 5.6.7): one with a
+ * UTF-8 local part (sender or a recipient of this transaction) or UTF-8
+ * in its header section (scanned: RFC 6532 headers need SMTPUTF8 too),
+ * as Postfix does. A message whose only 8-bit is in domains is not such
+ * a message: its domains go as A-labels (RFC 5891), without SMTPUTF8, as
+ * Postfix's client converts them. The recipient logged and reported
+ * stays the one given.
+ *
  * Results: a recipient's code and status always have the same class. The
  * code is the server's (a 552 to RCPT is taken as 452, as Postfix does),
  * or for our own refusals the one a server would have used (550 5.6.7,
@@ -65,6 +76,11 @@ struct smtpc_send_x {
 	size_t			 nacc;	/* RCPTs accepted */
 	bool			 pipe;	/* PIPELINING */
 	bool			 utf8;	/* SMTPUTF8 needed */
+	bool			 ascii;	/* domains as A-labels (a server
+					 * without SMTPUTF8) */
+	char			*sender; /* the sender as sent */
+	char			(*addr)[QUEUE_ADDR_MAX + 1]; /* each
+					 * recipient as sent, with ascii */
 	bool			 mail_ok; /* MAIL got 2xx */
 	bool			 bdat;	/* the message goes by BDAT */
 	bool			 binary;	/* BODY=BINARYMIME */
@@ -190,11 +206,12 @@ smtpc_send_rset(struct smtpc *sc)
 
 /* smtpc_send_mail_line - MAIL FROM with the parameters this server takes. */
 static void
-smtpc_send_mail_line(struct smtpc *sc, const struct smtpc_msg *m, bool utf8)
+smtpc_send_mail_line(struct smtpc *sc, const struct smtpc_msg *m,
+    const char *sender, bool utf8)
 {
 	struct sbuf	*o = sc->conn->out;
 
-	sbuf_catf(o, "MAIL FROM:<%s>", m->sender != NULL ? m->sender : "");
+	sbuf_catf(o, "MAIL FROM:<%s>", sender);
 	if (sc->ext & SMTPC_X_SIZE)
 		sbuf_catf(o, " SIZE=%llu", (unsigned long long)m->size);
 	if (m->flags & QMSG_F_BINARYMIME)
@@ -218,12 +235,13 @@ smtpc_send_mail_line(struct smtpc *sc, const struct smtpc_msg *m, bool utf8)
 /* smtpc_send_rcpt_line - RCPT TO with the DSN parameters, to a DSN
  * server. */
 static void
-smtpc_send_rcpt_line(struct smtpc *sc, const struct smtpc_rcpt *rc)
+smtpc_send_rcpt_line(struct smtpc *sc, const struct smtpc_rcpt *rc,
+    const char *addr)
 {
 	struct sbuf	*o = sc->conn->out;
 	const char	*sep = "=";
 
-	sbuf_catf(o, "RCPT TO:<%s>", rc->addr);
+	sbuf_catf(o, "RCPT TO:<%s>", addr);
 	if (sc->ext & SMTPC_X_DSN) {
 		if (rc->notify & QRCPT_NOTIFY_NEVER)
 			sbuf_cat(o, " NOTIFY=NEVER");
@@ -247,6 +265,121 @@ smtpc_send_rcpt_line(struct smtpc *sc, const struct smtpc_rcpt *rc)
 	sbuf_cat(o, "\r\n");
 }
 
+/* smtpc_send_rcpt_addr - recipient i as it goes on the wire. */
+static const char *
+smtpc_send_rcpt_addr(const struct smtpc_send_x *x, size_t i)
+{
+	return x->ascii ? x->addr[i] : x->m->rcpt[i].addr;
+}
+
+/*
+ * smtpc_send_hdr8 - does the message's header section (up to the first
+ * empty line, or the whole message when it has none) hold an octet >=
+ * 0x80? 1 yes, 0 no, -1 when it cannot be told (no rewind, a read
+ * error). The body is rewound for DATA either way.
+ */
+static int
+smtpc_send_hdr8(struct smtpc_msg *m)
+{
+	const unsigned char	*p;
+	const char		*data;
+	size_t			 len, i;
+	int			 st = 0, rc = -1;	/* 0 line start, 1 in a
+							 * line, 2 CR at start */
+
+	if (m->rewind == NULL || m->rewind(m->body_arg) != 0)
+		return -1;
+	for (;;) {
+		data = NULL;
+		len = 0;
+		if (m->body(m->body_arg, &data, &len) != 0)
+			goto out;
+		if (len == 0)
+			break;
+		p = (const unsigned char *)data;
+		for (i = 0; i < len; i++) {
+			if (p[i] >= 0x80) {
+				rc = 1;
+				goto out;
+			}
+			if (p[i] == '\n') {
+				if (st != 1) {
+					rc = 0;		/* the empty line */
+					goto out;
+				}
+				st = 0;
+			} else if (st == 0)
+				st = p[i] == '\r' ? 2 : 1;
+			else if (st == 2)
+				st = 1;
+		}
+	}
+	rc = 0;
+out:
+	if (m->rewind(m->body_arg) != 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * smtpc_send_downgrade - a message with 8-bit in its envelope for a
+ * server without SMTPUTF8 (RFC 6531 §3.2): refused (550 5.6.7 for all)
+ * when it needs SMTPUTF8 (local8: a UTF-8 local part; else UTF-8 in its
+ * header section), else set to go with its domains as A-labels. A
+ * recipient whose domain has none fails alone (553 5.1.2); a sender's
+ * fails all (550 5.6.7). false when nothing is left to send.
+ */
+static bool
+smtpc_send_downgrade(struct smtpc_send_x *x, bool local8)
+{
+	struct smtpc		*sc = x->sc;
+	struct smtpc_msg	*m = x->m;
+	char			 text[QUEUE_REPLY_MAX + 1];
+	char			 a[QUEUE_ADDR_MAX + 1];
+	const char		*why, *need = NULL;
+	size_t			 i;
+	int			 h;
+
+	if (local8)
+		need = "";
+	else if ((h = smtpc_send_hdr8(m)) != 0)
+		need = h > 0 ? " (UTF-8 in its header)" :
+		    " (its header could not be checked)";
+	if (need != NULL) {
+		/* RFC 6531 §3.2: no UTF-8 address or header to such a
+		 * server. */
+		bsnprintf(text, sizeof(text), "message requires SMTPUTF8%s, "
+		    "but host %s does not support SMTPUTF8", need, sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 550, "5.6.7", text);
+		return false;
+	}
+	if (smtp_idn_addr_ascii(x->sender, a, sizeof(a), &why) != 0) {
+		bsnprintf(text, sizeof(text), "message requires SMTPUTF8: the "
+		    "sender's domain has no A-label form (%s), and host %s "
+		    "does not support SMTPUTF8", why, sc->peer);
+		smtpc_send_set_all(m, x->st, -1, 550, "5.6.7", text);
+		return false;
+	}
+	free(x->sender);
+	x->sender = xstrdup(a);
+	x->addr = xcalloc(m->nrcpt, sizeof(*x->addr));
+	for (i = 0; i < m->nrcpt; i++) {
+		if (x->st[i] == SMTPC_R_FINAL)
+			continue;
+		if (smtp_idn_addr_ascii(m->rcpt[i].addr, x->addr[i],
+		    sizeof(x->addr[i]), &why) != 0) {
+			bsnprintf(text, sizeof(text), "recipient domain has "
+			    "no A-label form (%s), and host %s does not "
+			    "support SMTPUTF8", why, sc->peer);
+			smtpc_send_set(&m->rcpt[i], &x->st[i], 553, "5.1.2",
+			    text);
+		}
+	}
+	x->ascii = true;
+	x->utf8 = false;
+	return true;
+}
+
 /*
  * smtpc_send_check - refuse, before a word is sent, what this server
  * cannot take: bad addresses, SMTPUTF8, 8BITMIME, SIZE. Sets x->utf8 and
@@ -259,28 +392,30 @@ smtpc_send_check(struct smtpc_send_x *x)
 	struct smtpc_msg	*m = x->m;
 	char			 text[QUEUE_REPLY_MAX + 1];
 	size_t			 i, nsend = 0;
+	bool			 local8;
 
 	if (!smtpc_send_addr_ok(m->sender)) {
 		smtpc_send_set_all(m, x->st, -1, 553, "5.1.7",
 		    "bad sender address");
 		return false;
 	}
+	x->sender = xstrdup(m->sender != NULL ? m->sender : "");
 	x->utf8 = (m->flags & QMSG_F_SMTPUTF8) ||
 	    smtpc_send_has_8bit(m->sender);
+	local8 = smtp_idn_local_has8(m->sender);
 	for (i = 0; i < m->nrcpt; i++) {
 		if (!smtpc_send_addr_ok(m->rcpt[i].addr))
 			smtpc_send_set(&m->rcpt[i], &x->st[i], 553, "5.1.3",
 			    "bad recipient address");
-		else if (smtpc_send_has_8bit(m->rcpt[i].addr))
+		else if (smtpc_send_has_8bit(m->rcpt[i].addr)) {
 			x->utf8 = true;
+			local8 = local8 ||
+			    smtp_idn_local_has8(m->rcpt[i].addr);
+		}
 	}
-	if (x->utf8 && !(sc->ext & SMTPC_X_SMTPUTF8)) {
-		/* RFC 6531 §3.2: no UTF-8 address to such a server. */
-		bsnprintf(text, sizeof(text), "message requires SMTPUTF8, but "
-		    "host %s does not support SMTPUTF8", sc->peer);
-		smtpc_send_set_all(m, x->st, -1, 550, "5.6.7", text);
+	if (x->utf8 && !(sc->ext & SMTPC_X_SMTPUTF8) &&
+	    !smtpc_send_downgrade(x, local8))
 		return false;
-	}
 	x->binary = (m->flags & QMSG_F_BINARYMIME) != 0;
 	if (x->binary && (sc->ext & (SMTPC_X_CHUNKING | SMTPC_X_BINARYMIME)) !=
 	    (SMTPC_X_CHUNKING | SMTPC_X_BINARYMIME)) {
@@ -336,11 +471,12 @@ smtpc_send_mail(struct smtpc_send_x *x)
 	size_t			 i;
 
 	x->pipe = (sc->ext & SMTPC_X_PIPELINING) != 0;
-	smtpc_send_mail_line(sc, m, x->utf8);
+	smtpc_send_mail_line(sc, m, x->sender, x->utf8);
 	if (x->pipe) {
 		for (i = 0; i < m->nrcpt; i++)
 			if (x->sent[i])
-				smtpc_send_rcpt_line(sc, &m->rcpt[i]);
+				smtpc_send_rcpt_line(sc, &m->rcpt[i],
+				    smtpc_send_rcpt_addr(x, i));
 		if (!x->bdat)
 			smtpc_cmd(sc, "DATA");
 	}
@@ -381,7 +517,8 @@ smtpc_send_rcpts(struct smtpc_send_x *x)
 		if (!x->sent[i])
 			continue;
 		if (!x->pipe) {
-			smtpc_send_rcpt_line(sc, &m->rcpt[i]);
+			smtpc_send_rcpt_line(sc, &m->rcpt[i],
+			    smtpc_send_rcpt_addr(x, i));
 			if (smtpc_in_step(sc, "RCPT TO") != 0 ||
 			    smtpc_flush(sc, sc->t_cmd, "RCPT TO") != 0)
 				return SMTPC_SEND_LOST;
@@ -685,6 +822,8 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	}
 	if (m->nrcpt == 0 || !smtpc_send_check(&x)) {
 		free(x.st);
+		free(x.sender);
+		free(x.addr);
 		return 0;
 	}
 
@@ -706,5 +845,7 @@ smtpc_send(struct smtpc *sc, struct smtpc_msg *m)
 	smtpc_send_set_all(m, x.st, -1, 0, "4.4.2", sc->state == SMTPC_S_OK ?
 	    "no reply" : sc->err[0] != '\0' ? sc->err : "connection closed");
 	free(x.st);
+	free(x.sender);
+	free(x.addr);
 	return sc->state == SMTPC_S_OK ? 0 : -1;
 }

@@ -78,6 +78,16 @@ worker_body_next(void *arg, const char **data, size_t *len)
 	return 0;
 }
 
+/* worker_body_rewind - the message from its first chunk again. */
+static int
+worker_body_rewind(void *arg)
+{
+	struct worker_body	*b = arg;
+
+	b->next = 0;
+	return 0;
+}
+
 /* worker_auth - relayhost credentials from relayhost_auth_file, read by
  * the parser posternd's start-up check uses (route_auth.c). */
 static void
@@ -300,6 +310,7 @@ worker_message(struct worker *w, const struct route *rt, struct qclaim *c,
 		body.m = &m;
 		body.next = 0;
 		sm.body = worker_body_next;
+		sm.rewind = worker_body_rewind;
 		sm.body_arg = &body;
 		sm.rcpt = sr;
 		sm.nrcpt = nmine;

@@ -365,6 +365,31 @@ conf_domain_ok(const char *d)
 	return label != 0;
 }
 
+/*
+ * conf_domain_ascii - a domain list item (".parent" too) in its lookup
+ * form, in place: lower case, A-labels for a U-label (smtp_idn.c), so
+ * that conf_domain_in() compares like with like. -1 with why when
+ * libidn2 refuses it: an entry that can never match is a mistake.
+ */
+static int
+conf_domain_ascii(char **item, char *why, size_t whysz)
+{
+	char		 a[SMTP_DOMAIN_MAX + 2];
+	const char	*d = *item, *reason;
+	size_t		 dot = d[0] == '.';
+
+	a[0] = '.';
+	if (smtp_idn_to_ascii(d + dot, a + dot, sizeof(a) - dot,
+	    &reason) != 0) {
+		(void)bsnprintf(why, whysz, "bad domain \"%.80s\": not a valid "
+		    "international domain name (%s)", d, reason);
+		return -1;
+	}
+	free(*item);
+	*item = xstrdup(a);
+	return 0;
+}
+
 /* conf_net_hostbits - does the network have bits set past its prefix? */
 static bool
 conf_net_hostbits(const struct conf_net *n)
@@ -574,10 +599,19 @@ conf_parse_addr(const char *s, int defport, struct conf_addr *out)
 bool
 conf_domain_in(const struct conf_list *l, const char *domain)
 {
+	char	a[SMTP_DOMAIN_MAX + 1];
 	size_t	i, dlen, elen;
 
 	if (l == NULL || domain == NULL)
 		return false;
+	/* The list holds lookup forms (conf_domain_ascii): so must the
+	 * domain, whichever form it came in. One that has none matches
+	 * nothing. */
+	if (smtp_idn_has8(domain)) {
+		if (smtp_idn_to_ascii(domain, a, sizeof(a), NULL) != 0)
+			return false;
+		domain = a;
+	}
 	dlen = strlen(domain);
 	for (i = 0; i < l->n; i++) {
 		elen = strlen(l->v[i]);
@@ -682,7 +716,8 @@ conf_set_list(struct conf *c, const struct conf_key *k, const char *v,
 				    "bad domain \"%.80s\"", l.v[i]);
 				goto fail;
 			}
-			strl_lower(l.v[i]);
+			if (conf_domain_ascii(&l.v[i], why, whysz) == -1)
+				goto fail;
 			break;
 		case CONF_T_ADDRS:
 			if (addrs == NULL)
@@ -941,6 +976,33 @@ conf_hostname(struct conf *c, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * conf_hostname_ascii - myhostname in A-labels. It names us in the
+ * greeting, EHLO (which stays ASCII, RFC 6531 §3.7.1), Received, DSNs
+ * and MX self-exclusion (MX hosts are A-labels in the DNS): a UTF-8
+ * name is turned into A-labels once, here, and used so everywhere.
+ */
+static int
+conf_hostname_ascii(struct conf *c, char *err, size_t errsz)
+{
+	char		 a[SMTP_DOMAIN_MAX + 1];
+	const char	*why;
+
+	if (!smtp_idn_has8(c->myhostname))
+		return 0;
+	if (smtp_idn_to_ascii(c->myhostname, a, sizeof(a), &why) != 0) {
+		conf_err(err, errsz, "%s:%d: myhostname: bad domain \"%.80s\": "
+		    "not a valid international domain name (%s)",
+		    c->file != NULL ? c->file : "(defaults)",
+		    c->lines != NULL ? c->lines[conf_find("myhostname") -
+		    conf_table] : 0, c->myhostname, why);
+		return -1;
+	}
+	free(c->myhostname);
+	c->myhostname = xstrdup(a);
+	return 0;
+}
+
 struct conf *
 conf_load(const char *file, char *err, size_t errsz)
 {
@@ -961,6 +1023,8 @@ conf_load(const char *file, char *err, size_t errsz)
 		goto fail;
 	c->lines = xcalloc(CONF_NKEYS, sizeof(*c->lines));
 	memcpy(c->lines, seen, sizeof(seen));
+	if (conf_hostname_ascii(c, err, errsz) == -1)
+		goto fail;
 	return c;
 fail:
 	conf_free(c);

@@ -6,7 +6,8 @@
  * (sbuf.c), bounded copies (strl.c), logging in the one line format
  * operators grep (log.c), the configuration file (conf.c), the one
  * reader of line-oriented files and its comment rule (linefile.c), the
- * clock (clock.c), the syntax of addresses and domains (smtp_addr.c) and
+ * clock (clock.c), the syntax of addresses and domains (smtp_addr.c), the
+ * A-label form of international domains (smtp_idn.c) and
  * the event counters every daemon process shares (counters.c);
  * and what both SMTP ends use: the buffered connection over TCP/TLS
  * (smtp_conn.c), reply parsing (smtp_reply.c), dot-stuffing (smtp_dot.c),
@@ -408,6 +409,62 @@ bool	smtp_addr_literal_valid(const char *lit, size_t len);
  * past U+10FFFF), its code point in *cp; 0 when ill-formed or n is 0. */
 size_t	smtp_addr_utf8_len(const unsigned char *p, size_t n,
 	    uint32_t *cp);
+
+/* ------------------------------------------------------------------ */
+/*
+ * smtp_idn.c - international domain names (RFC 5890, RFC 5891): the form
+ * DNS and every comparison of domains use. A domain in UTF-8 (U-labels)
+ * becomes its A-labels ("bücher.test" -> "xn--bcher-kva.test") by
+ * libidn2's IDNA2008 lookup with the UTS #46 non-transitional mapping
+ * (as Postfix's smtputf8 support maps); an ASCII domain is only
+ * lower-cased. Two domains are the same when these forms are equal.
+ * Nothing here allocates for the caller, logs or blocks.
+ */
+#define SMTP_IDN_IN_MAX		1024	/* octets of UTF-8 taken */
+
+enum {
+	SMTP_IDN_OK		= 0,
+	SMTP_IDN_E_UTF8		= -1,	/* not well-formed UTF-8 */
+	SMTP_IDN_E_IDNA		= -2,	/* libidn2 refused it (a disallowed
+					 * code point, a bad label...) */
+	SMTP_IDN_E_LONG		= -3,	/* over SMTP_DOMAIN_MAX octets as
+					 * A-labels, a label over 63, or
+					 * more than outsz */
+	SMTP_IDN_E_SYNTAX	= -4,	/* no domain (smtp_idn_domain) */
+};
+
+/* smtp_idn_has8 - does s hold an octet >= 0x80? NULL: false. */
+bool	smtp_idn_has8(const char *s);
+/*
+ * smtp_idn_to_ascii - domain (NUL-terminated, no address literal, no
+ * leading dot) into out as lower-case A-labels, at most SMTP_DOMAIN_MAX
+ * octets; out needs SMTP_DOMAIN_MAX + 1 to hold any. Returns SMTP_IDN_OK,
+ * or a negative SMTP_IDN_E_* code with out "" and *why (when why is not
+ * NULL) a static reason fit for a reply or a log ("not valid UTF-8",
+ * libidn2's own words...).
+ */
+int	smtp_idn_to_ascii(const char *domain, char *out, size_t outsz,
+	    const char **why);
+/* smtp_idn_addr_ascii - addr (local@domain, or a bare name) with its
+ * domain as smtp_idn_to_ascii() makes it and the local part untouched;
+ * an address without 8-bit in its domain is copied as it is. Codes as
+ * smtp_idn_to_ascii(). */
+int	smtp_idn_addr_ascii(const char *addr, char *out, size_t outsz,
+	    const char **why);
+/* smtp_idn_local_has8 - does addr's local part (before its last '@')
+ * hold an octet >= 0x80, i.e. need SMTPUTF8 whatever its domain? */
+bool	smtp_idn_local_has8(const char *addr);
+/* smtp_idn_domain - a domain as a list or a command names it (an
+ * optional leading dot for "its subdomains", then RFC 5321 §4.1.2 syntax
+ * with U-labels allowed) into out in smtp_idn_to_ascii()'s form, the dot
+ * kept: what users_file, the ETRN policy and queues, ETRN and ATRN
+ * arguments are stored and compared as. Codes as smtp_idn_to_ascii(),
+ * or SMTP_IDN_E_SYNTAX. */
+int	smtp_idn_domain(const char *in, char *out, size_t outsz,
+	    const char **why);
+/* smtp_idn_eq - do two domains, in either form and any case, name the
+ * same? A domain that cannot be converted equals nothing. */
+bool	smtp_idn_eq(const char *a, const char *b);
 
 /* ------------------------------------------------------------------ */
 /* smtp_conn.c - a buffered, non-blocking connection, plain or TLS.

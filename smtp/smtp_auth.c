@@ -196,13 +196,13 @@ auth_user_name_ok(const char *s, size_t len)
 }
 
 /* auth_domain_ok - a domain for DOMAINS: optional leading dot, then an
- * RFC 5321 ASCII domain (ETRN and ATRN arguments are ASCII). */
+ * RFC 5321 domain, U-labels allowed when they have A-labels. */
 static bool
 auth_domain_ok(const char *d)
 {
-	if (d[0] == '.')
-		d++;
-	return smtp_domain_valid(d, 0);
+	char	a[SMTP_DOMAIN_MAX + 2];
+
+	return smtp_idn_domain(d, a, sizeof(a), NULL) == 0;
 }
 
 /* auth_hexval - a hex digit's value, or -1; upper case only if upper. */
@@ -555,7 +555,8 @@ auth_parse_domains(struct auth_user *u, const char *s, char *why,
     size_t whysz)
 {
 	static const char	 sep[] = ", \t";
-	char			*d;
+	char			*d, a[SMTP_DOMAIN_MAX + 2];
+	const char		*reason;
 	size_t			 n;
 
 	for (;;) {
@@ -564,14 +565,21 @@ auth_parse_domains(struct auth_user *u, const char *s, char *why,
 			return 0;
 		n = strcspn(s, sep);
 		d = xstrndup(s, n);
-		if (!auth_domain_ok(d)) {
-			bsnprintf(why, whysz, "bad domain \"%.80s\"", d);
+		/* Stored as A-labels (smtp_idn.c): auth_user_owns() is
+		 * asked with either form. */
+		if (smtp_idn_domain(d, a, sizeof(a), &reason) != 0) {
+			bsnprintf(why, whysz, "bad domain \"%.80s\"%s%s", d,
+			    smtp_idn_has8(d) ? ": not a valid international "
+			    "domain name: " : "", smtp_idn_has8(d) ? reason :
+			    "");
 			free(d);
 			return -1;
 		}
+		free(d);
+		d = xstrdup(a);
 		u->domains.v = xreallocarray(u->domains.v, u->domains.n + 1,
 		    sizeof(*u->domains.v));
-		u->domains.v[u->domains.n++] = strl_lower(d);
+		u->domains.v[u->domains.n++] = d;
 		s += n;
 	}
 }

@@ -48,7 +48,7 @@ enqueue_add_rcpt(const struct enqueue_opts *o, const struct conf *conf,
 {
 	struct smtp_addr	 a;
 	char			 buf[SMTP_PATH_MAX * 2];
-	const char		*in = text;
+	const char		*in = text, *why;
 	size_t			 i;
 	int			 rc;
 
@@ -67,6 +67,10 @@ enqueue_add_rcpt(const struct enqueue_opts *o, const struct conf *conf,
 		    text, smtp_addr_strerror(rc));
 	if (a.addr[0] == '\0')
 		return tools_usage(o->cmd, "empty recipient address");
+	/* A U-label domain must have A-labels: DNS knows no other. */
+	if (smtp_idn_addr_ascii(a.addr, buf, sizeof(buf), &why) != 0)
+		return tools_usage(o->cmd, "bad recipient address \"%s\": "
+		    "not a valid international domain name (%s)", text, why);
 	for (i = 0; i < rs->n; i++)
 		if (strcmp(rs->v[i].addr, a.addr) == 0)
 			return 0;	/* the same address once */

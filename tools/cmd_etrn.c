@@ -266,11 +266,30 @@ etrnc_ask(struct smtpc *sc, const struct etrnc_opts *o)
 {
 	struct smtp_reply	r;
 	char			line[SMTP_REPLY_LINE_MAX];
+	char			a[SMTP_DOMAIN_MAX + 1];
+	const char		*arg, *why;
 	int			i, bad = 0;
+	bool			at;
 
 	for (i = 0; i < o->nargs; i++) {
-		/* Checked by etrnc_arg_ok: no CR, LF or space; short. */
-		if (!bsnprintf(line, sizeof(line), "ETRN %s", o->args[i]) ||
+		/* Checked by etrnc_arg_ok: no CR, LF or space; short. A
+		 * domain in U-labels goes as its A-labels: ETRN is ASCII
+		 * (RFC 1985), and the server's DNS names are A-labels. */
+		arg = o->args[i];
+		at = arg[0] == '@';
+		if (arg[0] != '#' && smtp_idn_has8(arg)) {
+			if (smtp_idn_to_ascii(arg + at, a, sizeof(a),
+			    &why) != 0) {
+				tools_put(stdout, arg, 0);
+				printf(": not a valid international domain "
+				    "name (%s): not sent\n", why);
+				bad++;
+				continue;
+			}
+			arg = a;
+		}
+		if (!bsnprintf(line, sizeof(line), "ETRN %s%s",
+		    at && arg == a ? "@" : "", arg) ||
 		    smtpc_request(sc, line, &r) != 0) {
 			tools_put(stdout, o->args[i], 0);
 			printf(": no reply\n");

@@ -107,17 +107,21 @@ static int
 pull_domain_add(struct pull_args *a, const char *arg)
 {
 	char	*copy = xstrdup(arg), *d, *save = NULL;
+	char	 adom[SMTP_DOMAIN_MAX + 2];
 	int	 rc = 0;
 
 	for (d = strtok_r(copy, ", ", &save); d != NULL;
 	    d = strtok_r(NULL, ", ", &save)) {
-		if (!smtp_domain_valid(d, 0)) {
+		/* U-labels are taken as their A-labels (ATRN and the
+		 * check of what the provider sends compare those). */
+		if (*d == '.' || smtp_idn_domain(d, adom, sizeof(adom),
+		    NULL) != 0) {
 			rc = tools_usage(PULL_CMD, "bad domain \"%s\"", d);
 			break;
 		}
 		a->domains.v = xreallocarray(a->domains.v, a->domains.n + 1,
 		    sizeof(*a->domains.v));
-		a->domains.v[a->domains.n++] = strl_lower(xstrdup(d));
+		a->domains.v[a->domains.n++] = xstrdup(adom);
 	}
 	free(copy);
 	return rc;

@@ -75,6 +75,15 @@ probe_body_next(void *arg, const char **data, size_t *len)
 	return 0;
 }
 
+static int
+probe_body_rewind(void *arg)
+{
+	struct probe_body	*b = arg;
+
+	b->off = 0;
+	return 0;
+}
+
 static void
 probe_usage(void)
 {
@@ -347,6 +356,7 @@ main(int argc, char *argv[])
 		m.size = size >= 0 ? (uint64_t)size : len;
 		body.off = 0;
 		m.body = probe_body_next;
+		m.rewind = probe_body_rewind;
 		m.body_arg = &body;
 		m.rcpt = rc;
 		m.nrcpt = (size_t)argc;
