@@ -321,3 +321,11 @@ prun off
 expect_line off_sent off m@bc.sts.test "relay=mx\.bc\.sts\.test.*status=sent"
 expect_eq off_no_mta_sts_lines "$(grep -c 'MTA-STS\|mta-sts=' "$T/off.log")" 0
 expect_eq off_no_txt_query "$(grep -c 'query\[TXT\] _mta-sts\.bc' "$T/dnsmasq.log")" "$q0"
+
+# postern check loads smtp_mta_sts_ca_file as the fetch will.
+sconf badca "smtp_mta_sts_ca_file=$T/nonexistent.pem"
+"$P" -c "$T/badca.conf" check >"$T/check.out" 2>&1
+expect_eq check_badca_rc "$?" 1
+expect_grep check_badca_named 'smtp_mta_sts_ca_file' "$T/check.out"
+"$P" -c "$T/s.conf" check >"$T/check2.out" 2>&1
+expect_eq check_goodca_rc "$? $(grep -c smtp_mta_sts_ca_file "$T/check2.out")" "0 0"
