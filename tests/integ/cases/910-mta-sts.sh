@@ -329,3 +329,12 @@ expect_eq check_badca_rc "$?" 1
 expect_grep check_badca_named 'smtp_mta_sts_ca_file' "$T/check.out"
 "$P" -c "$T/s.conf" check >"$T/check2.out" 2>&1
 expect_eq check_goodca_rc "$? $(grep -c smtp_mta_sts_ca_file "$T/check2.out")" "0 0"
+
+# The workers, posternd and the fetches ran under ASan and UBSan.
+if cat "$T"/*.log "$T"/*.out 2>/dev/null |
+    grep -q -E 'Sanitizer|runtime error'; then
+	notok no_sanitizer_reports "$(cat "$T"/*.log "$T"/*.out |
+	    grep -m 3 -E 'Sanitizer|runtime error')"
+else
+	ok no_sanitizer_reports
+fi
