@@ -31,7 +31,7 @@ QUEUEDIR = $(LOCALSTATEDIR)/spool/postern
 INST_SED = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@CONFFILE@|$(CONFFILE)|g' \
 	   -e 's|@QUEUEDIR@|$(QUEUEDIR)|g'
 CC	?= cc
-PKGS	 = lmdb libcares openssl libmicrohttpd libidn2
+PKGS	 = lmdb libcares openssl libmicrohttpd libidn2 libcurl
 
 WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wshadow -Wcast-qual -Wformat=2
@@ -59,7 +59,7 @@ SMTP_SRC   = smtp/xalloc.c smtp/sbuf.c smtp/strl.c smtp/log.c smtp/conf.c \
 QUEUE_SRC  = queue/queue_env.c queue/queue_key.c queue/queue_rec.c \
 	     queue/queue_txn.c queue/queue_claim.c queue/queue_ops.c \
 	     queue/queue_read.c queue/queue_report.c \
-	     queue/queue_site.c
+	     queue/queue_site.c queue/queue_sts.c
 TOOLS_SRC  = tools/cmd_enqueue.c tools/cmd_queue.c tools/cmd_admin.c tools/cmd_check.c \
 	     tools/cmd_util.c tools/cmd_passwd.c tools/cmd_run.c tools/cmd_pull.c \
 	     tools/cmd_etrn.c tools/inject.c \
@@ -69,7 +69,8 @@ RUNNER_SRC = runner/route.c runner/route_auth.c runner/route_dns.c runner/smtpc.
 	     runner/worker.c runner/runner_result.c runner/runner_mem.c runner/dlog.c \
 	     runner/runner_bounce.c \
 	     runner/reverse.c runner/site.c runner/notify.c \
-	     runner/route_tlsa.c runner/smtpc_dane.c runner/route_ares.c
+	     runner/route_tlsa.c runner/smtpc_dane.c runner/route_ares.c \
+	     runner/route_sts.c runner/route_sts_parse.c runner/route_sts_fetch.c
 ETRN_SRC   = etrn/smtpd.c etrn/smtpd_session.c etrn/smtpd_param.c \
 	     etrn/smtpd_check.c etrn/etrn.c etrn/etrn_policy.c \
 	     etrn/atrn.c etrn/smtpd_pull.c etrn/smtpd_local.c
@@ -80,12 +81,12 @@ UNIT_TESTS = test_smtp_addr test_conf test_queue_env test_queue_txn \
 	     test_queue_claim test_queue_ops test_queue_read test_queue_report \
 	     test_smtp_auth test_route test_runner test_log test_linefile \
 	     test_bounce test_smtp_reply test_smtpd test_etrn_policy \
-	     test_smtpc_auth test_metrics test_route_tlsa test_smtp_idn
+	     test_smtpc_auth test_metrics test_route_tlsa test_smtp_idn test_route_sts
 # Programs the integration cases drive the code with (tests/integ/*.c).
 PROBES	   = smtpc_probe route_probe
 # The fuzz targets (tests/fuzz/fuzz_TARGET.c; see "Fuzzing" below).
 FUZZ_ALL   = smtpd_session smtpd_param etrn_args addr reply conf routes \
-	     users policy known queue_rec header_scan dsn sasl tlsa
+	     users policy known queue_rec header_scan dsn sasl tlsa sts
 HDRS	   = $(wildcard */*.h tests/unit/*.h)
 
 # Two builds side by side: release (bin/) and sanitizer (build/asan/bin/).

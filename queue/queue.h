@@ -47,6 +47,9 @@
  *		every recipient not yet final, by destination. Reversed so
  *		that a domain and its subdomains ("org.example.*") are one
  *		key range (ETRN @domain).
+ *	sts	lower-case domain -> the MTA-STS policy cached for it
+ *		(queue_sts.c; made at the first writable open of a queue
+ *		that lacks it, so no schema version of its own)
  *	flushq	reversed domain -> flags(1) time(8) [len(1) caller, with
  *		flag 0x04: an authenticated ETRN's address] [resume point:
  *		the bydom value(12) and key where the last walk stopped]:
@@ -665,6 +668,40 @@ int	queue_site_notice(struct queue *, const char *domain, int64_t when);
 /* queue_site_notice_get - when it last ran; 0: never. */
 int	queue_site_notice_get(struct queue *, const char *domain,
 	    int64_t *when);
+
+/* ------------------------------------------------------------------ */
+/* queue_sts.c: the MTA-STS policy cache (RFC 8461 §3.3), database "sts":
+ * lower-case domain -> the policy held for it and the last failed fetch,
+ * shared by every worker and kept across restarts. The policy is text the
+ * runner wrote (runner/route_sts_parse.c reads it back); the queue only
+ * keeps it. */
+
+#define QUEUE_STS_ID_MAX	32	/* RFC 8461 §3.1 */
+#define QUEUE_STS_POLICY_MAX	32768	/* octets of a stored policy */
+
+struct qsts {
+	char	 id[QUEUE_STS_ID_MAX + 1];	/* the policy's id; "": none
+						 * held */
+	int64_t	 fetched;	/* when it was fetched (wall clock) */
+	int64_t	 expires;	/* fetched + its max_age */
+	char	 fail_id[QUEUE_STS_ID_MAX + 1];	/* the id a fetch last
+						 * failed for */
+	int64_t	 failed;	/* when; 0: none */
+	size_t	 len;		/* of policy */
+	char	 policy[QUEUE_STS_POLICY_MAX + 1];	/* NUL-terminated */
+};
+
+/* queue_sts_get - domain's record into *s (about 33 KiB: not on a small
+ * stack). QUEUE_E_NOENT when there is none; QUEUE_E_CORRUPT for a record
+ * that does not decode (the caller may overwrite it). */
+int	queue_sts_get(struct queue *, const char *domain, struct qsts *s);
+/* queue_sts_put - domain's record := *s, one write transaction.
+ * QUEUE_E_INVAL for a domain or policy too long. */
+int	queue_sts_put(struct queue *, const char *domain, const struct qsts *s);
+/* queue_sts_purge - delete every record whose policy expired before
+ * `before` and whose failed fetch (if any) is older too; *n (may be NULL)
+ * says how many went. One write transaction. */
+int	queue_sts_purge(struct queue *, int64_t before, size_t *n);
 
 /* A held domain's backlog: what waits for its site. */
 struct qbacklog {

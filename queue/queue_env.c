@@ -248,6 +248,19 @@ queue_env_schema(struct queue *q)
 			    "%u", q->dir, have, QUEUE_SCHEMA_VERSION);
 		}
 	}
+	/*
+	 * The MTA-STS cache (queue_sts.c) came after schema version 3 and
+	 * holds nothing a queue cannot do without: any writable open makes
+	 * it, and a read-only open of a queue that never had one goes on
+	 * without it (queue_sts_get then finds nothing).
+	 */
+	mrc = mdb_dbi_open(txn, "sts", rdonly ? 0 : MDB_CREATE, &q->sts);
+	if (mrc == 0)
+		q->sts_ok = true;
+	else if (mrc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return queue_lmdb(q, mrc, "open database sts");
+	}
 	/* Even read-only: dbi handles opened in a transaction that is
 	 * aborted are closed with it. */
 	return queue_txn_commit(q, txn);

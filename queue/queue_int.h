@@ -12,6 +12,9 @@
 struct queue {
 	MDB_env		*env;
 	MDB_dbi		 meta, msg, active, due, bydom, flushq;
+	MDB_dbi		 sts;		/* MTA-STS policies (queue_sts.c) */
+	bool		 sts_ok;	/* sts is open (a read-only open of a
+					 * queue that never had one: no) */
 	int		 flags;
 	uint64_t	 ncommits;	/* updated atomically */
 	/* A write failed for space since the last nudge (queue_txn.c);

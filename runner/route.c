@@ -22,7 +22,7 @@
  * routes_file, one route a line, '#' comments and blank lines as in
  * every file postern reads (linefile.c), fields separated by blanks:
  *
- *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt|dane]
+ *	DOMAIN|.PARENT  TARGET  [tls=none|may|encrypt|dane] [mta-sts=yes|no]
  *
  * TARGET is "[host]:port" or "[host]" (that host's A/AAAA, or the literal
  * IP, no MX lookup: ROUTE_HOST), "host:port" or "host" (the MX of host,
@@ -32,7 +32,8 @@
  * caller's address on PORT). relayhost takes the first four forms. A bare
  * IPv4 address ("192.0.2.1:25") is taken as "[192.0.2.1]:25": an IP has
  * no MX. IPv6 needs the brackets, "[IPv6:" is accepted too. tls=dane is
- * RFC 7672 DANE (route_tlsa.c).
+ * RFC 7672 DANE (route_tlsa.c); mta-sts=no turns MTA-STS (RFC 8461,
+ * route_sts.c) off for the route.
  *
  * The key a route gets is what the scheduler groups recipients by: two
  * domains with the same next hop share connections and backoff.
@@ -53,6 +54,7 @@ struct route_ent {
 	char		 host[256];
 	int		 port;		/* 0: smtp_port */
 	int		 tls;		/* enum conf_tls or ROUTE_TLS_DEFAULT */
+	bool		 no_sts;	/* mta-sts=no */
 	int		 line;
 };
 
@@ -221,20 +223,41 @@ route_parse_tls(const char *s, int *tls, char *why, size_t whysz)
 	return -1;
 }
 
+/* route_parse_opt - "tls=..." or "mta-sts=yes|no", each at most once. */
+static int
+route_parse_opt(const char *s, struct route_ent *e, char *why, size_t whysz)
+{
+	if (strncasecmp(s, "mta-sts=", 8) == 0) {
+		if (strcasecmp(s + 8, "no") == 0)
+			e->no_sts = true;
+		else if (strcasecmp(s + 8, "yes") != 0) {
+			bsnprintf(why, whysz, "bad option \"%.80s\" (want "
+			    "mta-sts=yes|no)", s);
+			return -1;
+		}
+		return 0;
+	}
+	if (e->tls != ROUTE_TLS_DEFAULT && strncasecmp(s, "tls=", 4) == 0) {
+		bsnprintf(why, whysz, "tls= given twice");
+		return -1;
+	}
+	return route_parse_tls(s, &e->tls, why, whysz);
+}
+
 /* route_parse_line - one line with text (linefile.c has taken the
  * comment off). */
 static int
 route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 {
-	char		*f[4], *p, *dom, adom[SMTP_DOMAIN_MAX + 2];
+	char		*f[5], *p, *dom, adom[SMTP_DOMAIN_MAX + 2];
 	const char	*reason;
-	size_t		 nf = 0;
+	size_t		 nf = 0, i;
 
 	for (p = strtok(line, " \t\r\n\f\v"); p != NULL;
 	    p = strtok(NULL, " \t\r\n\f\v")) {
 		if (nf == sizeof(f) / sizeof(f[0])) {
 			bsnprintf(why, whysz, "too many fields (want DOMAIN "
-			    "TARGET [tls=...])");
+			    "TARGET [tls=...] [mta-sts=...])");
 			return -1;
 		}
 		f[nf++] = p;
@@ -243,9 +266,9 @@ route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 		bsnprintf(why, whysz, "\"%.80s\": no target", f[0]);
 		return -1;
 	}
-	if (nf > 3) {
+	if (nf > 4) {
 		bsnprintf(why, whysz, "too many fields (want DOMAIN TARGET "
-		    "[tls=...])");
+		    "[tls=...] [mta-sts=...])");
 		return -1;
 	}
 
@@ -271,8 +294,9 @@ route_parse_line(char *line, struct route_ent *e, char *why, size_t whysz)
 	    sizeof(e->host), &e->port, why, whysz) == -1)
 		return -1;
 	e->tls = ROUTE_TLS_DEFAULT;
-	if (nf == 3 && route_parse_tls(f[2], &e->tls, why, whysz) == -1)
-		return -1;
+	for (i = 2; i < nf; i++)
+		if (route_parse_opt(f[i], e, why, whysz) == -1)
+			return -1;
 	e->domain = strl_lower(xstrdup(adom));
 	return 0;
 }
@@ -410,6 +434,8 @@ route_set_key(const struct conf *conf, struct route *r, const char *domain)
 			    " tls=dane", sizeof(r->key));
 		if (r->relayhost)
 			(void)strl_cat(r->key, " auth", sizeof(r->key));
+		if (r->no_sts)
+			(void)strl_cat(r->key, " mta-sts=no", sizeof(r->key));
 	}
 }
 
@@ -467,6 +493,7 @@ route_pick(const struct conf *conf, const struct routes *rs, const char *dom,
 		r->port = e->port;
 		if (e->tls != ROUTE_TLS_DEFAULT)
 			r->tls = (enum conf_tls)e->tls;
+		r->no_sts = e->no_sts;
 		return;
 	}
 	/*

@@ -9,6 +9,10 @@
  *	route_dns.c	MX, A and AAAA through c-ares (RFC 5321 §5.1, RFC
  *			7505 null MX, backup-MX self-exclusion), cached for
  *			the records' TTL
+ *	route_sts.c	MTA-STS (RFC 8461): the TXT record, the policy
+ *			from the queue's cache or fetched over HTTPS
+ *			(route_sts_fetch.c, libcurl), parsed by
+ *			route_sts_parse.c (route_sts.h)
  *	route_tlsa.c	DANE's DNS (RFC 7672 §2.2): MX, A and TLSA with
  *			the AD bit through the validating resolver in
  *			dns_servers, a TLS level for each MX host
@@ -92,6 +96,8 @@ struct route {
 	int		 port;		/* 0: smtp_port */
 	enum conf_tls	 tls;		/* the TLS policy for this hop */
 	bool		 relayhost;	/* via relayhost: AUTH if configured */
+	bool		 no_sts;	/* routes_file mta-sts=no: no MTA-STS
+					 * for this hop (route_sts.h) */
 	char		 key[300];	/* next-hop key, for grouping */
 };
 
@@ -100,8 +106,8 @@ struct routes;
 /* routes_load - parse routes_file (NULL: none). Lines: DOMAIN (or .PARENT
  * for its subdomains) then [host]:port, [host], host[:port] (its MX),
  * "mx", "hold" or "caller:PORT", then optional
- * "tls=none|may|encrypt|dane". NULL and "file:line: why" in
- * err on an error. */
+ * "tls=none|may|encrypt|dane" and "mta-sts=yes|no", in any order. NULL
+ * and "file:line: why" in err on an error. */
 struct routes *routes_load(const char *file, char *err, size_t errsz);
 void	 routes_free(struct routes *);
 /* route_lookup - the route for a domain: routes_file (exact, then the
@@ -237,6 +243,13 @@ int	 route_dns_resolve(struct route_dns *, const struct route *,
 struct smtpc;
 struct route_tlsa;
 
+/* An MTA-STS policy's mode (RFC 8461 §5; route_sts.h). */
+enum route_sts_mode {
+	ROUTE_STS_NONE,		/* no policy, or "mode: none" */
+	ROUTE_STS_TESTING,	/* deliver as ever, log what would fail */
+	ROUTE_STS_ENFORCE,	/* matching MX, STARTTLS, verified cert */
+};
+
 struct smtpc_opts {
 	const char	*helo;		/* our EHLO name (myhostname) */
 	enum conf_tls	 tls;		/* none, may, encrypt, dane */
@@ -245,6 +258,12 @@ struct smtpc_opts {
 					 * host as with may */
 	const char	*tls_ca_file;	/* verify against it (NULL: the
 					 * system's store) */
+	enum route_sts_mode sts;	/* MTA-STS: enforce makes STARTTLS
+					 * and a certificate verified for
+					 * the MX host (TLS 1.2+) a
+					 * condition; testing logs what
+					 * would fail (not with tls none) */
+	const char	*sts_domain;	/* its policy domain, for the log */
 	const char	*tls_name;	/* the certificate must name this
 					 * host (or IP); NULL: the host
 					 * connected to */

@@ -97,6 +97,31 @@ smtpc_tls_is_ip(const char *h, char *ip, size_t ipsz)
 	    inet_pton(AF_INET6, ip, &a6) == 1;
 }
 
+/* smtpc_tls_sts_testing - under an MTA-STS policy in testing mode, say
+ * what enforce would have refused (RFC 8461 §5: deliver anyway). */
+static void
+smtpc_tls_sts_testing(const struct smtpc *sc, const struct smtpc_opts *o,
+    const char *what)
+{
+	log_info("MTA-STS policy of %s (testing): %s: %s; would not deliver "
+	    "under enforce", o->sts_domain != NULL ? o->sts_domain : "",
+	    sc->peer, what);
+}
+
+/* smtpc_tls_sts_fail - under enforce: the host fails the policy; why and
+ * the log say so (the next MX may take the mail: RFC 8461 §5.1 treats
+ * it as unreachable). Returns -1. */
+static int
+smtpc_tls_sts_fail(const struct smtpc *sc, const struct smtpc_opts *o,
+    char status[16], char *why, size_t whysz, const char *what)
+{
+	strl_copy(status, "4.7.5", 16);
+	bsnprintf(why, whysz, "MTA-STS policy of %s (enforce): %s: %s",
+	    o->sts_domain != NULL ? o->sts_domain : "", sc->peer, what);
+	log_info("%s", why);
+	return -1;
+}
+
 int
 smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
     char status[16], char *why, size_t whysz)
@@ -110,6 +135,9 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	bool			 verify = o->tls >= CONF_TLS_ENCRYPT;
 	bool			 required = verify;
 	bool			 check, isip;
+	bool			 enforce = o->sts == ROUTE_STS_ENFORCE;
+	bool			 testing = o->sts == ROUTE_STS_TESTING;
+	char			 what[200];
 	int64_t			 deadline, left;
 	size_t			 dropped;
 	long			 vr;
@@ -124,8 +152,21 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 		verify = dane == ROUTE_TLSA_DANE;
 		required = dane != ROUTE_TLSA_MAY;
 	}
-	check = (verify && dane != ROUTE_TLSA_DANE) || smtpc_auth_wanted(o);
+	if (enforce && dane != ROUTE_TLSA_DANE) {
+		/* RFC 8461 §4.2: STARTTLS and a PKIX-valid certificate for
+		 * the MX host (the worker never asks this of a host DANE
+		 * covers: §2, DANE wins). */
+		verify = true;
+		required = true;
+	}
+	check = (verify && dane != ROUTE_TLSA_DANE) || smtpc_auth_wanted(o) ||
+	    testing;
 	if (!(sc->ext & SMTPC_X_STARTTLS)) {
+		if (enforce)
+			return smtpc_tls_sts_fail(sc, o, status, why, whysz,
+			    "STARTTLS is not offered");
+		if (testing)
+			smtpc_tls_sts_testing(sc, o, "STARTTLS is not offered");
 		if (!required)
 			return 0;
 		strl_copy(status, "4.7.5", 16);
@@ -139,6 +180,9 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 		if (r.code == 421) {
 			sc->state = SMTPC_S_DEAD;
 		} else if (!required) {
+			if (testing)
+				smtpc_tls_sts_testing(sc, o, "STARTTLS is "
+				    "refused");
 			/* Opportunistic: carry on in the clear (§4). */
 			log_info("%s: STARTTLS refused (%s): delivering "
 			    "without TLS", sc->peer, r.text);
@@ -175,6 +219,11 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 	 * context is shared. */
 	SSL_set_verify(sc->conn->ssl, verify ? SSL_VERIFY_PEER :
 	    SSL_VERIFY_NONE, NULL);
+	/* RFC 8461 §4.2: TLS 1.2 or later (the context says so too; this
+	 * keeps it true whatever the context becomes). */
+	if ((enforce || testing) && SSL_set_min_proto_version(sc->conn->ssl,
+	    TLS1_2_VERSION) != 1)
+		goto local;
 	if (dane == ROUTE_TLSA_DANE) {
 		/* The records, and the names: the MX host's and the
 		 * next hop's (never one from the server). */
@@ -204,6 +253,14 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 		sc->state = SMTPC_S_DEAD;
 		strl_copy(status, "4.7.5", 16);
 		vr = SSL_get_verify_result(sc->conn->ssl);
+		if (enforce && dane != ROUTE_TLSA_DANE && vr != X509_V_OK) {
+			bsnprintf(what, sizeof(what), "certificate not "
+			    "verified for %s: %s", sc->tls_name,
+			    X509_verify_cert_error_string(vr));
+			ERR_clear_error();
+			return smtpc_tls_sts_fail(sc, o, status, why, whysz,
+			    what);
+		}
 		if (verify && vr != X509_V_OK) {
 			bsnprintf(why, whysz, "%s verification failed for %s: "
 			    "%s", dane == ROUTE_TLSA_DANE ? "DANE TLSA" :
@@ -230,6 +287,19 @@ smtpc_tls_start(struct smtpc *sc, const struct smtpc_opts *o,
 		    smtpc_dane_matched(sc->conn->ssl, sc->tls_dane_rr,
 		    sizeof(sc->tls_dane_rr));
 		sc->tls_verified = sc->tls_dane;
+	}
+	if (testing && !sc->tls_verified) {
+		bsnprintf(what, sizeof(what), "certificate not verified for "
+		    "%s: %s", sc->tls_name,
+		    SSL_get0_peer_certificate(sc->conn->ssl) == NULL ?
+		    "no certificate" : X509_verify_cert_error_string(
+		    sc->tls_vr));
+		smtpc_tls_sts_testing(sc, o, what);
+	}
+	if (enforce && !sc->tls_verified) {
+		sc->state = SMTPC_S_DEAD;
+		return smtpc_tls_sts_fail(sc, o, status, why, whysz,
+		    "certificate not verified");
 	}
 	if (verify && !sc->tls_verified) {
 		sc->state = SMTPC_S_DEAD;

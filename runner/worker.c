@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "route_sts.h"
 #include "route_tlsa.h"
 #include "runner_int.h"
 
@@ -47,6 +48,8 @@ struct worker {
 	struct queue		*q;
 	struct route_dns	*dns;
 	struct route_tlsa_dns	*tlsa;		/* DANE's lookups */
+	struct route_sts	*sts;		/* MTA-STS's */
+	struct route_sts_policy	*stsp;		/* the last connection's */
 	struct smtpc		*conn;
 	char			 conn_key[300];
 	char			*auth_user, *auth_pass;
@@ -110,6 +113,20 @@ worker_close(struct worker *w, bool polite)
 	w->conn_key[0] = '\0';
 }
 
+/* worker_dane_protected - does DANE cover the hop: a host with secure
+ * TLSA records (usable or not) or one whose TLSA lookup failed? Then
+ * MTA-STS is not consulted (RFC 8461 §2). */
+static bool
+worker_dane_protected(const struct route_tlsa *t)
+{
+	size_t	i;
+
+	for (i = 0; t != NULL && i < t->n; i++)
+		if (t->h[i].level != ROUTE_TLSA_MAY)
+			return true;
+	return false;
+}
+
 /* worker_connect - route and connect for the batch's hop. 0 or the
  * failure (code 0 temporary / 5xx permanent) in status/why. */
 static int
@@ -164,6 +181,26 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 			o.tls_name = rt->host;
 	}
 	o.dane = dane;
+	/* MTA-STS (RFC 8461) for a hop DANE does not protect (§2: a DANE
+	 * host's verdict is never overridden; route_sts_domain says which
+	 * hops have a policy domain at all). */
+	w->stsp->mode = ROUTE_STS_NONE;
+	if (!worker_dane_protected(dane)) {
+		char	sd[256];
+
+		route_sts_domain(w->conf, rt, domain, sd, sizeof(sd));
+		if (sd[0] != '\0')
+			route_sts_policy(w->sts, sd, w->stsp, 30000);
+		if (route_sts_filter(w->stsp, addrs, &n, status, why,
+		    whysz) != 0) {
+			route_tlsa_free(dane);
+			*code = 0;
+			w->setup_connect = clock_mono_secs() - t0;
+			return -1;
+		}
+		o.sts = w->stsp->mode;
+		o.sts_domain = w->stsp->domain;
+	}
 	w->conn = smtpc_open(addrs, n, &o, status, why, whysz, &perm);
 	route_tlsa_free(dane);		/* OpenSSL copied what it needs */
 	w->setup_tls = smtpc_tls_time(w->conn);
@@ -180,11 +217,13 @@ worker_connect(struct worker *w, const struct route *rt, const char *domain,
 	strl_copy(w->conn_key, rt->key, sizeof(w->conn_key));
 	/* What the connection's TLS established, once a connection, like
 	 * Postfix's "Verified TLS connection established" line. */
-	log_info("%s: tls=%s%s%s%s%s", smtpc_peer(w->conn),
+	log_info("%s: tls=%s%s%s%s%s%s%s", smtpc_peer(w->conn),
 	    smtpc_tls_trust(w->conn), smtpc_tls(w->conn)[0] != '\0' ?
 	    ", cipher=" : "", smtpc_tls(w->conn),
 	    smtpc_tls_dane(w->conn)[0] != '\0' ? ", tlsa=" : "",
-	    smtpc_tls_dane(w->conn));
+	    smtpc_tls_dane(w->conn), o.sts != ROUTE_STS_NONE ?
+	    ", mta-sts=" : "", o.sts != ROUTE_STS_NONE ?
+	    route_sts_mode_name(o.sts) : "");
 	return 0;
 }
 
@@ -445,6 +484,10 @@ worker_main(struct conf *conf, int fd, struct wjournal *j)
 		fatalx("DNS: %s", err);
 	if ((w.tlsa = route_tlsa_dns_new(conf, err, sizeof(err))) == NULL)
 		fatalx("DNS (TLSA): %s", err);
+	if ((w.sts = route_sts_new(conf, w.dns, w.q, err, sizeof(err))) ==
+	    NULL)
+		fatalx("DNS (MTA-STS): %s", err);
+	w.stsp = xcalloc(1, sizeof(*w.stsp));
 	worker_auth(&w);
 	for (;;) {
 		pfd.fd = fd;
@@ -470,6 +513,8 @@ worker_main(struct conf *conf, int fd, struct wjournal *j)
 	worker_close(&w, true);
 	route_dns_free(w.dns);
 	route_tlsa_dns_free(w.tlsa);
+	route_sts_free(w.sts);
+	free(w.stsp);
 	queue_close(w.q);
 	runner_bounce_free(w.bounce);
 	free(w.chunk);

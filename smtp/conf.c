@@ -121,6 +121,10 @@ static const struct conf_key conf_table[] = {
 	CONF_K_STR(tls_key_file, ""),
 	CONF_K_STR(tls_ca_file, ""),
 	CONF_K_ENUM(smtp_tls, "may", conf_tls_names),
+	/* MTA-STS (RFC 8461): policies fetched over HTTPS, verified against
+	 * this CA file ("": the system's store). */
+	CONF_K_BOOL(smtp_mta_sts, "yes"),
+	CONF_K_STR(smtp_mta_sts_ca_file, ""),
 	CONF_K_BOOL(auth_plaintext, "no"),
 	/* Password guessing: a delay per failure, a count per address. */
 	CONF_K_DUR(auth_failure_delay, "1s"),		/* 0: none */

@@ -268,6 +268,9 @@ struct conf {
 	char			*tls_key_file;
 	char			*tls_ca_file;
 	enum conf_tls		 smtp_tls;
+	bool			 smtp_mta_sts;	/* RFC 8461 (route_sts.c) */
+	char			*smtp_mta_sts_ca_file;	/* its HTTPS; NULL:
+						 * the system's store */
 	bool			 auth_plaintext;
 	time_t			 auth_failure_delay;
 	int			 auth_failure_limit;

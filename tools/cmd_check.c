@@ -221,6 +221,15 @@ check_tls(struct check *ck)
 			SSL_CTX_free(ssl);
 		ERR_clear_error();
 	}
+	/* MTA-STS's HTTPS (libcurl) reads the same PEM format: a file
+	 * OpenSSL cannot load would fail every policy fetch. */
+	if (c->smtp_mta_sts_ca_file != NULL) {
+		if ((ssl = smtp_tls_client_ctx(c->smtp_mta_sts_ca_file, err,
+		    sizeof(err))) == NULL)
+			check_say(ck, true, "smtp_mta_sts_ca_file", "%s", err);
+		SSL_CTX_free(ssl);
+		ERR_clear_error();
+	}
 	if (c->tls_ca_file == NULL)
 		return;
 	/* The delivery client's own context (smtp_conn.c). */

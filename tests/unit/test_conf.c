@@ -167,8 +167,8 @@ test_keys(struct t *t)
 		for (i = 0; i < n; i++)
 			if (strcmp(k[i], k[n]) == 0)
 				t_errorf(t, "conf_keys: %s twice", k[n]);
-	if (n != 70)
-		t_errorf(t, "conf_keys: got %zu keys, want 70", n);
+	if (n != 72)
+		t_errorf(t, "conf_keys: got %zu keys, want 72", n);
 	if (n == 0 || strcmp(k[0], "myhostname") != 0 ||
 	    strcmp(k[n - 1], "user") != 0)
 		t_errorf(t, "conf_keys: wrong order");
