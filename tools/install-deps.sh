@@ -8,7 +8,7 @@
 # configuration" so that no system MTA starts or listens on port 25.
 set -eu
 
-build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev libmicrohttpd-dev libidn2-dev" libcurl4-openssl-dev
+build_pkgs="build-essential pkg-config liblmdb-dev lmdb-utils libc-ares-dev libssl-dev libmicrohttpd-dev libidn2-dev libcurl4-openssl-dev"
 test_pkgs="postfix swaks libnet-ssleay-perl fetchmail dnsmasq-base python3 openssl procps iproute2 groff-base systemd prometheus chromium clang-14 libclang-rt-14-dev faketime unbound nsd ldnsutils"
 
 want="$build_pkgs"
