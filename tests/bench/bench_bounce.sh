@@ -73,12 +73,7 @@ die() { echo "bounce: $*" >&2; exit 1; }
 [ -x "$SRC" ] && [ -x "$SINK" ] || die "smtp-source/smtp-sink missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
 [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master, posternd's user, smtp-sink -u)"
-[ -x "$PDBIN/posternd" ] && [ -x "$PDBIN/postern" ] ||
-	die "$PDBIN/posternd or postern missing: run make bin/postern bin/posternd"
-if [ -z "${POSTERN_BIN:-}" ] &&
-    ! (cd "$top" && make -q bin/postern bin/posternd) >/dev/null 2>&1; then
-	die "bin/postern or bin/posternd is not up to date: run make bin/postern bin/posternd"
-fi
+need_pd
 
 bench_dir bounce "$@"
 
@@ -96,15 +91,10 @@ cleanup() {
 		echo "bounce: kept $DIR" >&2
 		return
 	fi
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 REJ_PORT=$(free_port)
 DSN_PORT=$(free_port)
@@ -165,43 +155,8 @@ tree() {
 }
 
 # ------------------------------------------------------------------
-# posternd.
-DOMAINS=""
-i=1
-while [ $i -le $NDOM ]; do
-	DOMAINS="$DOMAINS d$i.example"
-	i=$((i + 1))
-done
-# pd_conf FILE QUEUE [KEY=VALUE...]
-pd_conf() {
-	_f=$1 _q=$2
-	shift 2
-	{
-		echo "queue_dir = $_q"
-		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "odmr_listen ="
-		echo "myhostname = bench.example"
-		echo "max_connections = 200"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-	} >"$_f"
-	chmod 644 "$_f"
-}
-pd_start() {
-	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
-	PD_PID=$!
-	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
-}
-pd_stop() {
-	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
-	wait "$PD_PID" 2>/dev/null
-	PD_PID=""
-}
-pd_rcpts() {
-	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
-	    sed -n 's/^{"time":[0-9]*,"messages":[0-9]*,"recipients":\([0-9]*\),.*/\1/p'
-}
+# posternd (pd_conf, pd_start, pd_stop, pd_rcpts: bench_lib.sh).
+bench_domains "$NDOM" d
 
 # inject PORT - the 10,000 messages: 20 smtp-source runs at once.
 inject() {
@@ -214,12 +169,7 @@ inject() {
 		SRC_PIDS="$SRC_PIDS $!"
 		i=$((i + 1))
 	done
-	_bad=0
-	for p in $SRC_PIDS; do
-		wait "$p" || _bad=$((_bad + 1))
-	done
-	SRC_PIDS=""
-	[ "$_bad" -eq 0 ] || die "smtp-source: $_bad run(s) failed: $(cat "$W"/src.* | head -c 300)"
+	src_wait
 }
 
 # ------------------------------------------------------------------
@@ -230,10 +180,6 @@ pf_setup "$PF_PORT" "relayhost = [127.0.0.1]:$REJ_PORT" \
     "transport_maps = texthash:$W/pf-transport" \
     "default_destination_concurrency_limit = 20" \
     "smtp_tls_security_level = none"
-pf_files() {
-	find "$PF_Q/incoming" "$PF_Q/active" "$PF_Q/deferred" "$PF_Q/hold" \
-	    "$PF_Q/maildrop" -type f 2>/dev/null | wc -l | tr -d ' '
-}
 
 # ------------------------------------------------------------------
 # The postern template queue, made once.
@@ -249,22 +195,7 @@ TPL=$W/pd-template
 say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
 	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null);" \
 	"load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
-t0=$(now)
-pd_conf "$W/inject.conf" "$TPL" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
-pd_start "$W/inject.conf" "$W/pd-inject.log"
-inject "$PD_PORT"
-pd_stop
-q=$(grep -c ': client=.*, size=[0-9]*, nrcpt=' "$W/pd-inject.log")
-[ "$q" -eq "$N" ] || die "posternd queued $q of $N messages"
-"$PDBIN/postern" -c "$W/inject.conf" queue --json |
-    sed -n 's/^{"id":"\([0-9A-Z]*\)".*/\1/p' >"$W/ids"
-[ "$(wc -l <"$W/ids")" -eq "$N" ] || die "postern queue lists $(wc -l <"$W/ids") messages, want $N"
-xargs -n 1000 "$PDBIN/postern" -c "$W/inject.conf" flush <"$W/ids" >"$W/flush.out" 2>&1 ||
-	die "postern flush by id: $(head -c 300 "$W/flush.out")"
-made=$(awk '{ s += $3 } END { print s }' "$W/flush.out")
-[ "$made" -eq "$NRCPT" ] || die "postern flush made $made recipients due, want $NRCPT"
-rm -f "$TPL/lock.mdb"
-say "posternd template: $N messages, $NRCPT recipients taken over SMTP and made due in $(elapsed "$t0" "$(now)") s"
+pd_template inject
 
 # pd_run ROUND - one timed posternd run from a copy of the template.
 pd_run() {
@@ -287,12 +218,7 @@ pd_run() {
 	# shellcheck disable=SC2086
 	pdcpu=$(cpu $pids)
 	skcpu=$(cpu "$REJ_PID" "$DSN_PID")
-	left=$(pd_rcpts "$W/run.conf")
-	while $ok && [ "${left:-1}" -ne 0 ]; do
-		sleep 0.2
-		left=$(pd_rcpts "$W/run.conf")
-		[ $(($(date +%s) - ${t0%.*})) -gt 600 ] && ok=false
-	done
+	drain 600 "$t0" pd_rcpts "$W/run.conf"
 	pd_stop
 	dsns=$(dsn_count)
 	sinks_stop
@@ -335,12 +261,7 @@ pf_run() {
 	ok=true
 	dsn_wait "$N" 600 || ok=false
 	t1=$(now)
-	left=$(pf_files)
-	while $ok && [ "$left" -ne 0 ]; do
-		sleep 0.2
-		left=$(pf_files)
-		[ $(($(date +%s) - ${t0%.*})) -gt 600 ] && ok=false
-	done
+	drain 600 "$t0" pf_files
 	dsns=$(dsn_count)
 	sinks_stop
 	bounced=$(grep -c 'status=bounced' "$W/pf-maillog")
@@ -375,14 +296,11 @@ done
 
 # ------------------------------------------------------------------
 # Results.
-rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
-runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
-list() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
 pd_m=$(median "$W/pd.t")
 pf_m=$(median "$W/pf.t")
 pd_r=$(rate "$pd_m")
 pf_r=$(rate "$pf_m")
-ratio=$(awk -v a="$pd_m" -v b="$pf_m" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print 0 }')
+ratio=$(ratio_of "$pf_m" "$pd_m")
 v=$(awk -v r="$ratio" -v w="$TARGET_RATIO" 'BEGIN { print (r >= w) ? "PASS" : "FAIL" }')
 # One DSN per message on both sides is part of the target.
 [ -s "$W/bad.pd" ] || [ -s "$W/bad.pf" ] && v="FAIL (counts, below)"

@@ -91,13 +91,7 @@ die() { echo "deliver: $*" >&2; exit 1; }
 [ -x "$SRC" ] && [ -x "$SINK" ] || die "smtp-source/smtp-sink missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
 [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master, posternd's user, smtp-sink -u)"
-[ -x "$PDBIN/posternd" ] && [ -x "$PDBIN/postern" ] ||
-	die "$PDBIN/posternd or postern missing: run make bin/postern bin/posternd"
-# Binaries older than their sources are not this source.
-if [ -z "${POSTERN_BIN:-}" ] &&
-    ! (cd "$top" && make -q bin/postern bin/posternd) >/dev/null 2>&1; then
-	die "bin/postern or bin/posternd is not up to date: run make bin/postern bin/posternd"
-fi
+need_pd
 
 # ------------------------------------------------------------------
 # The directory ($DIR, $W, $PF_ETC): a real disk.
@@ -112,15 +106,10 @@ cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
 	[ -n "$SINK_PID" ] && sink_stop
 	[ -n "$PF_Q" ] && pf_stop
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 SINK_PORT=$(free_port)
 PD_PORT=$(free_port)
@@ -157,48 +146,8 @@ sink_wait() {
 }
 
 # ------------------------------------------------------------------
-# posternd.
-DOMAINS=""
-i=1
-while [ $i -le $NDOM ]; do
-	DOMAINS="$DOMAINS d$i.example"
-	i=$((i + 1))
-done
-# pd_conf FILE QUEUE [KEY=VALUE...]
-pd_conf() {
-	_f=$1 _q=$2
-	shift 2
-	{
-		echo "queue_dir = $_q"
-		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "odmr_listen ="
-		echo "myhostname = bench.example"
-		echo "max_connections = 200"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-	} >"$_f"
-	chmod 644 "$_f"
-}
-# pd_start CONF LOG - start posternd -f; wait until it answers; $PD_SCHED
-# is its scheduler child.
-pd_start() {
-	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
-	PD_PID=$!
-	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
-	PD_SCHED=$(sed -n "s/^postern\/master\[$PD_PID\]: started sched, pid \([0-9]*\)$/\1/p" \
-	    "$2" | tail -n 1)
-}
-pd_stop() {
-	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
-	wait "$PD_PID" 2>/dev/null
-	PD_PID=""
-}
-# pd_rcpts CONF - live recipients ("recipients" of postern stats --json).
-pd_rcpts() {
-	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
-	    sed -n 's/^{"time":[0-9]*,"messages":[0-9]*,"recipients":\([0-9]*\),.*/\1/p'
-}
+# posternd (pd_conf, pd_start, pd_stop, pd_rcpts: bench_lib.sh).
+bench_domains "$NDOM" d
 # hwm PID - "VmHWM RssAnon RssFile" in MiB, and its minor page faults.
 hwm() {
 	_mf=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $8 }')
@@ -208,36 +157,12 @@ hwm() {
 	    "/proc/$1/status" 2>/dev/null || echo "0 0 0 0"
 }
 
-# inject PORT - the 10,000 messages: 40 smtp-source runs at once.
-inject() {
-	SRC_PIDS=""
-	for d in $DOMAINS; do
-		for r in 1 5; do
-			timeout -k 5 300 "$SRC" -s 1 -d -N -m "$PER" -r "$r" \
-			    -l 4096 -f bench@client.example -t "u@$d" \
-			    "127.0.0.1:$1" >"$W/src.$d.$r" 2>&1 &
-			SRC_PIDS="$SRC_PIDS $!"
-		done
-	done
-	_bad=0
-	for p in $SRC_PIDS; do
-		wait "$p" || _bad=$((_bad + 1))
-	done
-	SRC_PIDS=""
-	[ "$_bad" -eq 0 ] || die "smtp-source: $_bad run(s) failed: $(cat "$W"/src.* | head -c 300)"
-}
-
 # ------------------------------------------------------------------
 # Postfix: our own instance (bench_lib.sh), a fresh queue for each run;
 # what is released goes to the sink.
 pf_setup "$PF_PORT" "relayhost = [127.0.0.1]:$SINK_PORT" \
     "default_destination_concurrency_limit = 20" \
     "smtp_tls_security_level = none"
-# pf_files - queue files not yet gone.
-pf_files() {
-	find "$PF_Q/incoming" "$PF_Q/active" "$PF_Q/deferred" "$PF_Q/hold" \
-	    "$PF_Q/maildrop" -type f 2>/dev/null | wc -l | tr -d ' '
-}
 
 # ------------------------------------------------------------------
 # Part 1: the postern template queue, made once.
@@ -250,23 +175,7 @@ TPL=$W/pd-template
 say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
 	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null);" \
 	"load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
-t0=$(now)
-pd_conf "$W/inject.conf" "$TPL" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
-pd_start "$W/inject.conf" "$W/pd-inject.log"
-inject "$PD_PORT"
-pd_stop
-q=$(grep -c ': client=.*, size=[0-9]*, nrcpt=' "$W/pd-inject.log")
-[ "$q" -eq "$N" ] || die "posternd queued $q of $N messages"
-# Every message by id: a flush by id releases site holds (due now).
-"$PDBIN/postern" -c "$W/inject.conf" queue --json |
-    sed -n 's/^{"id":"\([0-9A-Z]*\)".*/\1/p' >"$W/ids"
-[ "$(wc -l <"$W/ids")" -eq "$N" ] || die "postern queue lists $(wc -l <"$W/ids") messages, want $N"
-xargs -n 1000 "$PDBIN/postern" -c "$W/inject.conf" flush <"$W/ids" >"$W/flush.out" 2>&1 ||
-	die "postern flush by id: $(head -c 300 "$W/flush.out")"
-made=$(awk '{ s += $3 } END { print s }' "$W/flush.out")
-[ "$made" -eq "$NRCPT" ] || die "postern flush made $made recipients due, want $NRCPT"
-rm -f "$TPL/lock.mdb"
-say "posternd template: $N messages, $NRCPT recipients taken over SMTP and made due in $(elapsed "$t0" "$(now)") s"
+pd_template inject_mix
 
 # pd_run WORKERS ROUND - one timed posternd run from a copy of the template.
 pd_run() {
@@ -281,12 +190,7 @@ pd_run() {
 	pd_start "$W/run.conf" "$W/pd-run.log"
 	ok=true
 	sink_wait "$N" 600 || ok=false
-	left=$(pd_rcpts "$W/run.conf")
-	while $ok && [ "${left:-1}" -ne 0 ]; do
-		sleep 0.2
-		left=$(pd_rcpts "$W/run.conf")
-		[ $(($(date +%s) - ${t0%.*})) -gt 600 ] && ok=false
-	done
+	drain 600 "$t0" pd_rcpts "$W/run.conf"
 	t1=$(now)
 	hw=$(hwm "$PD_SCHED")
 	pd_stop
@@ -310,7 +214,7 @@ pd_run() {
 pf_run() {
 	r=$1
 	pf_start
-	inject "$PF_PORT"
+	inject_mix "$PF_PORT"
 	held=$(find "$PF_Q/hold" -type f | wc -l | tr -d ' ')
 	[ "$held" -eq "$N" ] || echo "round $r: Postfix held $held of $N" >>"$W/bad.pf"
 	sink_start
@@ -319,12 +223,7 @@ pf_run() {
 	postqueue -c "$PF_ETC" -f
 	ok=true
 	sink_wait "$N" 600 || ok=false
-	left=$(pf_files)
-	while $ok && [ "$left" -ne 0 ]; do
-		sleep 0.2
-		left=$(pf_files)
-		[ $(($(date +%s) - ${t0%.*})) -gt 600 ] && ok=false
-	done
+	drain 600 "$t0" pf_files
 	t1=$(now)
 	tx=$(sink_count)
 	sink_stop
@@ -432,9 +331,6 @@ done
 
 # ------------------------------------------------------------------
 # Results.
-ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }'; }
-rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
-runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
 say "throughput: $N msgs ($NRCPT rcpts, 4 KiB) to one smtp-sink; median of $rounds round(s); msgs/s (runs)"
 pf_m=$(median "$W/pf.t")
 pf_r=$(rate "$pf_m")
@@ -451,8 +347,8 @@ for wk in 4 8; do
 	printf 'deliver  posternd workers=%d  %6s msgs/s in %6.2f s  Postfix %6s msgs/s in %6.2f s  ratio %5.2fx%s  [posternd: %s; Postfix: %s; sink transactions posternd %s, Postfix %s; sched VmHWM %s MiB]\n' \
 		"$wk" "$r" "$m" "$pf_r" "$pf_m" "$ratio" "$tgt" \
 		"$(runs_of "$W/pd$wk.t")" "$(runs_of "$W/pf.t")" \
-		"$(tr '\n' ' ' <"$W/pd$wk.tx" | sed 's/ $//')" \
-		"$(tr '\n' ' ' <"$W/pf.tx" | sed 's/ $//')" \
+		"$(list "$W/pd$wk.tx")" \
+		"$(list "$W/pf.tx")" \
 		"$(sort -n "$W/pd$wk.hwm" | tail -n 1)"
 	[ -s "$W/bad.pd$wk" ] && sed "s/^/deliver      incomplete (posternd w$wk): /" "$W/bad.pd$wk"
 done
@@ -465,8 +361,8 @@ v=$(awk -v r="$sr" -v w="$TARGET_SCALE" 'BEGIN { print (r > 0 && r <= w) ? "PASS
 [ -s "$W/bad.scale" ] && v=FAIL
 printf 'deliver  flush --domain D (%d msgs) to the sink: 10k queued %.2f s, %s queued %.2f s, ratio %.2fx  (target within %sx: %s)  [10k: %s; large: %s]\n' \
 	"$FLUSH_N" "$s_m" "$LARGE" "$l_m" "$sr" "$TARGET_SCALE" "$v" \
-	"$(tr '\n' ' ' <"$W/scale.10k" | sed 's/ $//')" \
-	"$(tr '\n' ' ' <"$W/scale.large" | sed 's/ $//')"
+	"$(list "$W/scale.10k")" \
+	"$(list "$W/scale.large")"
 [ -s "$W/bad.scale" ] && sed 's/^/deliver      incomplete: /' "$W/bad.scale"
 # shellcheck disable=SC2046
 set -- $(cat "$W/hwm.large")

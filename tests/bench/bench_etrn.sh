@@ -68,12 +68,7 @@ die() { echo "etrn: $*" >&2; exit 1; }
 [ -x "$SRC" ] && [ -x "$SINK" ] || die "smtp-source/smtp-sink missing (apt-get install postfix)"
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
 [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master, posternd's user, smtp-sink -u)"
-[ -x "$PDBIN/posternd" ] && [ -x "$PDBIN/postern" ] ||
-	die "$PDBIN/posternd or postern missing: run make bin/postern bin/posternd"
-if [ -z "${POSTERN_BIN:-}" ] &&
-    ! (cd "$top" && make -q bin/postern bin/posternd) >/dev/null 2>&1; then
-	die "bin/postern or bin/posternd is not up to date: run make bin/postern bin/posternd"
-fi
+need_pd
 PY=$(python3 -c 'import sys; print(sys.executable)')
 TIMER="$top/tests/bench/etrn_time.py"
 
@@ -88,10 +83,7 @@ cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
 	[ -n "$SINK_PID" ] && sink_stop
 	[ -n "$PF_Q" ] && pf_stop
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -115,7 +107,8 @@ sink_stop() {
 }
 
 # ------------------------------------------------------------------
-# posternd.
+# posternd (pd_start, pd_stop: bench_lib.sh). Not bench_lib.sh's pd_conf:
+# this benchmark leaves odmr_listen at its default.
 pd_conf() {
 	_f=$1 _q=$2
 	shift 2
@@ -129,16 +122,6 @@ pd_conf() {
 		done
 	} >"$_f"
 	chmod 644 "$_f"
-}
-pd_start() {
-	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
-	PD_PID=$!
-	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
-}
-pd_stop() {
-	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
-	wait "$PD_PID" 2>/dev/null
-	PD_PID=""
 }
 # pd_live CONF DOMAIN - messages of DOMAIN in the queue.
 pd_live() {
@@ -355,7 +338,6 @@ pf_stop
 
 # ------------------------------------------------------------------
 # Results.
-ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }'; }
 for l in 10k large; do
 	m=$(median "$W/reply.$l")
 	v=$(awk -v m="$m" -v w="$TARGET_REPLY_MS" 'BEGIN { print (m > 0 && m < w) ? "PASS" : "FAIL" }')

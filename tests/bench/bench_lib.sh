@@ -1,6 +1,7 @@
-# bench_lib.sh - what the benchmark scripts share; sourced by
-# bench_receive.sh and bench_deliver.sh once they have set $top and
-# defined die(). Defines functions only.
+# bench_lib.sh - what the benchmark scripts share; sourced by each
+# bench_*.sh once it has set $top and defined say() and die(). Defines
+# functions only; a script that needs another pd_conf or pd_start defines
+# its own after sourcing this.
 #
 # The Postfix instance is our own: config in $PF_ETC, queue and data
 # directories below $W, smtpd on 127.0.0.1 on a port of our choosing, no
@@ -158,4 +159,149 @@ pf_stop() {
 	rm -rf "$PF_Q"
 	PF_Q=""
 	sync
+}
+
+# bench_dir_rm - remove $DIR, and build/benchtmp when bench_dir made it.
+bench_dir_rm() {
+	rm -rf "$DIR"
+	if $madetmp; then
+		rmdir "$top/build/benchtmp" 2>/dev/null
+	fi
+}
+
+# need_pd - $PDBIN's posternd and postern, and (when they are bin/'s, no
+# POSTERN_BIN given) no older than their sources: they are this source.
+need_pd() {
+	[ -x "$PDBIN/posternd" ] && [ -x "$PDBIN/postern" ] ||
+		die "$PDBIN/posternd or postern missing: run make bin/postern bin/posternd"
+	if [ -z "${POSTERN_BIN:-}" ] &&
+	    ! (cd "$top" && make -q bin/postern bin/posternd) >/dev/null 2>&1; then
+		die "bin/postern or bin/posternd is not up to date: run make bin/postern bin/posternd"
+	fi
+}
+
+# elapsed A B - seconds from A to B (now's format), 3 decimals.
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+# rate SECONDS - $N messages in SECONDS, per second.
+rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
+# runs_of FILE - the rate of each run in FILE (seconds, one a line).
+runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
+# ratio_of A B - A / B, 2 decimals (0 when B is 0).
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }'; }
+# list FILE - its lines on one line.
+list() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
+
+# bench_domains N PREFIX - $DOMAINS: " PREFIX1.example ... PREFIXN.example".
+bench_domains() {
+	DOMAINS=""
+	_i=1
+	while [ $_i -le "$1" ]; do
+		DOMAINS="$DOMAINS $2$_i.example"
+		_i=$((_i + 1))
+	done
+}
+
+# pd_conf FILE QUEUE [KEY=VALUE...] - a posternd config: QUEUE, smtpd on
+# 127.0.0.1:$PD_PORT, no ODMR listener, then each KEY=VALUE.
+pd_conf() {
+	_f=$1 _q=$2
+	shift 2
+	{
+		echo "queue_dir = $_q"
+		echo "listen = 127.0.0.1:$PD_PORT"
+		echo "odmr_listen ="
+		echo "myhostname = bench.example"
+		echo "max_connections = 200"
+		for kv in "$@"; do
+			echo "$kv" | sed 's/=/ = /'
+		done
+	} >"$_f"
+	chmod 644 "$_f"
+}
+# pd_start CONF LOG - start posternd -f ($PD_PID); wait until it answers;
+# $PD_SCHED is its scheduler child.
+pd_start() {
+	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
+	PD_PID=$!
+	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
+	PD_SCHED=$(sed -n "s/^postern\/master\[$PD_PID\]: started sched, pid \([0-9]*\)$/\1/p" \
+	    "$2" | tail -n 1)
+}
+# pd_stop - stop it by its pid (40 s, then KILL).
+pd_stop() {
+	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
+	wait "$PD_PID" 2>/dev/null
+	PD_PID=""
+}
+# pd_rcpts CONF - live recipients ("recipients" of postern stats --json).
+pd_rcpts() {
+	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
+	    sed -n 's/^{"time":[0-9]*,"messages":[0-9]*,"recipients":\([0-9]*\),.*/\1/p'
+}
+
+# src_wait - wait for the smtp-source runs in $SRC_PIDS; die if one failed.
+src_wait() {
+	_bad=0
+	for p in $SRC_PIDS; do
+		wait "$p" || _bad=$((_bad + 1))
+	done
+	SRC_PIDS=""
+	[ "$_bad" -eq 0 ] || die "smtp-source: $_bad run(s) failed: $(cat "$W"/src.* | head -c 300)"
+}
+# inject_mix PORT - $SRC's mail to 127.0.0.1:PORT: $PER messages of 4 KiB
+# with 1 recipient and $PER with 5 to each of $DOMAINS, all runs at once.
+inject_mix() {
+	SRC_PIDS=""
+	for d in $DOMAINS; do
+		for r in 1 5; do
+			timeout -k 5 300 "$SRC" -s 1 -d -N -m "$PER" -r "$r" \
+			    -l 4096 -f bench@client.example -t "u@$d" \
+			    "127.0.0.1:$1" >"$W/src.$d.$r" 2>&1 &
+			SRC_PIDS="$SRC_PIDS $!"
+		done
+	done
+	src_wait
+}
+
+# pd_template INJECT - the template queue $TPL, made once: posternd holds
+# $DOMAINS while INJECT $PD_PORT sends $N messages ($NRCPT recipients);
+# then every message is flushed by id (a flush by id releases site holds:
+# due now) with no posternd running.
+pd_template() {
+	t0=$(now)
+	pd_conf "$W/inject.conf" "$TPL" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
+	pd_start "$W/inject.conf" "$W/pd-inject.log"
+	"$1" "$PD_PORT"
+	pd_stop
+	q=$(grep -c ': client=.*, size=[0-9]*, nrcpt=' "$W/pd-inject.log")
+	[ "$q" -eq "$N" ] || die "posternd queued $q of $N messages"
+	"$PDBIN/postern" -c "$W/inject.conf" queue --json |
+	    sed -n 's/^{"id":"\([0-9A-Z]*\)".*/\1/p' >"$W/ids"
+	[ "$(wc -l <"$W/ids")" -eq "$N" ] || die "postern queue lists $(wc -l <"$W/ids") messages, want $N"
+	xargs -n 1000 "$PDBIN/postern" -c "$W/inject.conf" flush <"$W/ids" >"$W/flush.out" 2>&1 ||
+		die "postern flush by id: $(head -c 300 "$W/flush.out")"
+	made=$(awk '{ s += $3 } END { print s }' "$W/flush.out")
+	[ "$made" -eq "$NRCPT" ] || die "postern flush made $made recipients due, want $NRCPT"
+	rm -f "$TPL/lock.mdb"
+	say "posternd template: $N messages, $NRCPT recipients taken over SMTP and made due in $(elapsed "$t0" "$(now)") s"
+}
+
+# drain LIMIT T0 COUNT [ARG...] - while $ok, poll (every 0.2 s) until
+# COUNT ARG... prints 0 ($left: what it printed last); $ok is false once
+# more than LIMIT seconds have passed since T0 (now's format).
+drain() {
+	_lim=$1 _t0=$2
+	shift 2
+	left=$("$@")
+	while $ok && [ "${left:-1}" -ne 0 ]; do
+		sleep 0.2
+		left=$("$@")
+		[ $(($(date +%s) - ${_t0%.*})) -gt "$_lim" ] && ok=false
+	done
+}
+
+# pf_files - the Postfix instance's queue files not yet gone.
+pf_files() {
+	find "$PF_Q/incoming" "$PF_Q/active" "$PF_Q/deferred" "$PF_Q/hold" \
+	    "$PF_Q/maildrop" -type f 2>/dev/null | wc -l | tr -d ' '
 }

@@ -56,15 +56,11 @@ cleanup() {
 	[ -n "$SCR_PID" ] && kill "$SCR_PID" 2>/dev/null
 	[ -n "$PD_PID" ] && { term_wait "$PD_PID" 400 || kill -KILL "$PD_PID"; }
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 SINK_PORT=$(free_port)
 PD_PORT=$(free_port)
 M_PORT=$(free_port)
@@ -75,7 +71,8 @@ while [ $i -le $NDOM ]; do
 	DOMAINS="$DOMAINS m$i.example"
 	i=$((i + 1))
 done
-pd_conf() {	# pd_conf FILE QUEUE [KEY=VALUE...]
+# pd_conf FILE QUEUE [KEY=VALUE...] - not bench_lib.sh's: it adds metrics_listen.
+pd_conf() {
 	_f=$1 _q=$2
 	shift 2
 	{
@@ -90,20 +87,6 @@ pd_conf() {	# pd_conf FILE QUEUE [KEY=VALUE...]
 		done
 	} >"$_f"
 	chmod 644 "$_f"
-}
-pd_start() {	# pd_start CONF LOG
-	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
-	PD_PID=$!
-	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
-}
-pd_stop() {
-	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
-	wait "$PD_PID" 2>/dev/null
-	PD_PID=""
-}
-pd_rcpts() {
-	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
-	    sed -n 's/^{"time":[0-9]*,"messages":[0-9]*,"recipients":\([0-9]*\),.*/\1/p'
 }
 
 # The template.
@@ -204,8 +187,6 @@ while [ $r -le "$ROUNDS" ]; do
 	r=$((r + 1))
 done
 
-rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
-runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
 none=$(rate "$(median "$W/none.t")")
 scr=$(rate "$(median "$W/scrape.t")")
 ratio=$(awk -v a="$scr" -v b="$none" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }')

@@ -80,10 +80,7 @@ PF_Q=""
 cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
 	[ -n "$PF_Q" ] && pf_stop
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -93,12 +93,7 @@ die() { echo "tls: $*" >&2; exit 1; }
 command -v postfix >/dev/null 2>&1 || die "postfix missing"
 command -v openssl >/dev/null 2>&1 || die "openssl missing"
 [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix's master, posternd's user)"
-[ -x "$PDBIN/posternd" ] && [ -x "$PDBIN/postern" ] ||
-	die "$PDBIN/posternd or postern missing: run make bin/postern bin/posternd"
-if [ -z "${POSTERN_BIN:-}" ] &&
-    ! (cd "$top" && make -q bin/postern bin/posternd) >/dev/null 2>&1; then
-	die "bin/postern or bin/posternd is not up to date: run make bin/postern bin/posternd"
-fi
+need_pd
 [ -x /usr/lib/postfix/sbin/tlsproxy ] ||
 	die "Postfix's tlsproxy missing (Postfix 3.4 or later wanted)"
 
@@ -114,16 +109,10 @@ cleanup() {
 	[ -n "$PD_PID" ] && pd_stop
 	[ -n "$SINK_PID" ] && sink_stop
 	[ -n "$PF_Q" ] && pf_stop
-	rm -rf "$DIR"
-	if $madetmp; then
-		rmdir "$top/build/benchtmp" 2>/dev/null
-	fi
+	bench_dir_rm
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
-rate() { awk -v n="$N" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }'; }
 
 SINK_PORT=$(free_port)
 PD_PORT=$(free_port)
@@ -198,45 +187,14 @@ sink_check() {
 }
 
 # ------------------------------------------------------------------
-# posternd (bench_deliver.sh's template queue).
-DOMAINS=""
-i=1
-while [ $i -le $NDOM ]; do
-	DOMAINS="$DOMAINS d$i.example"
-	i=$((i + 1))
-done
-# pd_conf FILE QUEUE [KEY=VALUE...]
-pd_conf() {
-	_f=$1 _q=$2
-	shift 2
-	{
-		echo "queue_dir = $_q"
-		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "odmr_listen ="
-		echo "myhostname = bench.example"
-		echo "max_connections = 200"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-	} >"$_f"
-	chmod 644 "$_f"
-}
-pd_start() {
-	"$PDBIN/posternd" -c "$1" -f >"$2" 2>&1 &
-	PD_PID=$!
-	greets "$PD_PORT" || die "posternd does not answer: $(tail -n 5 "$2")"
-}
-pd_stop() {
-	term_wait "$PD_PID" 400 || kill -KILL "$PD_PID" 2>/dev/null
-	wait "$PD_PID" 2>/dev/null
-	PD_PID=""
-}
+# posternd (bench_deliver.sh's template queue; pd_conf, pd_start and the
+# rest in bench_lib.sh).
+bench_domains "$NDOM" d
 # perf_start FILE - perf record -g the scheduler and its workers (the
 # children of the pid the master logs as "started sched, pid N").
 PERF_PID=""
 perf_start() {
-	_s=$(sed -n "s/^postern\/master\[$PD_PID\]: started sched, pid \([0-9]*\)$/\1/p" \
-	    "$W/pd-run.log" | tail -n 1)
+	_s=$PD_SCHED
 	[ -n "$_s" ] || { say "perf: no scheduler pid in the log"; return 0; }
 	_i=0
 	while [ "$(pgrep -P "$_s" | wc -l)" -lt 4 ] && [ $_i -lt 100 ]; do
@@ -254,30 +212,6 @@ perf_stop() {
 	wait "$PERF_PID" 2>/dev/null
 	PERF_PID=""
 }
-pd_rcpts() {
-	"$PDBIN/postern" -c "$1" stats --json 2>/dev/null |
-	    sed -n 's/^{"time":[0-9]*,"messages":[0-9]*,"recipients":\([0-9]*\),.*/\1/p'
-}
-
-# inject PORT - the 10,000 messages: 40 smtp-source runs at once.
-inject() {
-	SRC_PIDS=""
-	for d in $DOMAINS; do
-		for r in 1 5; do
-			timeout -k 5 300 "$SRC" -s 1 -d -N -m "$PER" -r "$r" \
-			    -l 4096 -f bench@client.example -t "u@$d" \
-			    "127.0.0.1:$1" >"$W/src.$d.$r" 2>&1 &
-			SRC_PIDS="$SRC_PIDS $!"
-		done
-	done
-	_bad=0
-	for p in $SRC_PIDS; do
-		wait "$p" || _bad=$((_bad + 1))
-	done
-	SRC_PIDS=""
-	[ "$_bad" -eq 0 ] || die "smtp-source: $_bad run(s) failed: $(cat "$W"/src.* | head -c 300)"
-}
-
 # ------------------------------------------------------------------
 # Postfix: our own instance (bench_lib.sh) with the TLS services, a fresh
 # queue for each run.
@@ -292,10 +226,6 @@ cat >>"$PF_ETC/master.cf" <<EOCF
 tlsmgr     unix  - - n 1000? 1 tlsmgr
 tlsproxy   unix  - - n -  0 tlsproxy
 EOCF
-pf_files() {
-	find "$PF_Q/incoming" "$PF_Q/active" "$PF_Q/deferred" "$PF_Q/hold" \
-	    "$PF_Q/maildrop" -type f 2>/dev/null | wc -l | tr -d ' '
-}
 
 # ------------------------------------------------------------------
 # The postern template queue, made once.
@@ -308,22 +238,7 @@ TPL=$W/pd-template
 say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
 	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null)," \
 	"$(openssl version | cut -d ' ' -f 1-2); load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
-t0=$(now)
-pd_conf "$W/inject.conf" "$TPL" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
-pd_start "$W/inject.conf" "$W/pd-inject.log"
-inject "$PD_PORT"
-pd_stop
-q=$(grep -c ': client=.*, size=[0-9]*, nrcpt=' "$W/pd-inject.log")
-[ "$q" -eq "$N" ] || die "posternd queued $q of $N messages"
-"$PDBIN/postern" -c "$W/inject.conf" queue --json |
-    sed -n 's/^{"id":"\([0-9A-Z]*\)".*/\1/p' >"$W/ids"
-[ "$(wc -l <"$W/ids")" -eq "$N" ] || die "postern queue lists $(wc -l <"$W/ids") messages, want $N"
-xargs -n 1000 "$PDBIN/postern" -c "$W/inject.conf" flush <"$W/ids" >"$W/flush.out" 2>&1 ||
-	die "postern flush by id: $(head -c 300 "$W/flush.out")"
-made=$(awk '{ s += $3 } END { print s }' "$W/flush.out")
-[ "$made" -eq "$NRCPT" ] || die "postern flush made $made recipients due, want $NRCPT"
-rm -f "$TPL/lock.mdb"
-say "posternd template: $N messages, $NRCPT recipients taken over SMTP and made due in $(elapsed "$t0" "$(now)") s"
+pd_template inject_mix
 
 # pd_run MODE ROUND - one timed posternd run (MODE plain or tls) from a
 # copy of the template.
@@ -342,12 +257,7 @@ pd_run() {
 	[ -n "${TLS_PERF:-}" ] && [ "$r" -eq 1 ] && perf_start "$TLS_PERF/pd-$mode.data"
 	ok=true
 	sink_wait "$N" "$RUN_LIMIT" || ok=false
-	left=$(pd_rcpts "$W/run.conf")
-	while $ok && [ "${left:-1}" -ne 0 ]; do
-		sleep 0.2
-		left=$(pd_rcpts "$W/run.conf")
-		[ $(($(date +%s) - ${t0%.*})) -gt "$RUN_LIMIT" ] && ok=false
-	done
+	drain "$RUN_LIMIT" "$t0" pd_rcpts "$W/run.conf"
 	t1=$(now)
 	cpu=$(sink_cpu)
 	perf_stop
@@ -378,7 +288,7 @@ pf_run() {
 	    "smtp_tls_connection_reuse = $reuse" || die "postconf -e failed"
 	rm -f "$W/pf-data/smtp_scache.db"
 	pf_start
-	inject "$PF_PORT"
+	inject_mix "$PF_PORT"
 	held=$(find "$PF_Q/hold" -type f | wc -l | tr -d ' ')
 	[ "$held" -eq "$N" ] || echo "round $r: Postfix held $held of $N" >>"$W/bad.pf-$mode"
 	sync
@@ -388,12 +298,7 @@ pf_run() {
 	postqueue -c "$PF_ETC" -f
 	ok=true
 	sink_wait "$N" "$RUN_LIMIT" || ok=false
-	left=$(pf_files)
-	while $ok && [ "$left" -ne 0 ]; do
-		sleep 0.2
-		left=$(pf_files)
-		[ $(($(date +%s) - ${t0%.*})) -gt "$RUN_LIMIT" ] && ok=false
-	done
+	drain "$RUN_LIMIT" "$t0" pf_files
 	t1=$(now)
 	cpu=$(sink_cpu)
 	sink_check "pf-$mode" "$r" "$mode"
@@ -450,7 +355,6 @@ done
 
 # ------------------------------------------------------------------
 # Results.
-runs_of() { awk -v n="$N" '{ printf "%s%.0f", (NR > 1 ? " " : ""), n / $1 }' "$1"; }
 # cost A B - per round, (B - A) / N in ms (B the TLS times, A the plain).
 cost() {
 	paste "$1" "$2" | awk -v n="$N" '{ printf "%.4f\n", ($2 - $1) * 1000 / n }' >"$W/cost.tmp"
@@ -472,8 +376,7 @@ for who in pd pf; do
 	    "$name" "$(rate "$pm")" "$pm" "$(rate "$tm")" "$tm" \
 	    "$(cost "$W/$who-plain.t" "$W/$who-tls.t")" \
 	    "$(runs_of "$W/$who-plain.t")" "$(runs_of "$W/$who-tls.t")" \
-	    "$(tr '\n' ' ' <"$W/$who-plain.conns" | sed 's/ $//')" \
-	    "$(tr '\n' ' ' <"$W/$who-tls.conns" | sed 's/ $//')" \
+	    "$(list "$W/$who-plain.conns")" "$(list "$W/$who-tls.conns")" \
 	    "$(cpu_per_msg "$W/$who-plain.cpu" "$W/$who-plain.t")" \
 	    "$(cpu_per_msg "$W/$who-tls.cpu" "$W/$who-tls.t")"
 done
@@ -481,15 +384,15 @@ pd_t=$(rate "$(median "$W/pd-tls.t")")
 pf_t=$(rate "$(median "$W/pf-tls.t")")
 pd_p=$(rate "$(median "$W/pd-plain.t")")
 pf_p=$(rate "$(median "$W/pf-plain.t")")
-ratio=$(awk -v a="$pd_t" -v b="$pf_t" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }')
-pratio=$(awk -v a="$pd_p" -v b="$pf_p" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }')
+ratio=$(ratio_of "$pd_t" "$pf_t")
+pratio=$(ratio_of "$pd_p" "$pf_p")
 # The ratio of each round's rates too: they share the round's load.
 paste "$W/pd-tls.t" "$W/pf-tls.t" | awk '{ printf "%.2f\n", $2 / $1 }' >"$W/ratios"
 v=$(awk -v r="$ratio" -v w="$TARGET_RATIO" 'BEGIN { print (r >= w) ? "PASS" : "FAIL" }')
 for f in "$W"/bad.*; do
 	[ -s "$f" ] && v=FAIL
 done
-say "TLS rate posternd/Postfix ${ratio}x (per round: $(tr '\n' ' ' <"$W/ratios" | sed 's/ $//'); median $(median "$W/ratios")x)  (target >= ${TARGET_RATIO}x: $v); plain ${pratio}x"
+say "TLS rate posternd/Postfix ${ratio}x (per round: $(list "$W/ratios"); median $(median "$W/ratios")x)  (target >= ${TARGET_RATIO}x: $v); plain ${pratio}x"
 for f in "$W"/bad.*; do
 	[ -s "$f" ] && sed "s/^/tls          incomplete (${f##*/bad.}): /" "$f"
 done
