@@ -1,7 +1,8 @@
 /*
  * route_ares.c - one c-ares channel driven with poll(2) in the calling
  * thread, until its queries are answered or a deadline has passed; shared
- * by route_dns.c (MX, A, AAAA) and route_tlsa.c (DANE's lookups).
+ * by route_dns.c (MX, A, AAAA), route_tlsa.c (DANE's lookups) and
+ * route_sts.c (MTA-STS' TXT lookups).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -65,6 +66,33 @@ route_ares_init(struct route_ares *a, int flags, int timeout_ms, int tries,
 		return -1;
 	}
 	a->ch_ok = true;
+	return 0;
+}
+
+int
+route_ares_servers(struct route_ares *a, const struct conf_list *servers,
+    char *err, size_t errsz)
+{
+	struct sbuf	*csv;
+	const char	*v;
+	size_t		 i, len;
+	int		 rc;
+
+	/* c-ares' list syntax: "IP", "IP:PORT", "IPv6", "[IPv6]:PORT"; it
+	 * refuses "[IPv6]" without a port, which dns_servers takes. */
+	csv = sbuf_new();
+	for (i = 0; i < servers->n; i++) {
+		v = servers->v[i];
+		len = strlen(v);
+		sbuf_catf(csv, "%s%s%s", i > 0 ? "," : "", v,
+		    len > 0 && v[0] == '[' && v[len - 1] == ']' ? ":53" : "");
+	}
+	rc = ares_set_servers_ports_csv(a->ch, sbuf_str(csv));
+	csv = sbuf_free(csv);
+	if (rc != ARES_SUCCESS) {
+		bsnprintf(err, errsz, "dns_servers: %s", ares_strerror(rc));
+		return -1;
+	}
 	return 0;
 }
 

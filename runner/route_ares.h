@@ -1,6 +1,7 @@
 /*
- * route_ares.h - one c-ares channel driven with poll(2): route_dns.c's
- * and route_tlsa.c's (each has its own channel, with its own options).
+ * route_ares.h - one c-ares channel driven with poll(2): route_dns.c's,
+ * route_tlsa.c's and route_sts.c's (each has its own channel, with its own
+ * options).
  */
 #ifndef ROUTE_ARES_H
 #define ROUTE_ARES_H
@@ -10,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct conf_list;
 
 struct route_ares {
 	ares_channel	 ch;
@@ -26,6 +29,11 @@ struct route_ares {
  * err set on failure (a is then as before). */
 int	route_ares_init(struct route_ares *a, int flags, int timeout_ms,
 	    int tries, char *err, size_t errsz);
+/* route_ares_servers - point a->ch at servers (dns_servers' entries:
+ * "IP", "IP:PORT", "IPv6", "[IPv6]", "[IPv6]:PORT"), in their order. -1
+ * with err set ("dns_servers: ...") when c-ares refuses them. */
+int	route_ares_servers(struct route_ares *a,
+	    const struct conf_list *servers, char *err, size_t errsz);
 /* route_ares_wait - drive c-ares until nothing is pending or the
  * deadline (monotonic ms) has passed; then cancel what is left (its
  * callbacks run with ARES_ECANCELLED). */

@@ -404,10 +404,6 @@ route_sts_new(const struct conf *c, struct route_dns *dns, struct queue *q,
     char *err, size_t errsz)
 {
 	struct route_sts	*s;
-	struct sbuf		*csv;
-	const char		*v;
-	size_t			 i, len;
-	int			 rc;
 
 	s = xcalloc(1, sizeof(*s));
 	s->dns = dns;
@@ -421,19 +417,8 @@ route_sts_new(const struct conf *c, struct route_dns *dns, struct queue *q,
 	}
 	if (c->dns_servers.n == 0)
 		return s;		/* the system's resolver, as route_dns */
-	/* The servers route_dns.c uses, in c-ares' list syntax (as
-	 * route_tlsa.c: "[IPv6]" needs a port there). */
-	csv = sbuf_new();
-	for (i = 0; i < c->dns_servers.n; i++) {
-		v = c->dns_servers.v[i];
-		len = strlen(v);
-		sbuf_catf(csv, "%s%s%s", i > 0 ? "," : "", v,
-		    len > 0 && v[0] == '[' && v[len - 1] == ']' ? ":53" : "");
-	}
-	rc = ares_set_servers_ports_csv(s->ares.ch, sbuf_str(csv));
-	csv = sbuf_free(csv);
-	if (rc != ARES_SUCCESS) {
-		bsnprintf(err, errsz, "dns_servers: %s", ares_strerror(rc));
+	/* The servers route_dns.c uses. */
+	if (route_ares_servers(&s->ares, &c->dns_servers, err, errsz) == -1) {
 		route_sts_free(s);
 		return NULL;
 	}

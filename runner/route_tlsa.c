@@ -523,11 +523,6 @@ struct route_tlsa_dns *
 route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 {
 	struct route_tlsa_dns	*d;
-	struct sbuf		*csv;
-	const char		*v;
-	size_t			 len;
-	size_t			 i;
-	int			 rc;
 
 	d = xcalloc(1, sizeof(*d));
 	if (c->dns_servers.n == 0)
@@ -540,20 +535,8 @@ route_tlsa_dns_new(const struct conf *c, char *err, size_t errsz)
 		free(d);
 		return NULL;
 	}
-	/* The same servers route_dns.c uses, in the same order, in
-	 * c-ares' list syntax: "IP", "IP:PORT", "IPv6", "[IPv6]:PORT"; it
-	 * refuses "[IPv6]" without a port, which dns_servers takes. */
-	csv = sbuf_new();
-	for (i = 0; i < c->dns_servers.n; i++) {
-		v = c->dns_servers.v[i];
-		len = strlen(v);
-		sbuf_catf(csv, "%s%s%s", i > 0 ? "," : "", v,
-		    len > 0 && v[0] == '[' && v[len - 1] == ']' ? ":53" : "");
-	}
-	rc = ares_set_servers_ports_csv(d->ares.ch, sbuf_str(csv));
-	csv = sbuf_free(csv);
-	if (rc != ARES_SUCCESS) {
-		bsnprintf(err, errsz, "dns_servers: %s", ares_strerror(rc));
+	/* The same servers route_dns.c uses, in the same order. */
+	if (route_ares_servers(&d->ares, &c->dns_servers, err, errsz) == -1) {
 		route_tlsa_dns_free(d);
 		return NULL;
 	}
