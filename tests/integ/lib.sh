@@ -240,3 +240,82 @@ for l in sys.stdin:
                 c[r["state"]] += 1
 print(" ".join("%s:%d" % kv for kv in sorted(c.items())))' "${1:-}"
 }
+
+# smtp_inject PORT FROM FILE RCPT [--binary] - FILE from FROM to RCPT
+# over SMTP on 127.0.0.1:PORT (EHLO py.test.example): smtplib's DATA, or
+# with --binary MAIL FROM ... BODY=BINARYMIME and one BDAT LAST of the
+# whole file; prints the last word of the final reply (posternd's queue
+# id when it took the message).
+smtp_inject() {
+	"$PY" - "$@" <<'EOF_PY'
+import smtplib, socket, sys
+port, sender, path, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+data = open(path, "rb").read()
+if len(sys.argv) > 5:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+    def r():
+        while True:
+            l = f.readline().decode()
+            if l[3:4] != "-":
+                return l.strip()
+    r()
+    for c in (b"EHLO py.test.example",
+              b"MAIL FROM:<%s> BODY=BINARYMIME" % sender.encode(),
+              b"RCPT TO:<%s>" % rcpt.encode()):
+        s.sendall(c + b"\r\n"); r()
+    s.sendall(b"BDAT %d LAST\r\n" % len(data) + data)
+    print(r().split()[-1])
+else:
+    c = smtplib.SMTP("127.0.0.1", port, local_hostname="py.test.example", timeout=20)
+    c.ehlo()
+    c.mail(sender)
+    c.rcpt(rcpt)
+    code, text = c.data(data)
+    print(text.decode().split()[-1])
+    c.quit()
+EOF_PY
+}
+
+# after_received RAW SENT PREFIX - "same" when the octets in file RAW are
+# file SENT's under one Received: field (its first line starts with
+# PREFIX, folded lines may follow), else "differ GOT WANT" (their sizes).
+after_received() {
+	"$PY" - "$@" <<'EOF_PY'
+import sys
+raw = open(sys.argv[1], "rb").read()
+sent = open(sys.argv[2], "rb").read()
+assert raw.startswith(sys.argv[3].encode()), raw[:60]
+i = raw.index(b"\r\n") + 2
+while raw[i:i + 1] in (b"\t", b" "):
+    i = raw.index(b"\r\n", i) + 2
+print("same" if raw[i:] == sent else "differ %d %d" % (len(raw) - i, len(sent)))
+EOF_PY
+}
+
+# make_ca NAME CN - a CA certificate $T/NAME.crt (CN, 2 days) and its key
+# $T/NAME.key, for cases that sign leaves with it.
+make_ca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/$1.key" \
+		-out "$T/$1.crt" -days 2 -subj "/CN=$2" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
+}
+
+# make_leaf CA NAME SAN... - $T/NAME.crt and .key (readable by the
+# postern user), a server certificate for the DNS names SAN... (CN the
+# first), signed by make_ca's $T/CA.crt.
+make_leaf() {
+	_ca=$1 _n=$2
+	shift 2
+	_san=""
+	for _h in "$@"; do _san="${_san:+$_san,}DNS:$_h"; done
+	openssl req -newkey rsa:2048 -nodes -keyout "$T/$_n.key" \
+		-out "$T/$_n.csr" -subj "/CN=$1" >/dev/null 2>&1
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+		"$_san" >"$T/$_n.ext"
+	openssl x509 -req -in "$T/$_n.csr" -CA "$T/$_ca.crt" -CAkey "$T/$_ca.key" \
+		-CAcreateserial -days 2 -out "$T/$_n.crt" -extfile "$T/$_n.ext" \
+		>/dev/null 2>&1
+	chmod 644 "$T/$_n.key" "$T/$_n.crt"
+}

@@ -28,33 +28,15 @@ WEB=127.0.91.100
 # ------------------------------------------------------------------
 # Certificates: a CA, the MX certificate (127.0.91.1), the policy
 # server's, and a self-signed one (127.0.91.4).
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" \
-	-out "$T/ca.crt" -days 2 -subj "/CN=sts test CA" \
-	-addext "basicConstraints=critical,CA:TRUE" \
-	-addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
-# leaf NAME SAN... - $T/NAME.crt and .key, signed by the CA.
-leaf() {
-	n=$1
-	shift
-	san=""
-	for h in "$@"; do san="${san:+$san,}DNS:$h"; done
-	openssl req -newkey rsa:2048 -nodes -keyout "$T/$n.key" \
-		-out "$T/$n.csr" -subj "/CN=$1" >/dev/null 2>&1
-	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-		"$san" >"$T/$n.ext"
-	openssl x509 -req -in "$T/$n.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
-		-CAcreateserial -days 2 -out "$T/$n.crt" -extfile "$T/$n.ext" \
-		>/dev/null 2>&1
-	chmod 644 "$T/$n.key" "$T/$n.crt"
-}
-leaf mx mx1.e.sts.test mx.nm.sts.test mxo.nm.sts.test mx.c.sts.test \
+make_ca ca "sts test CA"
+make_leaf ca mx mx1.e.sts.test mx.nm.sts.test mxo.nm.sts.test mx.c.sts.test \
 	mx.r.sts.test
 WEBNAMES=""
 for d in e nm nm2 bc t n c r h1 h2 h3 h4; do
 	WEBNAMES="$WEBNAMES mta-sts.$d.sts.test"
 done
 # shellcheck disable=SC2086
-leaf web $WEBNAMES
+make_leaf ca web $WEBNAMES
 make_cert self mx.bc.sts.test
 chmod 644 "$T/ca.crt"
 for f in ca mx web self; do

@@ -20,17 +20,8 @@
 SP=$(free_port)
 WEB=127.0.91.101
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" \
-	-out "$T/ca.crt" -days 2 -subj "/CN=sts dane test CA" \
-	-addext "basicConstraints=critical,CA:TRUE" \
-	-addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -keyout "$T/web.key" -out "$T/web.csr" \
-	-subj "/CN=mta-sts.dd.dane.test" >/dev/null 2>&1
-printf 'subjectAltName=DNS:mta-sts.dd.dane.test,DNS:mta-sts.dn.dane.test\n' \
-	>"$T/web.ext"
-openssl x509 -req -in "$T/web.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
-	-CAcreateserial -days 2 -out "$T/web.crt" -extfile "$T/web.ext" \
-	>/dev/null 2>&1
+make_ca ca "sts dane test CA"
+make_leaf ca web mta-sts.dd.dane.test mta-sts.dn.dane.test
 make_cert mxd mxd.dane.test
 make_cert mxn mxn.dane.test
 chmod 644 "$T/ca.crt" "$T/web.key" "$T/web.crt"

@@ -42,36 +42,7 @@ run_daemon() {
 }
 # inject FILE RCPT [--binary] - one message over SMTP into posternd (BDAT
 # for --binary, BODY=BINARYMIME; smtplib's DATA else); prints its queue id.
-inject() {
-	"$PY" - "$SMTP_PORT" "$@" <<'EOF'
-import smtplib, socket, sys
-port, path, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-data = open(path, "rb").read()
-if len(sys.argv) > 4:
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    f = s.makefile("rb")
-    def r():
-        while True:
-            l = f.readline().decode()
-            if l[3:4] != "-":
-                return l.strip()
-    r()
-    s.sendall(b"EHLO py.test.example\r\n"); r()
-    s.sendall(b"MAIL FROM:<s@src.example> BODY=BINARYMIME\r\n"); r()
-    s.sendall(b"RCPT TO:<%s>\r\n" % rcpt.encode()); r()
-    s.sendall(b"BDAT %d LAST\r\n" % len(data) + data)
-    print(r().split()[-1])
-else:
-    c = smtplib.SMTP("127.0.0.1", port, local_hostname="py.test.example", timeout=20)
-    c.ehlo()
-    code, text = c.data if False else (None, None)
-    c.mail("s@src.example")
-    c.rcpt(rcpt)
-    code, text = c.data(data)
-    print(text.decode().split()[-1])
-    c.quit()
-EOF
-}
+inject() { smtp_inject "$SMTP_PORT" s@src.example "$@"; }
 # status_of ADDR - the status= of ADDR's last delivery line; final ADDR:
 # the same, once there is one (30 s at most).
 status_of() {
@@ -94,16 +65,8 @@ EOF
 # same SINKDIR WHO FILE - "same" when the octets sink SINKDIR got for WHO
 # are FILE's under posternd's one Received: field.
 same() {
-	"$PY" - "$T/$1/$(rec "$1" "$2" 'r["n"]').eml" "$3" <<'EOF'
-import sys
-raw = open(sys.argv[1], "rb").read()
-sent = open(sys.argv[2], "rb").read()
-assert raw.startswith(b"Received: from py.test.example"), raw[:60]
-i = raw.index(b"\r\n") + 2
-while raw[i:i + 1] in (b"\t", b" "):
-    i = raw.index(b"\r\n", i) + 2
-print("same" if raw[i:] == sent else "differ %d %d" % (len(raw) - i, len(sent)))
-EOF
+	after_received "$T/$1/$(rec "$1" "$2" 'r["n"]').eml" "$3" \
+	    "Received: from py.test.example"
 }
 
 # Messages: small (1 KiB), big (600 KiB, lines that start with a dot).

@@ -55,33 +55,9 @@ bbody = bytes(range(256)) * 200
 open(t + "/bin", "wb").write(b"Subject: binary\r\nContent-Type: application/octet-stream\r\n\r\n" + bbody)
 open(t + "/binbody", "wb").write(bbody)
 EOF
-# send FILE RCPT [--binary] - into posternd: smtplib's DATA, or BDAT
+# send FILE RCPT [--binary] - into posternd (lib.sh's smtp_inject): DATA, or BDAT
 # with BODY=BINARYMIME.
-send() {
-	"$PY" - "$SMTP_PORT" "$@" <<'EOF'
-import smtplib, socket, sys
-port, path, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-data = open(path, "rb").read()
-if len(sys.argv) > 4:
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    f = s.makefile("rb")
-    def r():
-        while True:
-            l = f.readline().decode()
-            if l[3:4] != "-":
-                return l.strip()
-    r()
-    for c in (b"EHLO py.test.example", b"MAIL FROM:<s@py.test.example> BODY=BINARYMIME",
-              b"RCPT TO:<%s>" % rcpt.encode()):
-        s.sendall(c + b"\r\n"); r()
-    s.sendall(b"BDAT %d LAST\r\n" % len(data) + data)
-    print(r())
-else:
-    c = smtplib.SMTP("127.0.0.1", port, local_hostname="py.test.example", timeout=20)
-    c.sendmail("s@py.test.example", [rcpt], data)
-    c.quit()
-EOF
-}
+send() { smtp_inject "$SMTP_PORT" s@py.test.example "$@"; }
 # pf_body ADDR - "same" when the message Postfix holds for ADDR has the
 # body FILE.
 pf_body() {
@@ -96,7 +72,7 @@ want = open(sys.argv[1], "rb").read()
 print("same" if got == want else "differ %d %d" % (len(got), len(want)))' "$2"
 }
 
-send "$T/text" t@pf.example
+send "$T/text" t@pf.example >/dev/null
 expect_eq pf_text_sent "$(final t@pf.example)" sent
 expect_grep pf_saw_bdat ": BDAT [0-9]* LAST$" "$W/pf-maillog"
 expect_eq pf_no_data "$(grep -c ': DATA$' "$W/pf-maillog")" 0
@@ -109,7 +85,7 @@ expect_eq pf_binary_refused "$(final b@pf.example)" bounced
 expect_grep pf_binary_563 "to=<b@pf.example>.*dsn=5.6.3, status=bounced" "$T/posternd.log"
 expect_eq pf_binary_not_sent "$(grep -c 'BODY=BINARYMIME' "$W/pf-maillog")" 0
 
-send "$T/text" t@ss.example
+send "$T/text" t@ss.example >/dev/null
 expect_eq sink_sent "$(final t@ss.example)" sent
 expect_grep sink_mesg "mesg=1" "$T/ss.out"
 expect_eq sink_dumped "$(ls "$T/ss" | wc -l)" 1
