@@ -192,17 +192,13 @@ ROUTES=$W/routes
 } >"$ROUTES"
 chmod 644 "$ROUTES"
 TPL=$W/pd-template
-say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
-	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null);" \
-	"load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+say "$(bench_where);" "load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
 pd_template inject
 
 # pd_run ROUND - one timed posternd run from a copy of the template.
 pd_run() {
 	r=$1
-	Q=$W/pd-q
-	rm -rf "$Q"
-	cp -a "$TPL" "$Q"
+	pd_copy
 	pd_conf "$W/run.conf" "$Q" "routes_file=$ROUTES" "workers=4" \
 	    "dest_concurrency=20" "bounce_rate_limit=0"
 	sinks_start

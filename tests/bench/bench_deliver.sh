@@ -101,14 +101,7 @@ PD_PID=""
 SINK_PID=""
 SRC_PIDS=""
 PF_Q=""
-cleanup() {
-	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
-	[ -n "$PD_PID" ] && pd_stop
-	[ -n "$SINK_PID" ] && sink_stop
-	[ -n "$PF_Q" ] && pf_stop
-	bench_dir_rm
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 SINK_PORT=$(free_port)
@@ -166,23 +159,14 @@ pf_setup "$PF_PORT" "relayhost = [127.0.0.1]:$SINK_PORT" \
 
 # ------------------------------------------------------------------
 # Part 1: the postern template queue, made once.
-ROUTES=$W/routes
-for d in $DOMAINS; do
-	echo "$d [127.0.0.1]:$SINK_PORT"
-done >"$ROUTES"
-chmod 644 "$ROUTES"
-TPL=$W/pd-template
-say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
-	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null);" \
-	"load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+pd_routes "$SINK_PORT"
+say "$(bench_where);" "load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
 pd_template inject_mix
 
 # pd_run WORKERS ROUND - one timed posternd run from a copy of the template.
 pd_run() {
 	wk=$1 r=$2
-	Q=$W/pd-q
-	rm -rf "$Q"
-	cp -a "$TPL" "$Q"
+	pd_copy
 	pd_conf "$W/run.conf" "$Q" "routes_file=$ROUTES" "workers=$wk" \
 	    "dest_concurrency=20"
 	sink_start

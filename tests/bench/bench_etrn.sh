@@ -78,14 +78,7 @@ PD_PID=""
 SINK_PID=""
 SRC_PIDS=""
 PF_Q=""
-cleanup() {
-	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
-	[ -n "$PD_PID" ] && pd_stop
-	[ -n "$SINK_PID" ] && sink_stop
-	[ -n "$PF_Q" ] && pf_stop
-	bench_dir_rm
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 SINK_PORT=$(free_port)
@@ -223,12 +216,7 @@ inject_others() {
 		SRC_PIDS="$SRC_PIDS $!"
 		k=$((k + 1))
 	done
-	_bad=0
-	for p in $SRC_PIDS; do
-		wait "$p" || _bad=$((_bad + 1))
-	done
-	SRC_PIDS=""
-	[ "$_bad" -eq 0 ] || die "smtp-source: $_bad run(s) failed: $(cat "$W"/src.* | head -c 300)"
+	src_wait
 }
 # inject_site PORT DOMAIN - the site's 100 messages.
 inject_site() {

@@ -305,3 +305,39 @@ pf_files() {
 	find "$PF_Q/incoming" "$PF_Q/active" "$PF_Q/deferred" "$PF_Q/hold" \
 	    "$PF_Q/maildrop" -type f 2>/dev/null | wc -l | tr -d ' '
 }
+
+# bench_cleanup - what the EXIT trap does: stop by pid what still runs
+# (smtp-source runs, posternd, the script's sink, Postfix) and remove the
+# scratch directory.
+bench_cleanup() {
+	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
+	[ -n "$PD_PID" ] && pd_stop
+	[ -n "$SINK_PID" ] && sink_stop
+	[ -n "$PF_Q" ] && pf_stop
+	bench_dir_rm
+}
+
+# bench_where - "queues in DIR (fs, device), N CPUs; posternd PATH,
+# Postfix VERSION": the first line a benchmark says.
+bench_where() {
+	echo "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
+	    "posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null)"
+}
+
+# pd_routes PORT - $ROUTES: each of $DOMAINS to [127.0.0.1]:PORT; $TPL,
+# where pd_template makes the template queue.
+pd_routes() {
+	ROUTES=$W/routes
+	for d in $DOMAINS; do
+		echo "$d [127.0.0.1]:$1"
+	done >"$ROUTES"
+	chmod 644 "$ROUTES"
+	TPL=$W/pd-template
+}
+
+# pd_copy - $Q: a fresh copy of the template queue, for one timed run.
+pd_copy() {
+	Q=$W/pd-q
+	rm -rf "$Q"
+	cp -a "$TPL" "$Q"
+}

@@ -65,33 +65,12 @@ SINK_PORT=$(free_port)
 PD_PORT=$(free_port)
 M_PORT=$(free_port)
 
-DOMAINS=""
-i=1
-while [ $i -le $NDOM ]; do
-	DOMAINS="$DOMAINS m$i.example"
-	i=$((i + 1))
-done
-# pd_conf FILE QUEUE [KEY=VALUE...] - not bench_lib.sh's: it adds metrics_listen.
-pd_conf() {
-	_f=$1 _q=$2
-	shift 2
-	{
-		echo "queue_dir = $_q"
-		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "odmr_listen ="
-		echo "myhostname = bench.example"
-		echo "max_connections = 200"
-		echo "metrics_listen = 127.0.0.1:$M_PORT"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-	} >"$_f"
-	chmod 644 "$_f"
-}
+bench_domains "$NDOM" m
+ML="metrics_listen=127.0.0.1:$M_PORT"	# in every pd_conf (bench_lib.sh)
 
 # The template.
 TPL=$W/template
-pd_conf "$W/inject.conf" "$TPL" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
+pd_conf "$W/inject.conf" "$TPL" "$ML" "hold_domains=$(echo "$DOMAINS" | sed 's/^ //; s/ /,/g')"
 pd_start "$W/inject.conf" "$W/pd-inject.log"
 pids=""
 for d in $DOMAINS; do
@@ -146,7 +125,7 @@ run() {
 	Q=$W/q
 	rm -rf "$Q"
 	cp -a "$TPL" "$Q"
-	pd_conf "$W/run.conf" "$Q" "routes_file=$W/routes" workers=4 \
+	pd_conf "$W/run.conf" "$Q" "$ML" "routes_file=$W/routes" workers=4 \
 	    dest_concurrency=20
 	"$SINK" -u postern -c "127.0.0.1:$SINK_PORT" 1000 >"$W/sink.out" 2>&1 &
 	SINK_PID=$!

@@ -104,12 +104,8 @@ SINK_PID=""
 SRC_PIDS=""
 PF_Q=""
 cleanup() {
-	for p in $SRC_PIDS; do kill "$p" 2>/dev/null; done
 	perf_stop
-	[ -n "$PD_PID" ] && pd_stop
-	[ -n "$SINK_PID" ] && sink_stop
-	[ -n "$PF_Q" ] && pf_stop
-	bench_dir_rm
+	bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -229,14 +225,8 @@ EOCF
 
 # ------------------------------------------------------------------
 # The postern template queue, made once.
-ROUTES=$W/routes
-for d in $DOMAINS; do
-	echo "$d [127.0.0.1]:$SINK_PORT"
-done >"$ROUTES"
-chmod 644 "$ROUTES"
-TPL=$W/pd-template
-say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
-	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null)," \
+pd_routes "$SINK_PORT"
+say "$(bench_where)," \
 	"$(openssl version | cut -d ' ' -f 1-2); load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
 pd_template inject_mix
 
@@ -244,9 +234,7 @@ pd_template inject_mix
 # copy of the template.
 pd_run() {
 	mode=$1 r=$2
-	Q=$W/pd-q
-	rm -rf "$Q"
-	cp -a "$TPL" "$Q"
+	pd_copy
 	sync
 	if [ "$mode" = tls ]; then tls=may; else tls=none; fi
 	pd_conf "$W/run.conf" "$Q" "routes_file=$ROUTES" "workers=4" \
