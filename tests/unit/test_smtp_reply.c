@@ -257,14 +257,49 @@ reply_enhanced_status(struct t *t)
 	}
 }
 
+/* dot_case - pieces of a message (NULL after the last) and the octets
+ * the copy must make of them. */
+struct dot_case {
+	const char	*name;
+	const char	*in[3];		/* pieces */
+	const char	*want;
+};
+
+/* dot_run - each case through smtp_dot_begin, copy for each piece and
+ * end: DATA's copy (smtp_dot_stuff, smtp_dot_end) or BDAT's
+ * (smtp_dot_plain, smtp_dot_close). */
+static void
+dot_run(struct t *t, const struct dot_case *cases, size_t n,
+    void (*copy)(struct smtp_dot *, struct sbuf *, const char *, size_t),
+    void (*end)(struct smtp_dot *, struct sbuf *))
+{
+	struct smtp_dot	 d;
+	struct sbuf	*out = sbuf_new();
+	size_t		 i, k;
+
+	for (i = 0; i < n; i++) {
+		sbuf_reset(out);
+		smtp_dot_begin(&d);
+		for (k = 0; k < 3 && cases[i].in[k] != NULL; k++)
+			copy(&d, out, cases[i].in[k], strlen(cases[i].in[k]));
+		end(&d, out);
+		if (strcmp(sbuf_str(out), cases[i].want) != 0) {
+			char	got[256], want[256];
+
+			strl_esc(got, sizeof(got), out->s, out->len, 0);
+			strl_esc(want, sizeof(want), cases[i].want,
+			    strlen(cases[i].want), 0);
+			t_errorf(t, "%s: got \"%s\", want \"%s\"",
+			    cases[i].name, got, want);
+		}
+	}
+	sbuf_free(out);
+}
+
 static void
 dot_table(struct t *t)
 {
-	static const struct {
-		const char	*name;
-		const char	*in[3];		/* pieces */
-		const char	*want;
-	} cases[] = {
+	static const struct dot_case cases[] = {
 		{ "empty", { NULL }, ".\r\n" },
 		{ "one line", { "a\r\n" }, "a\r\n.\r\n" },
 		{ "no final CRLF", { "a" }, "a\r\n.\r\n" },
@@ -283,28 +318,8 @@ dot_table(struct t *t)
 		{ "LF dot LF", { "a\n.\nb\r\n" }, "a . b\r\n.\r\n" },
 		{ "CR CR LF", { "a\r\r\n" }, "a \r\n.\r\n" },
 	};
-	struct smtp_dot	 d;
-	struct sbuf	*out = sbuf_new();
-	size_t		 i, k;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		sbuf_reset(out);
-		smtp_dot_begin(&d);
-		for (k = 0; k < 3 && cases[i].in[k] != NULL; k++)
-			smtp_dot_stuff(&d, out, cases[i].in[k],
-			    strlen(cases[i].in[k]));
-		smtp_dot_end(&d, out);
-		if (strcmp(out->s, cases[i].want) != 0) {
-			char	got[256], want[256];
-
-			strl_esc(got, sizeof(got), out->s, out->len, 0);
-			strl_esc(want, sizeof(want), cases[i].want,
-			    strlen(cases[i].want), 0);
-			t_errorf(t, "%s: got \"%s\", want \"%s\"",
-			    cases[i].name, got, want);
-		}
-	}
-	sbuf_free(out);
+	dot_run(t, cases, sizeof(cases) / sizeof(cases[0]), smtp_dot_stuff,
+	    smtp_dot_end);
 }
 
 /* plain_table - BDAT's copy (smtp_dot_plain, smtp_dot_close): no
@@ -313,11 +328,7 @@ dot_table(struct t *t)
 static void
 plain_table(struct t *t)
 {
-	static const struct {
-		const char	*name;
-		const char	*in[3];		/* pieces */
-		const char	*want;
-	} cases[] = {
+	static const struct dot_case cases[] = {
 		{ "empty", { NULL }, "" },
 		{ "one line", { "a\r\n" }, "a\r\n" },
 		{ "no final CRLF", { "a" }, "a\r\n" },
@@ -331,28 +342,8 @@ plain_table(struct t *t)
 		{ "CR CR LF", { "a\r\r\n" }, "a \r\n" },
 		{ "CR then piece", { "a\r", "b\r\n" }, "a b\r\n" },
 	};
-	struct smtp_dot	 d;
-	struct sbuf	*out = sbuf_new();
-	size_t		 i, k;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		sbuf_reset(out);
-		smtp_dot_begin(&d);
-		for (k = 0; k < 3 && cases[i].in[k] != NULL; k++)
-			smtp_dot_plain(&d, out, cases[i].in[k],
-			    strlen(cases[i].in[k]));
-		smtp_dot_close(&d, out);
-		if (strcmp(sbuf_str(out), cases[i].want) != 0) {
-			char	got[256], want[256];
-
-			strl_esc(got, sizeof(got), out->s, out->len, 0);
-			strl_esc(want, sizeof(want), cases[i].want,
-			    strlen(cases[i].want), 0);
-			t_errorf(t, "%s: got \"%s\", want \"%s\"",
-			    cases[i].name, got, want);
-		}
-	}
-	sbuf_free(out);
+	dot_run(t, cases, sizeof(cases) / sizeof(cases[0]), smtp_dot_plain,
+	    smtp_dot_close);
 }
 
 int
