@@ -100,22 +100,9 @@ sink_stop() {
 }
 
 # ------------------------------------------------------------------
-# posternd (pd_start, pd_stop: bench_lib.sh). Not bench_lib.sh's pd_conf:
-# this benchmark leaves odmr_listen at its default.
-pd_conf() {
-	_f=$1 _q=$2
-	shift 2
-	{
-		echo "queue_dir = $_q"
-		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "myhostname = bench.example"
-		echo "max_connections = 200"
-		for kv in "$@"; do
-			echo "$kv" | sed 's/=/ = /'
-		done
-	} >"$_f"
-	chmod 644 "$_f"
-}
+# posternd (pd_conf, pd_start, pd_stop: bench_lib.sh); this benchmark
+# leaves odmr_listen at its default.
+PD_ODMR=default
 # pd_live CONF DOMAIN - messages of DOMAIN in the queue.
 pd_live() {
 	"$PDBIN/postern" -c "$1" queue --json --domain "$2" 2>/dev/null | wc -l |

@@ -202,14 +202,15 @@ bench_domains() {
 }
 
 # pd_conf FILE QUEUE [KEY=VALUE...] - a posternd config: QUEUE, smtpd on
-# 127.0.0.1:$PD_PORT, no ODMR listener, then each KEY=VALUE.
+# 127.0.0.1:$PD_PORT, no ODMR listener (odmr_listen at its default when
+# PD_ODMR is set: bench_etrn.sh), then each KEY=VALUE.
 pd_conf() {
 	_f=$1 _q=$2
 	shift 2
 	{
 		echo "queue_dir = $_q"
 		echo "listen = 127.0.0.1:$PD_PORT"
-		echo "odmr_listen ="
+		[ -n "${PD_ODMR:-}" ] || echo "odmr_listen ="
 		echo "myhostname = bench.example"
 		echo "max_connections = 200"
 		for kv in "$@"; do
