@@ -1,7 +1,8 @@
 # bench_lib.sh - what the benchmark scripts share; sourced by each
-# bench_*.sh once it has set $top and defined say() and die(). Defines
-# functions only; a script that needs another pd_conf or pd_start defines
-# its own after sourcing this.
+# bench_*.sh (and by 932-deliver-bdat-postfix.sh, for pf_setup) once it
+# has set $top and defined say() and die(). Defines functions only; a
+# script that needs another pd_conf or pd_start defines its own after
+# sourcing this.
 #
 # The Postfix instance is our own: config in $PF_ETC, queue and data
 # directories below $W, smtpd on 127.0.0.1 on a port of our choosing, no
