@@ -1,6 +1,7 @@
-# sconf.sh - sconf, the sender configs of 300-deliver-route.sh and
-# 900-dane.sh (delivering through the DNS server at $DNS_PORT to SMTP
-# port $SP). Sourced after lib.sh.
+# sconf.sh - sconf, the sender configs of 300-deliver-route.sh,
+# 900-dane.sh, 910-mta-sts.sh and 911-mta-sts-dane.sh (delivering through
+# the DNS server at $DNS_PORT to SMTP port $SP), and dline/expect_line over
+# their logs. Sourced after lib.sh.
 
 # sconf NAME KEY=VALUE... - a sender config $T/NAME.conf with its own
 # queue $T/NAME.q; the defaults below unless a KEY=VALUE gives the key.
@@ -19,4 +20,16 @@ sconf() {
 				sub(/=/, " = ", l[i]); print l[i] } }'
 	} >"$T/$name.conf"
 	chmod 644 "$T/$name.conf"
+}
+
+# dline NAME ADDR - the delivery log line for ADDR in $T/NAME.log (the
+# last one).
+dline() { grep -F "to=<$2>," "$T/$1.log" | tail -n 1; }
+# expect_line TEST NAME ADDR REGEX - that line matches an extended regex;
+# a failure shows the start of the log (without the postern command's own
+# lines).
+expect_line() {
+	l=$(dline "$2" "$3")
+	if printf '%s\n' "$l" | grep -q -E -- "$4"; then ok "$1"; else
+		notok "$1" "line '$l' does not match '$4' (log: $(grep -v '^postern/postern' "$T/$2.log" | head -c 1200))"; fi
 }

@@ -160,14 +160,7 @@ prun() {
 }
 # summary OUT - "N delivered, N deferred, N failed, N held".
 summary() { sed -n 's/^postern run: //p' "$T/$1.out"; }
-# dline OUT ADDR - the delivery log line for ADDR (the last one).
-dline() { grep -F "to=<$2>," "$T/$1.log" | tail -n 1; }
-# expect_line NAME OUT ADDR REGEX - that line matches an extended regex.
-expect_line() {
-	l=$(dline "$2" "$3")
-	if printf '%s\n' "$l" | grep -q -E -- "$4"; then ok "$1"; else
-		notok "$1" "line '$l' does not match '$4' (log: $(head -c 600 "$T/$2.log"))"; fi
-}
+# dline, expect_line: sconf.sh.
 # qfield CONF ADDR FIELD - a field of the recipient in CONF's queue
 # (state, attempts, last_reply), or "absent".
 qfield() {

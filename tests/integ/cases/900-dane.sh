@@ -188,12 +188,6 @@ enq() {
 prun() {
 	timeout 60 "$P" -c "$T/$1.conf" run >"$T/$1.out" 2>"$T/$1.log"
 }
-dline() { grep -F "to=<$2>," "$T/$1.log" | tail -n 1; }
-expect_line() {
-	l=$(dline "$2" "$3")
-	if printf '%s\n' "$l" | grep -q -E -- "$4"; then ok "$1"; else
-		notok "$1" "line '$l' does not match '$4' (log: $(head -c 900 "$T/$2.log"))"; fi
-}
 # tlsline NAME CONF HOST IP LEVEL - the connection's TLS line.
 tlsline() {
 	if grep -q -E "^postern/[a-z]+\[[0-9]+\]: $3\[$4\]:$SP: tls=$5[, ]|^postern.*: $3\[$4\]:$SP: tls=$5\$" "$T/$2.log"; then

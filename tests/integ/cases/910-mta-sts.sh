@@ -166,12 +166,6 @@ enq() {
 prun() {
 	timeout 90 "$P" -c "$T/$1.conf" run >"$T/$1.out" 2>>"$T/$1.log"
 }
-dline() { grep -F "to=<$2>," "$T/$1.log" | tail -n 1; }
-expect_line() {
-	l=$(dline "$2" "$3")
-	if printf '%s\n' "$l" | grep -q -E -- "$4"; then ok "$1"; else
-		notok "$1" "line '$l' does not match '$4' (log: $(grep -v '^postern/postern' "$T/$2.log" | head -c 1200))"; fi
-}
 msgs() { grep -c "^MSG $1 $2 <$3>" "$SINK"; }
 gets() { grep -c "^GET mta-sts\.$1\.sts\.test " "$WLOG"; }
 
