@@ -13,9 +13,8 @@
 
 #include "route_sts.h"
 #include "tharness.h"
+#include "tqueue.h"		/* tq_rmrf, NELEM */
 #include "tutil.h"
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void
 sts_txt(struct t *t)
@@ -319,7 +318,6 @@ sts_queue(struct t *t)
 	struct queue	*q = NULL;
 	struct qsts	*a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	char		 dir[] = "/tmp/test_route_sts.XXXXXX", err[512];
-	char		 path[128];
 	size_t		 n;
 	int		 rc;
 
@@ -369,11 +367,7 @@ sts_queue(struct t *t)
 			t_errorf(t, "read-only get: %s", queue_errmsg(q));
 		queue_close(q);
 	}
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-	unlink(path);
-	rmdir(dir);
+	tq_rmrf(dir);
 	free(a);
 	free(b);
 }
