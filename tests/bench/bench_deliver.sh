@@ -245,24 +245,10 @@ FDOMS="f1.example.net f2.example.net f3.example.net f4.example.net f5.example.ne
 } >"$W/routes-fill"
 chmod 644 "$W/routes-fill"
 
-# Build bench_fill and bench_sinkwait like run.sh builds the C benchmarks:
-# the Makefile's REL_CFLAGS and the release objects.
-# shellcheck disable=SC2016
-cflags=$(cd "$top" && make -s --no-print-directory \
-    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS) $(INC_tools)' bench-print-cflags \
-    2>/dev/null) || cflags=""
-[ -n "$cflags" ] || cflags="-std=c17 -D_GNU_SOURCE -O2 -Ismtp -Iqueue"
-# shellcheck disable=SC2086,SC2046
-(cd "$top" && cc $cflags -Itests/bench $(pkg-config --cflags lmdb libcares openssl) \
-    -o "$W/bench_fill" tests/bench/bench_fill.c tests/bench/bench_util.c \
-    build/rel/smtp/*.o build/rel/queue/*.o \
-    $(pkg-config --libs lmdb libcares openssl) -lcrypt -lpthread) ||
-	die "cannot build bench_fill"
-(cd "$top" && cc $cflags -Itests/bench $(pkg-config --cflags lmdb libcares openssl) \
-    -o "$W/bench_sinkwait" tests/bench/bench_sinkwait.c tests/bench/bench_util.c \
-    build/rel/smtp/*.o build/rel/queue/*.o \
-    $(pkg-config --libs lmdb libcares openssl) -lcrypt -lpthread) ||
-	die "cannot build bench_sinkwait"
+# Build bench_fill and bench_sinkwait like run.sh builds the C benchmarks
+# (bench_lib.sh's bench_cc).
+bench_cc "$W/bench_fill" tests/bench/bench_fill.c
+bench_cc "$W/bench_sinkwait" tests/bench/bench_sinkwait.c
 
 # scale LABEL OTHERS - fill, start posternd, flush each D, time each.
 scale() {

@@ -125,17 +125,7 @@ FDOMS="f1.example.net f2.example.net f3.example.net f4.example.net f5.example.ne
 	echo ".example.com [127.0.0.1]:$DEAD_PORT"
 } >"$W/routes-fill"
 chmod 644 "$W/routes-fill"
-# shellcheck disable=SC2016
-cflags=$(cd "$top" && make -s --no-print-directory \
-    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS) $(INC_tools)' bench-print-cflags \
-    2>/dev/null) || cflags=""
-[ -n "$cflags" ] || cflags="-std=c17 -D_GNU_SOURCE -O2 -Ismtp -Iqueue"
-# shellcheck disable=SC2086,SC2046
-(cd "$top" && cc $cflags -Itests/bench $(pkg-config --cflags lmdb libcares openssl) \
-    -o "$W/bench_fill" tests/bench/bench_fill.c tests/bench/bench_util.c \
-    build/rel/smtp/*.o build/rel/queue/*.o \
-    $(pkg-config --libs lmdb libcares openssl) -lcrypt -lpthread) ||
-	die "cannot build bench_fill"
+bench_cc "$W/bench_fill" tests/bench/bench_fill.c
 
 say "queues in $DIR ($(stat -f -c %T "$DIR"), $(df -P "$DIR" | awk 'NR == 2 { print $1 }')), $(nproc) CPUs;" \
 	"posternd $PDBIN/posternd, Postfix $(postconf -d -h mail_version 2>/dev/null);" \

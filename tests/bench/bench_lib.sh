@@ -343,3 +343,32 @@ pd_copy() {
 	rm -rf "$Q"
 	cp -a "$TPL" "$Q"
 }
+
+# bench_pkgs - the Makefile's PKGS (what the objects link with: libidn2,
+# libcurl... as well as lmdb, c-ares and OpenSSL).
+bench_pkgs() {
+	# shellcheck disable=SC2016
+	_pk=$(cd "$top" && make -s --no-print-directory \
+	    --eval 'bench-print-pkgs: ; @echo $(PKGS)' bench-print-pkgs 2>/dev/null) || _pk=""
+	echo "${_pk:-lmdb libcares openssl libmicrohttpd libidn2 libcurl}"
+}
+
+# bench_cc OUT SRC... - build a C benchmark as run.sh builds them: the
+# Makefile's REL_CFLAGS and PKGS, bench_util.c and the release objects of
+# smtp/ and queue/; die if it does not build.
+bench_cc() {
+	_out=$1
+	shift
+	# shellcheck disable=SC2016
+	_cf=$(cd "$top" && make -s --no-print-directory \
+	    --eval 'bench-print-cflags: ; @echo $(REL_CFLAGS) $(INC_tools)' bench-print-cflags \
+	    2>/dev/null) || _cf=""
+	[ -n "$_cf" ] || _cf="-std=c17 -D_GNU_SOURCE -O2 -Ismtp -Iqueue"
+	_pk=$(bench_pkgs)
+	# shellcheck disable=SC2086,SC2046
+	(cd "$top" && cc $_cf -Itests/bench $(pkg-config --cflags $_pk) \
+	    -o "$_out" "$@" tests/bench/bench_util.c \
+	    build/rel/smtp/*.o build/rel/queue/*.o \
+	    $(pkg-config --libs $_pk) -lcrypt -lpthread) ||
+		die "cannot build ${_out##*/}"
+}

@@ -29,7 +29,14 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
 objs="build/rel/smtp/*.o build/rel/queue/*.o"
-libs="$(pkg-config --libs lmdb libcares openssl libmicrohttpd) -lcrypt -lpthread"
+# What the objects link with: the Makefile's PKGS (libidn2 and libcurl
+# too since issue 14).
+# shellcheck disable=SC2016
+pkgs=$(make -s --no-print-directory --eval 'bench-print-pkgs: ; @echo $(PKGS)' \
+    bench-print-pkgs 2>/dev/null) || pkgs=""
+[ -n "$pkgs" ] || pkgs="lmdb libcares openssl libmicrohttpd libidn2 libcurl"
+# shellcheck disable=SC2086
+libs="$(pkg-config --libs $pkgs) -lcrypt -lpthread"
 
 # The objects must exist and be newer than every header and their source.
 stale=""
