@@ -9,11 +9,17 @@
  * Input: a flag byte, then the server's bytes.
  *	bit 0 clear: the reader alone, fed in pieces of 1..8 bytes (bits
  *	1-3) or all at once, reply after reply.
- *	bit 0 set: the client over a socketpair whose other end holds the
- *	bytes and is then shut for writing (the client meets their end,
- *	never a wait): greeting and EHLO (smtpc_attach), AUTH when offered
- *	(bit 1: as user "u"; bit 2: a long password), a message to two
- *	recipients with DSN (smtpc_send), ETRN (smtpc_request), QUIT.
+ *	bit 0 set: the client over a socketpair: greeting and EHLO
+ *	(smtpc_attach), AUTH when offered (bit 1: as user "u"; bit 2: a long
+ *	password), a message to two recipients with DSN (smtpc_send), ETRN
+ *	(smtpc_request), QUIT. Bit 3 clear: the other end holds all the
+ *	bytes at once and is shut for writing, so the client meets replies
+ *	that came before their command (smtpc_in_step ends it there). Bit 3
+ *	set: a canned server thread answers in step: one reply (through a
+ *	line whose fourth byte is not '-') per command line the client sent,
+ *	one for the message after a 354 (through its "."), and the next
+ *	reply anyway when the client has been quiet for CANNED_IDLE_MS (a
+ *	count it did not foresee), so the transaction and ETRN are reached.
  *
  * Checks beyond the sanitizers: the client writes only CRLF lines with
  * no NUL, whatever the server said; the reader takes no more than it was
@@ -21,6 +27,9 @@
  * status of its class or none, a text without control bytes, within
  * SMTP_REPLY_TEXT_MAX.
  */
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +41,8 @@
 #include "smtpc_int.h"
 
 #define F_CLIENT	0x01
+#define F_LOCKSTEP	0x08
+#define CANNED_IDLE_MS	20	/* quiet client: it waits for a reply */
 
 static void
 check_reply(const struct smtp_reply *r)
@@ -109,15 +120,10 @@ body_fn(void *arg, const char **data, size_t *len)
 /* check_sent - what the client wrote: CRLF lines only, no bare CR or LF,
  * no NUL (server text echoed into a command would be an injection). */
 static void
-check_sent(int fd)
+check_sent(struct sbuf *b)
 {
-	struct sbuf	*b = sbuf_new();
-	char		 buf[4096];
 	const char	*p, *end, *lf;
-	ssize_t		 n;
 
-	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		sbuf_catn(b, buf, (size_t)n);
 	for (p = b->s, end = b->s + b->len; p < end; p = lf + 1) {
 		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL ||
 		    lf == p || lf[-1] != '\r' ||
@@ -128,7 +134,104 @@ check_sent(int fd)
 			abort();
 		}
 	}
-	sbuf_free(b);
+}
+
+/* drain - what is in fd now, into b. */
+static void
+drain(int fd, struct sbuf *b)
+{
+	char	buf[4096];
+	ssize_t	n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		sbuf_catn(b, buf, (size_t)n);
+}
+
+/* The canned server in step with the client (F_LOCKSTEP). */
+struct canned {
+	int		 fd;
+	const uint8_t	*p;
+	size_t		 n, off;
+	struct sbuf	*sent;		/* what the client wrote */
+	bool		 data;		/* after a 354: lines up to "." */
+	bool		 shut;
+};
+
+/* canned_write - the next reply: through its last line (a line whose
+ * fourth byte is not '-'), or the rest. false when nothing is left. */
+static bool
+canned_write(struct canned *c)
+{
+	const uint8_t	*s = c->p + c->off, *end = c->p + c->n, *q, *lf;
+	size_t		 len;
+	ssize_t		 w;
+
+	if (c->off >= c->n)
+		return false;
+	for (q = s;; q = lf + 1) {
+		if ((lf = memchr(q, '\n', (size_t)(end - q))) == NULL) {
+			lf = end - 1;
+			break;
+		}
+		if (lf - q < 4 || q[3] != '-' || lf + 1 == end)
+			break;
+	}
+	len = (size_t)(lf + 1 - s);
+	c->data = lf + 1 - q >= 3 && memcmp(q, "354", 3) == 0;
+	c->off += len;
+	while (len > 0) {
+		if ((w = send(c->fd, s, len, MSG_NOSIGNAL)) <= 0)
+			return false;
+		s += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+/* canned_run - the thread: replies as the client's lines ask for them,
+ * until the client closes its end. */
+static void *
+canned_run(void *arg)
+{
+	struct canned	*c = arg;
+	struct pollfd	 pfd;
+	size_t		 owe = 1, scan = 0, before;
+	const char	*line, *lf;
+	int		 rc;
+
+	for (;;) {
+		while (owe > 0 && canned_write(c))
+			owe--;
+		owe = 0;
+		if (c->off >= c->n && !c->shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->shut = true;
+		}
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		if ((rc = poll(&pfd, 1, CANNED_IDLE_MS)) == 0) {
+			owe = 1;	/* quiet: it waits for something */
+			continue;
+		}
+		if (rc < 0)
+			break;
+		before = c->sent->len;
+		drain(c->fd, c->sent);
+		if (c->sent->len == before)
+			break;		/* closed */
+		while ((lf = memchr(c->sent->s + scan, '\n',
+		    c->sent->len - scan)) != NULL) {
+			line = c->sent->s + scan;
+			if (!c->data)
+				owe++;
+			else if (lf - line == 2 && line[0] == '.') {
+				c->data = false;
+				owe++;
+			}
+			scan = (size_t)(lf + 1 - c->sent->s);
+		}
+	}
+	return NULL;
 }
 
 /* client - the client against the canned server bytes. */
@@ -142,20 +245,34 @@ client(const uint8_t *p, size_t n, uint8_t flags)
 	struct smtpc		*sc;
 	struct smtp_conn	*conn;
 	char			 status[16], why[512], pass[300];
+	struct canned		 cs;
+	struct sbuf		*sent;
+	pthread_t		 th;
 	int			 sv[2], done = 0;
 	ssize_t			 w;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		abort();
-	/* The kernel holds it all: the input is bounded well below a
-	 * socket buffer. */
-	while (n > 0) {
-		if ((w = write(sv[1], p, n)) <= 0)
+	sent = sbuf_new();
+	if (flags & F_LOCKSTEP) {
+		memset(&cs, 0, sizeof(cs));
+		cs.fd = sv[1];
+		cs.p = p;
+		cs.n = n;
+		cs.sent = sent;
+		if (pthread_create(&th, NULL, canned_run, &cs) != 0)
 			abort();
-		p += w;
-		n -= (size_t)w;
+	} else {
+		/* The kernel holds it all: the input is bounded well below
+		 * a socket buffer. */
+		while (n > 0) {
+			if ((w = write(sv[1], p, n)) <= 0)
+				abort();
+			p += w;
+			n -= (size_t)w;
+		}
+		shutdown(sv[1], SHUT_WR);
 	}
-	shutdown(sv[1], SHUT_WR);
 	memset(&o, 0, sizeof(o));
 	o.helo = "client.fuzz.example";
 	o.tls = CONF_TLS_NONE;
@@ -192,8 +309,12 @@ client(const uint8_t *p, size_t n, uint8_t flags)
 		(void)smtpc_has_dsn(sc);
 	}
 	smtpc_close(sc, true);
-	smtp_conn_free(conn);
-	check_sent(sv[1]);
+	smtp_conn_free(conn);		/* closes sv[0]: the thread ends */
+	if (flags & F_LOCKSTEP)
+		pthread_join(th, NULL);
+	drain(sv[1], sent);
+	check_sent(sent);
+	sbuf_free(sent);
 	close(sv[1]);
 }
 
